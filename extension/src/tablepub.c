@@ -1,0 +1,129 @@
+/*
+ * tablepub.c: module entry point, settings, and the small SQL-callable
+ * helpers that belong to no other concern.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "tablepub.h"
+
+PG_MODULE_MAGIC;
+
+bool		tablepub_notify = true;
+int			tablepub_retention_s = 3600;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("tablepub.notify",
+							 "Sends NOTIFY tablepub once per transaction that captured a change.",
+							 "Turn off for transactions that must PREPARE TRANSACTION; the relay then finds them by polling.",
+							 &tablepub_notify, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("tablepub.retention",
+							"How long an outbox partition stays current, and stays after it retired, before tablepub.maintain() may truncate it.",
+							NULL,
+							&tablepub_retention_s, 3600, 1, INT_MAX, PGC_SUSET,
+							GUC_UNIT_S, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("tablepub");
+	InitCapturePlanCache();
+	InitOutbox();
+}
+
+/* tablepub.retention() RETURNS interval */
+PG_FUNCTION_INFO_V1(tablepub_retention);
+Datum
+tablepub_retention(PG_FUNCTION_ARGS)
+{
+	Interval   *result = palloc0(sizeof(Interval));
+
+	result->time = (int64) tablepub_retention_s * USECS_PER_SEC;
+	PG_RETURN_INTERVAL_P(result);
+}
+
+/*
+ * tablepub.check_may_manage(tbl regclass): the role the session acts as (SET
+ * ROLE counts, SECURITY DEFINER does not) must own tbl or belong to
+ * tablepub_admin. publish() is SECURITY DEFINER, so current_user is useless.
+ */
+PG_FUNCTION_INFO_V1(tablepub_check_may_manage);
+Datum
+tablepub_check_may_manage(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			caller = GetOuterUserId();
+	Oid			admin = get_role_oid("tablepub_admin", true);
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	if (!has_privs_of_role(caller, owner) &&
+		!(OidIsValid(admin) && has_privs_of_role(caller, admin)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s or a member of tablepub_admin",
+						get_rel_name(relid)),
+				 errhint("Ask the table's owner, or have tablepub_admin granted to you.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Event trigger before DROP EXTENSION: when tablepub is among the dropped
+ * extensions, remove the capture triggers and relay grants it put on user
+ * tables, so that the drop needs no CASCADE and leaves nothing behind.
+ */
+PG_FUNCTION_INFO_V1(tablepub_on_ddl_start);
+Datum
+tablepub_on_ddl_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	DropStmt   *stmt;
+	ListCell   *lc;
+	bool		ours = false;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("tablepub.on_ddl_start() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_NULL();
+	stmt = (DropStmt *) trigdata->parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		PG_RETURN_NULL();
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+
+		if (IsA(obj, String) && strcmp(strVal(obj), "tablepub") == 0)
+			ours = true;
+	}
+	if (!ours)
+		PG_RETURN_NULL();
+
+	SPI_connect();
+	if (SPI_execute("SELECT tablepub.remove_all()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "tablepub.remove_all() failed");
+	SPI_finish();
+	PG_RETURN_NULL();
+}
