@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <zmq.hpp>
+
+#include "tablepub/pg_connection.hpp"
+#include "tablepub/relay_options.hpp"
+#include "tablepub/sequencer.hpp"
+#include "tablepub/state_store.hpp"
+#include "tablepub/zmq_util.hpp"
+
+namespace tablepub {
+
+// The relay daemon: holds the relay lock, drains the outbox batch by batch
+// and publishes every change, sends heartbeats, cleans the outbox, and
+// survives connection loss by reconnecting and redoing from durable state.
+class Relay {
+public:
+    explicit Relay(RelayOptions options);
+    Relay(const Relay&) = delete;
+    Relay& operator=(const Relay&) = delete;
+    ~Relay();
+
+    // Runs until stop is requested; returns the process exit code.
+    int run();
+
+    // Async-signal-safe: asks the relay to finish its batch and exit.
+    static void request_stop() noexcept;
+    // Installs SIGTERM/SIGINT handlers calling request_stop().
+    static void install_signal_handlers();
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    // (Re)connects, LISTENs, takes the lock (standing by while another relay
+    // holds it) and loads the streams. Returns false when stopping.
+    bool activate(bool first);
+    // Publishes batches until none is left.
+    void drain();
+    void process(const Batch& batch);
+    // Waits for a notification, the poll interval, a timer or a stop.
+    void wait_for_work();
+    void heartbeat_if_due();
+    void maintain_if_due();
+    [[nodiscard]] bool stopping() const noexcept;
+    // Sleeps up to d, returning early on a stop request.
+    void sleep_interruptible(std::chrono::milliseconds d);
+    // Blocks on fd (may be -1) and the stop pipe for at most d.
+    void wait_fd(int fd, std::chrono::milliseconds d);
+
+    RelayOptions options_;
+    zmq::context_t zmq_ctx_;
+    std::unique_ptr<Publisher> publisher_;
+    PgConnection conn_;
+    StateStore store_;
+    Sequencer sequencer_;
+    std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
+    clock::time_point next_heartbeat_;
+    clock::time_point next_maintain_;
+};
+
+}  // namespace tablepub

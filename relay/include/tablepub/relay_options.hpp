@@ -1,0 +1,35 @@
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace tablepub {
+
+// Configuration of tablepub-relay; every flag also reads TABLEPUB_<FLAG>.
+struct RelayOptions {
+    std::string db;  // libpq conninfo or URI; empty: PG* environment only
+    std::vector<std::string> publish{"tcp://127.0.0.1:5556"};
+    std::chrono::milliseconds poll_interval{1000};
+    std::chrono::milliseconds heartbeat_interval{5000};
+    std::chrono::milliseconds maintain_interval{60000};
+    int fetch_rows = 10000;
+    int send_hwm = 100000;
+    std::string log_level = "info";
+};
+
+// Parsed options, or the exit code when the process should stop right away
+// (--help, --version: 0; bad usage: 2, after one line on `err`).
+using RelayParse = std::variant<RelayOptions, int>;
+
+[[nodiscard]] RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out,
+                                             std::ostream& err);
+
+// "250ms", "2s", "1min", "1h", or a bare number of milliseconds.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace tablepub

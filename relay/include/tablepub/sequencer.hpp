@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tablepub/wire.hpp"
+
+namespace tablepub {
+
+// The message stream of one table, as stored in tablepub.relay_stream.
+struct StreamState {
+    std::uint32_t relid = 0;
+    std::string schema_name;
+    std::string table_name;
+    std::uint64_t last_seq = 0;    // last number assigned
+    std::uint64_t schema_seq = 0;  // seq of the last SCHEMA message
+    std::string schema;            // serialized TableSchema of that message
+    bool published = true;
+};
+
+// What one batch did to one stream: stored when the batch is marked done.
+struct StreamUpdate {
+    StreamState state;
+    std::uint64_t first_seq = 0;
+};
+
+// Turns the ordered changes of a batch into published messages: assigns each
+// table's next sequence number, sets tx_last on the last message of a
+// transaction for a table (holding back one message per table to know it),
+// follows SCHEMA (topic, schema_seq) and UNPUBLISH. Pure logic: the output
+// depends only on the loaded streams and the input, so a redone batch
+// produces identical bytes.
+class Sequencer {
+public:
+    using Sink = std::function<void(std::string_view topic, std::string_view body)>;
+    // Names a table the sequencer has no stream for (schema, table).
+    using Resolver = std::function<std::pair<std::string, std::string>(std::uint32_t relid)>;
+
+    Sequencer(Sink sink, Resolver resolver);
+
+    // Replaces every stream (at startup and whenever the durable state may
+    // have moved: reconnect, takeover).
+    void load(std::vector<StreamState> streams);
+    // Starts a batch: forgets the previous batch's updates.
+    void begin_batch();
+    // One outbox row, in batch order.
+    void add(std::uint32_t relid, std::uint64_t txid, std::string_view change);
+    // Ends the batch: flushes the held-back messages with tx_last.
+    void end_batch();
+    // Streams changed by the batch, in first-touched order.
+    [[nodiscard]] std::vector<StreamUpdate> batch_updates() const;
+
+    [[nodiscard]] const std::unordered_map<std::uint32_t, StreamState>& streams() const noexcept {
+        return streams_;
+    }
+    // The last seq actually handed to the sink per table (heartbeats must
+    // not announce a held-back message).
+    [[nodiscard]] std::uint64_t sent_seq(std::uint32_t relid) const;
+    [[nodiscard]] std::uint64_t messages_sent() const noexcept { return messages_sent_; }
+
+private:
+    struct Pending {
+        bool present = false;
+        std::uint64_t seq = 0;
+        std::uint64_t txid = 0;
+        std::uint64_t schema_seq = 0;
+        std::string change;
+    };
+    struct Entry {
+        Pending pending;
+        std::uint64_t sent_seq = 0;
+        std::uint64_t batch_first_seq = 0;  // 0: untouched in this batch
+    };
+
+    StreamState& stream_for(std::uint32_t relid);
+    void emit(StreamState& s, Pending& p, bool tx_last);
+    void end_transaction();
+
+    Sink sink_;
+    Resolver resolver_;
+    std::unordered_map<std::uint32_t, StreamState> streams_;
+    std::unordered_map<std::uint32_t, Entry> entries_;
+    std::vector<std::uint32_t> in_tx_;     // tables with a held-back message
+    std::vector<std::uint32_t> touched_;   // tables touched in this batch
+    std::uint64_t cur_txid_ = 0;
+    bool in_transaction_ = false;
+    std::string buf_;
+    std::string topic_;
+    std::uint64_t messages_sent_ = 0;
+};
+
+}  // namespace tablepub

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tablepub/sequencer.hpp"
+
+namespace tablepub {
+
+class PgConnection;
+
+// One batch: the transactions visible in `snap` and not in `prev`.
+struct Batch {
+    std::int64_t id = 0;
+    std::string prev;  // pg_snapshot text
+    std::string snap;
+};
+
+// The relay's durable state in tablepub.relay_* (extension 0.2), reached
+// through the functions the upgrade script defines.
+class StateStore {
+public:
+    explicit StateStore(PgConnection& conn) noexcept : conn_(conn) {}
+
+    // Checks that the extension is installed at a version with relay state;
+    // throws ConfigError otherwise.
+    void check_extension();
+    // Tries the relay lock; returns the pid of the holder when it is taken.
+    [[nodiscard]] std::optional<int> try_lock();
+    // Starts waiting for the relay lock; ready when lock_acquired() says so.
+    void send_lock_wait();
+
+    [[nodiscard]] std::vector<StreamState> load_streams();
+    // The open batch, or a newly recorded one, or nothing to do.
+    [[nodiscard]] std::optional<Batch> next_batch();
+    // Marks `done` finished with its stream updates and, in the same
+    // transaction, records the next batch (one commit per batch).
+    [[nodiscard]] std::optional<Batch> finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates);
+    // Outbox rotation and cleaning; returns a one-line summary.
+    std::string maintain();
+    // Schema and name of a table, or ("", "<oid>") when it no longer exists.
+    [[nodiscard]] std::pair<std::string, std::string> table_name(std::uint32_t relid);
+
+private:
+    std::optional<Batch> next_batch_query();
+
+    PgConnection& conn_;
+};
+
+// Array literal helpers for the relay functions' array parameters.
+[[nodiscard]] std::string pg_array_literal(const std::vector<std::string>& elements);
+[[nodiscard]] std::string pg_bytea_hex(std::string_view bytes);
+
+}  // namespace tablepub

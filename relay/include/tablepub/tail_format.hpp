@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace tablepub {
+
+namespace v1 {
+class Message;
+class Value;
+}  // namespace v1
+
+// How tablepub-tail prints bytea values.
+enum class BytesFormat { base64, hex };
+
+// A typed Value as JSON: integers as numbers; NaN and infinities of floats
+// as the strings "NaN", "Infinity", "-Infinity"; numeric as its exact
+// decimal string; bytea as base64 (or "\\x..." hex); timestamps as ISO 8601
+// strings ("...Z" for timestamptz) and "infinity"/"-infinity"; dates as
+// "YYYY-MM-DD"; intervals as {"months","days","microseconds"}; uuid in its
+// usual text form; json embedded as JSON; other types as their text.
+[[nodiscard]] nlohmann::json value_to_json(const v1::Value& value, BytesFormat bytes);
+
+// One message as the JSON object tablepub-tail prints.
+[[nodiscard]] nlohmann::json message_to_json(std::string_view topic, const v1::Message& msg, BytesFormat bytes);
+
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+
+}  // namespace tablepub

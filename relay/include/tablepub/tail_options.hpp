@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tablepub/tail_format.hpp"
+
+namespace tablepub {
+
+// Configuration of tablepub-tail; every flag also reads TABLEPUB_<FLAG>.
+struct TailOptions {
+    std::vector<std::string> connect{"tcp://127.0.0.1:5556"};
+    std::vector<std::string> tables;  // "<schema>.<table>"; empty: every table
+    bool heartbeats = false;
+    BytesFormat bytes = BytesFormat::base64;
+    std::uint64_t count = 0;          // exit after this many changes; 0: never
+};
+
+using TailParse = std::variant<TailOptions, int>;
+
+[[nodiscard]] TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out,
+                                           std::ostream& err);
+
+// True when a received topic is one the user asked for: a SUB prefix
+// filter for "public.t" also delivers "public.t2".
+[[nodiscard]] bool topic_selected(const TailOptions& options, std::string_view topic);
+
+}  // namespace tablepub

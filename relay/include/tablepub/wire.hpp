@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tablepub {
+
+// Values of tablepub.v1.Op, kept here so hot paths need not include the
+// generated header.
+enum class ChangeOp : std::uint32_t {
+    unspecified = 0,
+    insert = 1,
+    update = 2,
+    remove = 3,
+    truncate = 4,
+    schema = 5,
+    unpublish = 6,
+};
+
+// The envelope fields of one published tablepub.v1.Message.
+struct MessageHeader {
+    std::string_view schema_name;
+    std::string_view table_name;
+    std::uint64_t seq = 0;
+    std::uint64_t txid = 0;
+    bool tx_last = false;
+    std::uint64_t schema_seq = 0;
+};
+
+// Appends a serialized tablepub.v1.Message whose `change` is the given
+// serialized tablepub.v1.Change, embedded as is (a submessage and a bytes
+// field share the wire format), so the change is never parsed. The output
+// is byte-for-byte what protobuf would produce for the same message.
+void encode_change_message(std::string& out, const MessageHeader& header, std::string_view change);
+
+// A serialized heartbeat Message for one table.
+[[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name,
+                                           std::uint64_t seq, std::uint64_t schema_seq,
+                                           std::uint64_t interval_ms);
+
+// The `op` of a serialized Change, read by skipping the other top-level
+// fields. Throws Error on malformed input.
+[[nodiscard]] ChangeOp peek_op(std::string_view change);
+
+// The ZeroMQ topic of a table: "<schema>.<table>".
+[[nodiscard]] std::string make_topic(std::string_view schema_name, std::string_view table_name);
+
+}  // namespace tablepub

@@ -1,0 +1,74 @@
+#include "tablepub/batch_reader.hpp"
+
+#include <cstring>
+
+#include "tablepub/error.hpp"
+#include "tablepub/pg_connection.hpp"
+
+namespace tablepub {
+
+namespace {
+
+// Binary-format integers arrive in network byte order.
+std::uint64_t be_uint(std::string_view v) {
+    std::uint64_t out = 0;
+    for (const char c : v) out = (out << 8) | static_cast<unsigned char>(c);
+    return out;
+}
+
+}  // namespace
+
+std::string batch_query(const std::string& prev, const std::string& snap) {
+    // The CTE finds the batch's transactions through the (txid, pos) index;
+    // rows follow in (largest pos, txid, pos) order, the order that delivers
+    // transactions touching the same row in commit order (design.md 1).
+    return "WITH t AS MATERIALIZED ("
+           " SELECT txid, max(pos) AS last_pos FROM tablepub.outbox"
+           " WHERE txid >= pg_snapshot_xmin(" + prev + "::pg_snapshot)"
+           " AND txid < pg_snapshot_xmax(" + snap + "::pg_snapshot)"
+           " AND pg_visible_in_snapshot(txid, " + snap + "::pg_snapshot)"
+           " AND NOT pg_visible_in_snapshot(txid, " + prev + "::pg_snapshot)"
+           " GROUP BY txid)"
+           " SELECT o.relid, o.txid, o.change FROM t JOIN tablepub.outbox o ON o.txid = t.txid"
+           " ORDER BY t.last_pos, t.txid, o.pos";
+}
+
+std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {
+    const std::string fetch = "FETCH FORWARD " + std::to_string(fetch_rows_) + " FROM tablepub_batch";
+    conn_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    std::uint64_t count = 0;
+    try {
+        conn_.exec("DECLARE tablepub_batch NO SCROLL CURSOR FOR " +
+                   batch_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap)));
+        conn_.send_params(fetch, {}, true);
+        for (;;) {
+            PgResult chunk = conn_.wait_result();
+            const int n = chunk.rows();
+            if (n == 0) break;
+            if (chunk.columns() != 3) throw Error("unexpected batch result shape");
+            for (int i = 0; i < n; ++i) prepare(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))));
+            const bool more = n == fetch_rows_;
+            if (more) conn_.send_params(fetch, {}, true);
+            for (int i = 0; i < n; ++i) {
+                row(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))), be_uint(chunk.value(i, 1)),
+                    chunk.value(i, 2));
+            }
+            count += static_cast<std::uint64_t>(n);
+            if (!more) break;
+            idle();
+        }
+        conn_.exec("COMMIT");
+    } catch (const ConnectionLost&) {
+        throw;
+    } catch (...) {
+        try {
+            conn_.exec("ROLLBACK");
+        } catch (const Error&) {
+            // The original error is the one worth reporting.
+        }
+        throw;
+    }
+    return count;
+}
+
+}  // namespace tablepub

@@ -1,0 +1,222 @@
+#include "tablepub/relay.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "tablepub/batch_reader.hpp"
+#include "tablepub/error.hpp"
+
+namespace tablepub {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+int g_stop_pipe[2] = {-1, -1};
+
+void on_signal(int) {
+    Relay::request_stop();
+}
+
+}  // namespace
+
+void Relay::request_stop() noexcept {
+    g_stop.store(true);
+    if (g_stop_pipe[1] >= 0) {
+        const char c = 's';
+        [[maybe_unused]] const auto n = ::write(g_stop_pipe[1], &c, 1);
+    }
+}
+
+void Relay::install_signal_handlers() {
+    if (g_stop_pipe[0] < 0) {
+        if (::pipe2(g_stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) throw Error("cannot create the stop pipe");
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+Relay::Relay(RelayOptions options)
+    : options_(std::move(options)),
+      zmq_ctx_(1),
+      store_(conn_),
+      sequencer_([this](std::string_view topic, std::string_view body) { publisher_->send(topic, body); },
+                 [this](std::uint32_t relid) {
+                     const auto it = names_.find(relid);
+                     return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
+                 }) {}
+
+Relay::~Relay() = default;
+
+bool Relay::stopping() const noexcept { return g_stop.load(); }
+
+void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
+    zmq::pollitem_t items[2] = {{nullptr, g_stop_pipe[0], ZMQ_POLLIN, 0}, {nullptr, fd, ZMQ_POLLIN, 0}};
+    try {
+        zmq::poll(items, fd >= 0 ? 2 : 1, d);
+    } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+    }
+    char buf[16];
+    while (g_stop_pipe[0] >= 0 && ::read(g_stop_pipe[0], buf, sizeof buf) > 0) {
+    }
+}
+
+void Relay::sleep_interruptible(std::chrono::milliseconds d) {
+    const auto until = clock::now() + d;
+    while (!stopping() && clock::now() < until) {
+        wait_fd(-1, std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()));
+    }
+}
+
+bool Relay::activate(bool first) {
+    std::chrono::milliseconds backoff{100};
+    bool fatal = first;
+    for (;;) {
+        if (stopping()) return false;
+        try {
+            conn_ = PgConnection(options_.db);
+            store_.check_extension();
+            fatal = false;
+            conn_.exec("SET application_name = 'tablepub-relay'");
+            if (const auto holder = store_.try_lock()) {
+                spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
+                store_.send_lock_wait();
+                // Wait for the lock, a stop request, or the connection to go.
+                for (;;) {
+                    wait_fd(conn_.socket(), std::chrono::milliseconds(1000));
+                    if (stopping()) return false;
+                    conn_.consume_notifications();
+                    if (conn_.result_ready()) break;
+                }
+                (void)conn_.wait_result();
+                spdlog::info("took over as the active relay");
+            }
+            conn_.exec("LISTEN tablepub");
+            sequencer_.load(store_.load_streams());
+            names_.clear();
+            spdlog::info("active: database backend pid {}, {} streams", conn_.backend_pid(),
+                         sequencer_.streams().size());
+            return true;
+        } catch (const ConfigError&) {
+            throw;
+        } catch (const Error& e) {
+            // At startup an unreachable database is a configuration problem.
+            if (fatal) throw ConfigError(e.what());
+            spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+        }
+        conn_ = PgConnection();
+        sleep_interruptible(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+}
+
+void Relay::process(const Batch& batch) {
+    const auto start = clock::now();
+    sequencer_.begin_batch();
+    BatchReader reader(conn_, options_.fetch_rows);
+    const auto rows = reader.read(
+        batch,
+        [this](std::uint32_t relid) {
+            if (!sequencer_.streams().contains(relid) && !names_.contains(relid)) {
+                names_[relid] = store_.table_name(relid);
+            }
+        },
+        [this](std::uint32_t relid, std::uint64_t txid, std::string_view change) {
+            sequencer_.add(relid, txid, change);
+        },
+        [this] { heartbeat_if_due(); });
+    sequencer_.end_batch();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+    spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
+}
+
+void Relay::drain() {
+    auto batch = store_.next_batch();
+    while (batch) {
+        process(*batch);
+        batch = store_.finish_and_next(*batch, sequencer_.batch_updates());
+        heartbeat_if_due();
+        // A stop request waits for the batch in hand, not for the backlog.
+        if (stopping()) return;
+    }
+}
+
+void Relay::heartbeat_if_due() {
+    const auto now = clock::now();
+    if (now < next_heartbeat_) return;
+    next_heartbeat_ = now + options_.heartbeat_interval;
+    const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
+    for (const auto& [relid, s] : sequencer_.streams()) {
+        if (!s.published) continue;
+        publisher_->send(make_topic(s.schema_name, s.table_name),
+                         encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq,
+                                          interval));
+    }
+}
+
+void Relay::maintain_if_due() {
+    const auto now = clock::now();
+    if (now < next_maintain_) return;
+    next_maintain_ = now + options_.maintain_interval;
+    try {
+        spdlog::debug("maintenance: {}", store_.maintain());
+    } catch (const ConnectionLost&) {
+        throw;
+    } catch (const DbError& e) {
+        spdlog::warn("outbox maintenance failed: {}", e.what());
+    }
+}
+
+void Relay::wait_for_work() {
+    // Notifications that arrived while busy mean there may be more to do.
+    if (conn_.consume_notifications() > 0) return;
+    const auto now = clock::now();
+    auto until = std::min({now + options_.poll_interval, next_heartbeat_, next_maintain_});
+    if (until < now) until = now;
+    wait_fd(conn_.socket(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
+    if (!stopping()) conn_.consume_notifications();
+}
+
+int Relay::run() {
+    publisher_ = std::make_unique<Publisher>(zmq_ctx_, options_.publish, options_.send_hwm);
+    if (!activate(true)) return 0;
+    for (const auto& ep : options_.publish) spdlog::info("publishing on {}", ep);
+    next_heartbeat_ = clock::now();
+    next_maintain_ = clock::now() + options_.maintain_interval;
+    while (!stopping()) {
+        try {
+            drain();
+            if (stopping()) break;
+            heartbeat_if_due();
+            maintain_if_due();
+            wait_for_work();
+        } catch (const ConfigError&) {
+            throw;
+        } catch (const Error& e) {
+            if (dynamic_cast<const ConnectionLost*>(&e)) {
+                spdlog::warn("{}; reconnecting", e.what());
+            } else {
+                spdlog::error("{}; reconnecting to redo from the durable state", e.what());
+                sleep_interruptible(std::chrono::milliseconds(1000));
+            }
+            conn_ = PgConnection();
+            if (!activate(false)) break;
+        }
+    }
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace tablepub

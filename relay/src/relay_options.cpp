@@ -1,0 +1,91 @@
+#include "tablepub/relay_options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <ostream>
+
+namespace tablepub {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+    std::int64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || ptr == text.data() || n < 0) return std::nullopt;
+    const std::string_view unit(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
+    std::int64_t scale = 0;
+    if (unit.empty() || unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "min" || unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    else return std::nullopt;
+    return std::chrono::milliseconds(n * scale);
+}
+
+namespace {
+
+// Adds a duration option that takes "250ms", "2s", ... and its env variable.
+void add_duration(CLI::App& app, const std::string& name, const std::string& env, std::chrono::milliseconds& target,
+                  const std::string& help) {
+    app.add_option_function<std::string>(
+           name,
+           [&target, name](const std::string& v) {
+               const auto d = parse_duration(v);
+               if (!d || d->count() == 0) {
+                   throw CLI::ValidationError(name, "\"" + v + "\" is not a positive duration (e.g. 500ms, 2s, 1min)");
+               }
+               target = *d;
+           },
+           help + " (default " + std::to_string(target.count()) + "ms)")
+        ->envname(env)
+        ->type_name("DURATION");
+}
+
+}  // namespace
+
+RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+    RelayOptions o;
+    CLI::App app{"tablepub-relay: publishes the changes of published PostgreSQL tables on ZeroMQ",
+                 "tablepub-relay"};
+    app.set_version_flag("--version", std::string("tablepub-relay ") + TABLEPUB_VERSION);
+    app.add_option("--db", o.db, "libpq conninfo or URI; PG* environment variables fill in the rest")
+        ->envname("TABLEPUB_DB");
+    app.add_option("--publish", o.publish, "ZeroMQ endpoint to bind the PUB socket to (repeatable)")
+        ->envname("TABLEPUB_PUBLISH")
+        ->delimiter(',')
+        ->capture_default_str();
+    add_duration(app, "--poll-interval", "TABLEPUB_POLL_INTERVAL", o.poll_interval,
+                 "check the outbox this often without a NOTIFY");
+    add_duration(app, "--heartbeat-interval", "TABLEPUB_HEARTBEAT_INTERVAL", o.heartbeat_interval,
+                 "publish each table's latest sequence number this often");
+    add_duration(app, "--maintain-interval", "TABLEPUB_MAINTAIN_INTERVAL", o.maintain_interval,
+                 "clean consumed outbox partitions and old batches this often");
+    app.add_option("--fetch-rows", o.fetch_rows, "outbox rows fetched per round trip (bounds memory)")
+        ->envname("TABLEPUB_FETCH_ROWS")
+        ->check(CLI::Range(1, 1'000'000))
+        ->capture_default_str();
+    app.add_option("--send-hwm", o.send_hwm, "messages queued per subscriber before ZeroMQ drops")
+        ->envname("TABLEPUB_SEND_HWM")
+        ->check(CLI::Range(1, 100'000'000))
+        ->capture_default_str();
+    app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
+        ->envname("TABLEPUB_LOG_LEVEL")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+        ->capture_default_str();
+
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::Success& e) {
+        return app.exit(e, out, err);
+    } catch (const CLI::ParseError& e) {
+        err << "tablepub-relay: " << e.what() << " (see --help)\n";
+        return 2;
+    }
+    if (o.publish.empty()) {
+        err << "tablepub-relay: --publish needs at least one endpoint (see --help)\n";
+        return 2;
+    }
+    return o;
+}
+
+}  // namespace tablepub

@@ -1,0 +1,133 @@
+#include "tablepub/sequencer.hpp"
+
+#include "tablepub.pb.h"
+#include "tablepub/error.hpp"
+
+namespace tablepub {
+
+Sequencer::Sequencer(Sink sink, Resolver resolver) : sink_(std::move(sink)), resolver_(std::move(resolver)) {}
+
+void Sequencer::load(std::vector<StreamState> streams) {
+    streams_.clear();
+    entries_.clear();
+    in_tx_.clear();
+    touched_.clear();
+    in_transaction_ = false;
+    for (auto& s : streams) {
+        const auto relid = s.relid;
+        entries_[relid].sent_seq = s.last_seq;
+        streams_.emplace(relid, std::move(s));
+    }
+}
+
+void Sequencer::begin_batch() {
+    for (const auto relid : touched_) entries_[relid].batch_first_seq = 0;
+    touched_.clear();
+    in_tx_.clear();
+    in_transaction_ = false;
+}
+
+StreamState& Sequencer::stream_for(std::uint32_t relid) {
+    auto it = streams_.find(relid);
+    if (it != streams_.end()) return it->second;
+    // A table whose first message is not a SCHEMA (its SCHEMA change was
+    // cleaned from the outbox before any relay ran): name it from the catalog.
+    auto [schema_name, table_name] = resolver_(relid);
+    StreamState s;
+    s.relid = relid;
+    s.schema_name = std::move(schema_name);
+    s.table_name = std::move(table_name);
+    return streams_.emplace(relid, std::move(s)).first->second;
+}
+
+void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
+    buf_.clear();
+    MessageHeader h;
+    h.schema_name = s.schema_name;
+    h.table_name = s.table_name;
+    h.seq = p.seq;
+    h.txid = p.txid;
+    h.tx_last = tx_last;
+    h.schema_seq = p.schema_seq;
+    encode_change_message(buf_, h, p.change);
+    topic_ = make_topic(s.schema_name, s.table_name);
+    sink_(topic_, buf_);
+    entries_[s.relid].sent_seq = p.seq;
+    p.present = false;
+    ++messages_sent_;
+}
+
+void Sequencer::end_transaction() {
+    for (const auto relid : in_tx_) {
+        auto& p = entries_[relid].pending;
+        if (p.present) emit(streams_.at(relid), p, true);
+    }
+    in_tx_.clear();
+    in_transaction_ = false;
+}
+
+void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view change) {
+    if (in_transaction_ && txid != cur_txid_) end_transaction();
+    cur_txid_ = txid;
+    in_transaction_ = true;
+
+    StreamState& s = stream_for(relid);
+    Entry& e = entries_[relid];
+    const ChangeOp op = peek_op(change);
+    const std::uint64_t seq = s.last_seq + 1;
+
+    // A newer message of this table in this transaction: the held one is not last.
+    if (e.pending.present) {
+        emit(s, e.pending, false);
+    } else {
+        in_tx_.push_back(relid);
+    }
+    if (e.batch_first_seq == 0) {
+        e.batch_first_seq = seq;
+        touched_.push_back(relid);
+    }
+
+    if (op == ChangeOp::schema) {
+        v1::Change parsed;
+        if (!parsed.ParseFromArray(change.data(), static_cast<int>(change.size()))) {
+            throw Error("malformed SCHEMA change for table oid " + std::to_string(relid));
+        }
+        const auto& ts = parsed.schema();
+        if (!ts.table_name().empty()) {
+            s.schema_name = ts.schema_name();
+            s.table_name = ts.table_name();
+        }
+        s.schema = ts.SerializeAsString();
+        s.schema_seq = seq;
+        s.published = true;
+    } else if (op == ChangeOp::unpublish) {
+        s.published = false;
+    }
+    s.last_seq = seq;
+
+    e.pending.present = true;
+    e.pending.seq = seq;
+    e.pending.txid = txid;
+    e.pending.schema_seq = s.schema_seq;
+    e.pending.change.assign(change);
+}
+
+void Sequencer::end_batch() {
+    if (in_transaction_) end_transaction();
+}
+
+std::vector<StreamUpdate> Sequencer::batch_updates() const {
+    std::vector<StreamUpdate> out;
+    out.reserve(touched_.size());
+    for (const auto relid : touched_) {
+        out.push_back(StreamUpdate{streams_.at(relid), entries_.at(relid).batch_first_seq});
+    }
+    return out;
+}
+
+std::uint64_t Sequencer::sent_seq(std::uint32_t relid) const {
+    const auto it = entries_.find(relid);
+    return it == entries_.end() ? 0 : it->second.sent_seq;
+}
+
+}  // namespace tablepub

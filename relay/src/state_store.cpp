@@ -1,0 +1,151 @@
+#include "tablepub/state_store.hpp"
+
+#include "tablepub/error.hpp"
+#include "tablepub/pg_connection.hpp"
+
+namespace tablepub {
+
+namespace {
+
+const char* const LOCK_KEY = "8386092198838433122";  // tablepub.relay_lock_key()
+
+}  // namespace
+
+std::string pg_array_literal(const std::vector<std::string>& elements) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        if (i) out += ',';
+        out += '"';
+        for (const char c : elements[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
+}
+
+std::string pg_bytea_hex(std::string_view bytes) {
+    static const char* const digits = "0123456789abcdef";
+    std::string out = "\\x";
+    out.reserve(2 + bytes.size() * 2);
+    for (const char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+void StateStore::check_extension() {
+    auto res = conn_.exec(
+        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch()') IS NOT NULL "
+        "FROM pg_extension WHERE extname = 'tablepub'");
+    if (res.rows() == 0) {
+        throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
+    }
+    if (res.value(0, 1) != "t") {
+        throw ConfigError("extension tablepub " + res.text(0, 0) +
+                          " has no relay state (run ALTER EXTENSION tablepub UPDATE)");
+    }
+}
+
+std::optional<int> StateStore::try_lock() {
+    auto res = conn_.exec(std::string("SELECT pg_try_advisory_lock(") + LOCK_KEY + ")");
+    if (res.value(0, 0) == "t") return std::nullopt;
+    auto holder = conn_.exec(
+        "SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND classid = (" + std::string(LOCK_KEY) + "::int8 >> 32)::oid "
+        "AND objid = (" + std::string(LOCK_KEY) + "::int8 & 4294967295)::oid AND objsubid = 1");
+    return static_cast<int>(holder.int64(0, 0));
+}
+
+void StateStore::send_lock_wait() {
+    conn_.send_params(std::string("SELECT pg_advisory_lock(") + LOCK_KEY + ")", {});
+}
+
+std::vector<StreamState> StateStore::load_streams() {
+    auto res = conn_.exec(
+        "SELECT relid, schema_name, table_name, last_seq, schema_seq, coalesce(schema, ''), published "
+        "FROM tablepub.relay_stream");
+    std::vector<StreamState> out;
+    out.reserve(static_cast<std::size_t>(res.rows()));
+    for (int i = 0; i < res.rows(); ++i) {
+        StreamState s;
+        s.relid = static_cast<std::uint32_t>(res.int64(i, 0));
+        s.schema_name = res.text(i, 1);
+        s.table_name = res.text(i, 2);
+        s.last_seq = static_cast<std::uint64_t>(res.int64(i, 3));
+        s.schema_seq = static_cast<std::uint64_t>(res.int64(i, 4));
+        // bytea arrives as text in hex form: decode it.
+        const auto hex = res.value(i, 5);
+        std::string raw;
+        if (hex.size() >= 2 && hex.substr(0, 2) == "\\x") {
+            raw.reserve((hex.size() - 2) / 2);
+            auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+            for (std::size_t k = 2; k + 1 < hex.size(); k += 2) {
+                raw += static_cast<char>((nib(hex[k]) << 4) | nib(hex[k + 1]));
+            }
+        }
+        s.schema = std::move(raw);
+        s.published = res.value(i, 6) == "t";
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::optional<Batch> StateStore::next_batch_query() {
+    auto res = conn_.exec("SELECT batch_id, prev, snap FROM tablepub.relay_next_batch()");
+    if (res.rows() == 0) return std::nullopt;
+    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
+}
+
+std::optional<Batch> StateStore::next_batch() { return next_batch_query(); }
+
+std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates) {
+    std::vector<std::string> relids, first, last, schema_seq, schema_names, table_names, schemas, published;
+    for (const auto& u : updates) {
+        relids.push_back(std::to_string(u.state.relid));
+        first.push_back(std::to_string(u.first_seq));
+        last.push_back(std::to_string(u.state.last_seq));
+        schema_seq.push_back(std::to_string(u.state.schema_seq));
+        schema_names.push_back(u.state.schema_name);
+        table_names.push_back(u.state.table_name);
+        schemas.push_back(pg_bytea_hex(u.state.schema));
+        published.push_back(u.state.published ? "t" : "f");
+    }
+    conn_.exec("BEGIN");
+    try {
+        conn_.exec_params(
+            "SELECT tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
+             pg_array_literal(schema_seq), pg_array_literal(schema_names), pg_array_literal(table_names),
+             pg_array_literal(schemas), pg_array_literal(published)});
+        auto next = next_batch_query();
+        conn_.exec("COMMIT");
+        return next;
+    } catch (const ConnectionLost&) {
+        throw;
+    } catch (...) {
+        conn_.exec("ROLLBACK");
+        throw;
+    }
+}
+
+std::string StateStore::maintain() {
+    auto res = conn_.exec("SELECT rotated, truncated, batches_deleted FROM tablepub.relay_maintain()");
+    return "rotated " + res.text(0, 0) + ", truncated partitions " + res.text(0, 1) + ", old batches removed " +
+           res.text(0, 2);
+}
+
+std::pair<std::string, std::string> StateStore::table_name(std::uint32_t relid) {
+    auto res = conn_.exec_params(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = $1::oid",
+        {std::to_string(relid)});
+    if (res.rows() == 0) return {"", std::to_string(relid)};
+    return {res.text(0, 0), res.text(0, 1)};
+}
+
+}  // namespace tablepub

@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "tablepub/relay_options.hpp"
+#include "tablepub/tail_options.hpp"
+
+namespace tablepub {
+namespace {
+
+using namespace std::chrono_literals;
+
+class OptionsTest : public ::testing::Test {
+protected:
+    void TearDown() override {
+        for (const char* v : {"TABLEPUB_DB", "TABLEPUB_PUBLISH", "TABLEPUB_POLL_INTERVAL", "TABLEPUB_FETCH_ROWS",
+                              "TABLEPUB_TABLE"}) {
+            ::unsetenv(v);
+        }
+    }
+    RelayParse parse(std::vector<std::string> args) { return parse_relay_options(args, out, err); }
+    std::ostringstream out, err;
+};
+
+TEST_F(OptionsTest, Defaults) {
+    const auto r = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r));
+    const auto& o = std::get<RelayOptions>(r);
+    EXPECT_EQ(o.db, "");
+    EXPECT_EQ(o.publish, std::vector<std::string>{"tcp://127.0.0.1:5556"});
+    EXPECT_EQ(o.poll_interval, 1000ms);
+    EXPECT_EQ(o.heartbeat_interval, 5000ms);
+    EXPECT_EQ(o.fetch_rows, 10000);
+    EXPECT_EQ(o.log_level, "info");
+}
+
+TEST_F(OptionsTest, FlagsAndRepeatedPublish) {
+    const auto r = parse({"--db", "postgresql:///nova", "--publish", "tcp://*:1", "--publish", "ipc:///tmp/x",
+                          "--poll-interval", "250ms", "--heartbeat-interval=2s", "--fetch-rows", "500",
+                          "--maintain-interval", "1min", "--log-level", "debug"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    const auto& o = std::get<RelayOptions>(r);
+    EXPECT_EQ(o.db, "postgresql:///nova");
+    EXPECT_EQ(o.publish, (std::vector<std::string>{"tcp://*:1", "ipc:///tmp/x"}));
+    EXPECT_EQ(o.poll_interval, 250ms);
+    EXPECT_EQ(o.heartbeat_interval, 2000ms);
+    EXPECT_EQ(o.maintain_interval, 60000ms);
+    EXPECT_EQ(o.fetch_rows, 500);
+    EXPECT_EQ(o.log_level, "debug");
+}
+
+TEST_F(OptionsTest, EnvironmentVariables) {
+    ::setenv("TABLEPUB_DB", "dbname=x", 1);
+    ::setenv("TABLEPUB_PUBLISH", "tcp://*:1,tcp://*:2", 1);
+    ::setenv("TABLEPUB_POLL_INTERVAL", "3s", 1);
+    ::setenv("TABLEPUB_FETCH_ROWS", "77", 1);
+    const auto r = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    const auto& o = std::get<RelayOptions>(r);
+    EXPECT_EQ(o.db, "dbname=x");
+    EXPECT_EQ(o.publish, (std::vector<std::string>{"tcp://*:1", "tcp://*:2"}));
+    EXPECT_EQ(o.poll_interval, 3000ms);
+    EXPECT_EQ(o.fetch_rows, 77);
+    // a flag beats its environment variable
+    const auto r2 = parse({"--fetch-rows", "5"});
+    EXPECT_EQ(std::get<RelayOptions>(r2).fetch_rows, 5);
+}
+
+TEST_F(OptionsTest, BadUsageIsOneLineAndExitTwo) {
+    for (const auto& args : std::vector<std::vector<std::string>>{{"--bogus"},
+                                                                   {"--fetch-rows", "0"},
+                                                                   {"--fetch-rows", "many"},
+                                                                   {"--poll-interval", "soon"},
+                                                                   {"--poll-interval", "0"},
+                                                                   {"--log-level", "loud"},
+                                                                   {"stray"}}) {
+        err.str("");
+        const auto r = parse(args);
+        ASSERT_TRUE(std::holds_alternative<int>(r)) << args[0];
+        EXPECT_EQ(std::get<int>(r), 2);
+        const auto msg = err.str();
+        EXPECT_EQ(msg.rfind("tablepub-relay: ", 0), 0u) << msg;
+        EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 1) << msg;
+    }
+}
+
+TEST_F(OptionsTest, HelpAndVersionExitZero) {
+    auto r = parse({"--help"});
+    ASSERT_TRUE(std::holds_alternative<int>(r));
+    EXPECT_EQ(std::get<int>(r), 0);
+    EXPECT_NE(out.str().find("--publish"), std::string::npos);
+    EXPECT_NE(out.str().find("TABLEPUB_DB"), std::string::npos);
+    out.str("");
+    r = parse({"--version"});
+    EXPECT_EQ(std::get<int>(r), 0);
+    EXPECT_NE(out.str().find(TABLEPUB_VERSION), std::string::npos);
+}
+
+TEST(Duration, Units) {
+    EXPECT_EQ(parse_duration("250"), 250ms);
+    EXPECT_EQ(parse_duration("250ms"), 250ms);
+    EXPECT_EQ(parse_duration("2s"), 2000ms);
+    EXPECT_EQ(parse_duration("3min"), 180000ms);
+    EXPECT_EQ(parse_duration("1h"), 3600000ms);
+    EXPECT_FALSE(parse_duration(""));
+    EXPECT_FALSE(parse_duration("-1s"));
+    EXPECT_FALSE(parse_duration("1 s"));
+    EXPECT_FALSE(parse_duration("1d"));
+}
+
+TEST_F(OptionsTest, TailOptions) {
+    auto r = parse_tail_options({"--connect", "tcp://h:1", "--table", "public.t", "--table", "app.u", "--bytes",
+                                 "hex", "--count", "3"},
+                                out, err);
+    ASSERT_TRUE(std::holds_alternative<TailOptions>(r)) << err.str();
+    const auto& o = std::get<TailOptions>(r);
+    EXPECT_EQ(o.connect, std::vector<std::string>{"tcp://h:1"});
+    EXPECT_EQ(o.tables, (std::vector<std::string>{"public.t", "app.u"}));
+    EXPECT_EQ(o.bytes, BytesFormat::hex);
+    EXPECT_EQ(o.count, 3u);
+    EXPECT_TRUE(topic_selected(o, "public.t"));
+    EXPECT_FALSE(topic_selected(o, "public.t2"));  // prefix match on the wire, exact here
+    EXPECT_FALSE(topic_selected(o, "public."));
+
+    ::setenv("TABLEPUB_TABLE", "a.b", 1);
+    r = parse_tail_options({}, out, err);
+    EXPECT_EQ(std::get<TailOptions>(r).tables, std::vector<std::string>{"a.b"});
+    ::unsetenv("TABLEPUB_TABLE");
+    EXPECT_TRUE(topic_selected(TailOptions{}, "anything.at_all"));
+
+    err.str("");
+    r = parse_tail_options({"--table", "nodot"}, out, err);
+    EXPECT_EQ(std::get<int>(r), 2);
+    EXPECT_NE(err.str().find("schema.table"), std::string::npos);
+    r = parse_tail_options({"--bytes", "octal"}, out, err);
+    EXPECT_EQ(std::get<int>(r), 2);
+}
+
+}  // namespace
+}  // namespace tablepub
