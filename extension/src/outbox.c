@@ -37,7 +37,7 @@ static struct
 	LocalTransactionId lxid;	/* transaction the rest is valid for */
 	int16		gen;			/* current generation when first needed */
 	Oid			part;			/* tablepub.outbox_<gen> */
-	Oid			index;			/* its (txid, pos) index */
+	Oid			index;			/* its BRIN index on txid */
 	IndexInfo  *index_info;		/* in TopTransactionContext */
 	bool		notified;		/* NOTIFY queued in this transaction */
 	int			notify_level;	/* subtransaction nest level that queued it */
