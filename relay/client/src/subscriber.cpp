@@ -1,0 +1,233 @@
+#include "tablepub/subscriber.hpp"
+
+#include <stdexcept>
+
+#include <zmq_addon.hpp>
+
+namespace tablepub {
+
+namespace {
+
+void apply_curve(zmq::socket_t& s, const SubscriberOptions& o)
+{
+    if (o.curve_server_key.empty()) return;
+    s.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
+    s.set(zmq::sockopt::curve_publickey, o.curve_public_key);
+    s.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+}
+
+}  // namespace
+
+Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
+    : options_(std::move(options)), ctx_(1), sub_(ctx_, zmq::socket_type::sub)
+{
+    if (options_.publish_endpoints.empty() || options_.snapshot_endpoints.empty())
+        throw std::invalid_argument("a subscriber needs a publish and a snapshot endpoint");
+    if (options_.tables.empty()) throw std::invalid_argument("a subscriber needs at least one table");
+    sub_.set(zmq::sockopt::linger, 0);
+    sub_.set(zmq::sockopt::rcvhwm, 0);  // a gap costs a replay; the relay side bounds the rate
+    apply_curve(sub_, options_);
+    for (const auto& t : options_.tables) {
+        const auto dot = t.find('.');
+        if (dot == std::string::npos || dot == 0 || dot + 1 == t.size())
+            throw std::invalid_argument("table \"" + t + "\" is not of the form schema.table");
+        auto sync = std::make_unique<TableSync>(t.substr(0, dot), t.substr(dot + 1), options_.sync,
+                                                callbacks);
+        sub_.set(zmq::sockopt::subscribe, t);
+        tables_.emplace(t, std::move(sync));
+    }
+    for (const auto& ep : options_.publish_endpoints) sub_.connect(ep);
+    connect_dealer();
+}
+
+Subscriber::~Subscriber() { stop(); }
+
+void Subscriber::connect_dealer()
+{
+    dealer_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+    dealer_.set(zmq::sockopt::linger, 0);
+    apply_curve(dealer_, options_);
+    for (const auto& ep : options_.snapshot_endpoints) dealer_.connect(ep);
+}
+
+void Subscriber::send(const v1::Request& req)
+{
+    const auto bytes = req.SerializeAsString();
+    // A request that cannot be queued now is retried by the timeout.
+    (void)dealer_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+}
+
+void Subscriber::on_stream_message(TableSync::Clock::time_point now)
+{
+    std::vector<zmq::message_t> frames;
+    while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+        if (frames.size() == 2) {
+            // SUB filters are prefixes: "public.t" also matches "public.t2".
+            auto it = tables_.find(frames[0].to_string());
+            v1::Message msg;
+            if (it != tables_.end() &&
+                msg.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())))
+                it->second->on_message(msg, now);
+        }
+        frames.clear();
+    }
+}
+
+void Subscriber::on_reply(TableSync::Clock::time_point now)
+{
+    zmq::message_t frame;
+    while (dealer_.recv(frame, zmq::recv_flags::dontwait)) {
+        v1::Reply reply;
+        if (!reply.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) continue;
+        auto it = outstanding_.find(reply.request_id());
+        if (it == outstanding_.end()) continue;  // a stream we gave up
+        it->second.last_activity = now;
+        TableSync* table = it->second.table;
+        const auto id = reply.request_id();
+        table->on_reply(reply, now);
+        switch (reply.kind_case()) {
+        case v1::Reply::kSnapshotRows:
+        case v1::Reply::kReplayMessages:
+            if (table->pending_request_id() == id) {
+                v1::Request credit;
+                credit.set_request_id(id);
+                credit.mutable_credit_grant()->set_chunks(1);
+                send(credit);
+            }
+            break;
+        case v1::Reply::kSnapshotEnd:
+        case v1::Reply::kReplayEnd:
+        case v1::Reply::kError:
+            outstanding_.erase(id);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void Subscriber::send_requests(TableSync::Clock::time_point now)
+{
+    for (auto& [topic, table] : tables_) {
+        table->tick(now);
+        auto req = table->take_request();
+        if (!req) continue;
+        // The table gave up its previous stream (if any): tell the relay.
+        for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+            if (it->second.table == table.get()) {
+                v1::Request cancel;
+                cancel.set_request_id(it->first);
+                cancel.mutable_cancel();
+                send(cancel);
+                it = outstanding_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        req->set_credit(options_.credit);
+        req->set_max_chunk_rows(options_.chunk_rows);
+        outstanding_[req->request_id()] = {table.get(), now};
+        send(*req);
+    }
+}
+
+void Subscriber::expire_requests(TableSync::Clock::time_point now)
+{
+    bool expired = false;
+    for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+        if (now - it->second.last_activity > options_.request_timeout) {
+            auto* table = it->second.table;
+            const auto id = it->first;
+            it = outstanding_.erase(it);
+            table->on_request_failed(id, "no reply from the snapshot endpoint", now);
+            expired = true;
+        } else {
+            ++it;
+        }
+    }
+    // The relay may be gone; a fresh socket drops requests queued for it
+    // (the "lazy pirate" pattern). Other streams on it are asked again.
+    if (expired) {
+        for (auto& [id, o] : outstanding_) o.table->on_request_failed(id, "reconnecting", now);
+        outstanding_.clear();
+        connect_dealer();
+    }
+}
+
+void Subscriber::poll(std::chrono::milliseconds timeout)
+{
+    const auto deadline = TableSync::Clock::now() + timeout;
+    do {
+        zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0},
+                                   {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - TableSync::Clock::now());
+        zmq::poll(items, 2, std::max(std::chrono::milliseconds(0),
+                                     std::min(left, std::chrono::milliseconds(100))));
+        std::lock_guard lock(mutex_);
+        const auto now = TableSync::Clock::now();
+        if (!started_) {
+            started_ = true;
+            for (auto& [topic, table] : tables_) table->start(now);
+        }
+        if (items[0].revents & ZMQ_POLLIN) on_stream_message(now);
+        if (items[1].revents & ZMQ_POLLIN) on_reply(now);
+        expire_requests(now);
+        send_requests(now);
+    } while (TableSync::Clock::now() < deadline);
+}
+
+void Subscriber::start()
+{
+    if (running_.exchange(true)) return;
+    thread_ = std::thread([this] {
+        while (running_) poll(std::chrono::milliseconds(100));
+    });
+}
+
+void Subscriber::stop() noexcept
+{
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+}
+
+std::vector<TableStatus> Subscriber::status() const
+{
+    std::lock_guard lock(mutex_);
+    std::vector<TableStatus> out;
+    const auto now = TableSync::Clock::now();
+    for (const auto& [topic, t] : tables_) {
+        TableStatus s;
+        s.table = topic;
+        s.state = t->state();
+        s.last_seq = t->last_seq();
+        s.latest_seq = t->latest_seq();
+        s.lag = t->lag();
+        s.buffered = t->buffered();
+        s.rows = t->mirror().size();
+        s.stale = t->stale(now);
+        s.stats = t->stats();
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+bool Subscriber::with_table(const std::string& table,
+                            const std::function<void(const TableSync&)>& fn) const
+{
+    std::lock_guard lock(mutex_);
+    auto it = tables_.find(table);
+    if (it == tables_.end()) return false;
+    fn(*it->second);
+    return true;
+}
+
+bool Subscriber::all_live() const
+{
+    std::lock_guard lock(mutex_);
+    for (const auto& [topic, t] : tables_)
+        if (t->state() != SyncState::live || t->lag() != 0) return false;
+    return true;
+}
+
+}  // namespace tablepub
