@@ -1,0 +1,78 @@
+"""python3 -m tablepub_client: mirror tables and print them as JSON lines.
+
+  python3 -m tablepub_client --connect tcp://127.0.0.1:5556 \
+      --snapshot-endpoint tcp://127.0.0.1:5557 --table public.instances \
+      [--until-live] [--seconds N] [--mirror FILE]
+
+Prints one JSON object per applied change; with --mirror writes the mirror
+(one row per line, sorted) on exit.
+"""
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+import tablepub_pb2 as pb
+
+from .subscriber import Subscriber
+from .sync import value_to_python
+
+
+def change_json(table, msg):
+    ch = msg.change
+    return json.dumps({
+        "table": table.name, "seq": msg.seq, "txid": msg.txid,
+        "op": pb.Op.Name(ch.op).lower(),
+        "key": {c.name: value_to_python(c.value) for c in ch.key},
+        "old_key": {c.name: value_to_python(c.value) for c in ch.old_key} or None,
+        "values": {c.name: value_to_python(c.value) for c in ch.values},
+    }, sort_keys=True, default=str)
+
+
+def write_mirror(sub, path):
+    lines = []
+    for table in sub.tables.values():
+        for row in table.mirror.as_dicts():
+            lines.append(json.dumps({"table": table.name, "row": row}, sort_keys=True, default=str))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in sorted(lines)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m tablepub_client")
+    ap.add_argument("--connect", action="append", required=True)
+    ap.add_argument("--snapshot-endpoint", action="append", required=True)
+    ap.add_argument("--table", action="append", required=True)
+    ap.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0: never)")
+    ap.add_argument("--until-live", action="store_true", help="stop once every table is live")
+    ap.add_argument("--mirror", help="write the mirror here on exit")
+    ap.add_argument("--quiet", action="store_true", help="do not print changes")
+    args = ap.parse_args(argv)
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    on_change = None if args.quiet else (lambda t, m: print(change_json(t, m), flush=True))
+    sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, on_change=on_change)
+    start = time.monotonic()
+    try:
+        while not stopping:
+            sub.poll(0.1)
+            if args.until_live and sub.all_live():
+                break
+            if args.seconds and time.monotonic() - start > args.seconds:
+                break
+    except KeyboardInterrupt:
+        pass
+    for t in sub.tables.values():
+        print(f"{t.name}: {t.state} seq {t.last_seq} rows {len(t.mirror)} {t.stats}",
+              file=sys.stderr)
+    if args.mirror:
+        write_mirror(sub, args.mirror)
+    sub.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""ZeroMQ I/O around TableSync: SUB for the stream, DEALER for snapshots."""
+
+import time
+
+import zmq
+
+import tablepub_pb2 as pb
+
+from .sync import LIVE, TableSync
+
+
+class Subscriber:
+    """Mirrors tables ("schema.table") from a relay. Call poll() in a loop."""
+
+    def __init__(self, publish_endpoints, snapshot_endpoints, tables, credit=16,
+                 request_timeout=10.0, context=None, **sync_options):
+        self.ctx = context or zmq.Context.instance()
+        self.snapshot_endpoints = list(snapshot_endpoints)
+        self.credit, self.request_timeout = credit, request_timeout
+        self.tables = {}
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.RCVHWM, 0)
+        for t in tables:
+            schema, _, table = t.partition(".")
+            if not schema or not table:
+                raise ValueError(f'table "{t}" is not of the form schema.table')
+            self.tables[t] = TableSync(schema, table, **sync_options)
+            # A prefix filter: frame 1 is checked for an exact match below.
+            self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
+        for ep in publish_endpoints:
+            self.sub.connect(ep)
+        self.dealer = None
+        self._connect_dealer()
+        self.outstanding = {}   # request_id -> [TableSync, last activity]
+        self.started = False
+
+    def _connect_dealer(self):
+        if self.dealer is not None:
+            self.dealer.close(0)
+        self.dealer = self.ctx.socket(zmq.DEALER)
+        self.dealer.setsockopt(zmq.LINGER, 0)
+        for ep in self.snapshot_endpoints:
+            self.dealer.connect(ep)
+
+    def _send(self, req):
+        try:
+            self.dealer.send(req.SerializeToString(), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # retried when the request times out
+
+    def poll(self, timeout=0.1):
+        """Handles what arrives within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.started:
+                self.started = True
+                for t in self.tables.values():
+                    t.start()
+            left = max(0.0, min(deadline - time.monotonic(), 0.1))
+            events = dict(zmq.Poller.poll(self._poller(), int(left * 1000)))
+            now = time.monotonic()
+            if self.sub in events:
+                self._on_stream(now)
+            if self.dealer in events:
+                self._on_reply(now)
+            self._expire(now)
+            self._send_requests(now)
+            if time.monotonic() >= deadline:
+                return
+
+    def _poller(self):
+        p = zmq.Poller()
+        p.register(self.sub, zmq.POLLIN)
+        p.register(self.dealer, zmq.POLLIN)
+        return p
+
+    def _on_stream(self, now):
+        while True:
+            try:
+                frames = self.sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                continue
+            table = self.tables.get(frames[0].decode("utf-8", "replace"))
+            if table is None:
+                continue  # "public.t2" matched the prefix "public.t"
+            msg = pb.Message()
+            msg.ParseFromString(frames[1])
+            table.on_message(msg, now)
+
+    def _on_reply(self, now):
+        while True:
+            try:
+                frame = self.dealer.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = pb.Reply()
+            try:
+                reply.ParseFromString(frame)
+            except Exception:  # noqa: BLE001 - a garbled frame is dropped
+                continue
+            entry = self.outstanding.get(reply.request_id)
+            if entry is None:
+                continue
+            entry[1] = now
+            table = entry[0]
+            table.on_reply(reply, now)
+            kind = reply.WhichOneof("kind")
+            if kind in ("snapshot_rows", "replay_messages") and table.pending_id == reply.request_id:
+                credit = pb.Request(request_id=reply.request_id)
+                credit.credit_grant.chunks = 1
+                self._send(credit)
+            elif kind in ("snapshot_end", "replay_end", "error"):
+                self.outstanding.pop(reply.request_id, None)
+
+    def _expire(self, now):
+        expired = [rid for rid, (_, t) in self.outstanding.items()
+                   if now - t > self.request_timeout]
+        if not expired:
+            return
+        for rid, (table, _) in list(self.outstanding.items()):
+            table.on_request_failed(rid, "no reply from the snapshot endpoint", now)
+        self.outstanding.clear()
+        self._connect_dealer()
+
+    def _send_requests(self, now):
+        for table in self.tables.values():
+            table.tick(now)
+            req = table.take_request()
+            if req is None:
+                continue
+            for rid in [r for r, (t, _) in self.outstanding.items() if t is table]:
+                cancel = pb.Request(request_id=rid)
+                cancel.cancel.SetInParent()
+                self._send(cancel)
+                del self.outstanding[rid]
+            req.credit = self.credit
+            self.outstanding[req.request_id] = [table, now]
+            self._send(req)
+
+    def all_live(self):
+        return all(t.state == LIVE and t.lag == 0 for t in self.tables.values())
+
+    def close(self):
+        self.sub.close(0)
+        self.dealer.close(0)

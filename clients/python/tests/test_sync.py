@@ -1,0 +1,233 @@
+"""Unit tests of the client's pure logic (docs/protocol.md sections 8-9)."""
+
+import unittest
+
+import tablepub_pb2 as pb
+
+from tablepub_client.sync import LIVE, REPLAYING, RESYNCING, UNPUBLISHED, Mirror, PgSnapshot, TableSync
+
+
+def col(name, value):
+    c = pb.Column(name=name)
+    if value is None:
+        c.value.null = pb.NULL_VALUE
+    elif isinstance(value, int):
+        c.value.integer = value
+    else:
+        c.value.text = value
+    return c
+
+
+def insert(i, v):
+    return pb.Change(op=pb.INSERT, key=[col("id", i)], values=[col("id", i), col("v", v)])
+
+
+def update(i, v=None, old=None):
+    ch = pb.Change(op=pb.UPDATE, key=[col("id", i)])
+    if old is not None:
+        ch.old_key.append(col("id", old))
+    if v is not None:
+        ch.values.append(col("v", v))
+    return ch
+
+
+def delete(i):
+    return pb.Change(op=pb.DELETE, key=[col("id", i)])
+
+
+def msg(seq, txid, change):
+    return pb.Message(schema_name="public", table_name="t", seq=seq, txid=txid, tx_last=True,
+                      change=change)
+
+
+def heartbeat(seq):
+    m = pb.Message(schema_name="public", table_name="t", seq=seq)
+    m.heartbeat.interval_ms = 1000
+    return m
+
+
+def v_of(mirror, i):
+    from tablepub_client.sync import encode_key
+    row = mirror.rows.get(encode_key([col("id", i)]))
+    return None if row is None else row["v"].text
+
+
+class Harness:
+    def __init__(self):
+        self.applied = []
+        self.sync = TableSync("public", "t", on_change=lambda t, m: self.applied.append(m.seq))
+
+    def take(self):
+        req = self.sync.take_request()
+        assert req is not None
+        return req
+
+    def snapshot(self, req, xmin, xmax, xip, seq, rows):
+        rid = req.request_id
+        begin = pb.Reply(request_id=rid)
+        begin.snapshot_begin.xmin, begin.snapshot_begin.xmax = xmin, xmax
+        begin.snapshot_begin.xip.extend(xip)
+        begin.snapshot_begin.seq = seq
+        self.sync.on_reply(begin)
+        chunk = pb.Reply(request_id=rid)
+        chunk.snapshot_rows.rows.extend(rows)
+        self.sync.on_reply(chunk)
+        end = pb.Reply(request_id=rid)
+        end.snapshot_end.row_count = len(rows)
+        self.sync.on_reply(end)
+
+    def replay(self, req, msgs):
+        rid = req.request_id
+        chunk = pb.Reply(request_id=rid)
+        chunk.replay_messages.messages.extend(msgs)
+        self.sync.on_reply(chunk)
+        end = pb.Reply(request_id=rid)
+        end.replay_end.message_count = len(msgs)
+        self.sync.on_reply(end)
+
+    def live(self, m):
+        self.sync.on_message(m)
+
+
+class VisibilityTest(unittest.TestCase):
+    def test_worked_example(self):
+        s = PgSnapshot(100, 110, [102, 105])
+        self.assertTrue(s.visible(98))
+        self.assertTrue(s.visible(101))
+        self.assertFalse(s.visible(102))
+        self.assertTrue(s.visible(103))
+        self.assertFalse(s.visible(105))
+        self.assertFalse(s.visible(110))
+        self.assertFalse(s.visible(112))
+
+
+class MirrorTest(unittest.TestCase):
+    def test_operations(self):
+        m = Mirror()
+        self.assertIsNone(m.apply(insert(1, "a")))
+        self.assertIsNone(m.apply(insert(2, "b")))
+        self.assertIsNone(m.apply(update(1, "a2")))
+        self.assertIsNone(m.apply(update(3, old=2)))
+        self.assertEqual(v_of(m, 3), "b")
+        self.assertIsNone(v_of(m, 2))
+        self.assertIsNone(m.apply(delete(1)))
+        self.assertEqual(len(m), 1)
+        self.assertIsNone(m.apply(pb.Change(op=pb.TRUNCATE)))
+        self.assertEqual(len(m), 0)
+
+    def test_anomalies(self):
+        m = Mirror()
+        self.assertIsNotNone(m.apply(update(1, "x")))
+        self.assertIsNotNone(m.apply(delete(7)))
+        self.assertIsNotNone(m.apply(insert(1, "y")))
+
+    def test_null_differs_from_empty(self):
+        m = Mirror()
+        m.apply(pb.Change(op=pb.INSERT, key=[col("id", None)], values=[]))
+        m.apply(pb.Change(op=pb.INSERT, key=[col("id", "")], values=[]))
+        self.assertEqual(len(m), 2)
+
+
+class TableSyncTest(unittest.TestCase):
+    def test_buffered_deltas_filtered_by_visibility(self):
+        h = Harness()
+        h.sync.start()
+        req = h.take()
+        h.live(msg(5, 90, insert(1, "a")))
+        h.live(msg(6, 102, insert(2, "b")))
+        h.live(msg(7, 110, update(1, "a2")))
+        h.snapshot(req, 100, 110, [102], 4, [insert(1, "a")])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.applied, [6, 7])
+        self.assertEqual(v_of(h.sync.mirror, 1), "a2")
+        self.assertEqual(h.sync.last_seq, 7)
+
+    def test_relay_lag(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 104, 106, [104], 3, [insert(1, "a"), insert(2, "b")])
+        h.live(msg(4, 101, insert(2, "b")))
+        h.live(msg(5, 103, delete(1)))
+        h.live(msg(6, 104, insert(3, "c")))
+        self.assertEqual(h.applied, [6])
+        self.assertEqual(h.sync.stats["anomalies"], 0)
+        self.assertEqual(len(h.sync.mirror), 3)
+
+    def test_duplicates_and_gap_replay(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [])
+        h.live(msg(1, 200, insert(1, "a")))
+        h.live(msg(1, 200, insert(1, "a")))
+        h.live(msg(4, 203, insert(4, "d")))
+        self.assertEqual(h.sync.state, REPLAYING)
+        req = h.take()
+        self.assertEqual((req.replay.from_seq, req.replay.to_seq), (2, 3))
+        h.live(msg(5, 204, insert(5, "e")))
+        h.replay(req, [msg(2, 201, insert(2, "b")), msg(3, 202, update(2, "b2"))])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.applied, [1, 2, 3, 4, 5])
+        self.assertEqual(h.sync.stats["duplicates"], 1)
+
+    def test_heartbeat_reveals_lost_last_message(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [])
+        h.live(heartbeat(0))
+        self.assertIsNone(h.sync.take_request())
+        h.live(heartbeat(1))
+        req = h.take()
+        self.assertEqual(req.replay.from_seq, 1)
+        h.replay(req, [msg(1, 201, insert(1, "a"))])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(len(h.sync.mirror), 1)
+
+    def test_gone_resyncs(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [])
+        h.live(msg(5, 300, insert(5, "e")))
+        req = h.take()
+        err = pb.Reply(request_id=req.request_id)
+        err.error.code = pb.GONE
+        h.sync.on_reply(err)
+        self.assertEqual(h.sync.state, RESYNCING)
+        snap = h.take()
+        self.assertTrue(snap.HasField("snapshot"))
+        h.snapshot(snap, 301, 301, [], 5, [insert(5, "e")])
+        self.assertEqual(h.sync.state, LIVE)
+
+    def test_stale_reply_ignored(self):
+        h = Harness()
+        h.sync.start()
+        first = h.take()
+        h.sync.on_request_failed(first.request_id, "timeout", 0.0)
+        h.sync.tick(1.0)
+        second = h.take()
+        h.snapshot(first, 1, 1, [], 0, [insert(1, "old")])
+        self.assertEqual(len(h.sync.mirror), 0)
+        h.snapshot(second, 1, 1, [], 0, [insert(1, "new")])
+        self.assertEqual(v_of(h.sync.mirror, 1), "new")
+
+    def test_unpublish_then_republish(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [insert(1, "a")])
+        h.live(msg(1, 200, pb.Change(op=pb.UNPUBLISH)))
+        self.assertEqual(h.sync.state, UNPUBLISHED)
+        self.assertEqual(len(h.sync.mirror), 0)
+        schema = pb.Change(op=pb.SCHEMA)
+        schema.schema.table_name = "t"
+        h.live(msg(2, 300, schema))
+        self.assertEqual(h.sync.state, RESYNCING)
+
+    def test_anomaly_resyncs(self):
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [])
+        h.live(msg(1, 200, delete(9)))
+        self.assertEqual(h.sync.state, RESYNCING)
+
+
+if __name__ == "__main__":
+    unittest.main()
