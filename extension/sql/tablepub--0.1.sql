@@ -12,6 +12,8 @@ BEGIN
 END
 $roles$;
 
+CREATE SCHEMA tablepub;
+COMMENT ON SCHEMA tablepub IS 'tablepub: publication catalog, outbox and functions';
 REVOKE ALL ON SCHEMA tablepub FROM PUBLIC;
 GRANT USAGE ON SCHEMA tablepub TO PUBLIC;
 
@@ -57,6 +59,7 @@ CREATE OPERATOR CLASS tablepub.xid8_minmax_ops FOR TYPE xid8 USING brin AS
     FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
     FUNCTION 4 pg_catalog.brin_minmax_union(internal, internal, internal);
 COMMENT ON OPERATOR CLASS tablepub.xid8_minmax_ops USING brin IS 'BRIN minmax for xid8, for the outbox txid index';
+COMMENT ON OPERATOR FAMILY tablepub.xid8_minmax_ops USING brin IS 'BRIN minmax for xid8, for the outbox txid index';
 CREATE INDEX outbox_txid ON tablepub.outbox USING brin (txid tablepub.xid8_minmax_ops);
 COMMENT ON INDEX tablepub.outbox_txid IS 'finds the rows of the transactions between two snapshots';
 ALTER TABLE tablepub.outbox_0 ALTER COLUMN change SET STORAGE EXTERNAL;
@@ -270,7 +273,8 @@ BEGIN
                   HINT = 'See the view tablepub.publications.';
     END IF;
     EXECUTE format('DROP TRIGGER IF EXISTS tablepub_capture ON %s', tbl);
-    FOR part IN SELECT relid FROM pg_partition_tree(tbl) LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS tablepub_capture_truncate ON %s', tbl);
+    FOR part IN SELECT relid FROM pg_partition_tree(tbl) WHERE relid <> tbl LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS tablepub_capture_truncate ON %s', part);
     END LOOP;
     EXECUTE format('REVOKE SELECT ON %s FROM tablepub_relay', tbl);

@@ -65,7 +65,7 @@ AppendValue(StringInfo buf, const Value *v)
 				char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
 
 				double_to_shortest_decimal_buf(v->real, num);
-				appendStringInfoString(buf, num);
+				escape_json(buf, num);
 			}
 			appendStringInfoChar(buf, '}');
 			break;

@@ -231,8 +231,9 @@ BuildCapturePlan(Relation rel, Oid pubrelid, MemoryContext cxt)
 			!list_member_oid(get_partition_ancestors(RelationGetRelid(rel)), pubrelid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("table \"%s\" is not a partition of table with OID %u",
-							RelationGetRelationName(rel), pubrelid),
+					 errmsg("table \"%s\" is not a partition of published table \"%s\"",
+							RelationGetRelationName(rel),
+							get_rel_name(pubrelid) ? get_rel_name(pubrelid) : "?"),
 					 errhint("Capture triggers are created by tablepub.publish() only.")));
 		pub = table_open(pubrelid, AccessShareLock);
 	}

@@ -82,7 +82,8 @@ tablepub_check_may_manage(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s or a member of tablepub_admin",
-						get_rel_name(relid)),
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid))),
 				 errhint("Ask the table's owner, or have tablepub_admin granted to you.")));
 	PG_RETURN_VOID();
 }
