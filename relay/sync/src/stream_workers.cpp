@@ -248,7 +248,17 @@ void run_replay(StreamContext& ctx)
     }
     // The stream as it was before the first batch. Its schema_seq is known
     // only when no SCHEMA message came since (relay_batch does not keep it).
+    bool starts_with_schema = false;
     if (schema_seq_now >= ranges.front().first) {
+        // Still fine when the first message of that batch is itself a SCHEMA
+        // (it carries its own seq as schema_seq).
+        auto first = conn.exec("SELECT q.change FROM (" +
+                               batch_query(conn.escape_literal(ranges.front().prev),
+                                           conn.escape_literal(ranges.front().snap)) +
+                               ") q WHERE q.relid = " + std::to_string(relid) + " LIMIT 1");
+        starts_with_schema = first.rows() == 1 && peek_op(unhex(first.value(0, 0))) == ChangeOp::schema;
+    }
+    if (schema_seq_now >= ranges.front().first && !starts_with_schema) {
         ctx.send_error(v1::GONE, "a schema change of table " + name + " since seq " +
                                      std::to_string(ranges.front().first) +
                                      " prevents replaying from seq " + std::to_string(from));
@@ -272,7 +282,7 @@ void run_replay(StreamContext& ctx)
     start.schema_name = req.schema_name();
     start.table_name = req.table_name();
     start.last_seq = ranges.front().first - 1;
-    start.schema_seq = schema_seq_now;
+    start.schema_seq = starts_with_schema ? 0 : schema_seq_now;
     start.schema = unhex(info.value(0, 3));
     start.published = true;
 
