@@ -191,7 +191,12 @@ void Relay::wait_for_work() {
 
 int Relay::run() {
     publisher_ = std::make_unique<Publisher>(zmq_ctx_, options_.publish, options_.send_hwm);
+    const auto bound = clock::now();
     if (!activate(true)) return 0;
+    // PUB drops what it sends before a subscriber's connection is up: give
+    // subscribers (reconnecting after a relay restart) a moment.
+    const auto settle = bound + options_.start_delay - clock::now();
+    if (settle.count() > 0) sleep_interruptible(std::chrono::duration_cast<std::chrono::milliseconds>(settle));
     for (const auto& ep : options_.publish) spdlog::info("publishing on {}", ep);
     next_heartbeat_ = clock::now();
     next_maintain_ = clock::now() + options_.maintain_interval;

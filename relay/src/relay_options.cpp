@@ -59,6 +59,16 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
                  "publish each table's latest sequence number this often");
     add_duration(app, "--maintain-interval", "TABLEPUB_MAINTAIN_INTERVAL", o.maintain_interval,
                  "clean consumed outbox partitions and old batches this often");
+    app.add_option_function<std::string>(
+           "--start-delay",
+           [&o](const std::string& v) {
+               const auto d = parse_duration(v);
+               if (!d) throw CLI::ValidationError("--start-delay", "\"" + v + "\" is not a duration (e.g. 300ms)");
+               o.start_delay = *d;
+           },
+           "after binding, wait this long before publishing so subscribers can (re)connect (default 300ms)")
+        ->envname("TABLEPUB_START_DELAY")
+        ->type_name("DURATION");
     app.add_option("--fetch-rows", o.fetch_rows, "outbox rows fetched per round trip (bounds memory)")
         ->envname("TABLEPUB_FETCH_ROWS")
         ->check(CLI::Range(1, 1'000'000))
