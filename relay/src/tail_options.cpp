@@ -9,7 +9,25 @@ namespace tablepub {
 
 TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     TailOptions o;
-    CLI::App app{"tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line",
+    CLI::App app{"tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
+                 "\n"
+                 "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
+                 "included). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
+                 "then only the changes that take effect after it, without duplicates or gaps.\n"
+                 "\n"
+                 "Lines in --snapshot mode:\n"
+                 "  {\"op\":\"snapshot_begin\",\"table\",\"seq\",\"xmin\",\"xmax\",\"xip\"}  a snapshot starts\n"
+                 "      (again after a resync: drop what you built from the previous one)\n"
+                 "  {\"op\":\"snapshot\",\"table\",\"key\",\"values\"}  one snapshot row (INSERT form)\n"
+                 "  {\"op\":\"snapshot_end\",\"table\",\"rows\"}\n"
+                 "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish.\n"
+                 "State changes (syncing, live, replaying, resyncing) are logged on stderr.\n"
+                 "\n"
+                 "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
+                 "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
+                 "name, values as printed in changes, sorted by table then primary key; then\n"
+                 "FILE.status, one JSON object: {\"dumps\":N,\"tables\":[{\"table\",\"state\",\"last_seq\",\n"
+                 "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"stats\":{...}}]}.",
                  "tablepub-tail"};
     app.set_version_flag("--version", std::string("tablepub-tail ") + TABLEPUB_VERSION);
     app.add_option("--connect", o.connect, "relay PUB endpoint to connect to (repeatable)")
@@ -27,6 +45,19 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->capture_default_str();
     app.add_option("--count", o.count, "exit after printing this many changes (0: run until interrupted)")
         ->envname("TABLEPUB_COUNT");
+    app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
+        ->envname("TABLEPUB_SNAPSHOT");
+    app.add_option("--snapshot-endpoint", o.snapshot_endpoints,
+                   "relay snapshot (ROUTER) endpoint for --snapshot and --mirror (repeatable)")
+        ->envname("TABLEPUB_SNAPSHOT_ENDPOINT")
+        ->delimiter(',');
+    app.add_option("--mirror", o.mirror, "keep a mirror of each --table; write it to FILE on SIGUSR1 and on exit")
+        ->envname("TABLEPUB_MIRROR");
+    app.add_option("--request-timeout", o.request_timeout_ms,
+                   "ms without a reply before a snapshot/replay request is asked again")
+        ->envname("TABLEPUB_REQUEST_TIMEOUT")
+        ->check(CLI::Range(100, 3'600'000))
+        ->capture_default_str();
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
@@ -40,6 +71,16 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
     for (const auto& t : o.tables) {
         if (t.find('.') == std::string::npos) {
             err << "tablepub-tail: --table \"" << t << "\" must be schema.table (see --help)\n";
+            return 2;
+        }
+    }
+    if (o.subscriber_mode()) {
+        if (o.tables.empty()) {
+            err << "tablepub-tail: --snapshot and --mirror need at least one --table (see --help)\n";
+            return 2;
+        }
+        if (o.snapshot_endpoints.empty()) {
+            err << "tablepub-tail: --snapshot and --mirror need --snapshot-endpoint (see --help)\n";
             return 2;
         }
     }

@@ -6,6 +6,7 @@
 
 #include "tablepub.pb.h"
 #include "tablepub/error.hpp"
+#include "tablepub/tail_follow.hpp"
 #include "tablepub/tail_format.hpp"
 #include "tablepub/tail_options.hpp"
 #include "tablepub/zmq_util.hpp"
@@ -13,8 +14,10 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_dump = 0;
 
 void on_signal(int) { g_stop = 1; }
+void on_dump(int) { g_dump = 1; }
 
 }  // namespace
 
@@ -25,7 +28,10 @@ int main(int argc, char** argv) {
     const auto& options = std::get<tablepub::TailOptions>(parsed);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGUSR1, on_dump);
     try {
+        if (options.subscriber_mode())
+            return tablepub::run_tail_subscriber(options, {&g_stop, &g_dump}, std::cout, std::cerr);
         zmq::context_t ctx(1);
         const std::vector<std::string> prefixes =
             options.tables.empty() ? std::vector<std::string>{""} : options.tables;

@@ -17,6 +17,14 @@ struct TailOptions {
     bool heartbeats = false;
     BytesFormat bytes = BytesFormat::base64;
     std::uint64_t count = 0;          // exit after this many changes; 0: never
+    // Subscriber mode (--snapshot or --mirror): snapshot + deltas through
+    // tablepub::Subscriber instead of printing the raw stream.
+    bool snapshot = false;            // print the snapshot rows before the changes
+    std::vector<std::string> snapshot_endpoints;
+    std::string mirror;               // write the mirror here on SIGUSR1 and on exit
+    std::uint64_t request_timeout_ms = 10'000;
+
+    [[nodiscard]] bool subscriber_mode() const noexcept { return snapshot || !mirror.empty(); }
 };
 
 using TailParse = std::variant<TailOptions, int>;
