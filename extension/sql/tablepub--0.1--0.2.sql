@@ -62,7 +62,9 @@ CREATE FUNCTION tablepub.relay_lock_key() RETURNS int8
 COMMENT ON FUNCTION tablepub.relay_lock_key() IS 'the session advisory lock the active relay holds ("tablepub" in ASCII)';
 
 -- The open batch, or a new one when transactions committed since S_prev.
-CREATE FUNCTION tablepub.relay_next_batch() RETURNS SETOF tablepub.relay_batch
+-- force skips the check for outbox rows (the relay was notified of some):
+-- an empty batch only advances S_prev.
+CREATE FUNCTION tablepub.relay_next_batch(force boolean DEFAULT false) RETURNS SETOF tablepub.relay_batch
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st  tablepub.relay_state;
@@ -77,7 +79,7 @@ BEGIN
     SELECT * INTO st FROM tablepub.relay_state FOR UPDATE;
     cur := pg_current_snapshot();
     -- Later statements see at least what cur sees; the filter keeps exactly cur's.
-    IF NOT EXISTS (SELECT FROM tablepub.outbox o
+    IF NOT force AND NOT EXISTS (SELECT FROM tablepub.outbox o
                     WHERE o.txid >= pg_snapshot_xmin(st.consumed) AND o.txid < pg_snapshot_xmax(cur)
                       AND pg_visible_in_snapshot(o.txid, cur)
                       AND NOT pg_visible_in_snapshot(o.txid, st.consumed)) THEN
@@ -89,14 +91,16 @@ BEGIN
     RETURN NEXT b;
 END
 $$;
-COMMENT ON FUNCTION tablepub.relay_next_batch() IS 'relay: returns the open batch, else records and returns a new batch (S_prev, pg_current_snapshot()) when it holds any outbox row, else nothing';
+COMMENT ON FUNCTION tablepub.relay_next_batch(boolean) IS 'relay: returns the open batch, else records and returns a new batch (S_prev, pg_current_snapshot()) when it holds any outbox row (or force), else nothing';
 
--- Marks a batch done and stores the streams it touched, in one transaction.
+-- Marks a batch done and stores the streams it touched; with p_next, also
+-- records and returns the next batch (relay_next_batch(true)): one commit.
 CREATE FUNCTION tablepub.relay_finish_batch(p_batch int8, p_relids oid[], p_first_seq int8[],
                                             p_last_seq int8[], p_schema_seq int8[],
                                             p_schema_names text[], p_table_names text[],
-                                            p_schemas bytea[], p_published boolean[])
-    RETURNS void
+                                            p_schemas bytea[], p_published boolean[],
+                                            p_next boolean DEFAULT false)
+    RETURNS SETOF tablepub.relay_batch
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s pg_snapshot;
@@ -119,10 +123,13 @@ BEGIN
            last_seq = EXCLUDED.last_seq, schema_seq = EXCLUDED.schema_seq,
            schema = EXCLUDED.schema, published = EXCLUDED.published, updated = now();
     UPDATE tablepub.relay_state SET consumed = s, last_batch = p_batch, updated = now();
+    IF p_next THEN
+        RETURN QUERY SELECT * FROM tablepub.relay_next_batch(true);
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[]) IS
-    'relay: marks a batch done, stores the per-table sequence numbers and schemas, and advances S_prev';
+COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
+    'relay: marks a batch done, stores the per-table sequence numbers and schemas, advances S_prev, and with p_next records and returns the next batch';
 
 -- Outbox cleaning plus forgetting done batches older than the retention window.
 CREATE FUNCTION tablepub.relay_maintain()
@@ -142,11 +149,11 @@ $$;
 COMMENT ON FUNCTION tablepub.relay_maintain() IS 'relay: tablepub.maintain(S_prev) and removal of done batches older than tablepub.retention';
 
 REVOKE ALL ON tablepub.relay_state, tablepub.relay_batch, tablepub.relay_stream FROM PUBLIC;
-REVOKE ALL ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(),
-    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[]),
+REVOKE ALL ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
+    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
     tablepub.relay_maintain() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tablepub.relay_state, tablepub.relay_batch,
     tablepub.relay_stream TO tablepub_relay;
-GRANT EXECUTE ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(),
-    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[]),
+GRANT EXECUTE ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
+    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
     tablepub.relay_maintain() TO tablepub_relay;

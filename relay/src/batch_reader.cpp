@@ -19,30 +19,31 @@ std::uint64_t be_uint(std::string_view v) {
 }  // namespace
 
 std::string batch_query(const std::string& prev, const std::string& snap) {
-    // The CTE finds the batch's transactions through the (txid, pos) index;
-    // rows follow in (largest pos, txid, pos) order, the order that delivers
-    // transactions touching the same row in commit order (design.md 1).
-    return "WITH t AS MATERIALIZED ("
-           " SELECT txid, max(pos) AS last_pos FROM tablepub.outbox"
+    // One scan of the batch's txid range (the outbox index is BRIN, so a
+    // self-join would read the whole outbox); rows follow in (largest pos of
+    // the transaction, txid, pos) order, the order that delivers transactions
+    // touching the same row in commit order (design.md 1).
+    return "SELECT relid, txid, change FROM ("
+           " SELECT relid, txid, pos, change, max(pos) OVER (PARTITION BY txid) AS last_pos"
+           " FROM tablepub.outbox"
            " WHERE txid >= pg_snapshot_xmin(" + prev + "::pg_snapshot)"
            " AND txid < pg_snapshot_xmax(" + snap + "::pg_snapshot)"
            " AND pg_visible_in_snapshot(txid, " + snap + "::pg_snapshot)"
-           " AND NOT pg_visible_in_snapshot(txid, " + prev + "::pg_snapshot)"
-           " GROUP BY txid)"
-           " SELECT o.relid, o.txid, o.change FROM t JOIN tablepub.outbox o ON o.txid = t.txid"
-           " ORDER BY t.last_pos, t.txid, o.pos";
+           " AND NOT pg_visible_in_snapshot(txid, " + prev + "::pg_snapshot)) b"
+           " ORDER BY last_pos, txid, pos";
 }
 
 std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {
     const std::string fetch = "FETCH FORWARD " + std::to_string(fetch_rows_) + " FROM tablepub_batch";
-    conn_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     std::uint64_t count = 0;
     try {
-        conn_.exec("DECLARE tablepub_batch NO SCROLL CURSOR FOR " +
-                   batch_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap)));
-        conn_.send_params(fetch, {}, true);
+        // Transaction, cursor and first chunk in one round trip; a BINARY
+        // cursor returns binary columns through the simple protocol.
+        PgResult first = conn_.exec(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
+            batch_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap)) + "; " + fetch);
         for (;;) {
-            PgResult chunk = conn_.wait_result();
+            PgResult chunk = first ? std::move(first) : conn_.wait_result();
             const int n = chunk.rows();
             if (n == 0) break;
             if (chunk.columns() != 3) throw Error("unexpected batch result shape");

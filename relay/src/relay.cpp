@@ -142,11 +142,17 @@ void Relay::process(const Batch& batch) {
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
 }
 
-void Relay::drain() {
-    auto batch = store_.next_batch();
+void Relay::drain(bool notified) {
+    // Woken by a NOTIFY: some transaction with outbox rows committed, so
+    // record the batch without scanning for rows first; otherwise (poll)
+    // record one only when there are rows.
+    auto batch = store_.next_batch(notified);
     while (batch) {
         process(*batch);
-        batch = store_.finish_and_next(*batch, sequencer_.batch_updates());
+        // Notifications that arrived while publishing: chain the next batch
+        // into the same commit.
+        const bool more = conn_.consume_notifications() > 0;
+        batch = store_.finish_and_next(*batch, sequencer_.batch_updates(), more);
         heartbeat_if_due();
         // A stop request waits for the batch in hand, not for the backlog.
         if (stopping()) return;
@@ -179,14 +185,14 @@ void Relay::maintain_if_due() {
     }
 }
 
-void Relay::wait_for_work() {
-    // Notifications that arrived while busy mean there may be more to do.
-    if (conn_.consume_notifications() > 0) return;
+bool Relay::wait_for_work() {
+    // Notifications that arrived while busy mean there is more to do.
+    if (conn_.consume_notifications() > 0) return true;
     const auto now = clock::now();
     auto until = std::min({now + options_.poll_interval, next_heartbeat_, next_maintain_});
     if (until < now) until = now;
     wait_fd(conn_.socket(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
-    if (!stopping()) conn_.consume_notifications();
+    return !stopping() && conn_.consume_notifications() > 0;
 }
 
 int Relay::run() {
@@ -200,13 +206,14 @@ int Relay::run() {
     for (const auto& ep : options_.publish) spdlog::info("publishing on {}", ep);
     next_heartbeat_ = clock::now();
     next_maintain_ = clock::now() + options_.maintain_interval;
+    bool notified = false;  // the first round looks for rows itself
     while (!stopping()) {
         try {
-            drain();
+            drain(notified);
             if (stopping()) break;
             heartbeat_if_due();
             maintain_if_due();
-            wait_for_work();
+            notified = wait_for_work();
         } catch (const ConfigError&) {
             throw;
         } catch (const Error& e) {
@@ -218,6 +225,7 @@ int Relay::run() {
             }
             conn_ = PgConnection();
             if (!activate(false)) break;
+            notified = false;
         }
     }
     spdlog::info("stopped");

@@ -40,7 +40,7 @@ std::string pg_bytea_hex(std::string_view bytes) {
 
 void StateStore::check_extension() {
     auto res = conn_.exec(
-        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch()') IS NOT NULL "
+        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL "
         "FROM pg_extension WHERE extname = 'tablepub'");
     if (res.rows() == 0) {
         throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
@@ -95,15 +95,17 @@ std::vector<StreamState> StateStore::load_streams() {
     return out;
 }
 
-std::optional<Batch> StateStore::next_batch_query() {
-    auto res = conn_.exec("SELECT batch_id, prev, snap FROM tablepub.relay_next_batch()");
+std::optional<Batch> StateStore::next_batch_query(bool force) {
+    auto res = conn_.exec(force ? "SELECT batch_id, prev, snap FROM tablepub.relay_next_batch(true)"
+                                : "SELECT batch_id, prev, snap FROM tablepub.relay_next_batch()");
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
 }
 
-std::optional<Batch> StateStore::next_batch() { return next_batch_query(); }
+std::optional<Batch> StateStore::next_batch(bool force) { return next_batch_query(force); }
 
-std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates) {
+std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates,
+                                                 bool next) {
     std::vector<std::string> relids, first, last, schema_seq, schema_names, table_names, schemas, published;
     for (const auto& u : updates) {
         relids.push_back(std::to_string(u.state.relid));
@@ -115,22 +117,14 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
         schemas.push_back(pg_bytea_hex(u.state.schema));
         published.push_back(u.state.published ? "t" : "f");
     }
-    conn_.exec("BEGIN");
-    try {
-        conn_.exec_params(
-            "SELECT tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
-             pg_array_literal(schema_seq), pg_array_literal(schema_names), pg_array_literal(table_names),
-             pg_array_literal(schemas), pg_array_literal(published)});
-        auto next = next_batch_query();
-        conn_.exec("COMMIT");
-        return next;
-    } catch (const ConnectionLost&) {
-        throw;
-    } catch (...) {
-        conn_.exec("ROLLBACK");
-        throw;
-    }
+    // One statement, so one implicit transaction and one round trip.
+    auto res = conn_.exec_params(
+        "SELECT batch_id, prev, snap FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
+         pg_array_literal(schema_seq), pg_array_literal(schema_names), pg_array_literal(table_names),
+         pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f"});
+    if (res.rows() == 0) return std::nullopt;
+    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
 }
 
 std::string StateStore::maintain() {

@@ -41,11 +41,12 @@ private:
     // (Re)connects, LISTENs, takes the lock (standing by while another relay
     // holds it) and loads the streams. Returns false when stopping.
     bool activate(bool first);
-    // Publishes batches until none is left.
-    void drain();
+    // Publishes batches until none is left; notified: a NOTIFY woke us.
+    void drain(bool notified);
     void process(const Batch& batch);
-    // Waits for a notification, the poll interval, a timer or a stop.
-    void wait_for_work();
+    // Waits for a notification, the poll interval, a timer or a stop;
+    // true when notifications arrived.
+    bool wait_for_work();
     void heartbeat_if_due();
     void maintain_if_due();
     [[nodiscard]] bool stopping() const noexcept;

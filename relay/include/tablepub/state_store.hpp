@@ -34,18 +34,20 @@ public:
     void send_lock_wait();
 
     [[nodiscard]] std::vector<StreamState> load_streams();
-    // The open batch, or a newly recorded one, or nothing to do.
-    [[nodiscard]] std::optional<Batch> next_batch();
-    // Marks `done` finished with its stream updates and, in the same
-    // transaction, records the next batch (one commit per batch).
-    [[nodiscard]] std::optional<Batch> finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates);
+    // The open batch, or a newly recorded one, or nothing to do. force
+    // records a batch without first looking for outbox rows (after a NOTIFY).
+    [[nodiscard]] std::optional<Batch> next_batch(bool force);
+    // Marks `done` finished with its stream updates and, when `next` is set,
+    // records the next batch in the same transaction (one commit per batch).
+    [[nodiscard]] std::optional<Batch> finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates,
+                                                       bool next);
     // Outbox rotation and cleaning; returns a one-line summary.
     std::string maintain();
     // Schema and name of a table, or ("", "<oid>") when it no longer exists.
     [[nodiscard]] std::pair<std::string, std::string> table_name(std::uint32_t relid);
 
 private:
-    std::optional<Batch> next_batch_query();
+    std::optional<Batch> next_batch_query(bool force);
 
     PgConnection& conn_;
 };
