@@ -365,6 +365,24 @@ TEST_F(RelayIT, DatabaseRestartAndCrashLoseNothing) {
     EXPECT_EQ(relay.terminate(), 0);
 }
 
+// With tablepub.notify off (two-phase commit) the poll interval finds the changes.
+TEST_F(RelayIT, PollingWithoutNotify) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('t')");
+    Subscriber sub({endpoint_});
+    auto& relay = start_relay();
+    ASSERT_TRUE(sub.wait_count("public.t", 1));
+    db_.exec("SET tablepub.notify = off");
+    db_.exec("BEGIN; INSERT INTO t VALUES (1); PREPARE TRANSACTION 'p1'");
+    db_.exec("INSERT INTO t VALUES (2)");
+    db_.exec("COMMIT PREPARED 'p1'");
+    ASSERT_TRUE(sub.wait_count("public.t", 3, 5s));
+    const auto check = check_stream(sub.messages(), "public.t");
+    EXPECT_TRUE(check.problems.empty());
+    EXPECT_EQ(check.by_seq.size(), 3u);
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
 TEST_F(RelayIT, StandbyTakesOverWithContinuingSeqs) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
     db_.exec("SELECT tablepub.publish('t')");
