@@ -1,0 +1,250 @@
+// tablepub::Subscriber against a real relay (the tablepub-relay binary with
+// --snapshot) on a throwaway cluster: joining mid-stream, a relay killed and
+// restarted, error replies. Uses the relay tests' harness (relay/tests).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "harness.hpp"
+#include "tablepub/subscriber.hpp"
+
+namespace tablepub::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Subscriber = tablepub::Subscriber;  // not the harness's raw SUB collector
+
+class SubscriberIT : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { cluster_ = std::make_unique<Cluster>(); }
+    static void TearDownTestSuite() { cluster_.reset(); }
+
+    void SetUp() override {
+        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+        dbname_ = "s_" + name;
+        conninfo_ = cluster_->create_database(dbname_);
+        db_ = PgConnection(conninfo_);
+        publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
+        snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
+    }
+
+    void TearDown() override {
+        stop_writer();
+        relays_.clear();
+        if (HasFailure()) {
+            for (const auto& log : logs_) std::cerr << "---- " << log << "\n" << run_command("tail -30 " + log).output;
+        }
+    }
+
+    RelayProcess& start_relay() {
+        const auto log = cluster_->dir() + "/" + dbname_ + "-relay" + std::to_string(logs_.size()) + ".log";
+        logs_.push_back(log);
+        relays_.push_back(std::make_unique<RelayProcess>(
+            log, std::vector<std::string>{"--db", conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                          "--poll-interval", "200ms", "--heartbeat-interval", "300ms",
+                                          "--start-delay", "100ms"}));
+        return *relays_.back();
+    }
+
+    SubscriberOptions options(std::vector<std::string> tables) const {
+        SubscriberOptions o;
+        o.publish_endpoints = {publish_};
+        o.snapshot_endpoints = {snapshot_};
+        o.tables = std::move(tables);
+        o.request_timeout = 1500ms;
+        o.sync.unpublished_retry = 300ms;
+        return o;
+    }
+
+    // Random single-row changes of t(id, v, n) in small transactions, some
+    // rolled back, from a thread of its own, until stop_writer().
+    void start_writer(unsigned seed) {
+        writer_ = std::thread([this, seed] {
+            PgConnection w(conninfo_);
+            std::mt19937 rng(seed);
+            while (!stop_) {
+                const int id = static_cast<int>(rng() % 3000) + 1;
+                const auto v = std::to_string(rng() % 1000);
+                std::string sql = "BEGIN;";
+                switch (rng() % 5) {
+                case 0: sql += "DELETE FROM t WHERE id = " + std::to_string(id) + ";"; break;
+                case 1:
+                    sql += "INSERT INTO t VALUES (" + std::to_string(id) + ", 'i" + v + "', " + v +
+                           ".5) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;";
+                    break;
+                case 2:
+                    sql += "UPDATE t SET id = id + 3000 WHERE id = " + std::to_string(id) +
+                           " AND NOT EXISTS (SELECT FROM t WHERE id = " + std::to_string(id + 3000) + ");";
+                    break;
+                default:
+                    sql += "UPDATE t SET v = NULL, n = n + 1 WHERE id = " + std::to_string(id) + ";";
+                    sql += "UPDATE t SET v = 'u" + v + "' WHERE id = " + std::to_string(id % 100 + 1) + ";";
+                }
+                sql += rng() % 6 == 0 ? "ROLLBACK" : "COMMIT";
+                w.exec(sql);
+                ++writes_;
+            }
+        });
+    }
+
+    void stop_writer() {
+        stop_ = true;
+        if (writer_.joinable()) writer_.join();
+    }
+
+    // The relay's durable last seq of a table.
+    std::uint64_t relay_seq(const std::string& table) {
+        auto r = db_.exec("SELECT last_seq FROM tablepub.relay_stream WHERE table_name = '" + table + "'");
+        return r.rows() == 1 ? static_cast<std::uint64_t>(r.int64(0, 0)) : 0;
+    }
+
+    // Waits until the subscriber is live at the relay's durable seq of t.
+    bool caught_up(Subscriber& sub, std::chrono::seconds timeout = 20s) {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < until) {
+            const auto st = sub.status();
+            if (sub.all_live() && st.size() == 1 && st[0].last_seq == relay_seq("t") && st[0].last_seq > 0)
+                return true;
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+
+    // Every row of t equals the mirror's row, and nothing else is there.
+    void expect_mirror_equals_table(const Subscriber& sub) {
+        const auto rows = db_.exec("SELECT id, v, n::text FROM t ORDER BY id");
+        ASSERT_TRUE(sub.with_table("public.t", [&](const TableSync& sync) {
+            const auto& mirror = sync.mirror();
+            ASSERT_EQ(mirror.size(), static_cast<std::size_t>(rows.rows()));
+            for (int i = 0; i < rows.rows(); ++i) {
+                google::protobuf::RepeatedPtrField<v1::Column> key;
+                auto* k = key.Add();
+                k->set_name("id");
+                k->mutable_value()->set_integer(rows.int64(i, 0));
+                const auto* row = mirror.find(key);
+                ASSERT_NE(row, nullptr) << "row id " << rows.text(i, 0) << " missing from the mirror";
+                const auto& v = row->at("v");
+                if (rows.is_null(i, 1))
+                    EXPECT_EQ(v.kind_case(), v1::Value::kNull) << "id " << rows.text(i, 0);
+                else
+                    EXPECT_EQ(v.text(), rows.text(i, 1)) << "id " << rows.text(i, 0);
+                EXPECT_EQ(row->at("n").numeric(), rows.text(i, 2)) << "id " << rows.text(i, 0);
+            }
+        }));
+    }
+
+    static std::unique_ptr<Cluster> cluster_;
+    std::string dbname_, conninfo_, publish_, snapshot_;
+    PgConnection db_;
+    std::vector<std::unique_ptr<RelayProcess>> relays_;
+    std::vector<std::string> logs_;
+    std::thread writer_;
+    std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> writes_{0};
+};
+
+std::unique_ptr<Cluster> SubscriberIT::cluster_;
+
+void create_table(PgConnection& db) {
+    db.exec("CREATE TABLE t (id int PRIMARY KEY, v text, n numeric(10,1))");
+    db.exec("INSERT INTO t SELECT g, 'v' || g, g FROM generate_series(1, 3000) g");
+    db.exec("SELECT tablepub.publish('t')");
+}
+
+TEST_F(SubscriberIT, JoinsMidStreamAndMirrorEqualsTable) {
+    create_table(db_);
+    auto& relay = start_relay();
+    ASSERT_TRUE(relay.wait_log("publishing on"));
+    start_writer(1);
+    std::this_thread::sleep_for(1s);  // the stream is well under way when we join
+    std::atomic<std::uint64_t> snapshot_rows{0}, changes{0};
+    SyncCallbacks cb;
+    cb.on_snapshot_row = [&](const std::string&, const v1::Change&) { ++snapshot_rows; };
+    cb.on_change = [&](const std::string&, const v1::Message&) { ++changes; };
+    Subscriber sub(options({"public.t"}), cb);
+    sub.start();
+    std::this_thread::sleep_for(2s);
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq "
+                                << sub.status()[0].last_seq << " relay " << relay_seq("t");
+    sub.stop();
+    expect_mirror_equals_table(sub);
+    const auto st = sub.status()[0];
+    EXPECT_GT(st.stats.applied, 0u) << "the subscriber should have applied live changes";
+    EXPECT_GT(snapshot_rows.load(), 2000u);
+    EXPECT_EQ(changes.load(), st.stats.applied);
+    EXPECT_EQ(st.stats.snapshots, 1u);
+    EXPECT_EQ(st.stats.resyncs, 0u);
+    EXPECT_EQ(st.stats.anomalies, 0u);
+}
+
+TEST_F(SubscriberIT, SurvivesRelayKillAndRestart) {
+    create_table(db_);
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    Subscriber sub(options({"public.t"}));
+    sub.start();
+    start_writer(2);
+    for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(700ms);
+        relays_.back()->kill9();
+        std::this_thread::sleep_for(300ms);  // writes go on while no relay runs
+        ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    }
+    std::this_thread::sleep_for(700ms);
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq "
+                                << sub.status()[0].last_seq << " relay " << relay_seq("t");
+    sub.stop();
+    expect_mirror_equals_table(sub);
+    const auto st = sub.status()[0];
+    EXPECT_GT(writes_.load(), 50u);
+    EXPECT_EQ(st.stats.resyncs, 0u) << "a relay restart must not need a new snapshot";
+    EXPECT_EQ(st.stats.anomalies, 0u);
+}
+
+TEST_F(SubscriberIT, ErrorRepliesForUnpublishedUnknownAndExcluded) {
+    db_.exec("CREATE TABLE secret (id int PRIMARY KEY, v text)");
+    db_.exec("CREATE TABLE u (id int PRIMARY KEY, pw text)");
+    db_.exec("SELECT tablepub.publish('u', exclude_columns => '{pw}')");
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    std::mutex mu;
+    std::map<std::string, std::string> why;
+    SyncCallbacks cb;
+    cb.on_state = [&](const std::string& table, SyncState, SyncState to, const std::string& reason) {
+        std::lock_guard lock(mu);
+        why[table] = std::string(to_string(to)) + ": " + reason;
+    };
+    Subscriber sub(options({"public.secret", "public.nosuch"}), cb);
+    auto excluded_options = options({"public.u"});
+    excluded_options.sync.columns = {"pw"};
+    Subscriber excluded(excluded_options, cb);
+    sub.start();
+    excluded.start();
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+        {
+            std::lock_guard lock(mu);
+            if (why.size() == 3) break;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    sub.stop();
+    excluded.stop();
+    std::lock_guard lock(mu);
+    EXPECT_EQ(why["public.secret"].rfind("unpublished: NOT_PUBLISHED: table ", 0), 0u) << why["public.secret"];
+    EXPECT_NE(why["public.secret"].find("secret"), std::string::npos) << why["public.secret"];
+    EXPECT_NE(why["public.secret"].find("is not published"), std::string::npos) << why["public.secret"];
+    EXPECT_NE(why["public.nosuch"].find("unpublished: UNKNOWN_TABLE"), std::string::npos) << why["public.nosuch"];
+    EXPECT_NE(why["public.u"].find("failed: COLUMN_NOT_PUBLISHED"), std::string::npos) << why["public.u"];
+    EXPECT_NE(why["public.u"].find("pw"), std::string::npos) << why["public.u"];
+    for (const auto& st : sub.status()) EXPECT_EQ(st.rows, 0u) << st.table;
+}
+
+}  // namespace
+}  // namespace tablepub::test
