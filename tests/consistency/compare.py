@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Compares a tablepub-tail --mirror file with the tables, row by row.
 
-    compare.py MIRROR_FILE [RAW_STREAM_FILE TAIL_OUTPUT_FILE]
+    compare.py MIRROR_FILE --tables T1,T2,... [--raw RAW_STREAM_FILE [--delivered TAIL_OUTPUT_FILE]]
 
 The tables are dumped by psql (PG* from the environment) into the same JSON
 form tablepub-tail uses (see value_to_json in relay/src/tail_format.cpp):
@@ -11,8 +11,11 @@ jsonb embedded, arrays and uuid as their text. Both sides are then brought
 to one canonical line per row (keys sorted; floats compared as doubles), and
 the first differing rows are printed. Exits 1 on any difference.
 
+The published columns, their types and the primary keys come from the
+catalog (tablepub.publications).
+
 With RAW_STREAM_FILE (the output of a plain `tablepub-tail` of every table):
-also checks that nothing of the unpublished table or the excluded column was
+also checks that nothing of an unlisted table and no unpublished column was
 published, and that every sequence number that arrived more than once
 (republished after a relay restart) carried identical content.
 
@@ -24,47 +27,68 @@ contained in the snapshot by the visibility rule (nothing lost), and each
 applied message identical to the one on the bus. A final-state comparison
 alone misses a lost change that a later change of the same row overwrote.
 """
+import argparse
 import json
 import subprocess
 import sys
 
-# Per table: primary-key columns, and each published column's SQL expression
-# producing the tail's JSON form. "float" columns are compared as doubles.
-TABLES = {
-    "public.acct": {
-        "key": ["id"],
-        "cols": {
-            "id": "id",
-            "name": "name",
-            "balance": "balance::text",
-            "active": "active",
-            "score": "score::text",
-            "born": "to_char(born, 'YYYY-MM-DD')",
-            "seen": "to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-            "data": "data",
-            "blob": "translate(encode(blob, 'base64'), E'\\n', '')",
-            "tags": "tags::text",
-        },
-        "float": {"score"},
-    },
-    "public.item": {
-        "key": ["a", "b"],
-        "cols": {
-            "a": "a",
-            "b": "b",
-            "qty": "qty",
-            "note": "note",
-            "uid": "uid::text",
-            "at": "to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
-        },
-        "float": set(),
-    },
-    "public.evt": {
-        "key": ["id"],
-        "cols": {"id": "id", "payload": "payload"},
-        "float": set(),
-    },
-}
+def quote_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+# SQL expression giving a column's value in tablepub-tail's JSON form, by
+# format_type(); anything not listed is sent as `other` (its text output).
+def json_expr(col, sqltype):
+    c = quote_ident(col)
+    if sqltype.startswith("numeric") or sqltype in ("double precision", "real"):
+        return c + "::text"
+    if sqltype == "bytea":
+        return "translate(encode(%s, 'base64'), E'\\n', '')" % c
+    if sqltype == "timestamp with time zone" or sqltype.startswith("timestamp(") and "with time zone" in sqltype:
+        return "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')" % c
+    if sqltype.startswith("timestamp"):
+        return "to_char(%s, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" % c
+    if sqltype == "date":
+        return "to_char(%s, 'YYYY-MM-DD')" % c
+    if sqltype in ("smallint", "integer", "bigint", "oid", "boolean", "text", "json", "jsonb") or \
+            sqltype.startswith("character varying") or sqltype == "name":
+        return c
+    return c + "::text"
+
+
+def psql(sql):
+    return subprocess.run(["psql", "-qXAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          check=True, capture_output=True, text=True).stdout
+
+
+# table -> {"key": [key columns in order], "cols": {column: expr}, "float": {float columns}}
+TABLES = {}
+
+
+def load_specs(tables):
+    """Published columns, their types and the primary key, from the catalog."""
+    for table in tables:
+        rows = psql("""
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+                   coalesce((SELECT k.n FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                              WHERE k.attnum = a.attnum), 0)
+              FROM tablepub.publications p
+              JOIN pg_attribute a ON a.attrelid = p."table"::oid AND a.attname = ANY (p.columns)
+              LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+             WHERE p."table"::oid = '%s'::regclass ORDER BY a.attnum""" % table)
+        spec = {"key": [], "cols": {}, "float": set()}
+        keys = []
+        for line in rows.splitlines():
+            name, sqltype, keypos = line.split("|")
+            spec["cols"][name] = json_expr(name, sqltype)
+            if sqltype in ("double precision", "real"):
+                spec["float"].add(name)
+            if int(keypos):
+                keys.append((int(keypos), name))
+        if not spec["cols"]:
+            raise SystemExit("compare: %s is not published" % table)
+        spec["key"] = [n for _, n in sorted(keys)]
+        TABLES[table] = spec
 
 
 def canon_float(v):
@@ -90,11 +114,10 @@ def row_key(table, row):
 def load_db():
     parts = []
     for table, spec in TABLES.items():
-        fields = ", ".join("'%s', %s" % (c, e) for c, e in spec["cols"].items())
+        fields = ", ".join("'%s', %s" % (c.replace("'", "''"), e) for c, e in spec["cols"].items())
         parts.append("SELECT json_build_object('table', '%s', 'row', json_build_object(%s)) FROM %s"
                      % (table, fields, table))
-    out = subprocess.run(["psql", "-qXAt", "-v", "ON_ERROR_STOP=1", "-c", " UNION ALL ".join(parts)],
-                         check=True, capture_output=True, text=True).stdout
+    out = psql(" UNION ALL ".join(parts))
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -126,12 +149,12 @@ def check_raw_stream(path):
             if m["table"] not in TABLES:
                 problems.append("stream: message of unpublished table %s" % m["table"])
                 continue
-            if "secret" in json.dumps(m.get("values", {})) or "secret" in m.get("values", {}):
-                problems.append("stream: excluded column leaked: %s" % line.strip())
+            sent = set(m.get("values", {})) | set(m.get("key", {}))
             if m["op"] == "schema":
-                names = [c["name"] for c in m["schema"]["columns"]]
-                if "secret" in names:
-                    problems.append("stream: excluded column in schema: %s" % names)
+                sent |= {c["name"] for c in m["schema"]["columns"]}
+            if sent - set(TABLES[m["table"]]["cols"]):
+                problems.append("stream: unpublished column(s) %s of %s on the bus: %s"
+                                % (sorted(sent - set(TABLES[m["table"]]["cols"])), m["table"], line.strip()))
             body = json.dumps(m, sort_keys=True)
             prev = seen.setdefault((m["table"], m["seq"]), body)
             if prev != body:
@@ -207,17 +230,24 @@ def check_delivered(raw_path, tail_path, final_seq):
 
 
 def main():
+    ap = argparse.ArgumentParser(description="compare a tablepub-tail --mirror file with the tables")
+    ap.add_argument("mirror", help="the tail's --mirror FILE (FILE.status is read too)")
+    ap.add_argument("--tables", required=True, help="comma-separated schema.table list")
+    ap.add_argument("--raw", help="output of a plain tablepub-tail of every table")
+    ap.add_argument("--delivered", help="the mirroring tail's own --snapshot output (needs --raw)")
+    args = ap.parse_args()
+    load_specs(args.tables.split(","))
     problems = []
-    with open(sys.argv[1]) as f:
+    with open(args.mirror) as f:
         mirror_entries = [json.loads(line) for line in f if line.strip()]
     mirror = index(mirror_entries, "mirror", problems)
     db = index(load_db(), "table", problems)
-    if len(sys.argv) > 2:
-        problems += check_raw_stream(sys.argv[2])
-    if len(sys.argv) > 3:
-        status = json.load(open(sys.argv[1] + ".status"))
+    if args.raw:
+        problems += check_raw_stream(args.raw)
+    if args.raw and args.delivered:
+        status = json.load(open(args.mirror + ".status"))
         final_seq = {t["table"]: t["last_seq"] for t in status["tables"]}
-        problems += check_delivered(sys.argv[2], sys.argv[3], final_seq)
+        problems += check_delivered(args.raw, args.delivered, final_seq)
 
     diffs = []
     for k in sorted(set(mirror) | set(db)):

@@ -168,5 +168,6 @@ grep -q -- '-> resyncing' "$D/tail.err" && { echo "FAIL: the subscriber resynced
 # The tail writes its mirror and status once more as it exits.
 stop_pid "$TAIL"; TAIL=
 stop_pid "$RAW"; RAW=
-"$py" "$here/compare.py" "$D/mirror.jsonl" "$D/raw.jsonl" "$D/tail.jsonl"
+"$py" "$here/compare.py" "$D/mirror.jsonl" --tables public.acct,public.item,public.evt \
+    --raw "$D/raw.jsonl" --delivered "$D/tail.jsonl"
 echo "consistency seed $seed: ok in $(( $(date +%s) - start )) s"
