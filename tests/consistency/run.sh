@@ -106,25 +106,6 @@ echo "relay killed (-9) and restarted $kills times; subscriber joined at 5 s"
 # outbox beyond its consumed snapshot), and the subscriber is live at the
 # relay's durable sequence number of every table, twice in a row.
 dumps=0
-status_ok() {
-    "$py" - "$D/mirror.jsonl.status" "$1" <<'PY'
-import json, subprocess, sys
-st = json.load(open(sys.argv[1]))
-if st["dumps"] < int(sys.argv[2]):
-    sys.exit(1)
-out = subprocess.run(["psql", "-qXAt", "-c",
-    "SELECT schema_name || '.' || table_name, last_seq FROM tablepub.relay_stream"
-    " UNION ALL SELECT 'pending', count(*) FROM tablepub.outbox"
-    " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))"],
-    capture_output=True, text=True, check=True).stdout
-relay = dict(l.split("|") for l in out.split())
-if relay.pop("pending") != "0":
-    sys.exit(1)
-for t in st["tables"]:
-    if t["state"] != "live" or t["lag"] or t["buffered"] or str(t["last_seq"]) != relay.get(t["table"]):
-        sys.exit(1)
-PY
-}
 caught=0
 for i in $(seq 1 80); do
     dumps=$((dumps + 1))
@@ -134,7 +115,7 @@ for i in $(seq 1 80); do
             "$D/mirror.jsonl.status" "$dumps" 2>/dev/null && break
         sleep 0.1
     done
-    if status_ok "$dumps"; then caught=$((caught + 1)); else caught=0; fi
+    if "$py" "$here/caught_up.py" "$D/mirror.jsonl.status" "$dumps"; then caught=$((caught + 1)); else caught=0; fi
     [ $caught -ge 2 ] && break
     sleep 0.25
 done

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# make demo: the whole story on a throwaway cluster, unattended, in about a
+# minute. A Nova-like schema (sql/demo_nova.sql) with three published tables
+# (users without password_hash) and one unpublished table; the relay; a live
+# workload; a subscriber (tablepub-tail --snapshot --mirror) joining
+# mid-stream, riding out a relay crash, and at the end a row-by-row check
+# that its mirror equals the tables.
+#
+#   tests/demo/run.sh [BUILD]     (BUILD/relay/tablepub-relay, -tail; default ./build)
+#
+# The extension must be installed (make demo does it). DEMO_SECONDS sets the
+# workload's length (default 20).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+relay_bin=$build/relay/tablepub-relay
+tail_bin=$build/relay/tablepub-tail
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+SECONDS_OF_WORK=${DEMO_SECONDS:-20}
+SHOW_LINES=12
+TABLES=public.flavors,public.users,public.instances
+for b in "$relay_bin" "$tail_bin"; do [ -x "$b" ] || { echo "demo: $b not built (make relay)" >&2; exit 1; }; done
+
+D=$(mktemp -d /tmp/tablepub-demo.XXXX)
+chmod 755 "$D"  # pgtmp runs postgres as its own user
+PGD=$D/pg
+RELAY= TAIL= RAW= WORK=
+stop_pid() {  # SIGTERM, then SIGKILL after 5 s
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local rc=$?
+    stop_pid "$WORK"; stop_pid "$TAIL"; stop_pid "$RAW"; stop_pid "$RELAY"
+    "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
+    if [ $rc -ne 0 ]; then
+        echo "demo FAILED (logs kept in $D)" >&2
+        for f in relay.log tail.err; do [ -s "$D/$f" ] && { echo "--- last lines of $f" >&2; tail -n 10 "$D/$f" >&2; }; done
+    else
+        rm -rf "$D"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+t0=$(date +%s)
+say() { printf '[%3ds] %s\n' $(( $(date +%s) - t0 )) "$*"; }
+
+say "starting a throwaway PostgreSQL cluster"
+"$root/tests/lib/pgtmp" start "$PGD" --owner $$ >/dev/null
+. "$PGD/env"
+psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tablepub" >/dev/null
+psql -qX -v ON_ERROR_STOP=1 -f "$root/sql/demo_nova.sql" >/dev/null
+say "schema sql/demo_nova.sql loaded; published:"
+psql -qXAt -F ' ' -c "SELECT '         ' || \"table\", array_to_string(columns, ', ') FROM tablepub.publications ORDER BY 1"
+say "not published: quota_usages, and users.password_hash"
+
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
+start_relay() {
+    "$relay_bin" --db "dbname=$PGDATABASE" --publish "$PUB" --snapshot "$SNAP" \
+        --heartbeat-interval 1000 --start-delay 200 2>>"$D/relay.log" &
+    RELAY=$!
+}
+"$tail_bin" --connect "$PUB" >"$D/raw.jsonl" 2>"$D/raw.err" &  # every message on the bus
+RAW=$!
+start_relay
+say "relay started: publishing on $PUB, snapshots on $SNAP"
+
+"$py" "$here/nova_workload.py" "$SECONDS_OF_WORK" 40 >"$D/workload.out" &
+WORK=$!
+say "workload running for ${SECONDS_OF_WORK}s: boots, state changes, resizes, deletes, password and quota updates"
+
+dumps=0
+refresh_status() {  # ask the subscriber to write its mirror and status; wait for it
+    local j
+    dumps=$((dumps + 1))
+    kill -USR1 "$TAIL"
+    for j in $(seq 1 30); do
+        "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
+            "$D/mirror.jsonl.status" "$dumps" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+status_line() {
+    local db sub=""
+    db=$(psql -qXAt -F ' ' -c "SELECT (SELECT count(*) FROM instances),
+           (SELECT string_agg(table_name || ' ' || last_seq, ', ' ORDER BY table_name) FROM tablepub.relay_stream)" \
+         | awk '{ $1 = $1 " instances |"; print }')
+    if [ -n "$TAIL" ] && refresh_status; then
+        sub=$("$py" -c 'import json,sys
+st = json.load(open(sys.argv[1]))
+print(" | subscriber: " + ", ".join("%s %s seq %d (%d rows)" % (t["table"].split(".")[1], t["state"], t["last_seq"], t["rows"]) for t in st["tables"]))' "$D/mirror.jsonl.status")
+    fi
+    say "db: $db (relay seq)$sub"
+}
+
+joined=0 shown=0 crashed=0
+while kill -0 "$WORK" 2>/dev/null; do
+    sleep 1
+    now=$(( $(date +%s) - t0 ))
+    if [ $joined = 0 ] && [ $now -ge 9 ]; then
+        say "a subscriber joins mid-stream: tablepub-tail --snapshot --mirror --table ${TABLES//,/ --table }"
+        "$tail_bin" --connect "$PUB" --snapshot-endpoint "$SNAP" --request-timeout 2000 \
+            $(printf -- '--table %s ' ${TABLES//,/ }) --snapshot --mirror "$D/mirror.jsonl" \
+            >"$D/tail.jsonl" 2>"$D/tail.err" &
+        TAIL=$!
+        joined=$now
+    fi
+    if [ $joined != 0 ] && [ $shown = 0 ] && [ $now -ge $((joined + 3)) ]; then
+        say "what it printed so far: snapshot rows first, then live deltas (first $SHOW_LINES lines, cut at 150 columns):"
+        head -n 3 "$D/tail.jsonl" | cut -c1-150 | sed 's/^/         /'
+        echo "         ... $(grep -c '"op":"snapshot"' "$D/tail.jsonl") snapshot rows in all; then the deltas:"
+        grep -v '"op":"snapshot' "$D/tail.jsonl" | awk -v n=$((SHOW_LINES - 3)) 'NR <= n' \
+            | cut -c1-150 | sed 's/^/         /'
+        shown=1
+    fi
+    if [ $crashed = 0 ] && [ $joined != 0 ] && [ $now -ge $((joined + 5)) ]; then
+        kill -9 "$RELAY"; wait "$RELAY" 2>/dev/null || true
+        say "relay killed with SIGKILL; restarting it (it republishes from its durable point)"
+        sleep 0.5
+        start_relay
+        crashed=1
+    fi
+    [ $((now % 4)) = 0 ] && status_line
+done
+wait "$WORK"; WORK=
+say "workload done: $(cat "$D/workload.out") transactions"
+
+caught=0
+for i in $(seq 1 60); do
+    if refresh_status && "$py" "$root/tests/consistency/caught_up.py" "$D/mirror.jsonl.status" "$dumps"; then
+        caught=$((caught + 1))
+    else
+        caught=0
+    fi
+    [ $caught -ge 2 ] && break
+    sleep 0.25
+done
+[ $caught -ge 2 ] || { echo "demo: the subscriber did not catch up with the relay" >&2; cat "$D/mirror.jsonl.status" >&2; exit 1; }
+status_line
+stop_pid "$TAIL"; TAIL=
+stop_pid "$RAW"; RAW=
+"$py" - "$D/tail.jsonl" "$D/mirror.jsonl.status" <<'PY'
+import collections, json, sys
+ops = collections.Counter(json.loads(l)["op"] for l in open(sys.argv[1]) if l.strip())
+st = json.load(open(sys.argv[2]))
+print("         subscriber printed %d lines: %s" % (sum(ops.values()), ", ".join("%s %d" % kv for kv in sorted(ops.items()))))
+for t in st["tables"]:
+    s = t["stats"]
+    print("         %s: %s at seq %d, %d rows; %d deltas applied, %d duplicates dropped, %d gaps repaired by replay, %d resyncs"
+          % (t["table"], t["state"], t["last_seq"], t["rows"], s["applied"], s["duplicates"], s["gaps"], s["resyncs"]))
+PY
+say "comparing the subscriber's mirror with the tables, row by row (and checking the bus carried no unpublished data)"
+"$py" "$root/tests/consistency/compare.py" "$D/mirror.jsonl" --tables "$TABLES" --raw "$D/raw.jsonl" | sed 's/^/         /'
+say "demo done; everything stopped"
