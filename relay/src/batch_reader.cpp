@@ -23,14 +23,15 @@ std::string batch_query(const std::string& prev, const std::string& snap) {
     // self-join would read the whole outbox); rows follow in (largest pos of
     // the transaction, txid, pos) order, the order that delivers transactions
     // touching the same row in commit order (design.md 1).
-    return "SELECT relid, txid, change FROM ("
-           " SELECT relid, txid, pos, change, max(pos) OVER (PARTITION BY txid) AS last_pos"
-           " FROM tablepub.outbox"
-           " WHERE txid >= pg_snapshot_xmin(" + prev + "::pg_snapshot)"
-           " AND txid < pg_snapshot_xmax(" + snap + "::pg_snapshot)"
-           " AND pg_visible_in_snapshot(txid, " + snap + "::pg_snapshot)"
-           " AND NOT pg_visible_in_snapshot(txid, " + prev + "::pg_snapshot)) b"
-           " ORDER BY last_pos, txid, pos";
+    std::string q =
+        "SELECT relid, txid, change FROM ("
+        " SELECT relid, txid, pos, change, max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox"
+        " WHERE txid >= pg_snapshot_xmin(@P::pg_snapshot) AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
+        " AND pg_visible_in_snapshot(txid, @S::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, @P::pg_snapshot)) b"
+        " ORDER BY last_pos, txid, pos";
+    for (std::size_t at; (at = q.find("@P")) != std::string::npos;) q.replace(at, 2, prev);
+    for (std::size_t at; (at = q.find("@S")) != std::string::npos;) q.replace(at, 2, snap);
+    return q;
 }
 
 std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {

@@ -11,8 +11,7 @@ void setup_logging(const std::string& level) {
     const auto lvl = spdlog::level::from_str(level);
     // from_str maps anything unknown to "off"; only accept it when asked for.
     if (lvl == spdlog::level::off && level != "off") {
-        throw ConfigError("unknown log level \"" + level +
-                          "\" (use trace, debug, info, warn, error, critical or off)");
+        throw ConfigError("unknown log level \"" + level + "\" (use trace, debug, info, warn, error, critical or off)");
     }
     spdlog::drop("tablepub");
     auto logger = spdlog::stderr_logger_mt("tablepub");

@@ -19,8 +19,7 @@ std::string first_line(const char* msg) {
 
 // Connection-class SQLSTATEs: the session is gone or the server is going.
 bool is_connection_state(const std::string& sqlstate) {
-    return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
-           sqlstate == "57P03";
+    return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
 }
 
 std::vector<const char*> param_pointers(const std::vector<std::optional<std::string>>& params) {
@@ -69,8 +68,7 @@ PgResult PgConnection::check(PgResult res, const std::string& sql) {
         case PGRES_COMMAND_OK:
         case PGRES_TUPLES_OK:
         case PGRES_SINGLE_TUPLE:
-        case PGRES_EMPTY_QUERY:
-            return res;
+        case PGRES_EMPTY_QUERY: return res;
         default: {
             const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
             fail(first_line(PQresultErrorMessage(res.get())), state ? state : "", sql);
@@ -83,13 +81,12 @@ PgResult PgConnection::exec(const std::string& sql) {
     return check(PgResult(PQexec(conn_, sql.c_str())), sql);
 }
 
-PgResult PgConnection::exec_params(const std::string& sql,
-                                   const std::vector<std::optional<std::string>>& params,
+PgResult PgConnection::exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params,
                                    bool binary_result) {
     if (conn_ == nullptr) throw ConnectionLost("not connected");
     const auto ptrs = param_pointers(params);
-    return check(PgResult(PQexecParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr,
-                                       ptrs.data(), nullptr, nullptr, binary_result ? 1 : 0)),
+    return check(PgResult(PQexecParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr, ptrs.data(), nullptr,
+                                       nullptr, binary_result ? 1 : 0)),
                  sql);
 }
 
@@ -97,8 +94,8 @@ void PgConnection::send_params(const std::string& sql, const std::vector<std::op
                                bool binary_result) {
     if (conn_ == nullptr) throw ConnectionLost("not connected");
     const auto ptrs = param_pointers(params);
-    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr, ptrs.data(), nullptr,
-                          nullptr, binary_result ? 1 : 0) == 0) {
+    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr, ptrs.data(), nullptr, nullptr,
+                          binary_result ? 1 : 0) == 0) {
         fail(first_line(PQerrorMessage(conn_)), "", sql);
     }
 }

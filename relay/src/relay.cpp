@@ -20,9 +20,7 @@ namespace {
 std::atomic<bool> g_stop{false};
 int g_stop_pipe[2] = {-1, -1};
 
-void on_signal(int) {
-    Relay::request_stop();
-}
+void on_signal(int) { Relay::request_stop(); }
 
 }  // namespace
 
@@ -51,11 +49,12 @@ Relay::Relay(RelayOptions options)
     : options_(std::move(options)),
       zmq_ctx_(1),
       store_(conn_),
-      sequencer_([this](std::string_view topic, std::string_view body) { publisher_->send(topic, body); },
-                 [this](std::uint32_t relid) {
-                     const auto it = names_.find(relid);
-                     return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
-                 }) {}
+      sequencer_(
+          [this](std::string_view topic, std::string_view body) { publisher_->send(topic, body); },
+          [this](std::uint32_t relid) {
+              const auto it = names_.find(relid);
+              return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
+          }) {}
 
 Relay::~Relay() = default;
 
@@ -166,9 +165,9 @@ void Relay::heartbeat_if_due() {
     const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
     for (const auto& [relid, s] : sequencer_.streams()) {
         if (!s.published) continue;
-        publisher_->send(make_topic(s.schema_name, s.table_name),
-                         encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq,
-                                          interval));
+        publisher_->send(
+            make_topic(s.schema_name, s.table_name),
+            encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq, interval));
     }
 }
 

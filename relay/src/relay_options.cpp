@@ -13,11 +13,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     if (ec != std::errc() || ptr == text.data() || n < 0) return std::nullopt;
     const std::string_view unit(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
     std::int64_t scale = 0;
-    if (unit.empty() || unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "min" || unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else return std::nullopt;
+    if (unit.empty() || unit == "ms")
+        scale = 1;
+    else if (unit == "s")
+        scale = 1000;
+    else if (unit == "min" || unit == "m")
+        scale = 60'000;
+    else if (unit == "h")
+        scale = 3'600'000;
+    else
+        return std::nullopt;
     return std::chrono::milliseconds(n * scale);
 }
 
@@ -44,8 +49,7 @@ void add_duration(CLI::App& app, const std::string& name, const std::string& env
 
 RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     RelayOptions o;
-    CLI::App app{"tablepub-relay: publishes the changes of published PostgreSQL tables on ZeroMQ",
-                 "tablepub-relay"};
+    CLI::App app{"tablepub-relay: publishes the changes of published PostgreSQL tables on ZeroMQ", "tablepub-relay"};
     app.set_version_flag("--version", std::string("tablepub-relay ") + TABLEPUB_VERSION);
     app.add_option("--db", o.db, "libpq conninfo or URI; PG* environment variables fill in the rest")
         ->envname("TABLEPUB_DB");

@@ -56,14 +56,15 @@ std::optional<int> StateStore::try_lock() {
     if (res.value(0, 0) == "t") return std::nullopt;
     auto holder = conn_.exec(
         "SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND classid = (" + std::string(LOCK_KEY) + "::int8 >> 32)::oid "
-        "AND objid = (" + std::string(LOCK_KEY) + "::int8 & 4294967295)::oid AND objsubid = 1");
+        "AND classid = (" +
+        std::string(LOCK_KEY) +
+        "::int8 >> 32)::oid "
+        "AND objid = (" +
+        std::string(LOCK_KEY) + "::int8 & 4294967295)::oid AND objsubid = 1");
     return static_cast<int>(holder.int64(0, 0));
 }
 
-void StateStore::send_lock_wait() {
-    conn_.send_params(std::string("SELECT pg_advisory_lock(") + LOCK_KEY + ")", {});
-}
+void StateStore::send_lock_wait() { conn_.send_params(std::string("SELECT pg_advisory_lock(") + LOCK_KEY + ")", {}); }
 
 std::vector<StreamState> StateStore::load_streams() {
     auto res = conn_.exec(

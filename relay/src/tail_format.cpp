@@ -97,20 +97,16 @@ std::string base64_encode(std::string_view in) {
 nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
     switch (v.kind_case()) {
         case v1::Value::kNull:
-        case v1::Value::KIND_NOT_SET:
-            return nullptr;
-        case v1::Value::kBoolean:
-            return v.boolean();
-        case v1::Value::kInteger:
-            return v.integer();
+        case v1::Value::KIND_NOT_SET: return nullptr;
+        case v1::Value::kBoolean: return v.boolean();
+        case v1::Value::kInteger: return v.integer();
         case v1::Value::kReal: {
             const double d = v.real();
             if (std::isnan(d)) return "NaN";
             if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
             return d;
         }
-        case v1::Value::kText:
-            return v.text();
+        case v1::Value::kText: return v.text();
         case v1::Value::kBinary: {
             if (bytes == BytesFormat::base64) return base64_encode(v.binary());
             std::string hex = "\\x";
@@ -121,12 +117,9 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
             }
             return hex;
         }
-        case v1::Value::kNumeric:
-            return v.numeric();
-        case v1::Value::kTimestamp:
-            return format_timestamp(v.timestamp(), true);
-        case v1::Value::kLocalTimestamp:
-            return format_timestamp(v.local_timestamp(), false);
+        case v1::Value::kNumeric: return v.numeric();
+        case v1::Value::kTimestamp: return format_timestamp(v.timestamp(), true);
+        case v1::Value::kLocalTimestamp: return format_timestamp(v.local_timestamp(), false);
         case v1::Value::kDate:
             if (v.date() == std::numeric_limits<std::int32_t>::max()) return "infinity";
             if (v.date() == std::numeric_limits<std::int32_t>::min()) return "-infinity";
@@ -135,14 +128,12 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
             return {{"months", v.interval().months()},
                     {"days", v.interval().days()},
                     {"microseconds", v.interval().microseconds()}};
-        case v1::Value::kUuid:
-            return format_uuid(v.uuid());
+        case v1::Value::kUuid: return format_uuid(v.uuid());
         case v1::Value::kJson: {
             auto parsed = nlohmann::json::parse(v.json(), nullptr, false);
             return parsed.is_discarded() ? nlohmann::json(v.json()) : parsed;
         }
-        case v1::Value::kOther:
-            return v.other();
+        case v1::Value::kOther: return v.other();
     }
     return nullptr;
 }

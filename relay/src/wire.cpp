@@ -83,9 +83,7 @@ ChangeOp peek_op(std::string_view change) {
                 if (field == 1) op = v;  // last one wins, as in protobuf
                 break;
             }
-            case FIXED64:
-                pos += 8;
-                break;
+            case FIXED64: pos += 8; break;
             case LEN: {
                 const auto len = get_varint(change, pos);
                 if (len > change.size() - std::min(pos, change.size())) {
@@ -94,11 +92,8 @@ ChangeOp peek_op(std::string_view change) {
                 pos += len;
                 break;
             }
-            case FIXED32:
-                pos += 4;
-                break;
-            default:
-                throw Error("malformed change: unsupported wire type");
+            case FIXED32: pos += 4; break;
+            default: throw Error("malformed change: unsupported wire type");
         }
     }
     if (pos > change.size()) throw Error("malformed change: truncated field");

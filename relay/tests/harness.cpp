@@ -1,8 +1,8 @@
 #include "harness.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +33,8 @@ Cluster::Cluster() {
     root_ = tmpl;
     ::chmod(root_.c_str(), 0755);  // the postgres user must reach the cluster dir
     dir_ = root_ + "/pg";
-    const auto r = run_command(std::string(TABLEPUB_PGTMP) + " start " + dir_ + " --owner " +
-                               std::to_string(::getpid()));
+    const auto r =
+        run_command(std::string(TABLEPUB_PGTMP) + " start " + dir_ + " --owner " + std::to_string(::getpid()));
     if (r.status != 0) throw std::runtime_error("pgtmp start failed: " + r.output);
     std::ifstream env(dir_ + "/env");
     std::string line;
@@ -252,7 +252,8 @@ StreamCheck check_stream(const std::vector<Received>& msgs, const std::string& t
     std::uint64_t expect = 1;
     for (const auto& [seq, m] : c.by_seq) {
         if (seq != expect) {
-            c.problems.push_back("gap before seq " + std::to_string(seq) + " (expected " + std::to_string(expect) + ")");
+            c.problems.push_back("gap before seq " + std::to_string(seq) + " (expected " + std::to_string(expect) +
+                                 ")");
         }
         expect = seq + 1;
     }

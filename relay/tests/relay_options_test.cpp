@@ -14,8 +14,8 @@ using namespace std::chrono_literals;
 class OptionsTest : public ::testing::Test {
 protected:
     void TearDown() override {
-        for (const char* v : {"TABLEPUB_DB", "TABLEPUB_PUBLISH", "TABLEPUB_POLL_INTERVAL", "TABLEPUB_FETCH_ROWS",
-                              "TABLEPUB_TABLE"}) {
+        for (const char* v :
+             {"TABLEPUB_DB", "TABLEPUB_PUBLISH", "TABLEPUB_POLL_INTERVAL", "TABLEPUB_FETCH_ROWS", "TABLEPUB_TABLE"}) {
             ::unsetenv(v);
         }
     }
@@ -69,12 +69,12 @@ TEST_F(OptionsTest, EnvironmentVariables) {
 
 TEST_F(OptionsTest, BadUsageIsOneLineAndExitTwo) {
     for (const auto& args : std::vector<std::vector<std::string>>{{"--bogus"},
-                                                                   {"--fetch-rows", "0"},
-                                                                   {"--fetch-rows", "many"},
-                                                                   {"--poll-interval", "soon"},
-                                                                   {"--poll-interval", "0"},
-                                                                   {"--log-level", "loud"},
-                                                                   {"stray"}}) {
+                                                                  {"--fetch-rows", "0"},
+                                                                  {"--fetch-rows", "many"},
+                                                                  {"--poll-interval", "soon"},
+                                                                  {"--poll-interval", "0"},
+                                                                  {"--log-level", "loud"},
+                                                                  {"stray"}}) {
         err.str("");
         const auto r = parse(args);
         ASSERT_TRUE(std::holds_alternative<int>(r)) << args[0];
@@ -110,9 +110,9 @@ TEST(Duration, Units) {
 }
 
 TEST_F(OptionsTest, TailOptions) {
-    auto r = parse_tail_options({"--connect", "tcp://h:1", "--table", "public.t", "--table", "app.u", "--bytes",
-                                 "hex", "--count", "3"},
-                                out, err);
+    auto r = parse_tail_options(
+        {"--connect", "tcp://h:1", "--table", "public.t", "--table", "app.u", "--bytes", "hex", "--count", "3"}, out,
+        err);
     ASSERT_TRUE(std::holds_alternative<TailOptions>(r)) << err.str();
     const auto& o = std::get<TailOptions>(r);
     EXPECT_EQ(o.connect, std::vector<std::string>{"tcp://h:1"});

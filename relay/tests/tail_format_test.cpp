@@ -93,8 +93,9 @@ TEST(TailFormat, UpdateMessage) {
     v->set_name("name");
     v->mutable_value()->set_null(v1::NULL_VALUE);
     const auto j = message_to_json("public.t", m, BytesFormat::base64);
-    EXPECT_EQ(j.dump(),
-              R"({"key":{"id":2},"old_key":{"id":1},"op":"update","schema_seq":1,"seq":12,"table":"public.t","tx_last":true,"txid":900,"values":{"name":null}})");
+    EXPECT_EQ(
+        j.dump(),
+        R"({"key":{"id":2},"old_key":{"id":1},"op":"update","schema_seq":1,"seq":12,"table":"public.t","tx_last":true,"txid":900,"values":{"name":null}})");
 }
 
 TEST(TailFormat, OtherMessages) {

@@ -55,9 +55,7 @@ public:
     // Streams changed by the batch, in first-touched order.
     [[nodiscard]] std::vector<StreamUpdate> batch_updates() const;
 
-    [[nodiscard]] const std::unordered_map<std::uint32_t, StreamState>& streams() const noexcept {
-        return streams_;
-    }
+    [[nodiscard]] const std::unordered_map<std::uint32_t, StreamState>& streams() const noexcept { return streams_; }
     // The last seq actually handed to the sink per table (heartbeats must
     // not announce a held-back message).
     [[nodiscard]] std::uint64_t sent_seq(std::uint32_t relid) const;
@@ -85,8 +83,8 @@ private:
     Resolver resolver_;
     std::unordered_map<std::uint32_t, StreamState> streams_;
     std::unordered_map<std::uint32_t, Entry> entries_;
-    std::vector<std::uint32_t> in_tx_;     // tables with a held-back message
-    std::vector<std::uint32_t> touched_;   // tables touched in this batch
+    std::vector<std::uint32_t> in_tx_;    // tables with a held-back message
+    std::vector<std::uint32_t> touched_;  // tables touched in this batch
     std::uint64_t cur_txid_ = 0;
     bool in_transaction_ = false;
     std::string buf_;

@@ -35,9 +35,8 @@ struct MessageHeader {
 void encode_change_message(std::string& out, const MessageHeader& header, std::string_view change);
 
 // A serialized heartbeat Message for one table.
-[[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name,
-                                           std::uint64_t seq, std::uint64_t schema_seq,
-                                           std::uint64_t interval_ms);
+[[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
+                                           std::uint64_t schema_seq, std::uint64_t interval_ms);
 
 // The `op` of a serialized Change, read by skipping the other top-level
 // fields. Throws Error on malformed input.
