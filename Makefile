@@ -45,7 +45,13 @@ test: deps
 	$(MAKE) test-extension
 	$(MAKE) test-relay
 	$(MAKE) test-python
+	$(MAKE) test-consistency
 	@echo "all tests passed"
+
+.PHONY: test-consistency
+test-consistency: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/consistency/run_all.sh $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh
