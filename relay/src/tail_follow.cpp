@@ -23,10 +23,10 @@ nlohmann::json columns_json(const google::protobuf::RepeatedPtrField<v1::Column>
 }
 
 nlohmann::json stats_json(const SyncStats& s) {
-    return {{"applied", s.applied},     {"skipped_visible", s.skipped_visible},
+    return {{"applied", s.applied},       {"skipped_visible", s.skipped_visible},
             {"duplicates", s.duplicates}, {"gaps", s.gaps},
-            {"replays", s.replays},     {"snapshots", s.snapshots},
-            {"resyncs", s.resyncs},     {"anomalies", s.anomalies},
+            {"replays", s.replays},       {"snapshots", s.snapshots},
+            {"resyncs", s.resyncs},       {"anomalies", s.anomalies},
             {"dropped", s.dropped}};
 }
 
@@ -70,8 +70,8 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
     SyncCallbacks cb;
     if (options.snapshot) {
         cb.on_snapshot_begin = [&](const std::string& table, const v1::SnapshotBegin& b) {
-            nlohmann::json j{{"table", table}, {"op", "snapshot_begin"}, {"seq", b.seq()},
-                             {"xmin", b.xmin()},  {"xmax", b.xmax()},          {"xip", b.xip()}};
+            nlohmann::json j{{"table", table},   {"op", "snapshot_begin"}, {"seq", b.seq()},
+                             {"xmin", b.xmin()}, {"xmax", b.xmax()},       {"xip", b.xip()}};
             out << j.dump() << '\n';
         };
         cb.on_snapshot_row = [&](const std::string& table, const v1::Change& row) {
@@ -91,8 +91,8 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
         if (options.count != 0 && ++printed >= options.count) done = true;
     };
     cb.on_state = [&](const std::string& table, SyncState from, SyncState to, const std::string& why) {
-        err << "tablepub-tail: " << table << ": " << to_string(from) << " -> " << to_string(to) << " (" << why
-            << ")" << std::endl;
+        err << "tablepub-tail: " << table << ": " << to_string(from) << " -> " << to_string(to) << " (" << why << ")"
+            << std::endl;
     };
 
     SubscriberOptions so;

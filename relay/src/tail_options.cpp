@@ -9,26 +9,27 @@ namespace tablepub {
 
 TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     TailOptions o;
-    CLI::App app{"tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
-                 "\n"
-                 "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
-                 "included). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
-                 "then only the changes that take effect after it, without duplicates or gaps.\n"
-                 "\n"
-                 "Lines in --snapshot mode:\n"
-                 "  {\"op\":\"snapshot_begin\",\"table\",\"seq\",\"xmin\",\"xmax\",\"xip\"}  a snapshot starts\n"
-                 "      (again after a resync: drop what you built from the previous one)\n"
-                 "  {\"op\":\"snapshot\",\"table\",\"key\",\"values\"}  one snapshot row (INSERT form)\n"
-                 "  {\"op\":\"snapshot_end\",\"table\",\"rows\"}\n"
-                 "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish.\n"
-                 "State changes (syncing, live, replaying, resyncing) are logged on stderr.\n"
-                 "\n"
-                 "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
-                 "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
-                 "name, values as printed in changes, sorted by table then primary key; then\n"
-                 "FILE.status, one JSON object: {\"dumps\":N,\"tables\":[{\"table\",\"state\",\"last_seq\",\n"
-                 "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"stats\":{...}}]}.",
-                 "tablepub-tail"};
+    CLI::App app{
+        "tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
+        "\n"
+        "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
+        "included). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
+        "then only the changes that take effect after it, without duplicates or gaps.\n"
+        "\n"
+        "Lines in --snapshot mode:\n"
+        "  {\"op\":\"snapshot_begin\",\"table\",\"seq\",\"xmin\",\"xmax\",\"xip\"}  a snapshot starts\n"
+        "      (again after a resync: drop what you built from the previous one)\n"
+        "  {\"op\":\"snapshot\",\"table\",\"key\",\"values\"}  one snapshot row (INSERT form)\n"
+        "  {\"op\":\"snapshot_end\",\"table\",\"rows\"}\n"
+        "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish.\n"
+        "State changes (syncing, live, replaying, resyncing) are logged on stderr.\n"
+        "\n"
+        "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
+        "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
+        "name, values as printed in changes, sorted by table then primary key; then\n"
+        "FILE.status, one JSON object: {\"dumps\":N,\"tables\":[{\"table\",\"state\",\"last_seq\",\n"
+        "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"stats\":{...}}]}.",
+        "tablepub-tail"};
     app.set_version_flag("--version", std::string("tablepub-tail ") + TABLEPUB_VERSION);
     app.add_option("--connect", o.connect, "relay PUB endpoint to connect to (repeatable)")
         ->envname("TABLEPUB_CONNECT")

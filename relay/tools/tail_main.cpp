@@ -22,8 +22,8 @@ void on_dump(int) { g_dump = 1; }
 }  // namespace
 
 int main(int argc, char** argv) {
-    const auto parsed = tablepub::parse_tail_options(std::vector<std::string>(argv + 1, argv + argc), std::cout,
-                                                     std::cerr);
+    const auto parsed =
+        tablepub::parse_tail_options(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
     if (const int* code = std::get_if<int>(&parsed)) return *code;
     const auto& options = std::get<tablepub::TailOptions>(parsed);
     std::signal(SIGINT, on_signal);

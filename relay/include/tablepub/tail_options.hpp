@@ -16,12 +16,12 @@ struct TailOptions {
     std::vector<std::string> tables;  // "<schema>.<table>"; empty: every table
     bool heartbeats = false;
     BytesFormat bytes = BytesFormat::base64;
-    std::uint64_t count = 0;          // exit after this many changes; 0: never
+    std::uint64_t count = 0;  // exit after this many changes; 0: never
     // Subscriber mode (--snapshot or --mirror): snapshot + deltas through
     // tablepub::Subscriber instead of printing the raw stream.
-    bool snapshot = false;            // print the snapshot rows before the changes
+    bool snapshot = false;  // print the snapshot rows before the changes
     std::vector<std::string> snapshot_endpoints;
-    std::string mirror;               // write the mirror here on SIGUSR1 and on exit
+    std::string mirror;  // write the mirror here on SIGUSR1 and on exit
     std::uint64_t request_timeout_ms = 10'000;
 
     [[nodiscard]] bool subscriber_mode() const noexcept { return snapshot || !mirror.empty(); }
@@ -29,8 +29,7 @@ struct TailOptions {
 
 using TailParse = std::variant<TailOptions, int>;
 
-[[nodiscard]] TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out,
-                                           std::ostream& err);
+[[nodiscard]] TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 // True when a received topic is one the user asked for: a SUB prefix
 // filter for "public.t" also delivers "public.t2".
