@@ -29,7 +29,8 @@ CREATE TABLE tablepub.relay_batch (
 );
 -- At most one batch is open (recorded, not yet marked done).
 CREATE UNIQUE INDEX relay_batch_open ON tablepub.relay_batch ((true)) WHERE done IS NULL;
-COMMENT ON TABLE tablepub.relay_batch IS 'Batches of the relay: the transactions visible in snap and not in prev, published in (largest pos, txid, pos) order. Done batches are kept for tablepub.retention for replay.';
+CREATE INDEX relay_batch_done ON tablepub.relay_batch (done);
+COMMENT ON TABLE tablepub.relay_batch IS 'Batches of the relay: the transactions visible in snap and not in prev, published in (largest pos, txid, pos) order. Done batches that published something are kept for tablepub.retention for replay; empty ones are deleted when finished.';
 COMMENT ON COLUMN tablepub.relay_batch.prev IS 'S_prev when the batch was recorded';
 COMMENT ON COLUMN tablepub.relay_batch.snap IS 'S: the snapshot the batch drains up to';
 COMMENT ON COLUMN tablepub.relay_batch.done IS 'when every message of the batch was published and the stream state stored; NULL while open';
@@ -105,10 +106,17 @@ CREATE FUNCTION tablepub.relay_finish_batch(p_batch int8, p_relids oid[], p_firs
 DECLARE
     s pg_snapshot;
 BEGIN
-    UPDATE tablepub.relay_batch
-       SET done = now(), relids = p_relids, first_seq = p_first_seq, last_seq = p_last_seq
-     WHERE batch_id = p_batch AND done IS NULL
-    RETURNING snap INTO s;
+    IF cardinality(p_relids) = 0 THEN
+        -- Nothing published (a batch recorded on a NOTIFY already served):
+        -- only S_prev moves, the batch need not be kept for replay.
+        DELETE FROM tablepub.relay_batch WHERE batch_id = p_batch AND done IS NULL
+        RETURNING snap INTO s;
+    ELSE
+        UPDATE tablepub.relay_batch
+           SET done = now(), relids = p_relids, first_seq = p_first_seq, last_seq = p_last_seq
+         WHERE batch_id = p_batch AND done IS NULL
+        RETURNING snap INTO s;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'relay batch % is not open', p_batch
             USING ERRCODE = 'object_not_in_prerequisite_state',
