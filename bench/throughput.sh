@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Relay figures (issue 3, point 10):
+#  1. deltas delivered end to end to a subscriber per second: ROWS changes
+#     (100 transactions) are committed while the relay is stopped, then the
+#     relay starts and a subscriber counts them (first to last receipt);
+#  2. the same for one ROWS-row transaction, with the relay's peak RSS;
+#  3. pgbench tpcb-like TPS with the four tables published and the relay
+#     draining, vs no capture at all.
+# Prints a markdown report.
+#   bench/throughput.sh [BUILD_DIR] [--rows N] [--duration SECONDS]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BUILD=build; ROWS=1000000; DURATION=30
+[ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { BUILD=$1; shift; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --rows) ROWS=$2; shift 2 ;;
+        --duration) DURATION=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+RELAY=$BENCH_ROOT/$BUILD/relay/tablepub-relay
+COUNTER=$BENCH_ROOT/$BUILD/relay/tablepub-bench-subscriber
+[ -x "$RELAY" ] && [ -x "$COUNTER" ] || { echo "build the relay first (make)" >&2; exit 1; }
+
+start_cluster
+WORK=$BENCH_DIR/bench
+mkdir -p "$WORK"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ENDPOINT=tcp://127.0.0.1:$PORT
+RELAY_PID=
+BENCH_STOP_HOOK='[ -n "$RELAY_PID" ] && kill $RELAY_PID 2>/dev/null; wait 2>/dev/null || true'
+
+start_relay() {
+    "$RELAY" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
+        --publish "$ENDPOINT" --send-hwm 0 --log-level warn >>"$WORK/relay.log" 2>&1 &
+    RELAY_PID=$!
+}
+stop_relay() { kill "$RELAY_PID"; wait "$RELAY_PID" || true; RELAY_PID=; }
+
+# Watches the relay's VmHWM while it runs; prints it in MB at the end.
+peak_rss_mb() { awk '/VmHWM/{printf "%.0f", $2 / 1024}' "/proc/$RELAY_PID/status"; }
+
+# drain LABEL: start subscriber + relay, wait for ROWS changes; sets RATE, SECS, PEAK
+drain() {
+    "$COUNTER" "$ENDPOINT" "$ROWS" 20000 >"$WORK/count.out" &
+    local counter=$!
+    sleep 0.5
+    start_relay
+    wait "$counter" || { echo "subscriber failed: $(cat "$WORK/count.out")" >&2; exit 1; }
+    PEAK=$(peak_rss_mb)
+    stop_relay
+    read -r _ _ SECS GAPS < <(tr '\n' ' ' <"$WORK/count.out")
+    RATE=$(awk "BEGIN { printf \"%.0f\", $ROWS / $SECS }")
+    echo "$1: $ROWS changes in $SECS s = $RATE/s, gaps $GAPS, relay peak RSS $PEAK MB" >&2
+}
+
+psqlq -c "CREATE EXTENSION tablepub" \
+      -c "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, label text, at timestamptz)" \
+      -c "SELECT tablepub.publish('items')" >/dev/null
+# The relay records its starting position the first time it runs.
+start_relay; sleep 2; stop_relay
+
+PER_TX=$((ROWS / 100))
+for i in $(seq 0 99); do
+    echo "INSERT INTO items SELECT g, g % 1000, 'item ' || g, now() FROM generate_series($((i * PER_TX + 1)), $(((i + 1) * PER_TX))) g;"
+done | psqlq >/dev/null
+drain "100 transactions"
+RATE_MANY=$RATE SECS_MANY=$SECS PEAK_MANY=$PEAK
+
+psqlq -c "UPDATE items SET n = n + 1" >/dev/null
+drain "one transaction"
+RATE_ONE=$RATE SECS_ONE=$SECS PEAK_ONE=$PEAK
+
+# pgbench: no capture vs published with the relay draining.
+init_pgbench() {
+    pgbench -q -i -s 10 >/dev/null 2>&1
+    psqlq -c "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY" -c "VACUUM ANALYZE"
+    if [ "$1" = published ]; then
+        for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
+            psqlq -c "SELECT tablepub.publish('$t')" >/dev/null
+        done
+    fi
+    psqlq -c "CHECKPOINT"
+}
+tps() { pgbench -n -c 4 -j 2 -T "$DURATION" 2>/dev/null | awk '/^tps = /{print $3}'; }
+psqlq -c "SELECT tablepub.unpublish('items')" -c "DROP TABLE items" >/dev/null
+init_pgbench none
+TPS_NONE=$(tps)
+init_pgbench published
+start_relay
+TPS_RELAY=$(tps)
+PEAK_PGBENCH=$(peak_rss_mb)
+stop_relay
+echo "pgbench none $TPS_NONE, published+relay $TPS_RELAY" >&2
+
+cat <<MD
+Machine: $(machine_line)
+Command: bench/throughput.sh --rows $ROWS --duration $DURATION
+
+| end to end, relay to one subscriber | changes | seconds | changes/s | relay peak RSS |
+| --- | ---: | ---: | ---: | ---: |
+| $ROWS inserts in 100 transactions | $ROWS | $SECS_MANY | $RATE_MANY | $PEAK_MANY MB |
+| one $ROWS-row UPDATE transaction | $ROWS | $SECS_ONE | $RATE_ONE | $PEAK_ONE MB |
+
+| pgbench tpcb-like (scale 10, 4 clients, ${DURATION} s) | TPS | vs none |
+| --- | ---: | ---: |
+| no capture | $TPS_NONE | 1.00x |
+| 4 tables published, relay draining | $TPS_RELAY | $(awk "BEGIN { printf \"%.2f\", $TPS_RELAY / $TPS_NONE }")x |
+MD
