@@ -25,7 +25,8 @@ CREATE TABLE tablepub.relay_batch (
     done      timestamptz,
     relids    oid[],
     first_seq int8[],
-    last_seq  int8[]
+    last_seq  int8[],
+    prev_schema_seq int8[]
 );
 -- At most one batch is open (recorded, not yet marked done).
 CREATE UNIQUE INDEX relay_batch_open ON tablepub.relay_batch ((true)) WHERE done IS NULL;
@@ -37,6 +38,7 @@ COMMENT ON COLUMN tablepub.relay_batch.done IS 'when every message of the batch 
 COMMENT ON COLUMN tablepub.relay_batch.relids IS 'tables with messages in the batch';
 COMMENT ON COLUMN tablepub.relay_batch.first_seq IS 'per table of relids: the first sequence number of the batch';
 COMMENT ON COLUMN tablepub.relay_batch.last_seq IS 'per table of relids: the last sequence number of the batch';
+COMMENT ON COLUMN tablepub.relay_batch.prev_schema_seq IS 'per table of relids: the stream''s schema_seq before the batch (the state a replay of the batch starts from)';
 
 CREATE TABLE tablepub.relay_stream (
     relid       oid         PRIMARY KEY,
@@ -97,7 +99,7 @@ COMMENT ON FUNCTION tablepub.relay_next_batch(boolean) IS 'relay: returns the op
 -- Marks a batch done and stores the streams it touched; with p_next, also
 -- records and returns the next batch (relay_next_batch(true)): one commit.
 CREATE FUNCTION tablepub.relay_finish_batch(p_batch int8, p_relids oid[], p_first_seq int8[],
-                                            p_last_seq int8[], p_schema_seq int8[],
+                                            p_last_seq int8[], p_prev_schema_seq int8[], p_schema_seq int8[],
                                             p_schema_names text[], p_table_names text[],
                                             p_schemas bytea[], p_published boolean[],
                                             p_next boolean DEFAULT false)
@@ -113,7 +115,8 @@ BEGIN
         RETURNING snap INTO s;
     ELSE
         UPDATE tablepub.relay_batch
-           SET done = now(), relids = p_relids, first_seq = p_first_seq, last_seq = p_last_seq
+           SET done = now(), relids = p_relids, first_seq = p_first_seq, last_seq = p_last_seq,
+               prev_schema_seq = p_prev_schema_seq
          WHERE batch_id = p_batch AND done IS NULL
         RETURNING snap INTO s;
     END IF;
@@ -136,7 +139,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
+COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
     'relay: marks a batch done, stores the per-table sequence numbers and schemas, advances S_prev, and with p_next records and returns the next batch';
 
 -- Outbox cleaning plus forgetting done batches older than the retention window.
@@ -158,10 +161,10 @@ COMMENT ON FUNCTION tablepub.relay_maintain() IS 'relay: tablepub.maintain(S_pre
 
 REVOKE ALL ON tablepub.relay_state, tablepub.relay_batch, tablepub.relay_stream FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
-    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
+    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
     tablepub.relay_maintain() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tablepub.relay_state, tablepub.relay_batch,
     tablepub.relay_stream TO tablepub_relay;
 GRANT EXECUTE ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
-    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
+    tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
     tablepub.relay_maintain() TO tablepub_relay;

@@ -84,6 +84,7 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view ch
     }
     if (e.batch_first_seq == 0) {
         e.batch_first_seq = seq;
+        e.batch_prev_schema_seq = s.schema_seq;
         touched_.push_back(relid);
     }
 
@@ -120,7 +121,8 @@ std::vector<StreamUpdate> Sequencer::batch_updates() const {
     std::vector<StreamUpdate> out;
     out.reserve(touched_.size());
     for (const auto relid : touched_) {
-        out.push_back(StreamUpdate{streams_.at(relid), entries_.at(relid).batch_first_seq});
+        const auto& e = entries_.at(relid);
+        out.push_back(StreamUpdate{streams_.at(relid), e.batch_first_seq, e.batch_prev_schema_seq});
     }
     return out;
 }

@@ -40,14 +40,16 @@ std::string pg_bytea_hex(std::string_view bytes) {
 
 void StateStore::check_extension() {
     auto res = conn_.exec(
-        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL "
+        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL AND "
+        "to_regprocedure('tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], "
+        "bytea[], boolean[], boolean)') IS NOT NULL "
         "FROM pg_extension WHERE extname = 'tablepub'");
     if (res.rows() == 0) {
         throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
     }
     if (res.value(0, 1) != "t") {
         throw ConfigError("extension tablepub " + res.text(0, 0) +
-                          " has no relay state (run ALTER EXTENSION tablepub UPDATE)");
+                          " lacks the relay functions this relay needs (run ALTER EXTENSION tablepub UPDATE)");
     }
 }
 
@@ -107,10 +109,12 @@ std::optional<Batch> StateStore::next_batch(bool force) { return next_batch_quer
 
 std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates,
                                                  bool next) {
-    std::vector<std::string> relids, first, last, schema_seq, schema_names, table_names, schemas, published;
+    std::vector<std::string> relids, first, last, prev_schema_seq, schema_seq, schema_names, table_names, schemas,
+        published;
     for (const auto& u : updates) {
         relids.push_back(std::to_string(u.state.relid));
         first.push_back(std::to_string(u.first_seq));
+        prev_schema_seq.push_back(std::to_string(u.prev_schema_seq));
         last.push_back(std::to_string(u.state.last_seq));
         schema_seq.push_back(std::to_string(u.state.schema_seq));
         schema_names.push_back(u.state.schema_name);
@@ -120,10 +124,10 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
     }
     // One statement, so one implicit transaction and one round trip.
     auto res = conn_.exec_params(
-        "SELECT batch_id, prev, snap FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "SELECT batch_id, prev, snap FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
-         pg_array_literal(schema_seq), pg_array_literal(schema_names), pg_array_literal(table_names),
-         pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f"});
+         pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq), pg_array_literal(schema_names),
+         pg_array_literal(table_names), pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f"});
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
 }

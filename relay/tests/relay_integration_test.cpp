@@ -178,6 +178,18 @@ TEST_F(RelayIT, ContentOfEveryOperation) {
     EXPECT_EQ(open.int64(0, 0), 0);
     const auto st = db_.exec("SELECT last_seq FROM tablepub.relay_stream");
     EXPECT_EQ(st.int64(0, 0), 8);
+    // relay_batch: per table, contiguous seq ranges and the schema_seq each starts from
+    const auto batches = db_.exec(
+        "SELECT u.f, u.l, u.p FROM tablepub.relay_batch b, unnest(b.relids, b.first_seq, b.last_seq, "
+        "b.prev_schema_seq) AS u(relid, f, l, p) WHERE u.relid = 't'::regclass ORDER BY b.batch_id");
+    ASSERT_GT(batches.rows(), 0);
+    std::int64_t next_seq = 1;
+    for (int i = 0; i < batches.rows(); ++i) {
+        EXPECT_EQ(batches.int64(i, 0), next_seq);
+        EXPECT_EQ(batches.int64(i, 2), i == 0 ? 0 : 1);
+        next_seq = batches.int64(i, 1) + 1;
+    }
+    EXPECT_EQ(next_seq, 9);
 }
 
 TEST_F(RelayIT, SchemaChangesHeartbeatsAndUnpublish) {

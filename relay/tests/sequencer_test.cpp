@@ -86,6 +86,7 @@ TEST_F(SequencerTest, SeqPerTableAndTxLastPerTransactionAndTable) {
     EXPECT_EQ(updates[0].state.relid, 1u);
     EXPECT_EQ(updates[0].first_seq, 11u);
     EXPECT_EQ(updates[0].state.last_seq, 13u);
+    EXPECT_EQ(updates[0].prev_schema_seq, 1u);
     EXPECT_EQ(updates[1].first_seq, 1u);
     EXPECT_EQ(updates[1].state.last_seq, 1u);
     EXPECT_EQ(lookups, 0);
@@ -127,6 +128,10 @@ TEST_F(SequencerTest, SchemaRenamesTheTopicAndSetsSchemaSeq) {
     EXPECT_EQ(sent[4].topic, "app.new");
     EXPECT_EQ(sent[4].msg.schema_seq(), 4u);
     EXPECT_EQ(sent[5].msg.change().op(), v1::UNPUBLISH);
+    const auto updates = seq.batch_updates();
+    ASSERT_EQ(updates.size(), 1u);
+    EXPECT_EQ(updates[0].prev_schema_seq, 0u);  // before the batch's first SCHEMA
+    EXPECT_EQ(updates[0].first_seq, 1u);
     const auto& s = seq.streams().at(5);
     EXPECT_FALSE(s.published);
     EXPECT_EQ(s.schema_seq, 4u);

@@ -27,6 +27,7 @@ struct StreamState {
 struct StreamUpdate {
     StreamState state;
     std::uint64_t first_seq = 0;
+    std::uint64_t prev_schema_seq = 0;  // the stream's schema_seq before first_seq
 };
 
 // Turns the ordered changes of a batch into published messages: assigns each
@@ -73,6 +74,7 @@ private:
         Pending pending;
         std::uint64_t sent_seq = 0;
         std::uint64_t batch_first_seq = 0;  // 0: untouched in this batch
+        std::uint64_t batch_prev_schema_seq = 0;
     };
 
     StreamState& stream_for(std::uint32_t relid);
