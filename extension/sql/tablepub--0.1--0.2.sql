@@ -68,7 +68,7 @@ COMMENT ON FUNCTION tablepub.relay_lock_key() IS 'the session advisory lock the 
 -- force skips the check for outbox rows (the relay was notified of some):
 -- an empty batch only advances S_prev.
 CREATE FUNCTION tablepub.relay_next_batch(force boolean DEFAULT false) RETURNS SETOF tablepub.relay_batch
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     st  tablepub.relay_state;
     b   tablepub.relay_batch;
@@ -142,6 +142,33 @@ $$;
 COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
     'relay: marks a batch done, stores the per-table sequence numbers and schemas, advances S_prev, and with p_next records and returns the next batch';
 
+-- Summarizes the block ranges of the outbox's BRIN indexes that have none
+-- yet. A range without a summary is read by every batch query (and without
+-- statistics the planner reads the whole partition instead), so the relay
+-- calls this every second or so while it publishes; each call only visits the
+-- ranges added since the previous one. SECURITY DEFINER: summarizing needs
+-- the index owner.
+CREATE FUNCTION tablepub.relay_summarize() RETURNS int8
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    idx regclass;
+    n   int8 := 0;
+BEGIN
+    FOR idx IN
+        SELECT i.indexrelid::regclass
+          FROM pg_inherits h
+          JOIN pg_index i ON i.indrelid = h.inhrelid
+          JOIN pg_class c ON c.oid = i.indexrelid
+          JOIN pg_am a ON a.oid = c.relam
+         WHERE h.inhparent = 'tablepub.outbox'::regclass AND a.amname = 'brin'
+    LOOP
+        n := n + brin_summarize_new_values(idx);
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tablepub.relay_summarize() IS 'relay: summarizes new block ranges of the outbox''s BRIN indexes; returns how many';
+
 -- Outbox cleaning plus forgetting done batches older than the retention window.
 CREATE FUNCTION tablepub.relay_maintain()
     RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
@@ -162,9 +189,9 @@ COMMENT ON FUNCTION tablepub.relay_maintain() IS 'relay: tablepub.maintain(S_pre
 REVOKE ALL ON tablepub.relay_state, tablepub.relay_batch, tablepub.relay_stream FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
     tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
-    tablepub.relay_maintain() FROM PUBLIC;
+    tablepub.relay_maintain(), tablepub.relay_summarize() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tablepub.relay_state, tablepub.relay_batch,
     tablepub.relay_stream TO tablepub_relay;
 GRANT EXECUTE ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
     tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
-    tablepub.relay_maintain() TO tablepub_relay;
+    tablepub.relay_maintain(), tablepub.relay_summarize() TO tablepub_relay;

@@ -49,6 +49,8 @@ private:
     bool wait_for_work();
     void heartbeat_if_due();
     void maintain_if_due();
+    // Keeps the outbox's BRIN index summarized while batches flow.
+    void summarize_if_due();
     [[nodiscard]] bool stopping() const noexcept;
     // Sleeps up to d, returning early on a stop request.
     void sleep_interruptible(std::chrono::milliseconds d);
@@ -64,6 +66,8 @@ private:
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;
+    clock::time_point next_summarize_;
+    bool published_since_summarize_ = false;
 };
 
 }  // namespace tablepub

@@ -17,6 +17,7 @@ struct RelayOptions {
     std::chrono::milliseconds poll_interval{1000};
     std::chrono::milliseconds heartbeat_interval{5000};
     std::chrono::milliseconds maintain_interval{60000};
+    std::chrono::milliseconds summarize_interval{1000};
     std::chrono::milliseconds start_delay{300};  // after binding, before the first message
     int fetch_rows = 10000;
     int send_hwm = 100000;
