@@ -68,7 +68,7 @@ COMMENT ON FUNCTION tablepub.relay_lock_key() IS 'the session advisory lock the 
 -- force skips the check for outbox rows (the relay was notified of some):
 -- an empty batch only advances S_prev.
 CREATE FUNCTION tablepub.relay_next_batch(force boolean DEFAULT false) RETURNS SETOF tablepub.relay_batch
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st  tablepub.relay_state;
     b   tablepub.relay_batch;
@@ -82,11 +82,18 @@ BEGIN
     SELECT * INTO st FROM tablepub.relay_state FOR UPDATE;
     cur := pg_current_snapshot();
     -- Later statements see at least what cur sees; the filter keeps exactly cur's.
-    IF NOT force AND NOT EXISTS (SELECT FROM tablepub.outbox o
-                    WHERE o.txid >= pg_snapshot_xmin(st.consumed) AND o.txid < pg_snapshot_xmax(cur)
-                      AND pg_visible_in_snapshot(o.txid, cur)
-                      AND NOT pg_visible_in_snapshot(o.txid, st.consumed)) THEN
-        RETURN;
+    -- Two IFs: the row check must not run when forced (it reads the outbox).
+    IF NOT force THEN
+        -- Without statistics on a young outbox the planner would read the
+        -- whole partition rather than use the BRIN index. (Not a SET clause
+        -- of the function: that made every call, forced ones too, 10 ms slower.)
+        PERFORM set_config('enable_seqscan', 'off', true);
+        IF NOT EXISTS (SELECT FROM tablepub.outbox o
+                        WHERE o.txid >= pg_snapshot_xmin(st.consumed) AND o.txid < pg_snapshot_xmax(cur)
+                          AND pg_visible_in_snapshot(o.txid, cur)
+                          AND NOT pg_visible_in_snapshot(o.txid, st.consumed)) THEN
+            RETURN;
+        END IF;
     END IF;
     INSERT INTO tablepub.relay_batch (batch_id, prev, snap)
     VALUES (st.last_batch + 1, st.consumed, cur)
