@@ -146,6 +146,7 @@ void Relay::drain(bool notified) {
     // record the batch without scanning for rows first; otherwise (poll)
     // record one only when there are rows.
     auto batch = store_.next_batch(notified);
+    if (batch || notified) active_until_ = clock::now() + options_.linger;
     while (batch) {
         process(*batch);
         // Notifications that arrived while publishing: chain the next batch
@@ -205,7 +206,8 @@ bool Relay::wait_for_work() {
     // Notifications that arrived while busy mean there is more to do.
     if (conn_.consume_notifications() > 0) return true;
     const auto now = clock::now();
-    auto until = std::min({now + options_.poll_interval, next_heartbeat_, next_maintain_});
+    const auto poll = now < active_until_ ? options_.linger_poll : options_.poll_interval;
+    auto until = std::min({now + poll, next_heartbeat_, next_maintain_});
     if (published_since_summarize_) until = std::min(until, next_summarize_);
     if (until < now) until = now;
     wait_fd(conn_.socket(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));

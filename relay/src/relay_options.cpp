@@ -59,6 +59,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->capture_default_str();
     add_duration(app, "--poll-interval", "TABLEPUB_POLL_INTERVAL", o.poll_interval,
                  "check the outbox this often without a NOTIFY");
+    add_duration(app, "--linger", "TABLEPUB_LINGER", o.linger,
+                 "after a NOTIFY or a batch, keep polling this long (must exceed tablepub.notify_interval)");
+    add_duration(app, "--linger-poll", "TABLEPUB_LINGER_POLL", o.linger_poll,
+                 "poll interval while lingering");
     add_duration(app, "--heartbeat-interval", "TABLEPUB_HEARTBEAT_INTERVAL", o.heartbeat_interval,
                  "publish each table's latest sequence number this often");
     add_duration(app, "--maintain-interval", "TABLEPUB_MAINTAIN_INTERVAL", o.maintain_interval,

@@ -44,8 +44,8 @@ private:
     // Publishes batches until none is left; notified: a NOTIFY woke us.
     void drain(bool notified);
     void process(const Batch& batch);
-    // Waits for a notification, the poll interval, a timer or a stop;
-    // true when notifications arrived.
+    // Waits for a notification, the poll interval (linger_poll while
+    // active), a timer or a stop; true when notifications arrived.
     bool wait_for_work();
     void heartbeat_if_due();
     void maintain_if_due();
@@ -67,6 +67,9 @@ private:
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;
     clock::time_point next_summarize_;
+    // Until then the relay polls every linger_poll instead of waiting for a
+    // NOTIFY: writers throttle their NOTIFYs (tablepub.notify_interval).
+    clock::time_point active_until_;
     bool published_since_summarize_ = false;
 };
 

@@ -15,6 +15,10 @@ struct RelayOptions {
     std::string db;  // libpq conninfo or URI; empty: PG* environment only
     std::vector<std::string> publish{"tcp://127.0.0.1:5556"};
     std::chrono::milliseconds poll_interval{1000};
+    // After any activity, keep polling every linger_poll for linger: a writer
+    // sends at most one NOTIFY per tablepub.notify_interval (10 ms).
+    std::chrono::milliseconds linger{100};
+    std::chrono::milliseconds linger_poll{1};
     std::chrono::milliseconds heartbeat_interval{5000};
     std::chrono::milliseconds maintain_interval{60000};
     std::chrono::milliseconds summarize_interval{1000};
