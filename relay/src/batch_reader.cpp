@@ -19,14 +19,17 @@ std::uint64_t be_uint(std::string_view v) {
 }  // namespace
 
 std::string batch_query(const std::string& prev, const std::string& snap) {
-    // One scan of the batch's txid range (the outbox index is BRIN, so a
-    // self-join would read the whole outbox); rows follow in (largest pos of
-    // the transaction, txid, pos) order, the order that delivers transactions
-    // touching the same row in commit order (design.md 1).
+    // The batch's transactions are not visible in S_prev, so they are in its
+    // xip list or at or above its xmax: two index lookups on outbox(txid),
+    // however long an old transaction holds S_prev's xmin back. Rows follow in
+    // (largest pos of the transaction, txid, pos) order, the order that
+    // delivers transactions touching the same row in commit order (design.md 1).
     std::string q =
         "SELECT relid, txid, change FROM ("
         " SELECT relid, txid, pos, change, max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox"
-        " WHERE txid >= pg_snapshot_xmin(@P::pg_snapshot) AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
+        " WHERE (txid >= pg_snapshot_xmax(@P::pg_snapshot)"
+        "        OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(@P::pg_snapshot))))"
+        " AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
         " AND pg_visible_in_snapshot(txid, @S::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, @P::pg_snapshot)) b"
         " ORDER BY last_pos, txid, pos";
     for (std::size_t at; (at = q.find("@P")) != std::string::npos;) q.replace(at, 2, prev);
