@@ -59,6 +59,19 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->capture_default_str();
     add_duration(app, "--poll-interval", "TABLEPUB_POLL_INTERVAL", o.poll_interval,
                  "check the outbox this often without a NOTIFY");
+    app.add_option("--snapshot", o.snapshot, "ZeroMQ endpoint for snapshot and replay requests (repeatable; none: off)")
+        ->envname("TABLEPUB_SNAPSHOT")
+        ->delimiter(',');
+    app.add_option("--snapshot-chunk-rows", o.snapshot_chunk_rows, "rows per snapshot chunk")
+        ->envname("TABLEPUB_SNAPSHOT_CHUNK_ROWS")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    app.add_option("--snapshot-max-streams", o.snapshot_max_streams, "concurrent snapshot/replay streams; more get BUSY")
+        ->envname("TABLEPUB_SNAPSHOT_MAX_STREAMS")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    add_duration(app, "--snapshot-idle-timeout", "TABLEPUB_SNAPSHOT_IDLE_TIMEOUT", o.snapshot_idle_timeout,
+                 "drop a snapshot/replay stream that gets no credit this long");
     add_duration(app, "--linger", "TABLEPUB_LINGER", o.linger,
                  "after a NOTIFY or a batch, keep polling this long (must exceed tablepub.notify_interval)");
     add_duration(app, "--linger-poll", "TABLEPUB_LINGER_POLL", o.linger_poll,

@@ -97,6 +97,29 @@ TEST_F(OptionsTest, HelpAndVersionExitZero) {
     EXPECT_NE(out.str().find(TABLEPUB_VERSION), std::string::npos);
 }
 
+TEST_F(OptionsTest, SnapshotServiceAndLinger) {
+    const auto off = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(off));
+    EXPECT_TRUE(std::get<RelayOptions>(off).snapshot.empty());
+    EXPECT_EQ(std::get<RelayOptions>(off).linger, 100ms);
+
+    const auto r = parse({"--snapshot", "tcp://*:2", "--snapshot", "ipc:///tmp/s", "--snapshot-chunk-rows", "50",
+                          "--snapshot-max-streams", "3", "--snapshot-idle-timeout", "5s", "--linger", "20ms",
+                          "--linger-poll", "2ms"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    const auto& o = std::get<RelayOptions>(r);
+    EXPECT_EQ(o.snapshot, (std::vector<std::string>{"tcp://*:2", "ipc:///tmp/s"}));
+    EXPECT_EQ(o.snapshot_chunk_rows, 50);
+    EXPECT_EQ(o.snapshot_max_streams, 3);
+    EXPECT_EQ(o.snapshot_idle_timeout, 5000ms);
+    EXPECT_EQ(o.linger, 20ms);
+    EXPECT_EQ(o.linger_poll, 2ms);
+
+    const auto bad = parse({"--snapshot-chunk-rows", "0"});
+    ASSERT_TRUE(std::holds_alternative<int>(bad));
+    EXPECT_EQ(std::get<int>(bad), 2);
+}
+
 TEST(Duration, Units) {
     EXPECT_EQ(parse_duration("250"), 250ms);
     EXPECT_EQ(parse_duration("250ms"), 250ms);

@@ -23,6 +23,11 @@ struct RelayOptions {
     std::chrono::milliseconds maintain_interval{60000};
     std::chrono::milliseconds summarize_interval{1000};
     std::chrono::milliseconds start_delay{300};  // after binding, before the first message
+    // Snapshot/replay service (relay/sync), started when snapshot is not empty.
+    std::vector<std::string> snapshot;
+    int snapshot_chunk_rows = 1000;
+    int snapshot_max_streams = 8;
+    std::chrono::milliseconds snapshot_idle_timeout{60000};
     int fetch_rows = 10000;
     int send_hwm = 100000;
     std::string log_level = "info";
