@@ -1,7 +1,8 @@
 /*
  * outbox.c: appends serialized changes to the current outbox partition
  * through the heap and index AMs (no SPI, no planner, no privilege check on
- * the outbox), and wakes the relay with one NOTIFY per transaction.
+ * the outbox), and wakes the relay with NOTIFY at commit, at most once per
+ * tablepub.notify_interval per backend.
  */
 #include "postgres.h"
 
@@ -21,6 +22,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 #include "tablepub.h"
@@ -39,9 +41,17 @@ static struct
 	Oid			part;			/* tablepub.outbox_<gen> */
 	Oid			index;			/* its BRIN index on txid */
 	IndexInfo  *index_info;		/* in TopTransactionContext */
-	bool		notified;		/* NOTIFY queued in this transaction */
-	int			notify_level;	/* subtransaction nest level that queued it */
 } xstate;
+
+/* This transaction wrote something to the outbox (reset at its end). */
+static bool xact_captured = false;
+
+/* A NOTIFY was queued at this transaction's pre-commit, at notify_at. */
+static bool xact_notified = false;
+static TimestampTz notify_at = 0;
+
+/* When this backend's last committed NOTIFY was queued (0: never). */
+static TimestampTz last_notify = 0;
 
 /* Last position handed out by this backend: positions strictly increase. */
 static XLogRecPtr last_pos = InvalidXLogRecPtr;
@@ -98,36 +108,61 @@ LoadXactState(void)
 	}
 	table_close(part, NoLock);
 	xstate.gen = gen;
-	xstate.notified = false;
 	xstate.lxid = MyProc->lxid;
 }
 
 /*
- * A NOTIFY queued in a subtransaction is discarded when it aborts and moves
- * to the parent when it commits; follow it, so that a transaction whose
- * notification was rolled back queues a new one.
+ * Wakes the relay. The capture only marks the transaction; at pre-commit
+ * (before PreCommit_Notify in CommitTransaction) NOTIFY is queued when
+ * tablepub.notify is on and this backend's last NOTIFY is at least
+ * tablepub.notify_interval old. A skipped NOTIFY costs at most a few
+ * milliseconds: after any wake-up the relay keeps polling until it has seen
+ * nothing for longer than notify_interval (plus a margin). PREPARE never
+ * notifies (PostgreSQL could not prepare the transaction); the relay finds
+ * prepared transactions committed later by polling.
  */
 static void
-OutboxSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
-					  SubTransactionId parentSubid, void *arg)
+OutboxXactCallback(XactEvent event, void *arg)
 {
-	int			level;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (xact_captured && tablepub_notify)
+			{
+				TimestampTz now = GetCurrentTimestamp();
 
-	if (!xstate.notified || xstate.lxid != MyProc->lxid)
-		return;
-	level = GetCurrentTransactionNestLevel();
-	if (xstate.notify_level < level)
-		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		xstate.notified = false;
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		xstate.notify_level = level - 1;
+				if (tablepub_notify_interval_ms <= 0 || last_notify == 0 ||
+					now - last_notify >= (int64) tablepub_notify_interval_ms * 1000 ||
+					now < last_notify)
+				{
+					Async_Notify(NOTIFY_CHANNEL, NULL);
+					xact_notified = true;
+					notify_at = now;
+				}
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+			/* Only a NOTIFY that went out counts for the throttle. */
+			if (xact_notified)
+				last_notify = notify_at;
+			xact_captured = false;
+			xact_notified = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PRE_PREPARE:
+		case XACT_EVENT_PREPARE:
+			xact_captured = false;
+			xact_notified = false;
+			break;
+		default:
+			break;
+	}
 }
 
 void
 InitOutbox(void)
 {
-	RegisterSubXactCallback(OutboxSubXactCallback, NULL);
+	RegisterXactCallback(OutboxXactCallback, NULL);
 }
 
 /* Appends change for published table pubrelid to the outbox. */
@@ -170,10 +205,5 @@ OutboxInsert(Oid pubrelid, bytea *change)
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 
-	if (tablepub_notify && !xstate.notified)
-	{
-		Async_Notify(NOTIFY_CHANNEL, NULL);
-		xstate.notified = true;
-		xstate.notify_level = GetCurrentTransactionNestLevel();
-	}
+	xact_captured = true;
 }

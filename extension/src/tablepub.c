@@ -21,6 +21,7 @@
 PG_MODULE_MAGIC;
 
 bool		tablepub_notify = true;
+int			tablepub_notify_interval_ms = 10;
 int			tablepub_retention_s = 3600;
 
 void		_PG_init(void);
@@ -29,10 +30,15 @@ void
 _PG_init(void)
 {
 	DefineCustomBoolVariable("tablepub.notify",
-							 "Sends NOTIFY tablepub once per transaction that captured a change.",
-							 "Turn off for transactions that must PREPARE TRANSACTION; the relay then finds them by polling.",
+							 "Wakes the relay with NOTIFY tablepub when a transaction that captured a change commits.",
+							 "At most once per tablepub.notify_interval per session; PREPARE TRANSACTION never notifies. Off: the relay finds changes by polling.",
 							 &tablepub_notify, true, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("tablepub.notify_interval",
+							"Minimum time between two NOTIFY tablepub of one session; 0 notifies every transaction.",
+							"A commit within this interval of the session's last NOTIFY sends none: after any wake-up the relay keeps polling until it has seen nothing for longer than this interval plus a margin, so a skipped NOTIFY costs at most a few milliseconds of latency.",
+							&tablepub_notify_interval_ms, 10, 0, INT_MAX, PGC_USERSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("tablepub.retention",
 							"How long an outbox partition stays current, and stays after it retired, before tablepub.maintain() may truncate it.",
 							NULL,

@@ -72,6 +72,7 @@ typedef struct CapturePlan
 
 /* tablepub.c */
 extern bool tablepub_notify;
+extern int	tablepub_notify_interval_ms;
 extern int	tablepub_retention_s;
 
 /* publication.c */
