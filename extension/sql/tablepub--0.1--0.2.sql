@@ -84,10 +84,6 @@ BEGIN
     -- Later statements see at least what cur sees; the filter keeps exactly cur's.
     -- Two IFs: the row check must not run when forced (it reads the outbox).
     IF NOT force THEN
-        -- Without statistics on a young outbox the planner would read the
-        -- whole partition rather than use the BRIN index. (Not a SET clause
-        -- of the function: that made every call, forced ones too, 10 ms slower.)
-        PERFORM set_config('enable_seqscan', 'off', true);
         IF NOT EXISTS (SELECT FROM tablepub.outbox o
                         WHERE o.txid >= pg_snapshot_xmin(st.consumed) AND o.txid < pg_snapshot_xmax(cur)
                           AND pg_visible_in_snapshot(o.txid, cur)
@@ -149,12 +145,10 @@ $$;
 COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
     'relay: marks a batch done, stores the per-table sequence numbers and schemas, advances S_prev, and with p_next records and returns the next batch';
 
--- Summarizes the block ranges of the outbox's BRIN indexes that have none
--- yet. A range without a summary is read by every batch query (and without
--- statistics the planner reads the whole partition instead), so the relay
--- calls this every second or so while it publishes; each call only visits the
--- ranges added since the previous one. SECURITY DEFINER: summarizing needs
--- the index owner.
+-- Summarizes new block ranges of BRIN indexes on the outbox partitions. The
+-- outbox index is a btree now, so this finds none and returns 0; it stays for
+-- relays that still call it (--summarize-interval). SECURITY DEFINER:
+-- summarizing needs the index owner.
 CREATE FUNCTION tablepub.relay_summarize() RETURNS int8
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -174,7 +168,7 @@ BEGIN
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION tablepub.relay_summarize() IS 'relay: summarizes new block ranges of the outbox''s BRIN indexes; returns how many';
+COMMENT ON FUNCTION tablepub.relay_summarize() IS 'relay: summarizes new block ranges of BRIN indexes on the outbox (none since the outbox index is a btree: returns 0); kept for relays that call it';
 
 -- Outbox cleaning plus forgetting done batches older than the retention window.
 CREATE FUNCTION tablepub.relay_maintain()

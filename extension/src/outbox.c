@@ -39,7 +39,7 @@ static struct
 	LocalTransactionId lxid;	/* transaction the rest is valid for */
 	int16		gen;			/* current generation when first needed */
 	Oid			part;			/* tablepub.outbox_<gen> */
-	Oid			index;			/* its BRIN index on txid */
+	Oid			index;			/* its btree index on txid */
 	IndexInfo  *index_info;		/* in TopTransactionContext */
 } xstate;
 
@@ -198,7 +198,6 @@ OutboxInsert(Oid pubrelid, bytea *change)
 	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
 
 	values[0] = txid;
-	values[1] = Int64GetDatum((int64) pos);
 	index_insert(index, values, nulls, &tup->t_self, rel,
 				 UNIQUE_CHECK_NO, false, xstate.index_info);
 
