@@ -84,7 +84,7 @@ tablepub_capture_row(PG_FUNCTION_ARGS)
 	change = EncodeRowChange(plan, op, oldtup, newtup,
 							 RelationGetDescr(trigdata->tg_relation));
 	if (change)
-		OutboxInsert(plan->pubrelid, change);
+		OutboxInsert(plan->pubrelid, change, true);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(EncodeContext());
 	return PointerGetDatum(NULL);
@@ -142,7 +142,7 @@ tablepub_capture_truncate(PG_FUNCTION_ARGS)
 		MemoryContextReset(EncodeContext());
 		old = MemoryContextSwitchTo(EncodeContext());
 		change.op = TABLEPUB__V1__OP__TRUNCATE;
-		OutboxInsert(pubrelid, PackChange(&change));
+		OutboxInsert(pubrelid, PackChange(&change), false);
 		MemoryContextSwitchTo(TopTransactionContext);
 		truncated = lappend_oid(truncated, pubrelid);
 		MemoryContextSwitchTo(old);

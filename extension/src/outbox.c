@@ -1,7 +1,8 @@
 /*
  * outbox.c: appends serialized changes to the current outbox partition
  * through the heap and index AMs (no SPI, no planner, no privilege check on
- * the outbox), and wakes the relay with NOTIFY at commit, at most once per
+ * the outbox), buffering the rows of a statement for heap_multi_insert, and
+ * wakes the relay with NOTIFY at commit, at most once per
  * tablepub.notify_interval per backend.
  */
 #include "postgres.h"
@@ -16,6 +17,8 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/async.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/lsyscache.h"
@@ -112,6 +115,255 @@ LoadXactState(void)
 }
 
 /*
+ * Rows captured by the AFTER ROW triggers of one statement are buffered and
+ * written with heap_multi_insert when the statement's after-trigger queue is
+ * done (ExecutorFinish hook), when the buffer is full, before a SCHEMA or
+ * TRUNCATE change, and at the latest at pre-commit/pre-prepare. Every row
+ * gets its position when it is captured, so the order the rows are written in
+ * does not matter. Buffered rows belong to one subtransaction (subid) and are
+ * written only while it is the current one (heap tuples take the current
+ * subtransaction's xid); a capture in another subtransaction is written
+ * directly. A subtransaction that commits hands its rows to its parent; one
+ * that aborts discards them.
+ */
+#define OUTBOX_BUFFER_ROWS 1000
+#define OUTBOX_BUFFER_BYTES (1024 * 1024)
+
+typedef struct BufferedRow
+{
+	Oid			pubrelid;
+	int64		pos;
+	bytea	   *change;			/* in buffer.cxt */
+} BufferedRow;
+
+static struct
+{
+	MemoryContext cxt;			/* the changes; reset when emptied */
+	SubTransactionId subid;		/* subtransaction the rows belong to */
+	int64		first_pos;		/* position of rows[0] */
+	int			n;
+	Size		bytes;
+	BufferedRow rows[OUTBOX_BUFFER_ROWS];
+} buffer;
+
+/* Virtual slots over a copy of the outbox's row type, for heap_multi_insert. */
+static TupleDesc slot_desc = NULL;
+static TupleTableSlot *slots[OUTBOX_BUFFER_ROWS];
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+
+/* Hands out the next position: WAL insert position, strictly increasing. */
+static int64
+NextPos(void)
+{
+	XLogRecPtr	pos = GetXLogInsertRecPtr();
+
+	if (pos <= last_pos)
+		pos = last_pos + 1;
+	last_pos = pos;
+	return (int64) pos;
+}
+
+static void
+FillValues(Datum *values, Oid pubrelid, int64 pos, bytea *change, Datum txid)
+{
+	values[0] = Int16GetDatum(xstate.gen);
+	values[1] = txid;
+	values[2] = Int64GetDatum(pos);
+	values[3] = ObjectIdGetDatum(pubrelid);
+	values[4] = PointerGetDatum(change);
+}
+
+/*
+ * Forgets the buffered rows (their subtransaction aborted) and takes their
+ * positions back: every position handed out since the first of them went to
+ * work of the aborted subtransaction, and a position never backed by written
+ * WAL must not stay ahead of the WAL (see design.md, "pos").
+ */
+static void
+DiscardBuffer(void)
+{
+	if (buffer.n > 0 && last_pos >= (XLogRecPtr) buffer.first_pos)
+		last_pos = (XLogRecPtr) buffer.first_pos - 1;
+	buffer.n = 0;
+	buffer.bytes = 0;
+	if (buffer.cxt)
+		MemoryContextReset(buffer.cxt);
+}
+
+/* The outbox was re-created (extension dropped and created again) differently? */
+static bool
+SameRowShape(TupleDesc a, TupleDesc b)
+{
+	int			i;
+
+	if (a->natts != b->natts)
+		return false;
+	for (i = 0; i < a->natts; i++)
+		if (TupleDescAttr(a, i)->atttypid != TupleDescAttr(b, i)->atttypid ||
+			TupleDescAttr(a, i)->attisdropped != TupleDescAttr(b, i)->attisdropped)
+			return false;
+	return true;
+}
+
+/* Writes the buffered rows when they belong to the current subtransaction. */
+static void
+FlushBuffer(void)
+{
+	Relation	rel;
+	Relation	index;
+	Datum		txid;
+	bool		isnull = false;
+	int			i;
+
+	if (buffer.n == 0 || buffer.subid != GetCurrentSubTransactionId())
+		return;
+
+	txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	rel = table_open(xstate.part, RowExclusiveLock);
+	index = index_open(xstate.index, RowExclusiveLock);
+	if (slot_desc != NULL && !SameRowShape(slot_desc, RelationGetDescr(rel)))
+	{
+		for (i = 0; i < OUTBOX_BUFFER_ROWS; i++)
+			ExecDropSingleTupleTableSlot(slots[i]);
+		FreeTupleDesc(slot_desc);
+		slot_desc = NULL;
+	}
+	if (slot_desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
+		for (i = 0; i < OUTBOX_BUFFER_ROWS; i++)
+			slots[i] = MakeSingleTupleTableSlot(slot_desc, &TTSOpsVirtual);
+		MemoryContextSwitchTo(old);
+	}
+	for (i = 0; i < buffer.n; i++)
+	{
+		TupleTableSlot *slot = slots[i];
+
+		ExecClearTuple(slot);
+		FillValues(slot->tts_values, buffer.rows[i].pubrelid, buffer.rows[i].pos,
+				   buffer.rows[i].change, txid);
+		memset(slot->tts_isnull, false, slot_desc->natts * sizeof(bool));
+		ExecStoreVirtualTuple(slot);
+	}
+	heap_multi_insert(rel, slots, buffer.n, GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < buffer.n; i++)
+	{
+		index_insert(index, &txid, &isnull, &slots[i]->tts_tid, rel,
+					 UNIQUE_CHECK_NO, false, xstate.index_info);
+		ExecClearTuple(slots[i]);
+	}
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	buffer.n = 0;
+	buffer.bytes = 0;
+	MemoryContextReset(buffer.cxt);
+}
+
+/* Writes one row at once with heap_insert. */
+static void
+InsertDirect(Oid pubrelid, int64 pos, bytea *change)
+{
+	Relation	rel;
+	Relation	index;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	HeapTuple	tup;
+	Datum		txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+
+	rel = table_open(xstate.part, RowExclusiveLock);
+	index = index_open(xstate.index, RowExclusiveLock);
+	FillValues(values, pubrelid, pos, change, txid);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
+	index_insert(index, &txid, nulls, &tup->t_self, rel,
+				 UNIQUE_CHECK_NO, false, xstate.index_info);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
+ * Appends change for published table pubrelid to the outbox. Row changes
+ * (bufferable) captured while a statement's after triggers run are buffered;
+ * everything else is written at once, after the buffer when that is possible.
+ */
+void
+OutboxInsert(Oid pubrelid, bytea *change, bool bufferable)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	int64		pos;
+
+	if (xstate.lxid != MyProc->lxid)
+		LoadXactState();
+	pos = NextPos();
+	xact_captured = true;
+
+	if (bufferable && (buffer.n == 0 || buffer.subid == subid))
+	{
+		BufferedRow *row = &buffer.rows[buffer.n];
+		Size		len = VARSIZE_ANY(change);
+
+		if (buffer.n == 0)
+		{
+			buffer.subid = subid;
+			buffer.first_pos = pos;
+		}
+		row->pubrelid = pubrelid;
+		row->pos = pos;
+		row->change = MemoryContextAlloc(buffer.cxt, len);
+		memcpy(row->change, change, len);
+		buffer.n++;
+		buffer.bytes += len;
+		if (buffer.n >= OUTBOX_BUFFER_ROWS || buffer.bytes >= OUTBOX_BUFFER_BYTES)
+			FlushBuffer();
+		return;
+	}
+	FlushBuffer();
+	InsertDirect(pubrelid, pos, change);
+}
+
+/*
+ * A statement's after triggers (the captures) run in ExecutorFinish: write
+ * their rows when they are done. The statement that loads this library (its
+ * first capture) started before the hooks existed; the next statement's
+ * ExecutorStart writes its rows, so that later statements see them.
+ */
+static void
+OutboxExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	FlushBuffer();
+}
+
+static void
+OutboxExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	FlushBuffer();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+OutboxSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (buffer.n == 0 || buffer.subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		buffer.subid = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		DiscardBuffer();
+}
+
+/*
  * Wakes the relay. The capture only marks the transaction; at pre-commit
  * (before PreCommit_Notify in CommitTransaction) NOTIFY is queued when
  * tablepub.notify is on and this backend's last NOTIFY is at least
@@ -121,12 +373,25 @@ LoadXactState(void)
  * notifies (PostgreSQL could not prepare the transaction); the relay finds
  * prepared transactions committed later by polling.
  */
+/* Every subtransaction has ended by now: buffered rows belong to the top. */
+static void
+CheckBufferEmpty(void)
+{
+	if (buffer.n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("tablepub: %d captured changes of subtransaction %u were not written to the outbox",
+						buffer.n, buffer.subid)));
+}
+
 static void
 OutboxXactCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			FlushBuffer();
+			CheckBufferEmpty();
 			if (xact_captured && tablepub_notify)
 			{
 				TimestampTz now = GetCurrentTimestamp();
@@ -141,6 +406,11 @@ OutboxXactCallback(XactEvent event, void *arg)
 				}
 			}
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			FlushBuffer();
+			CheckBufferEmpty();
+			xact_captured = false;
+			break;
 		case XACT_EVENT_COMMIT:
 			/* Only a NOTIFY that went out counts for the throttle. */
 			if (xact_notified)
@@ -149,7 +419,10 @@ OutboxXactCallback(XactEvent event, void *arg)
 			xact_notified = false;
 			break;
 		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PRE_PREPARE:
+			DiscardBuffer();
+			xact_captured = false;
+			xact_notified = false;
+			break;
 		case XACT_EVENT_PREPARE:
 			xact_captured = false;
 			xact_notified = false;
@@ -162,47 +435,12 @@ OutboxXactCallback(XactEvent event, void *arg)
 void
 InitOutbox(void)
 {
+	buffer.cxt = AllocSetContextCreate(TopMemoryContext, "tablepub outbox buffer",
+									   ALLOCSET_DEFAULT_SIZES);
 	RegisterXactCallback(OutboxXactCallback, NULL);
-}
-
-/* Appends change for published table pubrelid to the outbox. */
-void
-OutboxInsert(Oid pubrelid, bytea *change)
-{
-	Relation	rel;
-	Relation	index;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	HeapTuple	tup;
-	XLogRecPtr	pos;
-	Datum		txid;
-
-	if (xstate.lxid != MyProc->lxid)
-		LoadXactState();
-
-	txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	rel = table_open(xstate.part, RowExclusiveLock);
-	index = index_open(xstate.index, RowExclusiveLock);
-
-	pos = GetXLogInsertRecPtr();
-	if (pos <= last_pos)
-		pos = last_pos + 1;
-	last_pos = pos;
-
-	values[0] = Int16GetDatum(xstate.gen);
-	values[1] = txid;
-	values[2] = Int64GetDatum((int64) pos);
-	values[3] = ObjectIdGetDatum(pubrelid);
-	values[4] = PointerGetDatum(change);
-	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
-
-	values[0] = txid;
-	index_insert(index, values, nulls, &tup->t_self, rel,
-				 UNIQUE_CHECK_NO, false, xstate.index_info);
-
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
-
-	xact_captured = true;
+	RegisterSubXactCallback(OutboxSubXactCallback, NULL);
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = OutboxExecutorStart;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = OutboxExecutorFinish;
 }

@@ -413,7 +413,7 @@ tablepub_record_event(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown event \"%s\"", op),
 				 errhint("Valid events are \"schema\" and \"unpublish\".")));
-	OutboxInsert(relid, PackChange(&change));
+	OutboxInsert(relid, PackChange(&change), false);
 	PG_RETURN_VOID();
 }
 

@@ -89,7 +89,7 @@ extern bytea *PackChange(Change *change);
 extern ProtobufCAllocator *PallocAllocator(void);
 
 /* outbox.c */
-extern void OutboxInsert(Oid pubrelid, bytea *change);
+extern void OutboxInsert(Oid pubrelid, bytea *change, bool bufferable);
 extern void InitOutbox(void);
 
 #endif							/* TABLEPUB_H */
