@@ -2,7 +2,7 @@
 // a subscriber can, for bench/throughput.sh. Checks that every table's
 // sequence numbers are contiguous (a gap means ZeroMQ dropped messages, which
 // would make the figure meaningless) and prints one line:
-//   <changes> <seconds from first to last change> <gaps>
+//   <changes> <seconds from first to last change> <gaps> <unix time of the last change>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
         if (msg.change().op() != tablepub::v1::SCHEMA) ++changes;
     }
     const double seconds = std::chrono::duration<double>(last - first).count();
-    std::cout << changes << ' ' << seconds << ' ' << gaps << std::endl;
+    const double last_unix =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+        std::chrono::duration<double>(clock::now() - last).count();
+    std::cout << changes << ' ' << seconds << ' ' << gaps << ' ' << std::fixed << last_unix << std::endl;
     return changes == expected && gaps == 0 ? 0 : 1;
 }
