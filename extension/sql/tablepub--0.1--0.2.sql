@@ -82,10 +82,14 @@ BEGIN
     SELECT * INTO st FROM tablepub.relay_state FOR UPDATE;
     cur := pg_current_snapshot();
     -- Later statements see at least what cur sees; the filter keeps exactly cur's.
+    -- Not visible in S_prev means in its xip list or from its xmax on: two
+    -- index lookups, however long an old transaction holds its xmin back.
     -- Two IFs: the row check must not run when forced (it reads the outbox).
     IF NOT force THEN
         IF NOT EXISTS (SELECT FROM tablepub.outbox o
-                        WHERE o.txid >= pg_snapshot_xmin(st.consumed) AND o.txid < pg_snapshot_xmax(cur)
+                        WHERE (o.txid >= pg_snapshot_xmax(st.consumed)
+                               OR o.txid = ANY (ARRAY(SELECT pg_snapshot_xip(st.consumed))))
+                          AND o.txid < pg_snapshot_xmax(cur)
                           AND pg_visible_in_snapshot(o.txid, cur)
                           AND NOT pg_visible_in_snapshot(o.txid, st.consumed)) THEN
             RETURN;
@@ -145,31 +149,6 @@ $$;
 COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean) IS
     'relay: marks a batch done, stores the per-table sequence numbers and schemas, advances S_prev, and with p_next records and returns the next batch';
 
--- Summarizes new block ranges of BRIN indexes on the outbox partitions. The
--- outbox index is a btree now, so this finds none and returns 0; it stays for
--- relays that still call it (--summarize-interval). SECURITY DEFINER:
--- summarizing needs the index owner.
-CREATE FUNCTION tablepub.relay_summarize() RETURNS int8
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    idx regclass;
-    n   int8 := 0;
-BEGIN
-    FOR idx IN
-        SELECT i.indexrelid::regclass
-          FROM pg_inherits h
-          JOIN pg_index i ON i.indrelid = h.inhrelid
-          JOIN pg_class c ON c.oid = i.indexrelid
-          JOIN pg_am a ON a.oid = c.relam
-         WHERE h.inhparent = 'tablepub.outbox'::regclass AND a.amname = 'brin'
-    LOOP
-        n := n + brin_summarize_new_values(idx);
-    END LOOP;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION tablepub.relay_summarize() IS 'relay: summarizes new block ranges of BRIN indexes on the outbox (none since the outbox index is a btree: returns 0); kept for relays that call it';
-
 -- Outbox cleaning plus forgetting done batches older than the retention window.
 CREATE FUNCTION tablepub.relay_maintain()
     RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
@@ -190,9 +169,9 @@ COMMENT ON FUNCTION tablepub.relay_maintain() IS 'relay: tablepub.maintain(S_pre
 REVOKE ALL ON tablepub.relay_state, tablepub.relay_batch, tablepub.relay_stream FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
     tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
-    tablepub.relay_maintain(), tablepub.relay_summarize() FROM PUBLIC;
+    tablepub.relay_maintain() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tablepub.relay_state, tablepub.relay_batch,
     tablepub.relay_stream TO tablepub_relay;
 GRANT EXECUTE ON FUNCTION tablepub.relay_lock_key(), tablepub.relay_next_batch(boolean),
     tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean),
-    tablepub.relay_maintain(), tablepub.relay_summarize() TO tablepub_relay;
+    tablepub.relay_maintain() TO tablepub_relay;

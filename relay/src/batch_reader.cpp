@@ -44,7 +44,7 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
         // Transaction, cursor and first chunk in one round trip; a BINARY
         // cursor returns binary columns through the simple protocol.
         PgResult first = conn_.exec(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL enable_seqscan = off; "
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
             batch_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap)) + "; " + fetch);
         for (;;) {

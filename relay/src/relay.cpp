@@ -153,9 +153,7 @@ void Relay::drain(bool notified) {
         // into the same commit.
         const bool more = conn_.consume_notifications() > 0;
         batch = store_.finish_and_next(*batch, sequencer_.batch_updates(), more);
-        published_since_summarize_ = true;
         heartbeat_if_due();
-        summarize_if_due();
         // A stop request waits for the batch in hand, not for the backlog.
         if (stopping()) return;
     }
@@ -171,21 +169,6 @@ void Relay::heartbeat_if_due() {
         publisher_->send(
             make_topic(s.schema_name, s.table_name),
             encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq, interval));
-    }
-}
-
-void Relay::summarize_if_due() {
-    const auto now = clock::now();
-    if (!published_since_summarize_ || now < next_summarize_) return;
-    next_summarize_ = now + options_.summarize_interval;
-    published_since_summarize_ = false;
-    try {
-        const auto n = store_.summarize();
-        if (n > 0) spdlog::debug("summarized {} outbox index ranges", n);
-    } catch (const ConnectionLost&) {
-        throw;
-    } catch (const DbError& e) {
-        spdlog::warn("outbox index summarization failed: {}", e.what());
     }
 }
 
@@ -208,7 +191,6 @@ bool Relay::wait_for_work() {
     const auto now = clock::now();
     const auto poll = now < active_until_ ? options_.linger_poll : options_.poll_interval;
     auto until = std::min({now + poll, next_heartbeat_, next_maintain_});
-    if (published_since_summarize_) until = std::min(until, next_summarize_);
     if (until < now) until = now;
     wait_fd(conn_.socket(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
     return !stopping() && conn_.consume_notifications() > 0;
@@ -231,7 +213,6 @@ int Relay::run() {
             drain(notified);
             if (stopping()) break;
             heartbeat_if_due();
-            summarize_if_due();
             maintain_if_due();
             notified = wait_for_work();
         } catch (const ConfigError&) {

@@ -80,8 +80,6 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
                  "publish each table's latest sequence number this often");
     add_duration(app, "--maintain-interval", "TABLEPUB_MAINTAIN_INTERVAL", o.maintain_interval,
                  "clean consumed outbox partitions and old batches this often");
-    add_duration(app, "--summarize-interval", "TABLEPUB_SUMMARIZE_INTERVAL", o.summarize_interval,
-                 "while publishing, summarize new outbox index ranges this often");
     app.add_option_function<std::string>(
            "--start-delay",
            [&o](const std::string& v) {

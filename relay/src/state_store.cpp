@@ -42,7 +42,7 @@ void StateStore::check_extension() {
     auto res = conn_.exec(
         "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL AND "
         "to_regprocedure('tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], "
-        "bytea[], boolean[], boolean)') IS NOT NULL AND to_regprocedure('tablepub.relay_summarize()') IS NOT NULL "
+        "bytea[], boolean[], boolean)') IS NOT NULL "
         "FROM pg_extension WHERE extname = 'tablepub'");
     if (res.rows() == 0) {
         throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
@@ -138,7 +138,6 @@ std::string StateStore::maintain() {
            res.text(0, 2);
 }
 
-std::int64_t StateStore::summarize() { return conn_.exec("SELECT tablepub.relay_summarize()").int64(0, 0); }
 
 std::pair<std::string, std::string> StateStore::table_name(std::uint32_t relid) {
     auto res = conn_.exec_params(

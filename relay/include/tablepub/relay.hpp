@@ -49,8 +49,6 @@ private:
     bool wait_for_work();
     void heartbeat_if_due();
     void maintain_if_due();
-    // Keeps the outbox's BRIN index summarized while batches flow.
-    void summarize_if_due();
     [[nodiscard]] bool stopping() const noexcept;
     // Sleeps up to d, returning early on a stop request.
     void sleep_interruptible(std::chrono::milliseconds d);
@@ -66,11 +64,9 @@ private:
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;
-    clock::time_point next_summarize_;
     // Until then the relay polls every linger_poll instead of waiting for a
     // NOTIFY: writers throttle their NOTIFYs (tablepub.notify_interval).
     clock::time_point active_until_;
-    bool published_since_summarize_ = false;
 };
 
 }  // namespace tablepub

@@ -21,7 +21,6 @@ struct RelayOptions {
     std::chrono::milliseconds linger_poll{1};
     std::chrono::milliseconds heartbeat_interval{5000};
     std::chrono::milliseconds maintain_interval{60000};
-    std::chrono::milliseconds summarize_interval{1000};
     std::chrono::milliseconds start_delay{300};  // after binding, before the first message
     // Snapshot/replay service (relay/sync), started when snapshot is not empty.
     std::vector<std::string> snapshot;

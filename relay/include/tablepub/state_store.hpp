@@ -43,8 +43,6 @@ public:
                                                        bool next);
     // Outbox rotation and cleaning; returns a one-line summary.
     std::string maintain();
-    // Summarizes new outbox BRIN ranges; returns how many.
-    std::int64_t summarize();
     // Schema and name of a table, or ("", "<oid>") when it no longer exists.
     [[nodiscard]] std::pair<std::string, std::string> table_name(std::uint32_t relid);
 
