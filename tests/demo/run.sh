@@ -27,14 +27,7 @@ D=$(mktemp -d /tmp/tablepub-demo.XXXX)
 chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
 RELAY= TAIL= RAW= WORK=
-stop_pid() {  # SIGTERM, then SIGKILL after 5 s
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+. "$root/tests/lib/procs.sh"
 cleanup() {
     local rc=$?
     stop_pid "$WORK"; stop_pid "$TAIL"; stop_pid "$RAW"; stop_pid "$RELAY"
