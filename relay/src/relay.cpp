@@ -137,6 +137,7 @@ void Relay::process(const Batch& batch) {
         },
         [this] { heartbeat_if_due(); });
     sequencer_.end_batch();
+    last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
 }
@@ -145,6 +146,7 @@ void Relay::drain(bool notified) {
     // Woken by a NOTIFY: some transaction with outbox rows committed, so
     // record the batch without scanning for rows first; otherwise (poll)
     // record one only when there are rows.
+    pace();
     auto batch = store_.next_batch(notified);
     if (batch || notified) active_until_ = clock::now() + options_.linger;
     while (batch) {
@@ -152,11 +154,32 @@ void Relay::drain(bool notified) {
         // Notifications that arrived while publishing: chain the next batch
         // into the same commit.
         const bool more = conn_.consume_notifications() > 0;
+        if (more) pace();
         batch = store_.finish_and_next(*batch, sequencer_.batch_updates(), more);
         heartbeat_if_due();
         // A stop request waits for the batch in hand, not for the backlog.
         if (stopping()) return;
     }
+}
+
+void Relay::pace() {
+    // 100 us per row of the previous batch, at most --batch-interval: at a
+    // thousand single-row transactions a second this waits a fraction of a
+    // millisecond; at tens of thousands of rows a second batches settle at
+    // --batch-interval apart, so their fixed cost (two commits, a cursor)
+    // stops competing with the writers for the CPU.
+    const auto wait = std::min<std::chrono::microseconds>(
+        options_.batch_interval, std::chrono::microseconds(100) * static_cast<std::int64_t>(last_batch_rows_));
+    const auto due = last_batch_at_ + wait;
+    const auto now = clock::now();
+    if (due > now) {
+        if (due - now < std::chrono::milliseconds(1)) {
+            std::this_thread::sleep_for(due - now);
+        } else {
+            sleep_interruptible(std::chrono::ceil<std::chrono::milliseconds>(due - now));
+        }
+    }
+    last_batch_at_ = clock::now();
 }
 
 void Relay::heartbeat_if_due() {

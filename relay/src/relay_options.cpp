@@ -74,6 +74,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
                  "drop a snapshot/replay stream that gets no credit this long");
     add_duration(app, "--linger", "TABLEPUB_LINGER", o.linger,
                  "after a NOTIFY or a batch, keep polling this long (must exceed tablepub.notify_interval)");
+    add_duration(app, "--batch-interval", "TABLEPUB_BATCH_INTERVAL", o.batch_interval,
+                 "under load, start batches up to this far apart (100 us per row of the previous batch; 1ms: nearly off)");
     add_duration(app, "--linger-poll", "TABLEPUB_LINGER_POLL", o.linger_poll,
                  "poll interval while lingering");
     add_duration(app, "--heartbeat-interval", "TABLEPUB_HEARTBEAT_INTERVAL", o.heartbeat_interval,

@@ -102,10 +102,11 @@ TEST_F(OptionsTest, SnapshotServiceAndLinger) {
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(off));
     EXPECT_TRUE(std::get<RelayOptions>(off).snapshot.empty());
     EXPECT_EQ(std::get<RelayOptions>(off).linger, 100ms);
+    EXPECT_EQ(std::get<RelayOptions>(off).batch_interval, 20ms);
 
     const auto r = parse({"--snapshot", "tcp://*:2", "--snapshot", "ipc:///tmp/s", "--snapshot-chunk-rows", "50",
                           "--snapshot-max-streams", "3", "--snapshot-idle-timeout", "5s", "--linger", "20ms",
-                          "--linger-poll", "2ms"});
+                          "--linger-poll", "2ms", "--batch-interval", "1ms"});
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
     const auto& o = std::get<RelayOptions>(r);
     EXPECT_EQ(o.snapshot, (std::vector<std::string>{"tcp://*:2", "ipc:///tmp/s"}));
@@ -114,6 +115,7 @@ TEST_F(OptionsTest, SnapshotServiceAndLinger) {
     EXPECT_EQ(o.snapshot_idle_timeout, 5000ms);
     EXPECT_EQ(o.linger, 20ms);
     EXPECT_EQ(o.linger_poll, 2ms);
+    EXPECT_EQ(o.batch_interval, 1ms);
 
     const auto bad = parse({"--snapshot-chunk-rows", "0"});
     ASSERT_TRUE(std::holds_alternative<int>(bad));

@@ -44,6 +44,9 @@ private:
     // Publishes batches until none is left; notified: a NOTIFY woke us.
     void drain(bool notified);
     void process(const Batch& batch);
+    // Spaces batches by the previous batch's size, up to --batch-interval:
+    // under load, fewer and larger batches cost the database less.
+    void pace();
     // Waits for a notification, the poll interval (linger_poll while
     // active), a timer or a stop; true when notifications arrived.
     bool wait_for_work();
@@ -67,6 +70,8 @@ private:
     // Until then the relay polls every linger_poll instead of waiting for a
     // NOTIFY: writers throttle their NOTIFYs (tablepub.notify_interval).
     clock::time_point active_until_;
+    clock::time_point last_batch_at_;
+    std::uint64_t last_batch_rows_ = 0;
 };
 
 }  // namespace tablepub
