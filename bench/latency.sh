@@ -40,7 +40,7 @@ BENCH_STOP_HOOK='kill $RELAY_PID 2>/dev/null; wait $RELAY_PID 2>/dev/null || tru
 
 COUNT=$((RATE * DURATION))
 PYTHONPATH=$WORK /usr/bin/python3 "$BENCH_ROOT/bench/tools/latency_sub.py" --connect "tcp://127.0.0.1:$PORT" \
-    --topic public.lat --count "$COUNT" --timeout 10 --ready-file "$WORK/ready" >"$WORK/latency.out" &
+    --topic public.lat --count "$COUNT" --timeout 5 --ready-file "$WORK/ready" >"$WORK/latency.out" &
 SUB_PID=$!
 while [ ! -e "$WORK/ready" ]; do sleep 0.1; done
 sleep 1   # let the SUB connection and subscription settle

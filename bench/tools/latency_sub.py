@@ -4,7 +4,7 @@
 Subscribes to one table's topic, and for every INSERT message records
 now - value of column `ts` (the row's clock_timestamp() taken just before its
 transaction committed). Prints p50/p90/p99/max in milliseconds after
-`--count` messages or `--timeout` seconds of silence.
+`--count` messages or `--timeout` seconds without a change.
 """
 import argparse
 import sys
@@ -34,9 +34,11 @@ def main() -> int:
     msg = pb.Message()
     poller = zmq.Poller()
     poller.register(sub, zmq.POLLIN)
-    while len(latencies_us) < args.count:
-        if not poller.poll(args.timeout * 1000):
-            break
+    # Heartbeats keep arriving after the workload: stop after `timeout` without a change.
+    last_change = time.monotonic()
+    while len(latencies_us) < args.count and time.monotonic() - last_change < args.timeout:
+        if not poller.poll(500):
+            continue
         topic, body = sub.recv_multipart()
         now_us = time.time_ns() // 1000
         if topic.decode() != args.topic:
@@ -47,6 +49,7 @@ def main() -> int:
         for col in msg.change.values:
             if col.name == "ts":
                 latencies_us.append(now_us - col.value.timestamp)
+        last_change = time.monotonic()
     if not latencies_us:
         print("no messages received", file=sys.stderr)
         return 1
