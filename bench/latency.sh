@@ -36,12 +36,13 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$RELAY" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
     --publish "tcp://127.0.0.1:$PORT" --log-level warn >"$WORK/relay.log" 2>&1 &
 RELAY_PID=$!
-BENCH_STOP_HOOK='kill $RELAY_PID 2>/dev/null; wait $RELAY_PID 2>/dev/null || true'
+track "$RELAY_PID"
 
 COUNT=$((RATE * DURATION))
 PYTHONPATH=$WORK /usr/bin/python3 "$BENCH_ROOT/bench/tools/latency_sub.py" --connect "tcp://127.0.0.1:$PORT" \
     --topic public.lat --count "$COUNT" --timeout 5 --ready-file "$WORK/ready" >"$WORK/latency.out" &
 SUB_PID=$!
+track "$SUB_PID"
 while [ ! -e "$WORK/ready" ]; do sleep 0.1; done
 sleep 1   # let the SUB connection and subscription settle
 

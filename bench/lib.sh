@@ -1,9 +1,14 @@
 # Shared helpers for the bench/ scripts: a throwaway cluster and timing.
-# Source it; it defines start_cluster, psqlq and now_s, and stops the
-# cluster on every exit path.
+# Source it; it defines start_cluster, track, psqlq and now_s, and stops the
+# cluster and every tracked process on every exit path.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGTMP=$BENCH_ROOT/tests/lib/pgtmp
+. "$BENCH_ROOT/tests/lib/procs.sh"
+BENCH_PIDS=()
+
+# track PID: stop this process (relay, subscriber, pgbench) when the script ends.
+track() { BENCH_PIDS+=("$1"); }
 
 start_cluster() {
     BENCH_DIR=$(mktemp -d /tmp/tablepub-bench.XXXXXX)
@@ -15,7 +20,9 @@ start_cluster() {
 }
 
 stop_cluster() {
-    [ -n "${BENCH_STOP_HOOK:-}" ] && eval "$BENCH_STOP_HOOK"
+    local pid
+    for pid in "${BENCH_PIDS[@]+"${BENCH_PIDS[@]}"}"; do stop_pid "$pid"; done
+    BENCH_PIDS=()
     [ -n "${BENCH_DIR:-}" ] && "$PGTMP" stop "$BENCH_DIR"
     BENCH_DIR=
 }

@@ -29,8 +29,6 @@ mkdir -p "$WORK"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUB=tcp://127.0.0.1:$(free_port)
 SNAP=tcp://127.0.0.1:$(free_port)
-RELAY_PID=
-BENCH_STOP_HOOK='[ -n "$RELAY_PID" ] && kill $RELAY_PID 2>/dev/null; wait 2>/dev/null || true'
 
 psqlq -c "CREATE EXTENSION tablepub" \
       -c "CREATE TABLE big (id bigint PRIMARY KEY, n int NOT NULL, label text, at timestamptz)" \
@@ -43,6 +41,7 @@ psqlq -c "CREATE EXTENSION tablepub" \
 "$RELAY" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" --publish "$PUB" --snapshot "$SNAP" \
     --log-level warn >"$WORK/relay.log" 2>&1 &
 RELAY_PID=$!
+track "$RELAY_PID"
 sleep 2
 RSS_BEFORE=$(awk '/VmRSS/{printf "%.0f", $2 / 1024}' "/proc/$RELAY_PID/status")
 
@@ -57,10 +56,10 @@ UPDATE joined SET n = n + 1, at = now() WHERE id = :id;
 SQL
 pgbench -n -c 2 -j 2 -R "$RATE" -T 600 -f "$WORK/update.sql" >"$WORK/pgbench.out" 2>&1 &
 PGBENCH_PID=$!
-BENCH_STOP_HOOK="kill $PGBENCH_PID 2>/dev/null; $BENCH_STOP_HOOK"
+track "$PGBENCH_PID"
 sleep 3
 read -r JOIN_ROWS JOIN_SECS < <("$CLIENT" join "$PUB" "$SNAP" public.joined)
-kill "$PGBENCH_PID"; wait "$PGBENCH_PID" 2>/dev/null || true
+stop_pid "$PGBENCH_PID"
 echo "join: live with $JOIN_ROWS rows after $JOIN_SECS s" >&2
 
 cat <<MD

@@ -31,14 +31,14 @@ mkdir -p "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ENDPOINT=tcp://127.0.0.1:$PORT
 RELAY_PID=
-BENCH_STOP_HOOK='[ -n "$RELAY_PID" ] && kill $RELAY_PID 2>/dev/null; wait 2>/dev/null || true'
 
 start_relay() {
     "$RELAY" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
         --publish "$ENDPOINT" --send-hwm 100000000 --log-level warn >>"$WORK/relay.log" 2>&1 &
     RELAY_PID=$!
+    track "$RELAY_PID"
 }
-stop_relay() { kill "$RELAY_PID"; wait "$RELAY_PID" || true; RELAY_PID=; }
+stop_relay() { stop_pid "$RELAY_PID"; RELAY_PID=; }
 
 # Watches the relay's VmHWM while it runs; prints it in MB at the end.
 peak_rss_mb() { awk '/VmHWM/{printf "%.0f", $2 / 1024}' "/proc/$RELAY_PID/status"; }
@@ -47,6 +47,7 @@ peak_rss_mb() { awk '/VmHWM/{printf "%.0f", $2 / 1024}' "/proc/$RELAY_PID/status
 drain() {
     "$COUNTER" "$ENDPOINT" "$ROWS" 20000 >"$WORK/count.out" &
     local counter=$!
+    track "$counter"
     sleep 0.5
     local t0; t0=$(now_s)
     start_relay
