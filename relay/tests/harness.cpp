@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <iostream>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -258,6 +261,30 @@ StreamCheck check_stream(const std::vector<Received>& msgs, const std::string& t
         expect = seq + 1;
     }
     return c;
+}
+
+std::unique_ptr<Cluster> ClusterTest::cluster_;
+
+void ClusterTest::SetUp() {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    dbname_ = prefix_ + "_" + name;
+    conninfo_ = cluster_->create_database(dbname_);
+    db_ = PgConnection(conninfo_);
+}
+
+void ClusterTest::TearDown() {
+    relays_.clear();
+    if (HasFailure()) {
+        for (const auto& log : logs_) std::cerr << "---- " << log << "\n" << run_command("tail -40 " + log).output;
+    }
+}
+
+RelayProcess& ClusterTest::start_relay_process(std::vector<std::string> args) {
+    const auto log = cluster_->dir() + "/" + dbname_ + "-relay" + std::to_string(logs_.size()) + ".log";
+    logs_.push_back(log);
+    relays_.push_back(std::make_unique<RelayProcess>(log, std::move(args)));
+    return *relays_.back();
 }
 
 }  // namespace tablepub::test

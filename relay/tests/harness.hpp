@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <zmq.hpp>
 
 #include "tablepub.pb.h"
@@ -120,5 +121,31 @@ struct StreamCheck {
     std::vector<std::string> problems;
 };
 StreamCheck check_stream(const std::vector<Received>& msgs, const std::string& topic);
+
+// A fixture on one throwaway cluster per test suite: each test gets its own
+// database (<prefix>_<test name>) and a connection to it; relays started
+// with start_relay_process() are stopped after the test, and their logs are
+// printed when it failed.
+class ClusterTest : public ::testing::Test {
+protected:
+    explicit ClusterTest(std::string prefix) : prefix_(std::move(prefix)) {}
+    static void SetUpTestSuite() { cluster_ = std::make_unique<Cluster>(); }
+    static void TearDownTestSuite() { cluster_.reset(); }
+    void SetUp() override;
+    void TearDown() override;
+
+    // Starts tablepub-relay with these arguments, logging to a file of the test's.
+    RelayProcess& start_relay_process(std::vector<std::string> args);
+
+    static std::unique_ptr<Cluster> cluster_;
+    std::string dbname_;
+    std::string conninfo_;
+    PgConnection db_;
+    std::vector<std::unique_ptr<RelayProcess>> relays_;
+
+private:
+    std::string prefix_;
+    std::vector<std::string> logs_;
+};
 
 }  // namespace tablepub::test

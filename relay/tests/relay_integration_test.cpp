@@ -21,39 +21,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class RelayIT : public ::testing::Test {
+class RelayIT : public ClusterTest {
 protected:
-    static void SetUpTestSuite() { cluster_ = std::make_unique<Cluster>(); }
-    static void TearDownTestSuite() { cluster_.reset(); }
+    RelayIT() : ClusterTest("t") {}
 
     void SetUp() override {
-        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        dbname_ = "t_" + name;
-        conninfo_ = cluster_->create_database(dbname_);
-        db_ = PgConnection(conninfo_);
+        ClusterTest::SetUp();
         endpoint_ = "ipc://" + cluster_->dir() + "/" + dbname_ + ".sock";
-    }
-
-    void TearDown() override {
-        relays_.clear();
-        if (HasFailure()) {
-            for (const auto& log : logs_) {
-                std::cerr << "---- " << log << "\n" << run_command("tail -40 " + log).output;
-            }
-        }
     }
 
     // Starts a relay against this test's database.
     RelayProcess& start_relay(std::vector<std::string> extra = {}, const std::string& endpoint = "") {
-        const auto log = cluster_->dir() + "/" + dbname_ + "-relay" + std::to_string(logs_.size()) + ".log";
-        logs_.push_back(log);
         std::vector<std::string> args{
             "--db",        conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
             "--log-level", "debug",   "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
-        relays_.push_back(std::make_unique<RelayProcess>(log, args));
-        return *relays_.back();
+        return start_relay_process(std::move(args));
     }
 
     // Runs statements in one transaction and returns its txid.
@@ -71,16 +54,8 @@ protected:
         return out;
     }
 
-    static std::unique_ptr<Cluster> cluster_;
-    std::string dbname_;
-    std::string conninfo_;
     std::string endpoint_;
-    PgConnection db_;
-    std::vector<std::unique_ptr<RelayProcess>> relays_;
-    std::vector<std::string> logs_;
 };
-
-std::unique_ptr<Cluster> RelayIT::cluster_;
 
 std::map<std::string, const v1::Value*> columns(const google::protobuf::RepeatedPtrField<v1::Column>& cols) {
     std::map<std::string, const v1::Value*> out;

@@ -19,37 +19,25 @@ namespace {
 using namespace std::chrono_literals;
 using Subscriber = tablepub::Subscriber;  // not the harness's raw SUB collector
 
-class SubscriberIT : public ::testing::Test {
+class SubscriberIT : public ClusterTest {
 protected:
-    static void SetUpTestSuite() { cluster_ = std::make_unique<Cluster>(); }
-    static void TearDownTestSuite() { cluster_.reset(); }
+    SubscriberIT() : ClusterTest("s") {}
 
     void SetUp() override {
-        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        dbname_ = "s_" + name;
-        conninfo_ = cluster_->create_database(dbname_);
-        db_ = PgConnection(conninfo_);
+        ClusterTest::SetUp();
         publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     }
 
     void TearDown() override {
         stop_writer();
-        relays_.clear();
-        if (HasFailure()) {
-            for (const auto& log : logs_) std::cerr << "---- " << log << "\n" << run_command("tail -30 " + log).output;
-        }
+        ClusterTest::TearDown();
     }
 
     RelayProcess& start_relay() {
-        const auto log = cluster_->dir() + "/" + dbname_ + "-relay" + std::to_string(logs_.size()) + ".log";
-        logs_.push_back(log);
-        relays_.push_back(std::make_unique<RelayProcess>(
-            log, std::vector<std::string>{"--db", conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                          "--poll-interval", "200ms", "--heartbeat-interval", "300ms",
-                                          "--start-delay", "100ms"}));
-        return *relays_.back();
+        return start_relay_process({"--db", conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                    "--poll-interval", "200ms", "--heartbeat-interval", "300ms", "--start-delay",
+                                    "100ms"});
     }
 
     SubscriberOptions options(std::vector<std::string> tables) const {
@@ -139,17 +127,11 @@ protected:
         }));
     }
 
-    static std::unique_ptr<Cluster> cluster_;
-    std::string dbname_, conninfo_, publish_, snapshot_;
-    PgConnection db_;
-    std::vector<std::unique_ptr<RelayProcess>> relays_;
-    std::vector<std::string> logs_;
+    std::string publish_, snapshot_;
     std::thread writer_;
     std::atomic<bool> stop_{false};
     std::atomic<std::uint64_t> writes_{0};
 };
-
-std::unique_ptr<Cluster> SubscriberIT::cluster_;
 
 void create_table(PgConnection& db) {
     db.exec("CREATE TABLE t (id int PRIMARY KEY, v text, n numeric(10,1))");
