@@ -18,11 +18,14 @@ CREATE EXTENSION tablepub;
 CREATE TABLE lr (id int PRIMARY KEY, v text);
 SELECT tablepub.publish('lr');
 TRUNCATE tablepub.outbox;
-SELECT format('CREATE SUBSCRIPTION lr_sub CONNECTION %L PUBLICATION lr_pub'
-              ' WITH (create_slot = false, slot_name = tablepub_lr_slot, copy_data = false)',
-              format('host=%s port=%s dbname=tablepub_lr_source',
-                     split_part(current_setting('unix_socket_directories'), ',', 1),
-                     current_setting('port'))) \gexec
+DO $$
+BEGIN
+    EXECUTE format('CREATE SUBSCRIPTION lr_sub CONNECTION %L PUBLICATION lr_pub'
+                   ' WITH (create_slot = false, slot_name = tablepub_lr_slot, copy_data = false)',
+                   format('host=%s port=%s dbname=tablepub_lr_source',
+                          split_part(current_setting('unix_socket_directories'), ',', 1),
+                          current_setting('port')));
+END $$;
 
 \c tablepub_lr_source
 INSERT INTO lr VALUES (1, 'a'), (2, 'b');
