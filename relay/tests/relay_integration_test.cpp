@@ -33,7 +33,7 @@ protected:
     // Starts a relay against this test's database.
     RelayProcess& start_relay(std::vector<std::string> extra = {}, const std::string& endpoint = "") {
         std::vector<std::string> args{
-            "--db",        conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
+            "--db",        relay_conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
             "--log-level", "debug",   "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         return start_relay_process(std::move(args));
@@ -469,11 +469,11 @@ TEST_F(RelayIT, BadFlagsAndUnreachableDatabaseFailClearly) {
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
     EXPECT_NE(r.output.find("cannot connect to the database"), std::string::npos) << r.output;
 
-    r = run_command(bin + " --db '" + cluster_->conninfo() + "' --publish " + endpoint_);
+    r = run_command(bin + " --db '" + cluster_->relay_conninfo() + "' --publish " + endpoint_);
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("extension tablepub is not installed"), std::string::npos) << r.output;
 
-    r = run_command(bin + " --db '" + conninfo_ + "' --publish bogus://x");
+    r = run_command(bin + " --db '" + relay_conninfo_ + "' --publish bogus://x");
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("cannot bind bogus://x"), std::string::npos) << r.output;
 

@@ -35,7 +35,7 @@ protected:
     }
 
     RelayProcess& start_relay() {
-        return start_relay_process({"--db", conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+        return start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
                                     "--poll-interval", "200ms", "--heartbeat-interval", "300ms", "--start-delay",
                                     "100ms"});
     }
