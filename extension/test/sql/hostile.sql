@@ -133,7 +133,8 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.capture_truncate()$$),
     ($$tablepub.on_ddl_start()$$),
     ($$tablepub.on_ddl_end()$$),
-    ($$tablepub.on_sql_drop()$$);
+    ($$tablepub.on_sql_drop()$$),
+    ($$tablepub.relay_stream_renamed()$$);
 
 SET SESSION AUTHORIZATION tp_hostile;
 CREATE TABLE hostile."we""ird ; DROP TABLE x" (id int PRIMARY KEY, "x""y" text);
