@@ -276,15 +276,20 @@ tablepub_alter_table_events(PG_FUNCTION_ARGS)
 			case AT_AttachPartition:
 				event = "attach";
 				relid = PartitionOfSubcmd(cmd);
+				/* it must be a partition of the altered table now */
+				if (OidIsValid(relid) &&
+					(!get_rel_relispartition(relid) ||
+					 get_partition_parent(relid, true) != command->d.alterTable.objectId))
+					relid = InvalidOid;
 				break;
 			case AT_DetachPartition:
-				event = ((PartitionCmd *) cmd->def)->concurrent ?
-					"detach concurrently" : "detach";
-				relid = PartitionOfSubcmd(cmd);
-				break;
 			case AT_DetachPartitionFinalize:
-				event = "detach finalize";
+				event = cmd->subtype == AT_DetachPartitionFinalize ? "detach finalize" :
+					((PartitionCmd *) cmd->def)->concurrent ? "detach concurrently" : "detach";
 				relid = PartitionOfSubcmd(cmd);
+				/* and no partition at all after DETACH */
+				if (OidIsValid(relid) && get_rel_relispartition(relid))
+					relid = InvalidOid;
 				break;
 			case AT_AlterColumnType:
 				event = "alter column type";
