@@ -241,6 +241,18 @@ BEGIN
             END IF;
             PERFORM tablepub.record_event(pub.relid, 'schema');
         END IF;
+        -- crash recovery empties an unlogged table behind capture's back
+        SELECT c.relname INTO col
+          FROM pg_class c
+         WHERE c.relpersistence = 'u'
+           AND (c.oid = pub.relid OR c.oid IN (SELECT relid FROM pg_partition_tree(pub.relid)))
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot publish unlogged table "%"', col
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Crash recovery empties an unlogged table, and no change is captured for that.',
+                      HINT = 'Use ALTER TABLE ... SET LOGGED, or unpublish the table.';
+        END IF;
         PERFORM tablepub.add_partition_triggers(pub.relid);
         FOREACH reason IN ARRAY resyncs LOOP
             PERFORM tablepub.record_resync(pub.relid, reason);

@@ -142,6 +142,15 @@ TRUNCATE tablepub.outbox;
 ALTER TABLE num ALTER COLUMN amount TYPE numeric(10,1);
 ALTER TABLE num ALTER COLUMN secret TYPE numeric(10,1);
 SELECT * FROM changes();
+-- crash recovery empties unlogged tables without a trace: refused
+CREATE UNLOGGED TABLE unl (id int PRIMARY KEY);
+SELECT tablepub.publish('unl');
+ALTER TABLE num SET UNLOGGED;
+CREATE UNLOGGED TABLE pt_u PARTITION OF pt FOR VALUES FROM (70) TO (80);
+CREATE UNLOGGED TABLE pt_u (id int PRIMARY KEY, v text);
+ALTER TABLE pt ATTACH PARTITION pt_u FOR VALUES FROM (70) TO (80);
+DROP TABLE unl, pt_u;
+SELECT * FROM changes();
 -- dropping the published table: only UNPUBLISH
 DROP TABLE pt;
 SELECT * FROM changes();
