@@ -25,6 +25,31 @@ CREATE FUNCTION tablepub.alter_table_events(cmd pg_ddl_command)
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_alter_table_events';
 COMMENT ON FUNCTION tablepub.alter_table_events(pg_ddl_command) IS 'internal: ATTACH / DETACH PARTITION and ALTER COLUMN TYPE subcommands of a collected ALTER TABLE';
 
+CREATE FUNCTION tablepub.renamed_enum(cmd pg_ddl_command) RETURNS oid
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_renamed_enum';
+COMMENT ON FUNCTION tablepub.renamed_enum(pg_ddl_command) IS 'internal: the enum type of a collected ALTER TYPE ... RENAME VALUE';
+
+-- Published tables with a published column whose values are (or contain,
+-- through arrays, domains, ranges, multiranges or composites) of type typ.
+CREATE FUNCTION tablepub.tables_using_type(typ oid) RETURNS SETOF oid
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE uses(t) AS (
+        SELECT typ
+        UNION
+        SELECT ty.oid FROM pg_type ty, uses u
+         WHERE ty.typelem = u.t OR ty.typbasetype = u.t
+            OR ty.oid IN (SELECT r.rngtypid FROM pg_range r WHERE r.rngsubtype = u.t)
+            OR ty.oid IN (SELECT r.rngmultitypid FROM pg_range r WHERE r.rngtypid = u.t)
+            OR ty.typrelid IN (SELECT a.attrelid FROM pg_attribute a
+                                WHERE a.atttypid = u.t AND a.attnum > 0 AND NOT a.attisdropped)
+    )
+    SELECT p.relid FROM tablepub.publication p
+     WHERE EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = p.relid AND a.attnum = ANY (tablepub.published_attnums(p))
+                      AND a.atttypid IN (SELECT t FROM uses))
+$$;
+COMMENT ON FUNCTION tablepub.tables_using_type(oid) IS 'internal: published tables with a published column of (or containing) a type';
+
 CREATE FUNCTION tablepub.dropped_partitions() RETURNS TABLE (partition text, ancestors oid[])
     LANGUAGE c AS 'MODULE_PATHNAME', 'tablepub_dropped_partitions';
 COMMENT ON FUNCTION tablepub.dropped_partitions() IS 'internal: the partitions the current DROP removed, with their ancestors (once)';
@@ -162,6 +187,14 @@ DECLARE
     rel       oid;
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        IF cmd.command_tag = 'ALTER TYPE' THEN
+            -- RENAME VALUE changes the text of every stored value of the enum
+            FOR rel IN SELECT tablepub.tables_using_type(tablepub.renamed_enum(cmd.command)) LOOP
+                PERFORM tablepub.record_resync(rel, format('a value of type %s was renamed',
+                                                           tablepub.renamed_enum(cmd.command)::regtype));
+            END LOOP;
+            CONTINUE;
+        END IF;
         IF cmd.classid = 'pg_trigger'::regclass THEN
             -- ALTER TRIGGER ... RENAME: any capture trigger may be the one
             checks := checks || ARRAY(SELECT relid FROM tablepub.publication);
@@ -264,7 +297,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF and ALTER TRIGGER: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
+COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF, ALTER TRIGGER and ALTER TYPE: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
 
 -- After any DROP: a dropped published table is unpublished, dropped
 -- partitions of a published table make it RESYNC, a dropped capture trigger
@@ -336,7 +369,8 @@ DROP EVENT TRIGGER tablepub_sql_drop;
 CREATE EVENT TRIGGER tablepub_ddl_start ON ddl_command_start
     EXECUTE FUNCTION tablepub.on_ddl_start();
 CREATE EVENT TRIGGER tablepub_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER') EXECUTE FUNCTION tablepub.on_ddl_end();
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'ALTER TYPE')
+    EXECUTE FUNCTION tablepub.on_ddl_end();
 CREATE EVENT TRIGGER tablepub_sql_drop ON sql_drop
     EXECUTE FUNCTION tablepub.on_sql_drop();
 ALTER EVENT TRIGGER tablepub_ddl_start ENABLE ALWAYS;
@@ -358,6 +392,8 @@ $upgrade$;
 REVOKE ALL ON FUNCTION tablepub.record_resync(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.alter_table_events(pg_ddl_command) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.dropped_partitions() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.renamed_enum(pg_ddl_command) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.tables_using_type(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.enable_trigger_always(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.add_partition_triggers(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.check_capture_triggers(regclass) FROM PUBLIC;

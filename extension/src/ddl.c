@@ -4,7 +4,8 @@
  *
  * - which ALTER TABLE subcommands moved rows into or out of a published
  *   table, or rewrote its values (ATTACH / DETACH PARTITION, ALTER COLUMN
- *   TYPE), from the collected parse trees of pg_event_trigger_ddl_commands();
+ *   TYPE), and which ALTER TYPE renamed an enum value, from the collected
+ *   parse trees of pg_event_trigger_ddl_commands();
  * - which partitions a DROP removed, recorded by an object access hook while
  *   their pg_inherits rows still exist (sql_drop runs after they are gone,
  *   and a DROP SCHEMA or DROP OWNED removes partitions it never names);
@@ -306,6 +307,24 @@ tablepub_alter_table_events(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * tablepub.renamed_enum(cmd pg_ddl_command) RETURNS oid: the enum type whose
+ * value a collected ALTER TYPE ... RENAME VALUE renamed, else NULL. Every
+ * stored value of the type now has another text form, with no row change.
+ */
+PG_FUNCTION_INFO_V1(tablepub_renamed_enum);
+Datum
+tablepub_renamed_enum(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *command = (CollectedCommand *) PG_GETARG_POINTER(0);
+
+	if (command->type != SCT_Simple || !IsA(command->parsetree, AlterEnumStmt) ||
+		((AlterEnumStmt *) command->parsetree)->oldVal == NULL ||
+		!OidIsValid(command->d.simple.address.objectId))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(command->d.simple.address.objectId);
 }
 
 /*

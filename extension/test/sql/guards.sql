@@ -142,6 +142,24 @@ TRUNCATE tablepub.outbox;
 ALTER TABLE num ALTER COLUMN amount TYPE numeric(10,1);
 ALTER TABLE num ALTER COLUMN secret TYPE numeric(10,1);
 SELECT * FROM changes();
+-- renaming an enum value changes every stored value of it (also in arrays,
+-- domains, ranges of it, composites): resync the tables that publish it
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN mood_d AS mood;
+CREATE TYPE mood_pair AS (a mood, b int);
+CREATE TABLE e1 (id int PRIMARY KEY, m mood);
+CREATE TABLE e2 (id int PRIMARY KEY, ms mood_d[]);
+CREATE TABLE e3 (id int PRIMARY KEY, p mood_pair);
+CREATE TABLE e4 (id int PRIMARY KEY, m mood);
+SELECT tablepub.publish('e1'), tablepub.publish('e2'), tablepub.publish('e3'),
+       tablepub.publish('e4', exclude_columns => '{m}');
+TRUNCATE tablepub.outbox;
+ALTER TYPE mood ADD VALUE 'glad';
+ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+SELECT * FROM changes();
+DROP TABLE e1, e2, e3, e4;
+DROP TYPE mood_pair, mood_d, mood;
+TRUNCATE tablepub.outbox;
 -- crash recovery empties unlogged tables without a trace: refused
 CREATE UNLOGGED TABLE unl (id int PRIMARY KEY);
 SELECT tablepub.publish('unl');
