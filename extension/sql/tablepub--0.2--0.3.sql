@@ -11,10 +11,11 @@
 -- Capture cannot be switched off in silence (docs/design.md section 1):
 -- capture triggers fire in every session_replication_role (ENABLE ALWAYS),
 -- and so do the event triggers; DDL that would disable, drop or rename a
--- capture trigger is refused; rows that enter or leave a published table
--- without row triggers (ATTACH / DETACH / DROP of a partition, ALTER COLUMN
--- TYPE) produce a RESYNC change; a new primary key may not use an excluded
--- column.
+-- capture trigger is refused; rows that enter, leave or change in a
+-- published table without row triggers (ATTACH / DETACH / DROP of a
+-- partition, ALTER COLUMN TYPE, ALTER TYPE ... RENAME VALUE) produce a
+-- RESYNC change; a new primary key may not use an excluded column; no table
+-- of a published partition tree may be unlogged.
 
 CREATE FUNCTION tablepub.record_resync(tbl regclass, reason text) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_record_resync';
