@@ -55,6 +55,10 @@ CREATE FUNCTION tablepub.dropped_partitions() RETURNS TABLE (partition text, anc
     LANGUAGE c AS 'MODULE_PATHNAME', 'tablepub_dropped_partitions';
 COMMENT ON FUNCTION tablepub.dropped_partitions() IS 'internal: the partitions the current DROP removed, with their ancestors (once)';
 
+CREATE FUNCTION tablepub.drop_capture_trigger(tbl regclass, tgname name) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_drop_capture_trigger';
+COMMENT ON FUNCTION tablepub.drop_capture_trigger(regclass, name) IS 'internal: drops a capture trigger without DROP TRIGGER (and its guard)';
+
 CREATE FUNCTION tablepub.enable_trigger_always(tbl regclass, tgname name) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_enable_trigger_always';
 COMMENT ON FUNCTION tablepub.enable_trigger_always(regclass, name) IS 'internal: makes a capture trigger fire in every session_replication_role';
@@ -76,7 +80,7 @@ BEGIN
                               AND g.tgargs = convert_to(tbl::oid::text, 'UTF8') || '\x00'::bytea)
     LOOP
         IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = part AND tgname = 'tablepub_capture_truncate') THEN
-            EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', part);
+            PERFORM tablepub.drop_capture_trigger(part, 'tablepub_capture_truncate');
         END IF;
         EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
                        ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)',
@@ -241,7 +245,19 @@ BEGIN
                  WHERE c.oid = ev.relid;
                 resyncs := resyncs || reason;
             END IF;
-            IF ev.event <> 'attach' THEN
+            IF ev.event = 'attach' THEN
+                -- a TRUNCATE trigger the attached tables brought along (from an older
+                -- version or another publication) is replaced by add_partition_triggers
+                FOR col IN
+                    SELECT g.tgrelid::regclass::text
+                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
+                      JOIN pg_trigger g ON g.tgrelid = t.relid
+                     WHERE g.tgname = 'tablepub_capture_truncate'
+                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                LOOP
+                    PERFORM tablepub.drop_capture_trigger(col::regclass, 'tablepub_capture_truncate');
+                END LOOP;
+            ELSE
                 -- the detached tables keep no TRUNCATE trigger of the publication
                 FOR col IN
                     SELECT g.tgrelid::regclass::text
@@ -396,6 +412,7 @@ REVOKE ALL ON FUNCTION tablepub.dropped_partitions() FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.renamed_enum(pg_ddl_command) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.tables_using_type(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.enable_trigger_always(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.drop_capture_trigger(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.add_partition_triggers(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.check_capture_triggers(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tablepub.resync(regclass, text) TO PUBLIC;

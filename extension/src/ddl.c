@@ -16,6 +16,7 @@
 
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/partition.h"
@@ -327,21 +328,11 @@ tablepub_renamed_enum(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(command->d.simple.address.objectId);
 }
 
-/*
- * tablepub.enable_trigger_always(tbl regclass, tgname name): makes capture
- * trigger tgname of tbl fire in every session_replication_role (ENABLE
- * ALWAYS), so that logical replication apply workers and sessions with
- * session_replication_role = replica (pg_restore, bulk loaders) are
- * captured too. Refuses any trigger that is not a tablepub capture trigger.
- */
-PG_FUNCTION_INFO_V1(tablepub_enable_trigger_always);
-Datum
-tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
+/* Errors unless tgname is a tablepub capture trigger of rel. */
+static void
+CheckCaptureTrigger(Relation rel, const char *tgname)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
 	Oid			nsp = get_namespace_oid("tablepub", false);
-	Relation	rel = table_open(relid, ShareRowExclusiveLock);
 	bool		found = false;
 	int			i;
 
@@ -361,6 +352,46 @@ tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" has no tablepub capture trigger \"%s\"",
 						RelationGetRelationName(rel), tgname)));
+}
+
+/*
+ * tablepub.drop_capture_trigger(tbl regclass, tgname name): drops capture
+ * trigger tgname of tbl without running DROP TRIGGER, whose sql_drop event
+ * trigger would refuse it while the table is in a published tree (the
+ * trigger left on a partition being attached is replaced this way).
+ */
+PG_FUNCTION_INFO_V1(tablepub_drop_capture_trigger);
+Datum
+tablepub_drop_capture_trigger(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+	ObjectAddress trigger;
+
+	CheckCaptureTrigger(rel, tgname);
+	ObjectAddressSet(trigger, TriggerRelationId, get_trigger_oid(relid, tgname, false));
+	table_close(rel, NoLock);
+	performDeletion(&trigger, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * tablepub.enable_trigger_always(tbl regclass, tgname name): makes capture
+ * trigger tgname of tbl fire in every session_replication_role (ENABLE
+ * ALWAYS), so that logical replication apply workers and sessions with
+ * session_replication_role = replica (pg_restore, bulk loaders) are
+ * captured too. Refuses any trigger that is not a tablepub capture trigger.
+ */
+PG_FUNCTION_INFO_V1(tablepub_enable_trigger_always);
+Datum
+tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+
+	CheckCaptureTrigger(rel, tgname);
 	EnableDisableTrigger(rel, tgname, TRIGGER_FIRES_ALWAYS, false, ShareRowExclusiveLock);
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();

@@ -99,6 +99,18 @@ INSERT INTO pt_4 VALUES (30, 'came with pt_4');
 ALTER TABLE pt ATTACH PARTITION pt_4 FOR VALUES FROM (30) TO (40);
 SELECT * FROM capture_triggers() WHERE rel::text LIKE 'pt\__' ESCAPE '\';
 SELECT * FROM changes();
+-- a TRUNCATE trigger left on a table by an older version is replaced on ATTACH
+CREATE TABLE pt_old (id int PRIMARY KEY, v text);
+DO $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON pt_old'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', 'pt'::regclass::oid);
+END $$;
+ALTER TABLE pt ATTACH PARTITION pt_old FOR VALUES FROM (90) TO (100);
+SELECT * FROM capture_triggers() WHERE rel = 'pt_old'::regclass;
+ALTER TABLE pt DETACH PARTITION pt_old;
+DROP TABLE pt_old;
+TRUNCATE tablepub.outbox;
 -- partition names resolve with the caller's search_path
 CREATE SCHEMA other;
 CREATE TABLE other.pt_5 (id int PRIMARY KEY, v text);
