@@ -9,8 +9,11 @@
  * - which partitions a DROP removed, recorded by an object access hook while
  *   their pg_inherits rows still exist (sql_drop runs after they are gone,
  *   and a DROP SCHEMA or DROP OWNED removes partitions it never names);
- * - setting a capture trigger to fire in every session_replication_role
- *   without running ALTER TABLE, which would fire the event triggers again.
+ * - which relations an ATTACH / DETACH PARTITION named, resolved at
+ *   ddl_command_start with the caller's search_path;
+ * - setting a capture trigger to fire in every session_replication_role, or
+ *   dropping one, without running ALTER TABLE or DROP TRIGGER, which would
+ *   fire the event triggers again.
  */
 #include "postgres.h"
 
