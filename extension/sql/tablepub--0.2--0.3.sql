@@ -34,15 +34,18 @@ COMMENT ON FUNCTION tablepub.renamed_enum(pg_ddl_command) IS 'internal: the enum
 -- through arrays, domains, ranges, multiranges or composites) of type typ.
 CREATE FUNCTION tablepub.tables_using_type(typ oid) RETURNS SETOF oid
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH RECURSIVE uses(t) AS (
+    WITH RECURSIVE contains(outer_t, inner_t) AS MATERIALIZED (
+        SELECT oid, typelem FROM pg_type WHERE typelem <> 0
+        UNION ALL SELECT oid, typbasetype FROM pg_type WHERE typbasetype <> 0
+        UNION ALL SELECT rngtypid, rngsubtype FROM pg_range
+        UNION ALL SELECT rngmultitypid, rngtypid FROM pg_range
+        UNION ALL SELECT t.oid, a.atttypid FROM pg_type t
+                    JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                   WHERE t.typrelid <> 0
+    ), uses(t) AS (
         SELECT typ
         UNION
-        SELECT ty.oid FROM pg_type ty, uses u
-         WHERE ty.typelem = u.t OR ty.typbasetype = u.t
-            OR ty.oid IN (SELECT r.rngtypid FROM pg_range r WHERE r.rngsubtype = u.t)
-            OR ty.oid IN (SELECT r.rngmultitypid FROM pg_range r WHERE r.rngtypid = u.t)
-            OR ty.typrelid IN (SELECT a.attrelid FROM pg_attribute a
-                                WHERE a.atttypid = u.t AND a.attnum > 0 AND NOT a.attisdropped)
+        SELECT c.outer_t FROM contains c JOIN uses u ON c.inner_t = u.t
     )
     SELECT p.relid FROM tablepub.publication p
      WHERE EXISTS (SELECT FROM pg_attribute a
@@ -190,14 +193,18 @@ DECLARE
     nonempty  boolean;
     col       text;
     rel       oid;
+    typ       oid;
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
         IF cmd.command_tag = 'ALTER TYPE' THEN
             -- RENAME VALUE changes the text of every stored value of the enum
-            FOR rel IN SELECT tablepub.tables_using_type(tablepub.renamed_enum(cmd.command)) LOOP
-                PERFORM tablepub.record_resync(rel, format('a value of type %s was renamed',
-                                                           tablepub.renamed_enum(cmd.command)::regtype));
-            END LOOP;
+            typ := tablepub.renamed_enum(cmd.command);
+            IF typ IS NOT NULL THEN
+                reason := format('a value of type %s was renamed', typ::regtype);
+                FOR rel IN SELECT tablepub.tables_using_type(typ) LOOP
+                    PERFORM tablepub.record_resync(rel, reason);
+                END LOOP;
+            END IF;
             CONTINUE;
         END IF;
         IF cmd.classid = 'pg_trigger'::regclass THEN
