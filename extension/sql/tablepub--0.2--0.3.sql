@@ -429,6 +429,208 @@ GRANT EXECUTE ON FUNCTION tablepub.resync(regclass, text) TO PUBLIC;
 -- SQL entry points and privileges
 -- ---------------------------------------------------------------------------
 
+-- Who may call what (docs/operations.md, "Database roles and privileges"):
+-- PUBLIC publishes and unpublishes its own tables and reads which tables are
+-- published; tablepub_relay reads the outbox and the published tables and
+-- keeps its state; tablepub_admin manages every table's publication. The
+-- test privileges.sql lists every grant, so a change here shows there.
+
+-- decode_change() parses bytes chosen by its caller in C. It reads nothing
+-- from the database, so it leaks nothing, but it is attack surface that only
+-- people debugging the outbox need: those who can read the outbox (the relay)
+-- and the administrators.
+REVOKE EXECUTE ON FUNCTION tablepub.decode_change(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tablepub.decode_change(bytea) TO tablepub_relay, tablepub_admin;
+
+-- The view tablepub.publications calls published_attnums() with the privileges
+-- of whoever reads the view (a view checks tables as its owner, functions as
+-- the caller), so every reader of the view needs it: PUBLIC (the view is
+-- public) and the relay, whose snapshot and replay queries read the view.
+-- It returns attribute numbers of the publication row it is given, computed
+-- from pg_attribute and pg_index, which every role can read anyway.
+GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO PUBLIC;
+
+-- The relay reads a published table by its qualified name (snapshot query,
+-- LOCK TABLE), which needs USAGE on the table's schema as well as SELECT on
+-- the table; without it a non-superuser relay could not snapshot a table in
+-- any schema but public. USAGE on a schema only lets the relay look names up
+-- in it; every other table there stays closed to it. The grant stays after
+-- unpublish() (another published table may share the schema, and a DBA may
+-- have granted it too).
+CREATE FUNCTION tablepub.grant_relay_read(tbl regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT SELECT ON %s TO tablepub_relay', tbl);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO tablepub_relay',
+                   (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = tbl));
+END
+$$;
+COMMENT ON FUNCTION tablepub.grant_relay_read(regclass) IS 'internal: lets tablepub_relay read a published table (SELECT on it, USAGE on its schema)';
+REVOKE ALL ON FUNCTION tablepub.grant_relay_read(regclass) FROM PUBLIC;
+
+-- publish() as in 0.1, granting through grant_relay_read().
+CREATE OR REPLACE FUNCTION tablepub.publish(tbl regclass, columns text[] DEFAULT NULL,
+                                 exclude_columns text[] DEFAULT NULL,
+                                 full_row boolean DEFAULT false)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c       pg_class;
+    pk      int2[];
+    inc     int2[];
+    exc     int2[];
+    name    text;
+    num     int2;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = tbl;
+    PERFORM tablepub.check_may_manage(tbl);
+    IF c.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('"%s" is %s.', tbl, CASE c.relkind
+                      WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                      WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
+                      WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index'
+                      WHEN 'c' THEN 'a composite type' WHEN 't' THEN 'a TOAST table'
+                      ELSE 'not a table' END),
+                  HINT = 'Only plain and partitioned tables can be published.';
+    END IF;
+    IF c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tablepub'::regnamespace)
+       OR c.oid < 16384 THEN
+        RAISE EXCEPTION 'cannot publish system table "%"', tbl
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only user tables can be published.';
+    END IF;
+    IF c.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot publish temporary table "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only permanent tables can be published; their changes outlive the session.';
+    END IF;
+    IF c.relispartition THEN
+        RAISE EXCEPTION 'cannot publish partition "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('Publish the partitioned table %s instead.', pg_partition_root(tbl));
+    END IF;
+    SELECT i.indkey::int2[] INTO pk FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
+    IF pk IS NULL THEN
+        RAISE EXCEPTION 'table "%" has no primary key', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Add a primary key; changes are published by key.';
+    END IF;
+    IF columns IS NOT NULL AND exclude_columns IS NOT NULL THEN
+        RAISE EXCEPTION 'columns and exclude_columns cannot both be given'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'List the columns to publish, or the columns to leave out, not both.';
+    END IF;
+    FOREACH name IN ARRAY coalesce(columns, exclude_columns, '{}') LOOP
+        SELECT a.attnum INTO num FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attname = name AND a.attnum > 0 AND NOT a.attisdropped;
+        IF num IS NULL THEN
+            RAISE EXCEPTION 'column "%" of table "%" does not exist', name, tbl
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Column names are case sensitive and not quoted in the array.';
+        END IF;
+        IF columns IS NOT NULL THEN
+            inc := array_append(inc, num);
+        ELSE
+            IF num = ANY (pk) THEN
+                RAISE EXCEPTION 'cannot exclude primary key column "%" of table "%"', name, tbl
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Every change carries the primary key; leave it published.';
+            END IF;
+            exc := array_append(exc, num);
+        END IF;
+    END LOOP;
+    IF columns IS NOT NULL THEN
+        inc := coalesce(inc, '{}');
+    END IF;
+
+    INSERT INTO tablepub.publication AS p (relid, full_row, include_attnums, exclude_attnums)
+    VALUES (tbl, full_row, inc, exc)
+    ON CONFLICT (relid) DO UPDATE
+       SET full_row = EXCLUDED.full_row, include_attnums = EXCLUDED.include_attnums,
+           exclude_attnums = EXCLUDED.exclude_attnums, since = now();
+
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'tablepub_capture') THEN
+        EXECUTE format('CREATE TRIGGER tablepub_capture AFTER INSERT OR UPDATE OR DELETE ON %s'
+                       ' FOR EACH ROW EXECUTE FUNCTION tablepub.capture_row(%L)', tbl, tbl::oid);
+        EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', tbl, tbl::oid);
+    END IF;
+    PERFORM tablepub.sync_partition_triggers(tbl);
+    PERFORM tablepub.grant_relay_read(tbl);
+    PERFORM tablepub.record_event(tbl, 'schema');
+END
+$$;
+
+-- Tables published before 0.3.
+SELECT tablepub.grant_relay_read(relid::regclass) FROM tablepub.publication;
+
 -- ---------------------------------------------------------------------------
 -- Relay state, snapshot and replay support
 -- ---------------------------------------------------------------------------
+
+-- The snapshot reads the published column names (tablepub.published_attnums)
+-- to check a projection; the relay role needs nothing else for it.
+GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay;
+
+-- The names a stream had before a batch renamed it. Replay uses them to
+-- reproduce the names of messages from before a rename; the sync server
+-- answers a snapshot or replay request under an old name with MOVED.
+CREATE TABLE tablepub.relay_topic_history (
+    relid       oid         NOT NULL,
+    from_seq    int8        NOT NULL,
+    schema_name text        NOT NULL,
+    table_name  text        NOT NULL,
+    renamed     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (relid, from_seq)
+);
+CREATE INDEX relay_topic_history_name ON tablepub.relay_topic_history (schema_name, table_name);
+COMMENT ON TABLE tablepub.relay_topic_history IS
+    'Names of a relay stream before a batch renamed it (its topic moved); kept while a retained batch may need them.';
+COMMENT ON COLUMN tablepub.relay_topic_history.from_seq IS 'first sequence number of the batch that renamed the stream';
+COMMENT ON COLUMN tablepub.relay_topic_history.schema_name IS 'schema of the topic before that batch';
+COMMENT ON COLUMN tablepub.relay_topic_history.table_name IS 'table of the topic before that batch';
+COMMENT ON COLUMN tablepub.relay_topic_history.renamed IS 'when the batch was marked done';
+
+-- relay_finish_batch upserts relay_stream; a stream whose names change
+-- leaves its former names here, in the same commit.
+CREATE FUNCTION tablepub.relay_stream_renamed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO tablepub.relay_topic_history (relid, from_seq, schema_name, table_name)
+    VALUES (OLD.relid, OLD.last_seq + 1, OLD.schema_name, OLD.table_name)
+    ON CONFLICT (relid, from_seq) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tablepub.relay_stream_renamed() IS 'trigger: records the former names of a renamed relay stream';
+CREATE TRIGGER relay_stream_renamed AFTER UPDATE ON tablepub.relay_stream FOR EACH ROW
+    WHEN (OLD.schema_name IS DISTINCT FROM NEW.schema_name OR OLD.table_name IS DISTINCT FROM NEW.table_name)
+    EXECUTE FUNCTION tablepub.relay_stream_renamed();
+
+-- As in 0.2, plus: forget former names no retained batch can need (a
+-- replay of batch B needs the names of renames from B on, recorded when
+-- B or a later batch was marked done).
+CREATE OR REPLACE FUNCTION tablepub.relay_maintain()
+    RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st tablepub.relay_state;
+BEGIN
+    SELECT * INTO st FROM tablepub.relay_state;
+    SELECT m.rotated, m.truncated INTO rotated, truncated FROM tablepub.maintain(st.consumed) m;
+    DELETE FROM tablepub.relay_batch
+     WHERE done < now() - tablepub.retention() AND batch_id < st.last_batch;
+    GET DIAGNOSTICS batches_deleted = ROW_COUNT;
+    DELETE FROM tablepub.relay_topic_history
+     WHERE renamed < now() - tablepub.retention()
+       AND renamed < (SELECT coalesce(min(b.done), 'infinity') FROM tablepub.relay_batch b);
+    RETURN NEXT;
+END
+$$;
+
+REVOKE ALL ON tablepub.relay_topic_history FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;

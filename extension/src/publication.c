@@ -500,12 +500,16 @@ tablepub_encode_row(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
 	HeapTupleData tup;
-	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	rel = try_table_open(relid, AccessShareLock);
 	CapturePlan *plan;
 	MemoryContext old;
 	bytea	   *change;
 	bytea	   *result;
 
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	if (HeapTupleHeaderGetTypeId(th) != rel->rd_rel->reltype)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
