@@ -90,7 +90,9 @@ bool Relay::activate(bool first) {
             conn_ = PgConnection(options_.db);
             store_.check_extension();
             fatal = false;
-            conn_.exec("SET application_name = 'tablepub-relay'");
+            // Qualified names only: no user-created function or operator may
+            // stand in for one the relay's SQL calls.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
                 store_.send_lock_wait();
