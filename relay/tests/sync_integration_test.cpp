@@ -203,12 +203,22 @@ TEST_F(SyncIT, NamesCannotCaptureTheRelaysSql) {
     ASSERT_FALSE(a.error) << a.error->message();
     EXPECT_EQ(a.messages.size(), 4u);
 
-    // Names that only look like the table, or hold a NUL, find nothing.
+    // Names that only look like the table, hold a NUL, or would be
+    // truncated to its name, find nothing.
+    db_.exec("CREATE TABLE " + std::string(63, 'l') + " (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('" + std::string(63, 'l') + "')");
+    wait_drained();
+    ASSERT_FALSE(client.snapshot("public", std::string(63, 'l')).error);
     for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{
-             {"Odd \"Sch\"", "éma\".\"T a.b\"c"}, {"public", "T"}, {"public", std::string("t\0x", 3)}}) {
-        a = client.snapshot(s, t);
-        ASSERT_TRUE(a.error) << s << "." << t;
-        EXPECT_EQ(a.error->code(), v1::UNKNOWN_TABLE) << a.error->message();
+             {"Odd \"Sch\"", "éma\".\"T a.b\"c"},
+             {"public", "T"},
+             {"public", std::string("t\0x", 3)},
+             {"public", std::string(64, 'l')}}) {
+        for (int kind = 0; kind < 2; ++kind) {
+            a = kind == 0 ? client.snapshot(s, t) : client.replay(s, t, 1);
+            ASSERT_TRUE(a.error) << s << "." << t;
+            EXPECT_EQ(a.error->code(), v1::UNKNOWN_TABLE) << a.error->message();
+        }
     }
 }
 
