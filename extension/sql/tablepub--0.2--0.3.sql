@@ -79,3 +79,4 @@ $$;
 REVOKE ALL ON tablepub.relay_topic_history FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;
+COMMENT ON COLUMN tablepub.relay_stream.published IS 'false after an UNPUBLISH message (its heartbeats then say unpublished)';
