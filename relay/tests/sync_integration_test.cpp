@@ -318,6 +318,35 @@ TEST_F(SyncIT, RenamedTableMovesItsTopic) {
     EXPECT_EQ(first.schema_name(), "public");
 }
 
+// A partitioned table is read with every partition (LOCK recurses to them,
+// with the relay's grant on the parent only); a plain table without the
+// rows of its inheritance children, whose changes are not captured.
+TEST_F(SyncIT, SnapshotReadsEveryPartitionAndNoInheritanceChild) {
+    db_.exec("CREATE TABLE p (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)");
+    db_.exec("CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100)");
+    db_.exec("CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (200)");
+    db_.exec("INSERT INTO p SELECT g, 'v' FROM generate_series(0, 199) g");
+    db_.exec("SELECT tablepub.publish('p')");
+    db_.exec("CREATE TABLE parent (id int PRIMARY KEY, v text)");
+    db_.exec("CREATE TABLE child (extra int) INHERITS (parent)");
+    db_.exec("INSERT INTO parent VALUES (1, 'mine')");
+    db_.exec("INSERT INTO child VALUES (2, 'child', 0)");
+    db_.exec("SELECT tablepub.publish('parent')");
+    start_relay();
+    wait_drained();
+    SyncClient client(snapshot_);
+    auto a = client.snapshot("public", "p");
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.rows.size(), 200u);
+    a = client.snapshot("public", "p1");
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->code(), v1::NOT_PUBLISHED) << a.error->message();
+    a = client.snapshot("public", "parent");
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_EQ(a.rows.size(), 1u);
+    EXPECT_EQ(values(a.rows[0]).at("v").text(), "mine");
+}
+
 // Row-level security: a snapshot never returns fewer rows than capture
 // sees. Without BYPASSRLS the relay's role is refused; with it, it reads all.
 TEST_F(SyncIT, RowLevelSecurityNeverFiltersASnapshot) {
