@@ -108,8 +108,8 @@ protected:
 
     RelayProcess& start_relay() {
         auto& r = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms",
-                                       "--start-delay", "100ms"});
+                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms", "--start-delay",
+                                       "100ms"});
         EXPECT_TRUE(r.wait_log("publishing on"));
         return r;
     }
@@ -209,11 +209,10 @@ TEST_F(SyncIT, NamesCannotCaptureTheRelaysSql) {
     db_.exec("SELECT tablepub.publish('" + std::string(63, 'l') + "')");
     wait_drained();
     ASSERT_FALSE(client.snapshot("public", std::string(63, 'l')).error);
-    for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{
-             {"Odd \"Sch\"", "éma\".\"T a.b\"c"},
-             {"public", "T"},
-             {"public", std::string("t\0x", 3)},
-             {"public", std::string(64, 'l')}}) {
+    for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{{"Odd \"Sch\"", "éma\".\"T a.b\"c"},
+                                                                               {"public", "T"},
+                                                                               {"public", std::string("t\0x", 3)},
+                                                                               {"public", std::string(64, 'l')}}) {
         for (int kind = 0; kind < 2; ++kind) {
             a = kind == 0 ? client.snapshot(s, t) : client.replay(s, t, 1);
             ASSERT_TRUE(a.error) << s << "." << t;
@@ -230,13 +229,13 @@ TEST_F(SyncIT, ReplayCrossesSchemaChangesAndRenames) {
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({publish_}, "public.");
     start_relay();
-    db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                  // 2
-    db_.exec("ALTER TABLE t ADD COLUMN c int");                         // 3 SCHEMA
-    db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");               // 4
+    db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                                           // 2
+    db_.exec("ALTER TABLE t ADD COLUMN c int");                                                 // 3 SCHEMA
+    db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");                                        // 4
     db_.exec("BEGIN; ALTER TABLE t DROP COLUMN b; UPDATE t SET a = 'x' WHERE id = 1; COMMIT");  // 5 SCHEMA, 6
-    db_.exec("ALTER TABLE t RENAME COLUMN a TO aa");                    // 7 SCHEMA
-    db_.exec("ALTER TABLE t RENAME TO u");                              // 8 SCHEMA, topic public.u
-    db_.exec("INSERT INTO u VALUES (3, 'a3', 3)");                      // 9
+    db_.exec("ALTER TABLE t RENAME COLUMN a TO aa");                                            // 7 SCHEMA
+    db_.exec("ALTER TABLE t RENAME TO u");                                                  // 8 SCHEMA, topic public.u
+    db_.exec("INSERT INTO u VALUES (3, 'a3', 3)");                                          // 9
     db_.exec("BEGIN; ALTER TABLE u ADD COLUMN d int; DELETE FROM u WHERE id = 2; COMMIT");  // 10, 11
     ASSERT_TRUE(sub.wait_count("public.u", 4));
     wait_drained();
