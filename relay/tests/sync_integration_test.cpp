@@ -315,6 +315,18 @@ TEST_F(SyncIT, RenamedTableMovesItsTopic) {
     ASSERT_TRUE(first.ParseFromString(a.messages[0]));
     EXPECT_EQ(first.table_name(), "t");
     EXPECT_EQ(first.schema_name(), "public");
+    // A restarted relay still tells the former topics where the table went.
+    ASSERT_EQ(relays_.back()->terminate(), 0);
+    const auto before = static_cast<std::ptrdiff_t>(sub.count());
+    start_relay();
+    EXPECT_TRUE(sub.wait(
+        [&](const std::vector<Received>& msgs) {
+            return std::any_of(msgs.begin() + before, msgs.end(), [](const Received& r) {
+                return r.topic == "public.u" && r.msg.has_heartbeat() && r.msg.seq() == 5 &&
+                       r.msg.heartbeat().moved_to_schema() == "other" && r.msg.heartbeat().moved_to_table() == "u";
+            });
+        },
+        10s));
 }
 
 // A partitioned table is read with every partition (LOCK recurses to them,
