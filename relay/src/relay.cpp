@@ -89,6 +89,7 @@ bool Relay::activate(bool first) {
             store_.check_extension();
             fatal = false;
             conn_.exec("SET application_name = 'tablepub-relay'");
+            store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
                 store_.send_lock_wait();
@@ -102,6 +103,9 @@ bool Relay::activate(bool first) {
                 (void)conn_.wait_result();
                 spdlog::info("took over as the active relay");
             }
+            // The open batch a previous relay recorded is redone below; make
+            // sure it is on disk before anything of it goes out again.
+            store_.flush_wal();
             conn_.exec("LISTEN tablepub");
             sequencer_.load(store_.load_streams());
             names_.clear();
