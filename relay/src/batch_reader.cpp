@@ -137,7 +137,8 @@ void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
 
 std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {
     const std::string fetch = "FETCH FORWARD " + std::to_string(limits_.rows) + " FROM tablepub_batch";
-    const auto limit = inline_limit();
+    // An oversized change is never read, not even inline.
+    const auto limit = std::min(inline_limit(), limits_.max_change_bytes);
     const auto slice = slice_bytes();
     std::uint64_t count = 0;
     try {
@@ -167,9 +168,12 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
             if (more && !has_large) conn_.send_params(fetch, {}, true);
             std::int64_t large_bytes = 0;
             auto flush_large = [&] {
-                if (!large.empty()) read_large(large, row);
+                if (large.empty()) return;
+                read_large(large, row);
                 large.clear();
                 large_bytes = 0;
+                // Reading large changes takes a while: heartbeats go on.
+                idle();
             };
             for (int i = 0; i < n; ++i) {
                 OutboxRow r;
@@ -177,13 +181,13 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
                 r.txid = be_uint(chunk.value(i, 1));
                 r.size = be_uint(chunk.value(i, 4));
                 const auto size = static_cast<std::int64_t>(r.size);
-                if (!chunk.is_null(i, 5)) {
-                    flush_large();
-                    r.bytes = chunk.value(i, 5);
-                    row(r);
-                } else if (size > limits_.max_change_bytes) {
+                if (size > limits_.max_change_bytes) {
                     flush_large();
                     r.oversized = true;
+                    row(r);
+                } else if (!chunk.is_null(i, 5)) {
+                    flush_large();
+                    r.bytes = chunk.value(i, 5);
                     row(r);
                 } else {
                     const std::string gen = std::to_string(static_cast<std::int16_t>(be_uint(chunk.value(i, 2))));

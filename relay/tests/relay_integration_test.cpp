@@ -533,6 +533,18 @@ TEST_F(RelayIT, OversizedChangeBecomesResyncAndNothingStops) {
     ASSERT_NE(log.find(line), std::string::npos) << log;
     EXPECT_EQ(log.find(line, log.find(line) + 1), std::string::npos) << log;
     EXPECT_EQ(relay.terminate(), 0);
+
+    // The same when the inline limit (1MB / 4 rows) is above the maximum:
+    // the oversized change is still replaced, not sent inline.
+    Subscriber sub2({endpoint_});
+    auto& relay2 = start_relay({"--max-change-bytes", "64kB", "--fetch-rows", "4", "--fetch-bytes", "1MB"});
+    ASSERT_TRUE(relay2.wait_log("publishing on"));
+    db_.exec("INSERT INTO a VALUES (6, repeat('z', 100000))");
+    ASSERT_TRUE(sub2.wait_count("public.a", 1));
+    const auto a2 = changes(sub2.messages(), "public.a");
+    EXPECT_EQ(a2.back().msg.seq(), 7u);
+    EXPECT_EQ(a2.back().msg.change().op(), v1::RESYNC);
+    EXPECT_EQ(relay2.terminate(), 0);
 }
 
 TEST_F(RelayIT, OutboxIsCleanedAfterRetention) {

@@ -46,7 +46,8 @@ public:
     // Called with every table oid of a chunk before the next chunk is
     // requested, so it may query the connection (name lookups).
     using PrepareFn = std::function<void(std::uint32_t relid)>;
-    // Called between chunks (heartbeats during long batches).
+    // Called between chunks and after each read of large changes
+    // (heartbeats during long batches).
     using IdleFn = std::function<void()>;
 
     BatchReader(PgConnection& conn, FetchLimits limits) noexcept : conn_(conn), limits_(limits) {}
