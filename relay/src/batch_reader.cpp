@@ -1,6 +1,8 @@
 #include "tablepub/batch_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "tablepub/error.hpp"
 #include "tablepub/pg_connection.hpp"
@@ -16,29 +18,128 @@ std::uint64_t be_uint(std::string_view v) {
     return out;
 }
 
-}  // namespace
+// A binary tid (4-byte block, 2-byte offset) as its text form "(b,o)".
+std::string tid_text(std::string_view binary) {
+    if (binary.size() != 6) throw Error("unexpected ctid format in the batch result");
+    return "(" + std::to_string(be_uint(binary.substr(0, 4))) + "," + std::to_string(be_uint(binary.substr(4, 2))) +
+           ")";
+}
 
-std::string batch_query(const std::string& prev, const std::string& snap) {
-    // The batch's transactions are not visible in S_prev, so they are in its
-    // xip list or at or above its xmax: two index lookups on outbox(txid),
-    // however long an old transaction holds S_prev's xmin back. Rows follow in
-    // (largest pos of the transaction, txid, pos) order, the order that
-    // delivers transactions touching the same row in commit order (design.md 1).
-    std::string q =
-        "SELECT relid, txid, change FROM ("
-        " SELECT relid, txid, pos, change, max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox"
-        " WHERE (txid >= pg_snapshot_xmax(@P::pg_snapshot)"
-        "        OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(@P::pg_snapshot))))"
-        " AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
-        " AND pg_visible_in_snapshot(txid, @S::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, @P::pg_snapshot)) b"
-        " ORDER BY last_pos, txid, pos";
+// The batch's rows: transactions not visible in S_prev are in its xip list
+// or at or above its xmax, so this is two index lookups on outbox(txid),
+// however long an old transaction holds S_prev's xmin back. Rows follow in
+// (largest pos of the transaction, txid, pos) order, the order that delivers
+// transactions touching the same row in commit order (design.md 1).
+std::string batch_rows(const std::string& outer, const std::string& inner, const std::string& prev,
+                       const std::string& snap) {
+    std::string q = "SELECT " + outer + " FROM (SELECT " + inner +
+                    ", max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox"
+                    " WHERE (txid >= pg_snapshot_xmax(@P::pg_snapshot)"
+                    "        OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(@P::pg_snapshot))))"
+                    " AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
+                    " AND pg_visible_in_snapshot(txid, @S::pg_snapshot)"
+                    " AND NOT pg_visible_in_snapshot(txid, @P::pg_snapshot)) b"
+                    " ORDER BY last_pos, txid, pos";
     for (std::size_t at; (at = q.find("@P")) != std::string::npos;) q.replace(at, 2, prev);
     for (std::size_t at; (at = q.find("@S")) != std::string::npos;) q.replace(at, 2, snap);
     return q;
 }
 
+}  // namespace
+
+std::string batch_query(const std::string& prev, const std::string& snap) {
+    return batch_rows("relid, txid, change", "relid, txid, pos, change", prev, snap);
+}
+
+std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit) {
+    // octet_length of a toasted value reads only its header, and the CASE
+    // leaves a large value unread.
+    const std::string limit = std::to_string(inline_limit);
+    return batch_rows("relid, txid, gen, ctid, octet_length(change), CASE WHEN octet_length(change) <= " + limit +
+                          " THEN change END",
+                      "relid, txid, gen, ctid, pos, change", prev, snap);
+}
+
+std::int64_t BatchReader::inline_limit() const noexcept {
+    return std::max<std::int64_t>(limits_.bytes / std::max(limits_.rows, 1), 1024);
+}
+
+std::int64_t BatchReader::slice_bytes() const noexcept {
+    // Small enough that libpq's input buffer (which keeps its largest size)
+    // and one slice's result stay small next to the change itself.
+    return std::min<std::int64_t>(limits_.bytes, 8 << 20);
+}
+
+// A change to read after its chunk: where it is and where it goes.
+struct BatchReader::Pending {
+    OutboxRow row;
+    std::string gen;   // partition key, text
+    std::string ctid;  // text
+    std::string ctid_binary;
+};
+
+void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
+    const auto headroom = [](std::size_t size) {
+        HeadroomBuffer b;
+        b.bytes.reserve(MESSAGE_HEADROOM + size);
+        b.bytes.assign(MESSAGE_HEADROOM, '\0');
+        b.offset = MESSAGE_HEADROOM;
+        return b;
+    };
+    if (rows.size() == 1 && static_cast<std::int64_t>(rows.front().row.size) > slice_bytes()) {
+        // One change larger than a slice: read it piece by piece, so that
+        // only the change itself and one slice are held.
+        auto& p = rows.front();
+        HeadroomBuffer b = headroom(p.row.size);
+        const auto slice = static_cast<std::uint64_t>(slice_bytes());
+        for (std::uint64_t off = 0; off < p.row.size; off += slice) {
+            const auto len = std::min(slice, p.row.size - off);
+            PgResult r = conn_.exec_params(
+                "SELECT substring(change FROM $3::int4 FOR $4::int4) FROM tablepub.outbox"
+                " WHERE gen = $1::int2 AND ctid = $2::tid",
+                {p.gen, p.ctid, std::to_string(off + 1), std::to_string(len)}, true);
+            if (r.rows() != 1 || r.value(0, 0).size() != len) {
+                throw Error("outbox row " + p.ctid + " of transaction " + std::to_string(p.row.txid) +
+                            " changed while its batch was read");
+            }
+            b.bytes.append(r.value(0, 0));
+        }
+        p.row.large = &b;
+        row(p.row);
+        return;
+    }
+    // Several changes of one partition, together at most limits_.bytes.
+    std::string tids = "{";
+    for (std::size_t i = 0; i < rows.size(); ++i) tids += (i ? ",\"" : "\"") + rows[i].ctid + "\"";
+    tids += "}";
+    PgResult r = conn_.exec_params(
+        "SELECT ctid, change FROM tablepub.outbox WHERE gen = $1::int2 AND ctid = ANY ($2::tid[])",
+        {rows.front().gen, tids}, true);
+    if (r.rows() != static_cast<int>(rows.size())) {
+        throw Error("outbox rows of a batch changed while it was read (" + std::to_string(r.rows()) + " of " +
+                    std::to_string(rows.size()) + " found)");
+    }
+    for (auto& p : rows) {
+        int at = -1;
+        for (int i = 0; i < r.rows() && at < 0; ++i) {
+            if (r.value(i, 0) == p.ctid_binary) at = i;
+        }
+        if (at < 0 || r.value(at, 1).size() != p.row.size) {
+            throw Error("outbox row " + p.ctid + " of transaction " + std::to_string(p.row.txid) +
+                        " changed while its batch was read");
+        }
+        HeadroomBuffer b = headroom(p.row.size);
+        b.bytes.append(r.value(at, 1));
+        p.row.large = &b;
+        row(p.row);
+    }
+}
+
 std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {
-    const std::string fetch = "FETCH FORWARD " + std::to_string(fetch_rows_) + " FROM tablepub_batch";
+    const std::string fetch = "FETCH FORWARD " + std::to_string(limits_.rows) + " FROM tablepub_batch";
+    // An oversized change is never read, not even inline.
+    const auto limit = std::min(inline_limit(), limits_.max_change_bytes);
+    const auto slice = slice_bytes();
     std::uint64_t count = 0;
     try {
         // Transaction, cursor and first chunk in one round trip; a BINARY
@@ -46,21 +147,64 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
         PgResult first = conn_.exec(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
-            batch_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap)) + "; " + fetch);
+            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " +
+            fetch);
+        std::vector<Pending> large;
         for (;;) {
             PgResult chunk = first ? std::move(first) : conn_.wait_result();
             const int n = chunk.rows();
             if (n == 0) break;
-            if (chunk.columns() != 3) throw Error("unexpected batch result shape");
-            for (int i = 0; i < n; ++i) prepare(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))));
-            const bool more = n == fetch_rows_;
-            if (more) conn_.send_params(fetch, {}, true);
+            if (chunk.columns() != 6) throw Error("unexpected batch result shape");
+            bool has_large = false;
             for (int i = 0; i < n; ++i) {
-                row(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))), be_uint(chunk.value(i, 1)),
-                    chunk.value(i, 2));
+                prepare(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))));
+                has_large = has_large || (chunk.is_null(i, 5) &&
+                                          static_cast<std::int64_t>(be_uint(chunk.value(i, 4))) <=
+                                              limits_.max_change_bytes);
             }
+            const bool more = n == limits_.rows;
+            // The next chunk is requested before this one is handled, unless
+            // large changes must be read first on this connection.
+            if (more && !has_large) conn_.send_params(fetch, {}, true);
+            std::int64_t large_bytes = 0;
+            auto flush_large = [&] {
+                if (large.empty()) return;
+                read_large(large, row);
+                large.clear();
+                large_bytes = 0;
+                // Reading large changes takes a while: heartbeats go on.
+                idle();
+            };
+            for (int i = 0; i < n; ++i) {
+                OutboxRow r;
+                r.relid = static_cast<std::uint32_t>(be_uint(chunk.value(i, 0)));
+                r.txid = be_uint(chunk.value(i, 1));
+                r.size = be_uint(chunk.value(i, 4));
+                const auto size = static_cast<std::int64_t>(r.size);
+                if (size > limits_.max_change_bytes) {
+                    flush_large();
+                    r.oversized = true;
+                    row(r);
+                } else if (!chunk.is_null(i, 5)) {
+                    flush_large();
+                    r.bytes = chunk.value(i, 5);
+                    row(r);
+                } else {
+                    const std::string gen = std::to_string(static_cast<std::int16_t>(be_uint(chunk.value(i, 2))));
+                    // Consecutive changes of one partition are read together,
+                    // up to limits_.bytes; one over a slice is read alone.
+                    if (!large.empty() && (size > slice || large.front().row.size > static_cast<std::uint64_t>(slice) ||
+                                           large.front().gen != gen || large_bytes + size > limits_.bytes)) {
+                        flush_large();
+                    }
+                    large.push_back(Pending{r, gen, tid_text(chunk.value(i, 3)), std::string(chunk.value(i, 3))});
+                    large_bytes += size;
+                }
+            }
+            flush_large();
             count += static_cast<std::uint64_t>(n);
             if (!more) break;
+            if (has_large) conn_.send_params(fetch, {}, true);
             idle();
         }
         conn_.exec("COMMIT");

@@ -52,7 +52,7 @@ Relay::Relay(RelayOptions options)
       zmq_ctx_(1),
       store_(conn_),
       sequencer_(
-          [this](std::string_view topic, std::string_view body) { publisher_->send(topic, body); },
+          [this](std::string_view topic, HeadroomBuffer& body) { publisher_->send(topic, body); },
           [this](std::uint32_t relid) {
               const auto it = names_.find(relid);
               return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
@@ -93,6 +93,7 @@ bool Relay::activate(bool first) {
             // Qualified names only: no user-created function or operator may
             // stand in for one the relay's SQL calls.
             conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
+            store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
                 store_.send_lock_wait();
@@ -106,6 +107,9 @@ bool Relay::activate(bool first) {
                 (void)conn_.wait_result();
                 spdlog::info("took over as the active relay");
             }
+            // The open batch a previous relay recorded is redone below; make
+            // sure it is on disk before anything of it goes out again.
+            store_.flush_wal();
             conn_.exec("LISTEN tablepub");
             sequencer_.load(store_.load_streams());
             sequencer_.load_moves(store_.load_moves());
@@ -130,7 +134,7 @@ bool Relay::activate(bool first) {
 void Relay::process(const Batch& batch) {
     const auto start = clock::now();
     sequencer_.begin_batch();
-    BatchReader reader(conn_, options_.fetch_rows);
+    BatchReader reader(conn_, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
     const auto rows = reader.read(
         batch,
         [this](std::uint32_t relid) {
@@ -138,8 +142,14 @@ void Relay::process(const Batch& batch) {
                 names_[relid] = store_.table_name(relid);
             }
         },
-        [this](std::uint32_t relid, std::uint64_t txid, std::string_view change) {
-            sequencer_.add(relid, txid, change);
+        [this](OutboxRow& row) {
+            if (row.oversized) {
+                add_oversized(row);
+            } else if (row.large != nullptr) {
+                sequencer_.add(row.relid, row.txid, std::move(*row.large));
+            } else {
+                sequencer_.add(row.relid, row.txid, row.bytes);
+            }
         },
         [this] { heartbeat_if_due(); });
     sequencer_.end_batch();
@@ -152,6 +162,22 @@ void Relay::process(const Batch& batch) {
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
+}
+
+void Relay::add_oversized(const OutboxRow& row) {
+    // Publishing it would take more memory than the operator allowed (or
+    // more than a protobuf message can hold): subscribers of the table get
+    // a RESYNC in its place and take a new snapshot.
+    const auto& s = sequencer_.stream(row.relid);
+    const auto limit = static_cast<std::uint64_t>(options_.max_change_bytes);
+    if (last_oversized_ != std::make_pair(row.relid, row.txid)) {
+        last_oversized_ = {row.relid, row.txid};
+        spdlog::warn(
+            "change of table {}.{} in transaction {} is {} bytes, over --max-change-bytes {}: published as RESYNC "
+            "(later ones of this table and transaction are not logged)",
+            s.schema_name, s.table_name, row.txid, row.size, limit);
+    }
+    sequencer_.add(row.relid, row.txid, oversized_change(s.schema_name, s.table_name, row.txid, row.size, limit));
 }
 
 void Relay::drain(bool notified) {

@@ -26,7 +26,45 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     return std::chrono::milliseconds(n * scale);
 }
 
+std::optional<std::int64_t> parse_bytes(std::string_view text) {
+    std::int64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || ptr == text.data() || n < 0) return std::nullopt;
+    const std::string_view unit(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
+    int shift = 0;
+    if (unit.empty() || unit == "B")
+        shift = 0;
+    else if (unit == "kB")
+        shift = 10;
+    else if (unit == "MB")
+        shift = 20;
+    else if (unit == "GB")
+        shift = 30;
+    else
+        return std::nullopt;
+    if (n > (std::int64_t{1} << (62 - shift))) return std::nullopt;
+    return n << shift;
+}
+
 namespace {
+
+// Adds a byte-size option that takes "64kB", "256MB", ... within [lo, hi].
+void add_bytes(CLI::App& app, const std::string& name, const std::string& env, std::int64_t& target,
+               std::int64_t lo, std::int64_t hi, const std::string& help) {
+    app.add_option_function<std::string>(
+           name,
+           [&target, name, lo, hi](const std::string& v) {
+               const auto b = parse_bytes(v);
+               if (!b || *b < lo || *b > hi) {
+                   throw CLI::ValidationError(name, "\"" + v + "\" is not a size from " + std::to_string(lo >> 10) +
+                                                        "kB to " + std::to_string(hi >> 20) + "MB (e.g. 64MB)");
+               }
+               target = *b;
+           },
+           help + " (default " + std::to_string(target >> 20) + "MB)")
+        ->envname(env)
+        ->type_name("SIZE");
+}
 
 // Adds a duration option that takes "250ms", "2s", ... and its env variable.
 void add_duration(CLI::App& app, const std::string& name, const std::string& env, std::chrono::milliseconds& target,
@@ -96,6 +134,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_FETCH_ROWS")
         ->check(CLI::Range(1, 1'000'000))
         ->capture_default_str();
+    add_bytes(app, "--fetch-bytes", "TABLEPUB_FETCH_BYTES", o.fetch_bytes, 1LL << 20, 1LL << 30,
+              "change bytes per FETCH: larger changes are read on their own (bounds memory)");
+    add_bytes(app, "--max-change-bytes", "TABLEPUB_MAX_CHANGE_BYTES", o.max_change_bytes, 1LL << 10, 1LL << 30,
+              "largest change published; a larger one is published as a RESYNC of its table");
     app.add_option("--send-hwm", o.send_hwm, "messages queued per subscriber before ZeroMQ drops")
         ->envname("TABLEPUB_SEND_HWM")
         ->check(CLI::Range(1, 100'000'000))

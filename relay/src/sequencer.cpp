@@ -40,8 +40,20 @@ StreamState& Sequencer::stream_for(std::uint32_t relid) {
     return streams_.emplace(relid, std::move(s)).first->second;
 }
 
+namespace {
+
+// Buffers above this size are released after use rather than kept for the
+// next message: a large change must not pin its memory.
+constexpr std::size_t KEEP_BUFFER_BYTES = 1 << 20;
+
+void release_if_large(HeadroomBuffer& b) {
+    if (b.bytes.capacity() > KEEP_BUFFER_BYTES) b.bytes = std::string();
+    b.offset = 0;
+}
+
+}  // namespace
+
 void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
-    buf_.clear();
     MessageHeader h;
     h.schema_name = s.schema_name;
     h.table_name = s.table_name;
@@ -49,9 +61,25 @@ void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
     h.txid = p.txid;
     h.tx_last = tx_last;
     h.schema_seq = p.schema_seq;
-    encode_change_message(buf_, h, p.change);
+    const std::string_view change = p.change.view();
+    envelope_.clear();
+    encode_message_envelope(envelope_, h, change.size());
     topic_ = make_topic(s.schema_name, s.table_name);
-    sink_(topic_, buf_);
+    if (p.change.offset >= envelope_.size()) {
+        // A change read with headroom: write the envelope in front of it and
+        // hand the whole buffer on, no copy of the change.
+        const std::size_t start = p.change.offset - envelope_.size();
+        envelope_.copy(p.change.bytes.data() + start, envelope_.size());
+        p.change.offset = start;
+        sink_(topic_, p.change);
+    } else {
+        buf_.bytes.clear();
+        buf_.offset = 0;
+        buf_.bytes.append(envelope_).append(change);
+        sink_(topic_, buf_);
+        release_if_large(buf_);
+    }
+    release_if_large(p.change);
     entries_[s.relid].sent_seq = p.seq;
     p.present = false;
     ++messages_sent_;
@@ -95,6 +123,17 @@ void Sequencer::end_transaction() {
 }
 
 void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view change) {
+    Pending& p = admit(relid, txid, change);
+    p.change.bytes.assign(change);
+    p.change.offset = 0;
+}
+
+void Sequencer::add(std::uint32_t relid, std::uint64_t txid, HeadroomBuffer&& change) {
+    Pending& p = admit(relid, txid, change.view());
+    p.change = std::move(change);
+}
+
+Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, std::string_view change) {
     if (in_transaction_ && txid != cur_txid_) end_transaction();
     cur_txid_ = txid;
     in_transaction_ = true;
@@ -147,10 +186,10 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view ch
     e.pending.seq = seq;
     e.pending.txid = txid;
     e.pending.schema_seq = s.schema_seq;
-    e.pending.change.assign(change);
     e.pending.moves = moves;
     e.pending.from_schema = std::move(from_schema);
     e.pending.from_table = std::move(from_table);
+    return e.pending;
 }
 
 void Sequencer::end_batch() {

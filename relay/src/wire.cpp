@@ -28,8 +28,8 @@ void put_uint(std::string& out, std::uint32_t field, std::uint64_t v) {
     put_varint(out, v);
 }
 
-void put_bytes(std::string& out, std::uint32_t field, std::string_view v, bool always = false) {
-    if (v.empty() && !always) return;
+void put_bytes(std::string& out, std::uint32_t field, std::string_view v) {
+    if (v.empty()) return;
     put_tag(out, field, LEN);
     put_varint(out, v.size());
     out.append(v);
@@ -49,7 +49,7 @@ std::uint64_t get_varint(std::string_view in, std::size_t& pos) {
 
 }  // namespace
 
-void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
+void encode_message_envelope(std::string& out, const MessageHeader& h, std::size_t change_size) {
     put_bytes(out, 1, h.schema_name);
     put_bytes(out, 2, h.table_name);
     put_uint(out, 3, h.seq);
@@ -57,7 +57,23 @@ void encode_change_message(std::string& out, const MessageHeader& h, std::string
     put_uint(out, 5, h.tx_last ? 1 : 0);
     put_uint(out, 6, h.schema_seq);
     // A oneof member is always written, even when empty.
-    put_bytes(out, 10, change, true);
+    put_tag(out, 10, LEN);
+    put_varint(out, change_size);
+}
+
+void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
+    encode_message_envelope(out, h, change.size());
+    out.append(change);
+}
+
+std::string oversized_change(std::string_view schema_name, std::string_view table_name, std::uint64_t txid,
+                             std::uint64_t size, std::uint64_t limit) {
+    v1::Change c;
+    c.set_op(v1::RESYNC);
+    c.set_reason("a change of table " + std::string(schema_name) + "." + std::string(table_name) +
+                 " in transaction " + std::to_string(txid) + " is " + std::to_string(size) +
+                 " bytes, over the relay's limit of " + std::to_string(limit) + " bytes (--max-change-bytes)");
+    return c.SerializeAsString();
 }
 
 std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
@@ -101,7 +117,7 @@ ChangeOp peek_op(std::string_view change) {
         }
     }
     if (pos > change.size()) throw Error("malformed change: truncated field");
-    if (op > static_cast<std::uint64_t>(ChangeOp::unpublish)) return ChangeOp::unspecified;
+    if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
     return static_cast<ChangeOp>(op);
 }
 

@@ -196,6 +196,7 @@ void Subscriber::loop(std::vector<std::string> endpoints, std::string prefix) {
         if (!topic.more() || !sock.recv(body)) continue;
         Received r;
         r.topic = topic.to_string();
+        r.size = body.size();
         if (light_) {
             // One reused message object: no allocation per received change.
             if (!scratch.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;

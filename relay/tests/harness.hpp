@@ -83,6 +83,7 @@ struct Received {
     std::string topic;
     std::string raw;
     v1::Message msg;
+    std::size_t size = 0;  // of the serialized message (also for a light subscriber)
 };
 
 // A SUB socket on a background thread that keeps every message.

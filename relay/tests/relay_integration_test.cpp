@@ -457,6 +457,118 @@ TEST_F(RelayIT, MillionRowTransactionInBoundedMemory) {
     EXPECT_EQ(relay.terminate(), 0);
 }
 
+// Large changes flow through with bounded relay memory (design.md section
+// 2, "Memory"): 1000 rows of 3 MB in one transaction, then one 300 MB
+// value (over the default --max-change-bytes, so allowed here). The bound
+// is 256 MB plus the largest change.
+TEST_F(RelayIT, LargeChangesFlowInBoundedMemory) {
+    constexpr long MB = 1024;  // in kB, as VmHWM
+    db_.exec("CREATE TABLE big (id int PRIMARY KEY, v text)");
+    db_.exec("SELECT tablepub.publish('big')");
+    Subscriber sub({endpoint_}, "", false, true);
+    auto& relay = start_relay({"--max-change-bytes", "512MB"});
+    ASSERT_TRUE(relay.wait_log("publishing on"));
+    ASSERT_TRUE(sub.wait_count("public.big", 1));
+    const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+
+    auto t0 = std::chrono::steady_clock::now();
+    db_.exec("INSERT INTO big SELECT g, repeat(chr(65 + g % 26), 3 * 1024 * 1024) FROM generate_series(1, 1000) g");
+    auto t1 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(sub.wait_count("public.big", 1001, 180s)) << check_stream(sub.messages(), "public.big").by_seq.size();
+    auto t2 = std::chrono::steady_clock::now();
+    const long rss_rows = relay.peak_rss_kb();
+    {
+        const auto all = sub.messages();  // check_stream points into it
+        const auto check = check_stream(all, "public.big");
+        EXPECT_EQ(check.by_seq.size(), 1001u);
+        EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+        for (std::uint64_t seq = 2; seq <= 1001; ++seq) {
+            ASSERT_GT(check.by_seq.at(seq)->size, 3u << 20) << seq;
+            EXPECT_EQ(check.by_seq.at(seq)->msg.change().op(), v1::INSERT);
+        }
+        EXPECT_TRUE(check.by_seq.at(1001)->msg.tx_last());
+    }
+    std::cerr << "1000 rows of 3 MB in one transaction: insert " << ms(t1 - t0) << " ms, delivered " << ms(t2 - t1)
+              << " ms after commit, relay VmHWM " << rss_rows / MB << " MB (bound " << 256 + 3 << " MB)\n";
+    EXPECT_LT(rss_rows, (256 + 3) * MB);
+
+    t0 = std::chrono::steady_clock::now();
+    db_.exec("INSERT INTO big VALUES (0, repeat('x', 300 * 1024 * 1024))");
+    t1 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(sub.wait_count("public.big", 1002, 180s));
+    t2 = std::chrono::steady_clock::now();
+    const long rss_value = relay.peak_rss_kb();
+    const auto all = sub.messages();
+    const auto check = check_stream(all, "public.big");
+    EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+    ASSERT_TRUE(check.by_seq.contains(1002));
+    EXPECT_GT(check.by_seq.at(1002)->size, 300u << 20);
+    EXPECT_EQ(check.by_seq.at(1002)->msg.change().op(), v1::INSERT);
+    std::cerr << "one 300 MB value: insert " << ms(t1 - t0) << " ms, delivered " << ms(t2 - t1)
+              << " ms after commit, relay VmHWM " << rss_value / MB << " MB (bound " << 256 + 300 << " MB)\n";
+    EXPECT_LT(rss_value, (256 + 300) * MB);
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
+// A change over --max-change-bytes is published as a RESYNC of its table
+// with one warning line; the rest of the batch, other tables and later
+// changes flow; a change between the inline and the maximum size is read on
+// its own and arrives whole.
+TEST_F(RelayIT, OversizedChangeBecomesResyncAndNothingStops) {
+    db_.exec("CREATE TABLE a (id int PRIMARY KEY, v text)");
+    db_.exec("CREATE TABLE b (id int PRIMARY KEY, v text)");
+    db_.exec("SELECT tablepub.publish('a'), tablepub.publish('b')");
+    Subscriber sub({endpoint_});
+    // Inline limit 1MB / 1000 rows: the 40 kB change is read on its own.
+    auto& relay = start_relay({"--max-change-bytes", "64kB", "--fetch-rows", "1000", "--fetch-bytes", "1MB"});
+    ASSERT_TRUE(relay.wait_log("publishing on"));
+    ASSERT_TRUE(sub.wait_count("public.b", 1));
+    const std::string medium(40000, 'm');
+    const auto txid = txid_of(
+        "INSERT INTO a VALUES (1, 'small'); INSERT INTO a VALUES (2, repeat('x', 100000)); "
+        "INSERT INTO b VALUES (1, repeat('m', 40000)); INSERT INTO a VALUES (3, repeat('y', 200000)); "
+        "INSERT INTO a VALUES (4, 'after')");
+    db_.exec("INSERT INTO a VALUES (5, 'later')");
+    ASSERT_TRUE(sub.wait_count("public.a", 6));
+    ASSERT_TRUE(sub.wait_count("public.b", 2));
+    const auto all = sub.messages();
+    const auto a = changes(all, "public.a");
+    ASSERT_EQ(a.size(), 6u);
+    EXPECT_EQ(a[1].msg.change().op(), v1::INSERT);
+    EXPECT_EQ(a[2].msg.change().op(), v1::RESYNC);
+    EXPECT_EQ(a[2].msg.txid(), txid);
+    EXPECT_NE(a[2].msg.change().reason().find("public.a in transaction " + std::to_string(txid)), std::string::npos)
+        << a[2].msg.change().reason();
+    EXPECT_EQ(a[3].msg.change().op(), v1::RESYNC);
+    EXPECT_EQ(a[4].msg.change().op(), v1::INSERT);
+    EXPECT_TRUE(a[4].msg.tx_last());
+    EXPECT_EQ(a[5].msg.change().op(), v1::INSERT);
+    EXPECT_EQ(columns(a[5].msg.change().values())["v"]->text(), "later");
+    const auto b = changes(all, "public.b");
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_EQ(columns(b[1].msg.change().values())["v"]->text(), medium);
+    const auto check = check_stream(all, "public.a");
+    EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+    // One warning for the table and transaction, naming both and the size.
+    const auto log = relay.log();
+    const std::string line = "change of table public.a in transaction " + std::to_string(txid) + " is ";
+    ASSERT_NE(log.find(line), std::string::npos) << log;
+    EXPECT_EQ(log.find(line, log.find(line) + 1), std::string::npos) << log;
+    EXPECT_EQ(relay.terminate(), 0);
+
+    // The same when the inline limit (1MB / 4 rows) is above the maximum:
+    // the oversized change is still replaced, not sent inline.
+    Subscriber sub2({endpoint_});
+    auto& relay2 = start_relay({"--max-change-bytes", "64kB", "--fetch-rows", "4", "--fetch-bytes", "1MB"});
+    ASSERT_TRUE(relay2.wait_log("publishing on"));
+    db_.exec("INSERT INTO a VALUES (6, repeat('z', 100000))");
+    ASSERT_TRUE(sub2.wait_count("public.a", 1));
+    const auto a2 = changes(sub2.messages(), "public.a");
+    EXPECT_EQ(a2.back().msg.seq(), 7u);
+    EXPECT_EQ(a2.back().msg.change().op(), v1::RESYNC);
+    EXPECT_EQ(relay2.terminate(), 0);
+}
+
 TEST_F(RelayIT, OutboxIsCleanedAfterRetention) {
     db_.exec("ALTER DATABASE " + dbname_ + " SET tablepub.retention = 1");
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");

@@ -134,6 +134,35 @@ TEST(Duration, Units) {
     EXPECT_FALSE(parse_duration("1d"));
 }
 
+TEST_F(OptionsTest, ByteLimits) {
+    auto r = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r));
+    EXPECT_EQ(std::get<RelayOptions>(r).fetch_bytes, 64LL << 20);
+    EXPECT_EQ(std::get<RelayOptions>(r).max_change_bytes, 256LL << 20);
+    r = parse({"--fetch-bytes", "8MB", "--max-change-bytes", "1GB"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    EXPECT_EQ(std::get<RelayOptions>(r).fetch_bytes, 8LL << 20);
+    EXPECT_EQ(std::get<RelayOptions>(r).max_change_bytes, 1LL << 30);
+    // Over a protobuf message's reach, or below what any row needs: refused.
+    EXPECT_EQ(std::get<int>(parse({"--max-change-bytes", "2GB"})), 2);
+    EXPECT_NE(err.str().find("--max-change-bytes"), std::string::npos) << err.str();
+    EXPECT_EQ(std::get<int>(parse({"--fetch-bytes", "100kB"})), 2);
+    EXPECT_EQ(std::get<int>(parse({"--fetch-bytes", "64 MB"})), 2);
+}
+
+TEST(Bytes, Units) {
+    EXPECT_EQ(parse_bytes("100"), 100);
+    EXPECT_EQ(parse_bytes("100B"), 100);
+    EXPECT_EQ(parse_bytes("64kB"), 65536);
+    EXPECT_EQ(parse_bytes("256MB"), 256LL << 20);
+    EXPECT_EQ(parse_bytes("1GB"), 1LL << 30);
+    EXPECT_FALSE(parse_bytes(""));
+    EXPECT_FALSE(parse_bytes("-1MB"));
+    EXPECT_FALSE(parse_bytes("1mb"));
+    EXPECT_FALSE(parse_bytes("1TB"));
+    EXPECT_FALSE(parse_bytes("99999999999999GB"));
+}
+
 TEST_F(OptionsTest, TailOptions) {
     auto r = parse_tail_options(
         {"--connect", "tcp://h:1", "--table", "public.t", "--table", "app.u", "--bytes", "hex", "--count", "3"}, out,

@@ -216,6 +216,47 @@ TEST_F(SequencerTest, RedoingABatchFromTheSameStateGivesIdenticalBytes) {
     }
 }
 
+// A change read on its own (with headroom) gives the same bytes as one
+// read inline; the sink may take its buffer, and the sequencer keeps going.
+TEST_F(SequencerTest, LargeChangeInItsOwnBufferGivesIdenticalBytes) {
+    std::vector<std::string> taken;
+    auto run = [&](bool headroom, bool take) {
+        Sequencer seq(
+            [&](std::string_view topic, HeadroomBuffer& body) {
+                Sent s{std::string(topic), {}, std::string(body.view())};
+                EXPECT_TRUE(s.msg.ParseFromString(s.raw));
+                sent.push_back(std::move(s));
+                if (take) taken.push_back(std::move(body.bytes));
+            },
+            [](std::uint32_t) { return std::pair<std::string, std::string>{"cat", "t"}; });
+        seq.load({StreamState{1, "public", "a", 3, 1, "", true}});
+        seq.begin_batch();
+        for (int r = 0; r < 4; ++r) {
+            const std::string c = change(v1::INSERT, r + 1);
+            if (headroom && r % 2 == 0) {
+                HeadroomBuffer b;
+                b.bytes.assign(MESSAGE_HEADROOM, 'x');  // garbage the envelope overwrites
+                b.bytes += c;
+                b.offset = MESSAGE_HEADROOM;
+                seq.add(1, 100, std::move(b));
+            } else {
+                seq.add(1, 100, c);
+            }
+        }
+        seq.end_batch();
+    };
+    run(false, false);
+    auto inline_only = std::move(sent);
+    sent.clear();
+    run(true, true);
+    ASSERT_EQ(inline_only.size(), 4u);
+    ASSERT_EQ(sent.size(), 4u);
+    for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(inline_only[i].raw, sent[i].raw) << i;
+    EXPECT_TRUE(sent[3].msg.tx_last());
+    EXPECT_FALSE(sent[0].msg.tx_last());
+    EXPECT_EQ(taken.size(), 4u);
+}
+
 TEST_F(SequencerTest, MalformedChangeThrows) {
     auto seq = make();
     seq.begin_batch();

@@ -44,6 +44,28 @@ TEST(Wire, EmbeddedChangeIsByteIdenticalToProtobuf) {
     EXPECT_TRUE(parsed.change().values(1).value().has_null());
 }
 
+TEST(Wire, EnvelopeIsTheMessageBeforeTheChange) {
+    const auto change = sample_change().SerializeAsString();
+    const MessageHeader h{"public", "instances", 300, 1ULL << 40, false, 2};
+    std::string whole, envelope;
+    encode_change_message(whole, h, change);
+    encode_message_envelope(envelope, h, change.size());
+    EXPECT_EQ(envelope + change, whole);
+    EXPECT_LE(envelope.size(), MESSAGE_HEADROOM);
+}
+
+TEST(Wire, OversizedChangeIsADeterministicResync) {
+    const auto a = oversized_change("public", "big", 1234, 314572800, 268435456);
+    EXPECT_EQ(a, oversized_change("public", "big", 1234, 314572800, 268435456));
+    v1::Change c;
+    ASSERT_TRUE(c.ParseFromString(a));
+    EXPECT_EQ(c.op(), v1::RESYNC);
+    EXPECT_EQ(c.reason(),
+              "a change of table public.big in transaction 1234 is 314572800 bytes, over the relay's limit of "
+              "268435456 bytes (--max-change-bytes)");
+    EXPECT_EQ(peek_op(a), ChangeOp::resync);
+}
+
 TEST(Wire, DefaultsAreLeftOutButEmptyChangeIsKept) {
     std::string out;
     encode_change_message(out, MessageHeader{"s", "t", 1, 0, false, 0}, "");

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
             sync_options.chunk_rows = static_cast<std::uint32_t>(options.snapshot_chunk_rows);
             sync_options.max_streams = static_cast<std::size_t>(options.snapshot_max_streams);
             sync_options.idle_timeout = options.snapshot_idle_timeout;
+            sync_options.max_change_bytes = options.max_change_bytes;
             sync = std::make_unique<tablepub::SyncServer>(sync_ctx, sync_options);
             sync->start();
         }

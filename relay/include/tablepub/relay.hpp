@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include "tablepub/batch_reader.hpp"
 #include "tablepub/pg_connection.hpp"
 #include "tablepub/relay_options.hpp"
 #include "tablepub/sequencer.hpp"
@@ -45,6 +46,8 @@ private:
     // Publishes batches until none is left; notified: a NOTIFY woke us.
     void drain(bool notified);
     void process(const Batch& batch);
+    // Publishes a RESYNC in place of a change over --max-change-bytes.
+    void add_oversized(const OutboxRow& row);
     // Spaces batches by the previous batch's size, up to --batch-interval:
     // under load, fewer and larger batches cost the database less.
     void pace();
@@ -76,6 +79,8 @@ private:
     clock::time_point active_until_;
     clock::time_point last_batch_at_;
     std::uint64_t last_batch_rows_ = 0;
+    // (table, txid) of the last oversized change logged: one line per pair.
+    std::pair<std::uint32_t, std::uint64_t> last_oversized_{0, 0};
 };
 
 }  // namespace tablepub

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ struct RelayOptions {
     int snapshot_max_streams = 8;
     std::chrono::milliseconds snapshot_idle_timeout{60000};
     int fetch_rows = 10000;
+    std::int64_t fetch_bytes = 64LL << 20;         // change bytes per FETCH (and per read of large changes)
+    std::int64_t max_change_bytes = 256LL << 20;  // larger changes are published as RESYNC
     int send_hwm = 100000;
     std::string log_level = "info";
 };
@@ -39,6 +42,9 @@ using RelayParse = std::variant<RelayOptions, int>;
 
 [[nodiscard]] RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out,
                                              std::ostream& err);
+
+// "64kB", "256MB", "1GB", or a bare number of bytes (units of 1024).
+[[nodiscard]] std::optional<std::int64_t> parse_bytes(std::string_view text);
 
 // "250ms", "2s", "1min", "1h", or a bare number of milliseconds.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

@@ -50,7 +50,8 @@ struct TopicMove {
 // produces identical bytes.
 class Sequencer {
 public:
-    using Sink = std::function<void(std::string_view topic, std::string_view body)>;
+    // The sink may take message.bytes over (zero-copy send of a large message).
+    using Sink = std::function<void(std::string_view topic, HeadroomBuffer& message)>;
     // Names a table the sequencer has no stream for (schema, table).
     using Resolver = std::function<std::pair<std::string, std::string>(std::uint32_t relid)>;
 
@@ -63,6 +64,11 @@ public:
     void begin_batch();
     // One outbox row, in batch order.
     void add(std::uint32_t relid, std::uint64_t txid, std::string_view change);
+    // The same for a large change read into a buffer of its own, with
+    // MESSAGE_HEADROOM bytes in front: its message is built in place.
+    void add(std::uint32_t relid, std::uint64_t txid, HeadroomBuffer&& change);
+    // The stream of a table (named by the resolver when first seen).
+    const StreamState& stream(std::uint32_t relid) { return stream_for(relid); }
     // Ends the batch: flushes the held-back messages with tx_last.
     void end_batch();
     // Streams changed by the batch, in first-touched order.
@@ -88,7 +94,7 @@ private:
         std::uint64_t seq = 0;
         std::uint64_t txid = 0;
         std::uint64_t schema_seq = 0;
-        std::string change;
+        HeadroomBuffer change;
         // A SCHEMA message that renames the table: its former topic.
         bool moves = false;
         std::string from_schema, from_table;
@@ -101,6 +107,8 @@ private:
     };
 
     StreamState& stream_for(std::uint32_t relid);
+    // Numbers a change and holds it back (the caller stores its bytes).
+    Pending& admit(std::uint32_t relid, std::uint64_t txid, std::string_view change);
     void emit(StreamState& s, Pending& p, bool tx_last);
     void end_transaction();
     void record_move(const StreamState& s, const Pending& p);
@@ -113,7 +121,8 @@ private:
     std::vector<std::uint32_t> touched_;  // tables touched in this batch
     std::uint64_t cur_txid_ = 0;
     bool in_transaction_ = false;
-    std::string buf_;
+    HeadroomBuffer buf_;
+    std::string envelope_;
     std::string topic_;
     std::uint64_t messages_sent_ = 0;
     std::map<std::string, TopicMove> moves_;

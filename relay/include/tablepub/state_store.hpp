@@ -28,6 +28,14 @@ public:
     // Checks that the extension is installed at a version with relay state;
     // throws ConfigError otherwise.
     void check_extension();
+    // Makes every commit of this session wait for its WAL flush, whatever
+    // synchronous_commit the cluster, database or role sets: the commit that
+    // records a batch then flushes the commit record of every transaction the
+    // batch publishes (design.md section 2, "Durable before published").
+    void make_commits_durable();
+    // Flushes the WAL up to now: commits a transaction that has an xid under
+    // the durable setting above.
+    void flush_wal();
     // Tries the relay lock; returns the pid of the holder when it is taken.
     [[nodiscard]] std::optional<int> try_lock();
     // Starts waiting for the relay lock; ready when lock_acquired() says so.

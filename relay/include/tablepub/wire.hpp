@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,7 +18,27 @@ enum class ChangeOp : std::uint32_t {
     truncate = 4,
     schema = 5,
     unpublish = 6,
+    resync = 7,
 };
+
+// Bytes [offset, end) of `bytes`: a payload with `offset` bytes of room in
+// front of it, so that an envelope can be written there instead of copying
+// a large payload into a new buffer. A consumer may take `bytes` over.
+struct HeadroomBuffer {
+    std::string bytes;
+    std::size_t offset = 0;
+
+    [[nodiscard]] std::string_view view() const noexcept {
+        return std::string_view(bytes).substr(std::min(offset, bytes.size()));
+    }
+    // So that a consumer that only reads can take a string_view.
+    operator std::string_view() const noexcept { return view(); }  // NOLINT(google-explicit-constructor)
+};
+
+// Room a change read separately keeps in front of it for its Message
+// envelope: fields 1-6 with names of up to 255 bytes, plus the tag and
+// length of field 10. An envelope that does not fit is copied instead.
+inline constexpr std::size_t MESSAGE_HEADROOM = 640;
 
 // The envelope fields of one published tablepub.v1.Message.
 struct MessageHeader {
@@ -41,6 +63,16 @@ struct HeartbeatNotice {
     std::string_view moved_to_schema;
     std::string_view moved_to_table;
 };
+
+// Appends the envelope of such a Message: everything before the change's
+// bytes, for a change of change_size bytes.
+void encode_message_envelope(std::string& out, const MessageHeader& header, std::size_t change_size);
+
+// The serialized RESYNC Change that replaces a change of `size` bytes over
+// the relay's limit. Depends only on its arguments, so a redo or a replay
+// of the batch produces the same bytes.
+[[nodiscard]] std::string oversized_change(std::string_view schema_name, std::string_view table_name,
+                                           std::uint64_t txid, std::uint64_t size, std::uint64_t limit);
 
 // A serialized heartbeat Message for one table.
 [[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,

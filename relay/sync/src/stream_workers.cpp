@@ -452,15 +452,28 @@ void run_replay(StreamContext& ctx)
         [&](std::uint32_t) { return std::make_pair(req.schema_name(), req.table_name()); });
     seq.load({start});
     const std::string fetch = "FETCH FORWARD " + std::to_string(n) + " FROM tablepub_replay";
+    const auto max_change = static_cast<std::uint64_t>(ctx.options().max_change_bytes);
     for (const auto& r : ranges) {
-        conn.exec("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, q.change FROM (" +
+        // A change over --max-change-bytes is not read: it was published
+        // as a RESYNC, and is replayed as the same one.
+        conn.exec("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
+                  " CASE WHEN octet_length(q.change) <= " + std::to_string(max_change) + " THEN q.change END FROM (" +
                   batch_query(conn.escape_literal(r.prev), conn.escape_literal(r.snap)) +
                   ") q WHERE q.relid = " + std::to_string(relid));
         seq.begin_batch();
         for (;;) {
             auto chunk = conn.exec_params(fetch, {}, false);
-            for (int i = 0; i < chunk.rows(); ++i)
-                seq.add(relid, static_cast<std::uint64_t>(chunk.int64(i, 1)), unhex(chunk.value(i, 2)));
+            for (int i = 0; i < chunk.rows(); ++i) {
+                const auto txid = static_cast<std::uint64_t>(chunk.int64(i, 1));
+                if (chunk.is_null(i, 3)) {
+                    const auto& st = seq.stream(relid);
+                    seq.add(relid, txid,
+                            oversized_change(st.schema_name, st.table_name, txid,
+                                             static_cast<std::uint64_t>(chunk.int64(i, 2)), max_change));
+                } else {
+                    seq.add(relid, txid, unhex(chunk.value(i, 3)));
+                }
+            }
             if (chunk.rows() < static_cast<int>(n)) break;
         }
         seq.end_batch();

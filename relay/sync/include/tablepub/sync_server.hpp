@@ -22,6 +22,7 @@ struct SyncServerOptions {
     std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
     std::chrono::milliseconds idle_timeout{60'000};  // without credit before TIMEOUT
     std::string curve_secret_key;        // Z85; non-empty makes the endpoint a CURVE server
+    std::int64_t max_change_bytes = 256LL << 20;  // the relay's --max-change-bytes: replay replaces the same changes
 };
 
 // Serves snapshot and replay requests in a thread of its own, with one
