@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -28,6 +29,12 @@ struct RelayOptions {
     int snapshot_chunk_rows = 1000;
     int snapshot_max_streams = 8;
     std::chrono::milliseconds snapshot_idle_timeout{60000};
+    // Bounds of the snapshot service's memory (see SyncServerOptions).
+    std::int64_t snapshot_chunk_bytes = 1 << 20;
+    std::int64_t snapshot_max_reply_bytes = 256 << 20;
+    int snapshot_max_credit = 16;
+    int snapshot_max_streams_per_peer = 2;
+    std::chrono::milliseconds snapshot_preempt_after{2000};
     int fetch_rows = 10000;
     int send_hwm = 100000;
     std::string log_level = "info";

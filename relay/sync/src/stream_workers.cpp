@@ -53,6 +53,19 @@ void send_chunk(StreamContext& ctx, ChunkEncoder& enc)
     ctx.send(enc.finish());
 }
 
+// Adds one row (or message) to the chunk, sending the chunk first when the
+// element would take it past --snapshot-chunk-bytes or the chunk has its
+// rows already. An element larger than the chunk bound goes alone.
+void add_bounded(StreamContext& ctx, ChunkEncoder& enc, std::uint32_t max_rows, std::string_view element,
+                 const std::string& what)
+{
+    check_element_size(ctx, element.size(), what);
+    if (enc.count() > 0 && (enc.count() >= max_rows ||
+                            enc.reply_bytes_with(element.size()) > ctx.options().chunk_bytes))
+        send_chunk(ctx, enc);
+    enc.add(element);
+}
+
 // A snapshot row limited to the projection (plus the key).
 std::string project(std::string_view row, const std::set<std::string>& columns)
 {
@@ -128,26 +141,19 @@ void run_snapshot(StreamContext& ctx)
 
     const std::set<std::string> columns(projection.begin(), projection.end());
     const auto n = ctx.chunk_rows();
-    const std::string fetch = "FETCH FORWARD " + std::to_string(n) + " FROM tablepub_snapshot";
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
     std::uint64_t rows = 0;
-    conn.send_params(fetch, {}, true);
-    for (;;) {
-        PgResult chunk = conn.wait_result();
-        const int got = chunk.rows();
-        const bool more = got == static_cast<int>(n);
-        // The next chunk is read while this one is sent.
-        if (more) conn.send_params(fetch, {}, true);
-        for (int i = 0; i < got; ++i) {
-            if (columns.empty())
-                enc.add(chunk.value(i, 0));
-            else
-                enc.add(project(chunk.value(i, 0), columns));
-        }
-        if (got > 0) send_chunk(ctx, enc);
-        rows += static_cast<std::uint64_t>(got);
-        if (!more) break;
+    // Row by row: the relay holds one row of the table at a time, however
+    // large the rows; the server waits while the client grants no credit.
+    conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot", {}, true);
+    while (PgResult row = conn.next_row()) {
+        std::string projected;
+        std::string_view bytes = row.value(0, 0);
+        if (!columns.empty()) bytes = projected = project(bytes, columns);
+        add_bounded(ctx, enc, n, bytes, "a row of table " + name);
+        ++rows;
     }
+    if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");
 
     v1::Reply end;
@@ -298,24 +304,20 @@ void run_replay(StreamContext& ctx)
                 throw Error("sequencer produced a malformed message");
             produced_last = m.seq();
             if (m.seq() < from || m.seq() > to) return;
-            enc.add(body);
+            add_bounded(ctx, enc, n, body, "message " + std::to_string(m.seq()) + " of table " + name);
             ++sent;
-            if (enc.count() >= n) send_chunk(ctx, enc);
         },
         [&](std::uint32_t) { return std::make_pair(req.schema_name(), req.table_name()); });
     seq.load({start});
-    const std::string fetch = "FETCH FORWARD " + std::to_string(n) + " FROM tablepub_replay";
     for (const auto& r : ranges) {
         conn.exec("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, q.change FROM (" +
                   batch_query(conn.escape_literal(r.prev), conn.escape_literal(r.snap)) +
                   ") q WHERE q.relid = " + std::to_string(relid));
         seq.begin_batch();
-        for (;;) {
-            auto chunk = conn.exec_params(fetch, {}, false);
-            for (int i = 0; i < chunk.rows(); ++i)
-                seq.add(relid, static_cast<std::uint64_t>(chunk.int64(i, 1)), unhex(chunk.value(i, 2)));
-            if (chunk.rows() < static_cast<int>(n)) break;
-        }
+        // Row by row, as for a snapshot: one outbox row in memory at a time.
+        conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
+        while (PgResult row = conn.next_row())
+            seq.add(relid, static_cast<std::uint64_t>(row.int64(0, 1)), unhex(row.value(0, 2)));
         seq.end_batch();
         conn.exec("CLOSE tablepub_replay");
         if (produced_last != r.last)
