@@ -146,6 +146,7 @@ void StreamContext::take_credit()
         return s.cancelled || s.preempted || (s.credit > 0 && s.queued_bytes < budget);
     };
     if (!ready()) {
+        spdlog::debug("stream {}: waiting (credit {}, {} bytes queued)", s.request_id, s.credit, s.queued_bytes);
         s.stalled_since = Clock::now();
         const bool woke = s.cv.wait_for(lock, options_.idle_timeout, ready);
         s.stalled_since.reset();

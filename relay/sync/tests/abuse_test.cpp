@@ -1,0 +1,369 @@
+// Abuse of the snapshot endpoint (issue 8): each test runs the real relay
+// binary as a non-superuser member of tablepub_relay, a writer changing a
+// published table, a live tablepub::Subscriber of that table, and an
+// abusive client sending raw ZeroMQ frames. It asserts that the subscriber
+// keeps receiving the writer's changes, that a new subscriber's snapshot
+// completes while the abuse goes on, and that the relay's peak RSS (VmHWM)
+// stays within the documented bound; it prints that peak.
+
+#include <gtest/gtest.h>
+
+#include <zmq.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+#include "tablepub/request_limits.hpp"
+#include "tablepub/subscriber.hpp"
+
+namespace tablepub::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Subscriber = tablepub::Subscriber;
+
+// The relay's defaults (docs/design.md, "Snapshot service limits"): the
+// snapshot service queues at most max_streams x (max_credit + 2) x
+// chunk_bytes = 8 x 18 x 1 MiB of replies; the rest of the relay stays
+// well under 64 MiB (steady state target). Rows here are 10 KB, far below
+// chunk_bytes, so no row term is added.
+constexpr long MiB = 1024;  // in kB, as VmHWM reports
+constexpr long SERVICE_BOUND_KB = 8 * 18 * MiB;
+constexpr long RELAY_BASE_KB = 64 * MiB;
+constexpr long PEAK_BOUND_KB = SERVICE_BOUND_KB + RELAY_BASE_KB;
+
+class SyncAbuse : public ClusterTest {
+protected:
+    SyncAbuse() : ClusterTest("abuse") {}
+
+    void SetUp() override
+    {
+        ClusterTest::SetUp();
+        publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
+        snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
+        // The relay logs in as a role that is nothing but a member of
+        // tablepub_relay (roles are cluster-wide: created once).
+        db_.exec(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'abuse_relay') THEN "
+            "CREATE ROLE abuse_relay LOGIN NOSUPERUSER IN ROLE tablepub_relay; END IF; END$$");
+        // Issue 7: extension 0.2 forgot this grant, so a least-privilege
+        // relay cannot read tablepub.publications; granting it again once
+        // the upgrade script does is harmless.
+        db_.exec("GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay");
+        relay_conninfo_ = conninfo_;
+        relay_conninfo_.replace(relay_conninfo_.find("user=postgres"), 13, "user=abuse_relay");
+        db_.exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+        db_.exec("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g");
+        db_.exec("SELECT tablepub.publish('t')");
+    }
+
+    void TearDown() override
+    {
+        stop_writer();
+        ClusterTest::TearDown();
+    }
+
+    // A published table of `rows` rows of 10 KB each, stored uncompressed.
+    void create_big(int rows)
+    {
+        db_.exec("CREATE TABLE big (id int PRIMARY KEY, v text)");
+        db_.exec("ALTER TABLE big ALTER COLUMN v SET STORAGE EXTERNAL");
+        db_.exec("INSERT INTO big SELECT g, repeat(md5(g::text), 320) FROM generate_series(1, " +
+                 std::to_string(rows) + ") g");
+        db_.exec("SELECT tablepub.publish('big')");
+    }
+
+    RelayProcess& start_relay()
+    {
+        auto& relay = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                           "--poll-interval", "200ms", "--heartbeat-interval", "300ms",
+                                           "--start-delay", "100ms"});
+        EXPECT_TRUE(relay.wait_log("publishing on"));
+        return relay;
+    }
+
+    SubscriberOptions options() const
+    {
+        SubscriberOptions o;
+        o.publish_endpoints = {publish_};
+        o.snapshot_endpoints = {snapshot_};
+        o.tables = {"public.t"};
+        o.request_timeout = 1500ms;
+        return o;
+    }
+
+    // One small transaction every few milliseconds until stop_writer().
+    void start_writer()
+    {
+        writer_ = std::thread([this] {
+            PgConnection w(conninfo_);
+            for (int i = 0; !stop_; ++i) {
+                w.exec("UPDATE t SET v = 'w" + std::to_string(i) + "' WHERE id = " + std::to_string(i % 100 + 1));
+                std::this_thread::sleep_for(5ms);
+            }
+        });
+    }
+
+    void stop_writer()
+    {
+        stop_ = true;
+        if (writer_.joinable()) writer_.join();
+    }
+
+    std::uint64_t relay_seq()
+    {
+        auto r = db_.exec("SELECT last_seq FROM tablepub.relay_stream WHERE table_name = 't'");
+        return r.rows() == 1 ? static_cast<std::uint64_t>(r.int64(0, 0)) : 0;
+    }
+
+    static std::uint64_t last_seq(const Subscriber& sub) { return sub.status().at(0).last_seq; }
+
+    static bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout)
+    {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        while (!pred()) {
+            if (std::chrono::steady_clock::now() >= until) return false;
+            std::this_thread::sleep_for(20ms);
+        }
+        return true;
+    }
+
+    // Starts the writer and the live subscriber; returns once it is live.
+    std::unique_ptr<Subscriber> start_live_subscriber()
+    {
+        start_writer();
+        auto sub = std::make_unique<Subscriber>(options());
+        sub->start();
+        EXPECT_TRUE(wait_for([&] { return sub->all_live() && last_seq(*sub) > 0; }, 20s))
+            << "the subscriber never went live before the abuse";
+        return sub;
+    }
+
+    // While the abuse goes on: the live subscriber receives the writer's
+    // changes, and a new subscriber takes a snapshot and goes live.
+    void expect_service_during_abuse(const Subscriber& live)
+    {
+        const auto before = last_seq(live);
+        EXPECT_TRUE(wait_for([&] { return last_seq(live) >= before + 20; }, 20s))
+            << "the live subscriber stalled at seq " << last_seq(live) << " (was " << before << ")";
+        const auto started = std::chrono::steady_clock::now();
+        Subscriber joiner(options());
+        joiner.start();
+        EXPECT_TRUE(wait_for([&] { return joiner.all_live() && joiner.status().at(0).stats.snapshots == 1; }, 30s))
+            << "a new subscriber did not complete its snapshot while the abuse went on";
+        std::printf("[ abuse    ] a new subscriber went live in %lld ms\n",
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - started)
+                                               .count()));
+        joiner.stop();
+    }
+
+    void expect_peak_within_bound(const RelayProcess& relay, const char* abuse)
+    {
+        const long peak = relay.peak_rss_kb();
+        std::printf("[ abuse    ] %s: relay peak RSS %ld MB (bound %ld MB)\n", abuse, peak / 1024,
+                    PEAK_BOUND_KB / 1024);
+        EXPECT_GT(peak, 0);
+        EXPECT_LT(peak, PEAK_BOUND_KB) << abuse;
+        if (std::getenv("ABUSE_LOG")) std::fprintf(stderr, "%s\n", relay.log().c_str());
+    }
+
+    std::string publish_, snapshot_, relay_conninfo_;
+    std::thread writer_;
+    std::atomic<bool> stop_{false};
+};
+
+// A raw client of the snapshot endpoint; `monitor` records disconnections.
+class RawClient {
+public:
+    explicit RawClient(zmq::context_t& ctx, const std::string& endpoint, int rcvhwm = 1000)
+        : sock_(ctx, zmq::socket_type::dealer)
+    {
+        sock_.set(zmq::sockopt::linger, 0);
+        sock_.set(zmq::sockopt::rcvhwm, rcvhwm);
+        sock_.set(zmq::sockopt::rcvbuf, 4096);  // read as little as the kernel allows
+        const auto mon = "inproc://abuse-monitor-" + std::to_string(++counter_);
+        if (zmq_socket_monitor(sock_.handle(), mon.c_str(), ZMQ_EVENT_DISCONNECTED) != 0)
+            throw zmq::error_t();
+        monitor_ = zmq::socket_t(ctx, zmq::socket_type::pair);
+        monitor_.connect(mon);
+        sock_.connect(endpoint);
+    }
+
+    zmq::socket_t& socket() { return sock_; }
+
+    void send(const v1::Request& r) { sock_.send(zmq::buffer(r.SerializeAsString()), zmq::send_flags::none); }
+
+    // Waits until the relay closed the connection once.
+    bool wait_disconnected(std::chrono::milliseconds timeout)
+    {
+        monitor_.set(zmq::sockopt::rcvtimeo, static_cast<int>(timeout.count()));
+        zmq::message_t event;
+        return monitor_.recv(event).has_value();
+    }
+
+    // The next reply, if one comes within the timeout.
+    std::optional<v1::Reply> reply(std::chrono::milliseconds timeout)
+    {
+        sock_.set(zmq::sockopt::rcvtimeo, static_cast<int>(timeout.count()));
+        zmq::message_t frame;
+        if (!sock_.recv(frame)) return std::nullopt;
+        v1::Reply r;
+        if (!r.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) return std::nullopt;
+        return r;
+    }
+
+private:
+    static inline std::atomic<int> counter_{0};
+    zmq::socket_t sock_;
+    zmq::socket_t monitor_;
+};
+
+v1::Request snapshot_request(std::uint64_t id, const std::string& table, std::uint32_t credit = 0)
+{
+    v1::Request r;
+    r.set_request_id(id);
+    r.set_credit(credit);
+    r.mutable_snapshot()->set_schema_name("public");
+    r.mutable_snapshot()->set_table_name(table);
+    return r;
+}
+
+TEST_F(SyncAbuse, OneHugeGarbageFrame)
+{
+    auto& relay = start_relay();
+    auto live = start_live_subscriber();
+    zmq::context_t ctx(1);
+    RawClient abuser(ctx, snapshot_);
+    zmq::message_t garbage(500u << 20);
+    std::memset(garbage.data(), 0x5a, garbage.size());
+    abuser.socket().send(garbage, zmq::send_flags::none);
+    ASSERT_TRUE(abuser.wait_disconnected(30s)) << "the relay should drop a client sending a 500 MB frame";
+    expect_service_during_abuse(*live);
+    expect_peak_within_bound(relay, "one 500 MB garbage frame");
+}
+
+TEST_F(SyncAbuse, WellFormedRequestWithHugeTableName)
+{
+    auto& relay = start_relay();
+    auto live = start_live_subscriber();
+    zmq::context_t ctx(1);
+    RawClient abuser(ctx, snapshot_);
+    abuser.send(snapshot_request(1, std::string(500u << 20, 't')));
+    ASSERT_TRUE(abuser.wait_disconnected(30s)) << "the relay should drop a client sending a 500 MB request";
+    // Within the frame limit, a name longer than PostgreSQL's is refused
+    // before the database is asked.
+    RawClient polite(ctx, snapshot_);
+    polite.send(snapshot_request(2, std::string(60'000, 't')));
+    const auto r = polite.reply(10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->request_id(), 2u);
+    EXPECT_EQ(r->error().code(), v1::MALFORMED_REQUEST) << r->DebugString();
+    expect_service_during_abuse(*live);
+    expect_peak_within_bound(relay, "one request with a 500 MB table name");
+}
+
+TEST_F(SyncAbuse, ClientsThatGrantCreditAndNeverRead)
+{
+    create_big(30'000);
+    auto& relay = start_relay();
+    auto live = start_live_subscriber();
+    zmq::context_t ctx(1);
+    std::vector<std::unique_ptr<RawClient>> abusers;
+    for (std::uint64_t i = 0; i < 8; ++i) {
+        abusers.push_back(std::make_unique<RawClient>(ctx, snapshot_, 1));
+        abusers.back()->send(snapshot_request(1, "big", std::numeric_limits<std::uint32_t>::max()));
+        // Credit that would wrap a 32-bit sum, then plenty more.
+        for (int k = 0; k < 50; ++k) {
+            v1::Request credit;
+            credit.set_request_id(1);
+            credit.mutable_credit_grant()->set_chunks(std::numeric_limits<std::uint32_t>::max() - 1);
+            abusers.back()->send(credit);
+        }
+    }
+    // The abusers' streams fill their queues and stall (never reading); the
+    // new subscriber gets in by taking the slot of one stalled 2 s or more.
+    expect_service_during_abuse(*live);
+    EXPECT_NE(relay.log().find("while another client waited"), std::string::npos);
+    expect_peak_within_bound(relay, "8 clients that grant credit and never read (30k x 10 KB)");
+}
+
+TEST_F(SyncAbuse, ManyStreamsFromOneClient)
+{
+    create_big(3'000);
+    auto& relay = start_relay();
+    auto live = start_live_subscriber();
+    zmq::context_t ctx(1);
+    // One client, 16 connections (16 routing ids), 3 streams each, credit 1,
+    // never granting more: it tries to hold every slot.
+    std::vector<std::unique_ptr<RawClient>> conns;
+    int busy = 0;
+    for (int c = 0; c < 16; ++c) {
+        conns.push_back(std::make_unique<RawClient>(ctx, snapshot_));
+        for (std::uint64_t id = 1; id <= 3; ++id) conns.back()->send(snapshot_request(id, "big", 1));
+    }
+    for (auto& c : conns) {
+        while (auto r = c->reply(300ms))
+            if (r->has_error() && r->error().code() == v1::BUSY) ++busy;
+    }
+    // 2 streams per connection at most, 8 in all: 40 of the 48 are refused.
+    EXPECT_GE(busy, 40);
+    expect_service_during_abuse(*live);
+    EXPECT_NE(relay.log().find("while another client waited"), std::string::npos)
+        << "the new subscriber should have taken the slot of a stalled stream";
+    expect_peak_within_bound(relay, "many streams held open by one client");
+}
+
+TEST_F(SyncAbuse, TenThousandGarbageFrames)
+{
+    auto& relay = start_relay();
+    auto live = start_live_subscriber();
+    zmq::context_t ctx(1);
+    RawClient abuser(ctx, snapshot_, 1);
+    std::string junk(1000, '\0');
+    for (int i = 0; i < 10'000; ++i) {
+        for (std::size_t k = 0; k < junk.size(); ++k) junk[k] = static_cast<char>((i * 131 + k * 7) & 0xff);
+        // Mostly single garbage frames, some multi-frame messages, some
+        // parseable requests with impossible fields.
+        if (i % 10 == 0) {
+            abuser.socket().send(zmq::buffer(junk), zmq::send_flags::sndmore);
+            abuser.socket().send(zmq::buffer(junk), zmq::send_flags::none);
+        } else if (i % 10 == 1) {
+            auto r = snapshot_request(static_cast<std::uint64_t>(i), std::string(64, 't'));
+            abuser.send(r);
+        } else {
+            abuser.socket().send(zmq::buffer(junk), zmq::send_flags::none);
+        }
+    }
+    // Then a request the relay answers: once its reply comes, the relay has
+    // read every frame before it (one connection is read in order).
+    while (abuser.reply(500ms)) {
+    }
+    abuser.send(snapshot_request(99'999, "no_such_table"));
+    bool answered = false;
+    while (auto r = abuser.reply(20s)) {
+        if ((answered = r->request_id() == 99'999)) break;
+    }
+    ASSERT_TRUE(answered) << "the relay stopped answering after the garbage";
+    expect_service_during_abuse(*live);
+    // One warning per 10 s, however many malformed requests came.
+    std::size_t lines = 0;
+    const auto log = relay.log();
+    for (auto pos = log.find("malformed request"); pos != std::string::npos; pos = log.find("malformed request", pos + 1))
+        ++lines;
+    EXPECT_LE(lines, 5u) << log;
+    expect_peak_within_bound(relay, "10k garbage frames");
+}
+
+}  // namespace
+}  // namespace tablepub::test
