@@ -83,11 +83,13 @@ protected:
         db_.exec("SELECT tablepub.publish('big')");
     }
 
-    RelayProcess& start_relay()
+    RelayProcess& start_relay(const std::vector<std::string>& extra = {})
     {
-        auto& relay = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                           "--poll-interval", "200ms", "--heartbeat-interval", "300ms",
-                                           "--start-delay", "100ms"});
+        std::vector<std::string> args{"--db",           relay_conninfo_, "--publish",           publish_,
+                                      "--snapshot",     snapshot_,       "--poll-interval",     "200ms",
+                                      "--heartbeat-interval", "300ms",   "--start-delay",       "100ms"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto& relay = start_relay_process(args);
         EXPECT_TRUE(relay.wait_log("publishing on"));
         return relay;
     }
@@ -363,6 +365,59 @@ TEST_F(SyncAbuse, TenThousandGarbageFrames)
         ++lines;
     EXPECT_LE(lines, 5u) << log;
     expect_peak_within_bound(relay, "10k garbage frames");
+}
+
+TEST_F(SyncAbuse, ChunksAreBoundedInBytesAndOversizedRowsRefused)
+{
+    db_.exec("CREATE TABLE sized (id int PRIMARY KEY, v text)");
+    db_.exec("ALTER TABLE sized ALTER COLUMN v SET STORAGE EXTERNAL");
+    // 40 rows of 10 KB, one of 100 KB (larger than a chunk), 40 more.
+    db_.exec("INSERT INTO sized SELECT g, repeat(md5(g::text), CASE WHEN g = 41 THEN 3200 ELSE 320 END)"
+             "  FROM generate_series(1, 81) g");
+    db_.exec("SELECT tablepub.publish('sized')");
+    db_.exec("CREATE TABLE huge (id int PRIMARY KEY, v text)");
+    db_.exec("ALTER TABLE huge ALTER COLUMN v SET STORAGE EXTERNAL");
+    db_.exec("INSERT INTO huge VALUES (1, 'small'), (2, repeat(md5('x'), 40000))");  // 1.28 MB
+    db_.exec("SELECT tablepub.publish('huge')");
+    start_relay({"--snapshot-chunk-bytes", "65536", "--snapshot-max-reply-bytes", "1048576"});
+    zmq::context_t ctx(1);
+    RawClient client(ctx, snapshot_);
+
+    client.send(snapshot_request(1, "sized", 1000));
+    std::size_t rows = 0, chunks = 0, alone = 0;
+    for (;;) {
+        const auto r = client.reply(20s);
+        ASSERT_TRUE(r.has_value()) << "no reply";
+        ASSERT_FALSE(r->has_error()) << r->DebugString();
+        if (r->has_snapshot_end()) {
+            EXPECT_EQ(r->snapshot_end().row_count(), rows);
+            break;
+        }
+        if (!r->has_snapshot_rows()) continue;
+        ++chunks;
+        rows += static_cast<std::size_t>(r->snapshot_rows().rows_size());
+        const auto bytes = r->ByteSizeLong();
+        if (r->snapshot_rows().rows_size() == 1 && bytes > 65536) {
+            ++alone;  // the 100 KB row goes out alone
+        } else {
+            EXPECT_LE(bytes, 65536u) << "a chunk of " << r->snapshot_rows().rows_size() << " rows";
+        }
+    }
+    EXPECT_EQ(rows, 81u);
+    EXPECT_EQ(alone, 1u);
+    EXPECT_GE(chunks, 81u * 10'000 / 65536);
+
+    client.send(snapshot_request(2, "huge", 1000));
+    for (;;) {
+        const auto r = client.reply(20s);
+        ASSERT_TRUE(r.has_value()) << "no reply";
+        ASSERT_FALSE(r->has_snapshot_end()) << "a row larger than the reply limit was sent";
+        if (r->has_error()) {
+            EXPECT_EQ(r->error().code(), v1::TOO_LARGE) << r->DebugString();
+            EXPECT_NE(r->error().message().find("--snapshot-max-reply-bytes"), std::string::npos);
+            break;
+        }
+    }
 }
 
 }  // namespace
