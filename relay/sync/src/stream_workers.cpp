@@ -149,6 +149,8 @@ void run_snapshot(StreamContext& ctx)
     while (PgResult row = conn.next_row()) {
         std::string projected;
         std::string_view bytes = row.value(0, 0);
+        // Checked before parsing too: the size then fits protobuf's int.
+        check_element_size(ctx, bytes.size(), "a row of table " + name);
         if (!columns.empty()) bytes = projected = project(bytes, columns);
         add_bounded(ctx, enc, n, bytes, "a row of table " + name);
         ++rows;
