@@ -242,6 +242,33 @@ v1::Request snapshot_request(std::uint64_t id, const std::string& table, std::ui
     return r;
 }
 
+v1::Request replay_request(std::uint64_t id, const std::string& table, std::uint64_t from)
+{
+    v1::Request r;
+    r.set_request_id(id);
+    r.set_credit(1000);
+    r.mutable_replay()->set_schema_name("public");
+    r.mutable_replay()->set_table_name(table);
+    r.mutable_replay()->set_from_seq(from);
+    return r;
+}
+
+// The stream `id` ends with TOO_LARGE, never sending its End.
+void expect_too_large(RawClient& client, std::uint64_t id)
+{
+    for (;;) {
+        const auto r = client.reply(20s);
+        ASSERT_TRUE(r.has_value()) << "no reply";
+        ASSERT_EQ(r->request_id(), id);
+        ASSERT_FALSE(r->has_snapshot_end() || r->has_replay_end()) << "a row larger than the reply limit was sent";
+        if (r->has_error()) {
+            EXPECT_EQ(r->error().code(), v1::TOO_LARGE) << r->DebugString();
+            EXPECT_NE(r->error().message().find("--snapshot-max-reply-bytes"), std::string::npos);
+            return;
+        }
+    }
+}
+
 TEST_F(SyncAbuse, OneHugeGarbageFrame)
 {
     auto& relay = start_relay();
@@ -433,16 +460,40 @@ TEST_F(SyncAbuse, ChunksAreBoundedInBytesAndOversizedRowsRefused)
     EXPECT_GE(chunks, 81u * 10'000 / 65536);
 
     client.send(snapshot_request(2, "huge", 1000));
+    expect_too_large(client, 2);
+
+    // Replay: the same bounds for ReplayMessages.
+    const auto stream_seq = [&](const std::string& table) {
+        auto r = db_.exec("SELECT last_seq FROM tablepub.relay_stream WHERE table_name = '" + table + "'");
+        return r.rows() == 1 ? r.int64(0, 0) : 0;
+    };
+    const auto seq_before = stream_seq("sized");
+    db_.exec("UPDATE sized SET v = v || 'x'");
+    ASSERT_TRUE(wait_for([&] { return stream_seq("sized") >= seq_before + 81; }, 20s));
+    client.send(replay_request(3, "sized", static_cast<std::uint64_t>(seq_before) + 1));
+    std::size_t messages = 0;
+    alone = 0;
     for (;;) {
         const auto r = client.reply(20s);
         ASSERT_TRUE(r.has_value()) << "no reply";
-        ASSERT_FALSE(r->has_snapshot_end()) << "a row larger than the reply limit was sent";
-        if (r->has_error()) {
-            EXPECT_EQ(r->error().code(), v1::TOO_LARGE) << r->DebugString();
-            EXPECT_NE(r->error().message().find("--snapshot-max-reply-bytes"), std::string::npos);
-            break;
-        }
+        ASSERT_FALSE(r->has_error()) << r->DebugString();
+        if (r->has_replay_end()) break;
+        if (!r->has_replay_messages()) continue;
+        messages += static_cast<std::size_t>(r->replay_messages().messages_size());
+        const auto bytes = r->ByteSizeLong();
+        if (r->replay_messages().messages_size() == 1 && bytes > 65536)
+            ++alone;
+        else
+            EXPECT_LE(bytes, 65536u) << "a chunk of " << r->replay_messages().messages_size() << " messages";
     }
+    EXPECT_EQ(messages, 81u);
+    EXPECT_EQ(alone, 1u);
+
+    const auto huge_before = stream_seq("huge");
+    db_.exec("UPDATE huge SET v = v || 'x' WHERE id = 2");
+    ASSERT_TRUE(wait_for([&] { return stream_seq("huge") > huge_before; }, 20s));
+    client.send(replay_request(4, "huge", static_cast<std::uint64_t>(huge_before) + 1));
+    expect_too_large(client, 4);
 }
 
 }  // namespace
