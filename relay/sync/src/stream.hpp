@@ -89,7 +89,8 @@ void run_snapshot(StreamContext& ctx);
 void run_replay(StreamContext& ctx);
 
 // Throws TooLarge when a chunk holding this one element would exceed
-// --snapshot-max-reply-bytes; `what` names the element for the message.
-void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const std::string& what);
+// --snapshot-max-reply-bytes; the message names `what` ("a row") of `table`.
+void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const char* what,
+                        const std::string& table);
 
 }  // namespace tablepub::sync

@@ -57,9 +57,9 @@ void send_chunk(StreamContext& ctx, ChunkEncoder& enc)
 // element would take it past --snapshot-chunk-bytes or the chunk has its
 // rows already. An element larger than the chunk bound goes alone.
 void add_bounded(StreamContext& ctx, ChunkEncoder& enc, std::uint32_t max_rows, std::string_view element,
-                 const std::string& what)
+                 const char* what, const std::string& table)
 {
-    check_element_size(ctx, element.size(), what);
+    check_element_size(ctx, element.size(), what, table);
     if (enc.count() > 0 && (enc.count() >= max_rows ||
                             enc.reply_bytes_with(element.size()) > ctx.options().chunk_bytes))
         send_chunk(ctx, enc);
@@ -150,9 +150,9 @@ void run_snapshot(StreamContext& ctx)
         std::string projected;
         std::string_view bytes = row.value(0, 0);
         // Checked before parsing too: the size then fits protobuf's int.
-        check_element_size(ctx, bytes.size(), "a row of table " + name);
+        check_element_size(ctx, bytes.size(), "a row", name);
         if (!columns.empty()) bytes = projected = project(bytes, columns);
-        add_bounded(ctx, enc, n, bytes, "a row of table " + name);
+        add_bounded(ctx, enc, n, bytes, "a row", name);
         ++rows;
     }
     if (enc.count() > 0) send_chunk(ctx, enc);
@@ -306,7 +306,7 @@ void run_replay(StreamContext& ctx)
                 throw Error("sequencer produced a malformed message");
             produced_last = m.seq();
             if (m.seq() < from || m.seq() > to) return;
-            add_bounded(ctx, enc, n, body, "message " + std::to_string(m.seq()) + " of table " + name);
+            add_bounded(ctx, enc, n, body, "a message", name);
             ++sent;
         },
         [&](std::uint32_t) { return std::make_pair(req.schema_name(), req.table_name()); });

@@ -157,13 +157,15 @@ void StreamContext::take_credit()
     --s.credit;
 }
 
-void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const std::string& what)
+void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const char* what,
+                        const std::string& table)
 {
     const auto limit = ctx.options().max_reply_bytes;
     // The element alone in a chunk: its tag, length and the Reply header.
     if (element_bytes + 1 + varint_size(element_bytes) + ChunkEncoder::HEADER_ROOM > limit)
-        throw TooLarge(what + " is " + std::to_string(element_bytes) + " bytes, more than the relay sends in one reply (" +
-                       std::to_string(limit) + " bytes, --snapshot-max-reply-bytes)");
+        throw TooLarge(std::string(what) + " of table " + table + " is " + std::to_string(element_bytes) +
+                       " bytes, more than the relay sends in one reply (" + std::to_string(limit) +
+                       " bytes, --snapshot-max-reply-bytes)");
 }
 
 }  // namespace sync
