@@ -339,6 +339,12 @@ TEST_F(SyncAbuse, ClientsThatGrantCreditAndNeverRead)
             abusers.back()->send(credit);
         }
     }
+    // Every abuser holds a slot once its SnapshotBegin came (the one reply
+    // it ever reads).
+    for (auto& a : abusers) {
+        const auto begin = a->reply(20s);
+        ASSERT_TRUE(begin.has_value() && begin->has_snapshot_begin()) << (begin ? begin->DebugString() : "");
+    }
     // The abusers' streams fill their queues and stall (never reading); the
     // new subscriber gets in by taking the slot of one stalled 2 s or more.
     expect_service_during_abuse(*live);
