@@ -59,8 +59,11 @@ protected:
             "CREATE ROLE abuse_relay LOGIN NOSUPERUSER IN ROLE tablepub_relay; END IF; END$$");
         // Issue 7: extension 0.2 forgot this grant, so a least-privilege
         // relay cannot read tablepub.publications; granting it again once
-        // the upgrade script does is harmless.
-        db_.exec("GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay");
+        // the upgrade script does (or the function is gone) is harmless.
+        db_.exec(
+            "DO $$BEGIN IF pg_catalog.to_regprocedure('tablepub.published_attnums(tablepub.publication)') "
+            "IS NOT NULL THEN GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) "
+            "TO tablepub_relay; END IF; END$$");
         relay_conninfo_ = conninfo_;
         relay_conninfo_.replace(relay_conninfo_.find("user=postgres"), 13, "user=abuse_relay");
         db_.exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
