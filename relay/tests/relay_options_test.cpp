@@ -129,7 +129,7 @@ TEST_F(OptionsTest, SnapshotServiceBounds) {
     EXPECT_EQ(d.snapshot_chunk_bytes, 1 << 20);
     EXPECT_EQ(d.snapshot_max_reply_bytes, 256 << 20);
     EXPECT_EQ(d.snapshot_max_credit, 16);
-    EXPECT_EQ(d.snapshot_max_streams_per_peer, 2);
+    EXPECT_EQ(d.snapshot_max_streams_per_peer, 4);
     EXPECT_EQ(d.snapshot_preempt_after, 2000ms);
 
     const auto r = parse({"--snapshot-chunk-bytes", "65536", "--snapshot-max-reply-bytes", "1048576",

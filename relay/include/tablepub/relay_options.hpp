@@ -33,7 +33,7 @@ struct RelayOptions {
     std::int64_t snapshot_chunk_bytes = 1 << 20;
     std::int64_t snapshot_max_reply_bytes = 256 << 20;
     int snapshot_max_credit = 16;
-    int snapshot_max_streams_per_peer = 2;
+    int snapshot_max_streams_per_peer = 4;
     std::chrono::milliseconds snapshot_preempt_after{2000};
     int fetch_rows = 10000;
     int send_hwm = 100000;
