@@ -13,13 +13,12 @@
 
 namespace tablepub {
 
-// The memory the service may use is bounded by its options: every stream
-// has at most max_credit x chunk_bytes of replies queued in ZeroMQ plus the
-// chunk it is building (one row alone may exceed chunk_bytes, never
-// max_reply_bytes), so replies cost at most
-//   max_streams x ((max_credit + 1) x chunk_bytes + max_reply_bytes)
-// and, with rows smaller than chunk_bytes, max_streams x (max_credit + 2) x
-// chunk_bytes (8 x 18 x 1 MiB = 144 MiB with the defaults).
+// The memory the service may use is bounded by its options: a stream sends
+// a chunk only while less than max_credit x chunk_bytes of its replies are
+// queued in ZeroMQ, and builds one more; with rows smaller than chunk_bytes,
+// replies cost at most max_streams x (max_credit + 2) x chunk_bytes
+// (8 x 18 x 1 MiB = 144 MiB with the defaults). A larger row travels alone,
+// and one that would not fit in max_reply_bytes is refused (TOO_LARGE).
 struct SyncServerOptions {
     std::string conninfo;                // libpq conninfo; each stream opens its own session
     std::vector<std::string> endpoints;  // bound by the ROUTER socket
