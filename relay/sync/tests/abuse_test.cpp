@@ -180,7 +180,13 @@ protected:
         std::printf("[ abuse    ] %s: relay peak RSS %ld MB (bound %ld MB)\n", abuse, peak / 1024,
                     PEAK_BOUND_KB / 1024);
         EXPECT_GT(peak, 0);
+#if defined(__SANITIZE_ADDRESS__)
+        // AddressSanitizer's shadow memory and quarantine of freed blocks
+        // (256 MB) inflate the relay's RSS: the bound holds for real builds.
+        std::printf("[ abuse    ] (AddressSanitizer build: bound not checked)\n");
+#else
         EXPECT_LT(peak, PEAK_BOUND_KB) << abuse;
+#endif
     }
 
     std::string publish_, snapshot_, relay_conninfo_;
