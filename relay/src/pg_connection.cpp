@@ -108,6 +108,22 @@ PgResult PgConnection::wait_result() {
     return check(std::move(first), "");
 }
 
+void PgConnection::send_row_by_row(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                                   bool binary_result) {
+    send_params(sql, params, binary_result);
+    if (PQsetSingleRowMode(conn_) == 0) fail("cannot switch to single-row mode", "", sql);
+}
+
+PgResult PgConnection::next_row() {
+    if (conn_ == nullptr) throw ConnectionLost("not connected");
+    PgResult res(PQgetResult(conn_));
+    if (res && PQresultStatus(res.get()) == PGRES_SINGLE_TUPLE) return res;
+    // The end (an empty PGRES_TUPLES_OK) or an error: drain to the null result.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    check(std::move(res), "");
+    return PgResult();
+}
+
 int PgConnection::socket() const noexcept { return conn_ ? PQsocket(conn_) : -1; }
 
 int PgConnection::consume_notifications() {

@@ -110,6 +110,28 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->capture_default_str();
     add_duration(app, "--snapshot-idle-timeout", "TABLEPUB_SNAPSHOT_IDLE_TIMEOUT", o.snapshot_idle_timeout,
                  "drop a snapshot/replay stream that gets no credit this long");
+    app.add_option("--snapshot-chunk-bytes", o.snapshot_chunk_bytes,
+                   "a snapshot/replay chunk ends before it grows past this many bytes (a larger row goes alone)")
+        ->envname("TABLEPUB_SNAPSHOT_CHUNK_BYTES")
+        ->check(CLI::Range(std::int64_t{4096}, std::int64_t{64} << 20))
+        ->capture_default_str();
+    app.add_option("--snapshot-max-reply-bytes", o.snapshot_max_reply_bytes,
+                   "a row or replayed message too large for one reply of this size is answered TOO_LARGE")
+        ->envname("TABLEPUB_SNAPSHOT_MAX_REPLY_BYTES")
+        ->check(CLI::Range(std::int64_t{65536}, std::int64_t{2000} << 20))
+        ->capture_default_str();
+    app.add_option("--snapshot-max-credit", o.snapshot_max_credit,
+                   "chunks a snapshot/replay client may have in flight (credit beyond it is capped)")
+        ->envname("TABLEPUB_SNAPSHOT_MAX_CREDIT")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    app.add_option("--snapshot-max-streams-per-peer", o.snapshot_max_streams_per_peer,
+                   "concurrent snapshot/replay streams per client connection; more get BUSY")
+        ->envname("TABLEPUB_SNAPSHOT_MAX_STREAMS_PER_PEER")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    add_duration(app, "--snapshot-preempt-after", "TABLEPUB_SNAPSHOT_PREEMPT_AFTER", o.snapshot_preempt_after,
+                 "when every stream slot is taken, a stream waiting this long for credit yields its slot");
     add_duration(app, "--linger", "TABLEPUB_LINGER", o.linger,
                  "after a NOTIFY or a batch, keep polling this long (must exceed tablepub.notify_interval)");
     add_duration(app, "--batch-interval", "TABLEPUB_BATCH_INTERVAL", o.batch_interval,
@@ -154,6 +176,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         return app.exit(e, out, err);
     } catch (const CLI::ParseError& e) {
         err << "tablepub-relay: " << e.what() << " (see --help)\n";
+        return 2;
+    }
+    if (o.snapshot_max_reply_bytes < o.snapshot_chunk_bytes) {
+        err << "tablepub-relay: --snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes (see --help)\n";
         return 2;
     }
     if (o.publish.empty()) {

@@ -122,6 +122,38 @@ TEST_F(OptionsTest, SnapshotServiceAndLinger) {
     EXPECT_EQ(std::get<int>(bad), 2);
 }
 
+TEST_F(OptionsTest, SnapshotServiceBounds) {
+    const auto def = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(def));
+    const auto& d = std::get<RelayOptions>(def);
+    EXPECT_EQ(d.snapshot_chunk_bytes, 1 << 20);
+    EXPECT_EQ(d.snapshot_max_reply_bytes, 256 << 20);
+    EXPECT_EQ(d.snapshot_max_credit, 16);
+    EXPECT_EQ(d.snapshot_max_streams_per_peer, 4);
+    EXPECT_EQ(d.snapshot_preempt_after, 2000ms);
+
+    const auto r = parse({"--snapshot-chunk-bytes", "65536", "--snapshot-max-reply-bytes", "1048576",
+                          "--snapshot-max-credit", "4", "--snapshot-max-streams-per-peer", "1",
+                          "--snapshot-preempt-after", "500ms"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    const auto& o = std::get<RelayOptions>(r);
+    EXPECT_EQ(o.snapshot_chunk_bytes, 65536);
+    EXPECT_EQ(o.snapshot_max_reply_bytes, 1048576);
+    EXPECT_EQ(o.snapshot_max_credit, 4);
+    EXPECT_EQ(o.snapshot_max_streams_per_peer, 1);
+    EXPECT_EQ(o.snapshot_preempt_after, 500ms);
+
+    for (const auto& bad : std::vector<std::vector<std::string>>{
+             {"--snapshot-chunk-bytes", "100"},
+             {"--snapshot-max-credit", "0"},
+             {"--snapshot-max-streams-per-peer", "0"},
+             {"--snapshot-chunk-bytes", "2097152", "--snapshot-max-reply-bytes", "1048576"}}) {
+        const auto p = parse(bad);
+        ASSERT_TRUE(std::holds_alternative<int>(p)) << bad[0];
+        EXPECT_EQ(std::get<int>(p), 2);
+    }
+}
+
 TEST(Duration, Units) {
     EXPECT_EQ(parse_duration("250"), 250ms);
     EXPECT_EQ(parse_duration("250ms"), 250ms);

@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
             sync_options.max_streams = static_cast<std::size_t>(options.snapshot_max_streams);
             sync_options.idle_timeout = options.snapshot_idle_timeout;
             sync_options.max_change_bytes = options.max_change_bytes;
+            sync_options.chunk_bytes = static_cast<std::size_t>(options.snapshot_chunk_bytes);
+            sync_options.max_reply_bytes = static_cast<std::size_t>(options.snapshot_max_reply_bytes);
+            sync_options.max_credit = static_cast<std::uint32_t>(options.snapshot_max_credit);
+            sync_options.max_streams_per_peer = static_cast<std::size_t>(options.snapshot_max_streams_per_peer);
+            sync_options.preempt_after = options.snapshot_preempt_after;
             sync = std::make_unique<tablepub::SyncServer>(sync_ctx, sync_options);
             sync->start();
         }

@@ -39,6 +39,14 @@ public:
                      bool binary_result = false);
     // Waits for the result of send_params() and checks it.
     PgResult wait_result();
+    // Sends one row-returning statement whose rows are then collected one at
+    // a time with next_row() (libpq's single-row mode): memory holds one row,
+    // however large the result.
+    void send_row_by_row(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                         bool binary_result = false);
+    // The next row of send_row_by_row() as a one-row result, or an empty
+    // PgResult after the last one; throws on error.
+    PgResult next_row();
 
     // The socket to poll for readability (notifications).
     [[nodiscard]] int socket() const noexcept;

@@ -29,6 +29,12 @@ struct RelayOptions {
     int snapshot_chunk_rows = 1000;
     int snapshot_max_streams = 8;
     std::chrono::milliseconds snapshot_idle_timeout{60000};
+    // Bounds of the snapshot service's memory (see SyncServerOptions).
+    std::int64_t snapshot_chunk_bytes = 1 << 20;
+    std::int64_t snapshot_max_reply_bytes = 256 << 20;
+    int snapshot_max_credit = 16;
+    int snapshot_max_streams_per_peer = 4;
+    std::chrono::milliseconds snapshot_preempt_after{2000};
     int fetch_rows = 10000;
     std::int64_t fetch_bytes = 64LL << 20;         // change bytes per FETCH (and per read of large changes)
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are published as RESYNC

@@ -25,6 +25,28 @@ void append_varint(std::string& out, std::uint64_t v)
     out.push_back(static_cast<char>(v));
 }
 
+std::size_t varint_size(std::uint64_t v) noexcept
+{
+    std::size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+void ChunkEncoder::reset()
+{
+    payload_.assign(HEADER_ROOM, '\0');
+    count_ = 0;
+}
+
+std::size_t ChunkEncoder::reply_bytes_with(std::size_t element_bytes) const noexcept
+{
+    const auto elements = payload_bytes() + 1 + varint_size(element_bytes) + element_bytes;
+    return HEADER_ROOM + elements;  // an upper bound: the header is at most HEADER_ROOM
+}
+
 void ChunkEncoder::add(std::string_view element)
 {
     append_varint(payload_, tag(ELEMENTS, WIRE_LEN));
@@ -35,18 +57,21 @@ void ChunkEncoder::add(std::string_view element)
 
 std::string ChunkEncoder::finish()
 {
-    std::string out;
-    out.reserve(payload_.size() + 24);
+    std::string header;
     if (request_id_ != 0) {
-        append_varint(out, tag(REPLY_REQUEST_ID, WIRE_VARINT));
-        append_varint(out, request_id_);
+        append_varint(header, tag(REPLY_REQUEST_ID, WIRE_VARINT));
+        append_varint(header, request_id_);
     }
-    append_varint(out, tag(kind_ == Kind::snapshot_rows ? REPLY_SNAPSHOT_ROWS : REPLY_REPLAY_MESSAGES,
-                           WIRE_LEN));
-    append_varint(out, payload_.size());
-    out.append(payload_);
-    payload_.clear();
-    count_ = 0;
+    append_varint(header, tag(kind_ == Kind::snapshot_rows ? REPLY_SNAPSHOT_ROWS : REPLY_REPLAY_MESSAGES,
+                              WIRE_LEN));
+    append_varint(header, payload_bytes());
+    // The header goes right before the elements; the unused room in front
+    // of it is dropped by moving the bytes down, without a second buffer.
+    const auto start = HEADER_ROOM - header.size();
+    payload_.replace(start, header.size(), header);
+    payload_.erase(0, start);
+    std::string out = std::move(payload_);
+    reset();
     return out;
 }
 

@@ -73,6 +73,19 @@ void send_chunk(StreamContext& ctx, ChunkEncoder& enc)
     ctx.send(enc.finish());
 }
 
+// Adds one row (or message) to the chunk, sending the chunk first when the
+// element would take it past --snapshot-chunk-bytes or the chunk has its
+// rows already. An element larger than the chunk bound goes alone.
+void add_bounded(StreamContext& ctx, ChunkEncoder& enc, std::uint32_t max_rows, std::string_view element,
+                 const char* what, const std::string& table)
+{
+    check_element_size(ctx, element.size(), what, table);
+    if (enc.count() > 0 && (enc.count() >= max_rows ||
+                            enc.reply_bytes_with(element.size()) > ctx.options().chunk_bytes))
+        send_chunk(ctx, enc);
+    enc.add(element);
+}
+
 // A snapshot row limited to the projection (plus the key).
 std::string project(std::string_view row, const std::set<std::string>& columns)
 {
@@ -269,26 +282,21 @@ void run_snapshot(StreamContext& ctx)
 
     const std::set<std::string> columns(projection.begin(), projection.end());
     const auto n = ctx.chunk_rows();
-    const std::string fetch = "FETCH FORWARD " + std::to_string(n) + " FROM tablepub_snapshot";
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
     std::uint64_t rows = 0;
-    conn.send_params(fetch, {}, true);
-    for (;;) {
-        PgResult chunk = conn.wait_result();
-        const int got = chunk.rows();
-        const bool more = got == static_cast<int>(n);
-        // The next chunk is read while this one is sent.
-        if (more) conn.send_params(fetch, {}, true);
-        for (int i = 0; i < got; ++i) {
-            if (columns.empty())
-                enc.add(chunk.value(i, 0));
-            else
-                enc.add(project(chunk.value(i, 0), columns));
-        }
-        if (got > 0) send_chunk(ctx, enc);
-        rows += static_cast<std::uint64_t>(got);
-        if (!more) break;
+    // Row by row: the relay holds one row of the table at a time, however
+    // large the rows; the server waits while the client grants no credit.
+    conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot", {}, true);
+    while (PgResult row = conn.next_row()) {
+        std::string projected;
+        std::string_view bytes = row.value(0, 0);
+        // Checked before parsing too: the size then fits protobuf's int.
+        check_element_size(ctx, bytes.size(), "a row", name);
+        if (!columns.empty()) bytes = projected = project(bytes, columns);
+        add_bounded(ctx, enc, n, bytes, "a row", name);
+        ++rows;
     }
+    if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");
 
     v1::Reply end;
@@ -445,13 +453,11 @@ void run_replay(StreamContext& ctx)
             if (m.has_heartbeat()) return;  // a moved topic's notice: never replayed
             produced_last = m.seq();
             if (m.seq() < from || m.seq() > to) return;
-            enc.add(body);
+            add_bounded(ctx, enc, n, body, "a message", name);
             ++sent;
-            if (enc.count() >= n) send_chunk(ctx, enc);
         },
         [&](std::uint32_t) { return std::make_pair(req.schema_name(), req.table_name()); });
     seq.load({start});
-    const std::string fetch = "FETCH FORWARD " + std::to_string(n) + " FROM tablepub_replay";
     const auto max_change = static_cast<std::uint64_t>(ctx.options().max_change_bytes);
     for (const auto& r : ranges) {
         // A change over --max-change-bytes is not read: it was published
@@ -461,20 +467,20 @@ void run_replay(StreamContext& ctx)
                   batch_query(conn.escape_literal(r.prev), conn.escape_literal(r.snap)) +
                   ") q WHERE q.relid = " + std::to_string(relid));
         seq.begin_batch();
-        for (;;) {
-            auto chunk = conn.exec_params(fetch, {}, false);
-            for (int i = 0; i < chunk.rows(); ++i) {
-                const auto txid = static_cast<std::uint64_t>(chunk.int64(i, 1));
-                if (chunk.is_null(i, 3)) {
-                    const auto& st = seq.stream(relid);
-                    seq.add(relid, txid,
-                            oversized_change(st.schema_name, st.table_name, txid,
-                                             static_cast<std::uint64_t>(chunk.int64(i, 2)), max_change));
-                } else {
-                    seq.add(relid, txid, unhex(chunk.value(i, 3)));
-                }
+        // Row by row, as for a snapshot: one outbox row in memory at a time.
+        // A change over --max-change-bytes is not read (column 3 is NULL):
+        // it was published as a RESYNC, and is replayed as the same one.
+        conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
+        while (PgResult row = conn.next_row()) {
+            const auto txid = static_cast<std::uint64_t>(row.int64(0, 1));
+            if (row.is_null(0, 3)) {
+                const auto& st = seq.stream(relid);
+                seq.add(relid, txid,
+                        oversized_change(st.schema_name, st.table_name, txid,
+                                         static_cast<std::uint64_t>(row.int64(0, 2)), max_change));
+            } else {
+                seq.add(relid, txid, unhex(row.value(0, 3)));
             }
-            if (chunk.rows() < static_cast<int>(n)) break;
         }
         seq.end_batch();
         conn.exec("CLOSE tablepub_replay");

@@ -1,17 +1,20 @@
 #include "tablepub/sync_server.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <utility>
 
 #include <spdlog/spdlog.h>
-#include <zmq_addon.hpp>
 
 #include "stream.hpp"
 #include "tablepub/error.hpp"
+#include "tablepub/reply_encoding.hpp"
+#include "tablepub/request_limits.hpp"
 
 namespace tablepub {
 
+using sync::Clock;
 using sync::Stream;
 
 namespace {
@@ -27,13 +30,77 @@ std::uint64_t read_id(const zmq::message_t& m) noexcept
     return id;
 }
 
+// A reply handed to ZeroMQ without a copy, and the stream it is charged to.
+struct QueuedReply {
+    std::string bytes;
+    std::shared_ptr<Stream> stream;
+};
+
+// ZeroMQ's free function of a reply: called once it has written the reply
+// to the connection (or dropped it), from whichever thread that was.
+void release_reply(void*, void* hint) noexcept
+{
+    std::unique_ptr<QueuedReply> r(static_cast<QueuedReply*>(hint));
+    {
+        std::lock_guard lock(r->stream->mutex);
+        r->stream->queued_bytes -= r->bytes.size();
+    }
+    r->stream->cv.notify_all();
+}
+
+// One warning line per interval for malformed requests, however many come.
+class MalformedLog {
+public:
+    void operator()(const std::string& what)
+    {
+        const auto now = Clock::now();
+        if (now < next_) {
+            ++suppressed_;
+            return;
+        }
+        if (suppressed_ > 0)
+            spdlog::warn("snapshot endpoint: malformed request: {} ({} more since the last report)", what,
+                         suppressed_);
+        else
+            spdlog::warn("snapshot endpoint: malformed request: {}", what);
+        suppressed_ = 0;
+        next_ = now + std::chrono::seconds(10);
+    }
+
+private:
+    Clock::time_point next_{};
+    std::size_t suppressed_ = 0;
+};
+
+// Every option of the snapshot endpoint's ROUTER socket, in one place.
+void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
+{
+    router.set(zmq::sockopt::linger, 0);
+    // A larger frame disconnects its sender before ZeroMQ buffers it.
+    router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(MAX_REQUEST_BYTES));
+    // A client has no reason to queue more than a few requests and credits;
+    // beyond that ZeroMQ stops reading its connection (nothing is dropped).
+    router.set(zmq::sockopt::rcvhwm, 8);
+    // Replies queued per client connection: the chunks its streams may have
+    // in flight plus their Begin and End, and a few errors. A send beyond it
+    // fails at once (ROUTER_MANDATORY, never blocking): the stream is ended,
+    // and further error replies to that client are dropped.
+    const auto per_peer = options.max_streams_per_peer * (static_cast<std::size_t>(options.max_credit) + 2) + 32;
+    router.set(zmq::sockopt::sndhwm, static_cast<int>(std::min<std::size_t>(per_peer, 1'000'000)));
+    router.set(zmq::sockopt::router_mandatory, 1);
+    if (!options.curve_secret_key.empty()) {
+        router.set(zmq::sockopt::curve_server, 1);
+        router.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+    }
+}
+
 }  // namespace
 
 namespace sync {
 
-StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc,
-                             const SyncServerOptions& options, Stream& stream)
-    : options_(options), stream_(stream), push_(ctx, zmq::socket_type::push)
+StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
+                             std::shared_ptr<Stream> stream)
+    : options_(options), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
 {
     push_.set(zmq::sockopt::linger, 0);
     push_.connect(inproc);
@@ -41,22 +108,30 @@ StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc,
 
 std::uint32_t StreamContext::chunk_rows() const noexcept
 {
-    const auto asked = stream_.request.max_chunk_rows();
+    const auto asked = stream_->request.max_chunk_rows();
     return asked != 0 && asked < options_.chunk_rows ? asked : options_.chunk_rows;
 }
 
-void StreamContext::send(const std::string& reply)
+void StreamContext::send(std::string reply)
 {
-    std::uint64_t id = stream_.request_id;
-    push_.send(zmq::buffer(stream_.identity), zmq::send_flags::sndmore);
+    auto queued = std::make_unique<QueuedReply>(QueuedReply{std::move(reply), stream_});
+    const auto size = queued->bytes.size();
+    zmq::message_t body(queued->bytes.data(), size, release_reply, queued.get());
+    (void)queued.release();  // now owned by the message: release_reply frees it
+    {
+        std::lock_guard lock(stream_->mutex);
+        stream_->queued_bytes += size;
+    }
+    std::uint64_t id = stream_->request_id;
+    push_.send(zmq::buffer(stream_->identity), zmq::send_flags::sndmore);
     push_.send(zmq::buffer(&id, sizeof id), zmq::send_flags::sndmore);
-    push_.send(zmq::buffer(reply), zmq::send_flags::none);
+    push_.send(body, zmq::send_flags::none);
 }
 
 void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
 {
     v1::Reply r;
-    r.set_request_id(stream_.request_id);
+    r.set_request_id(stream_->request_id);
     r.mutable_error()->set_code(code);
     r.mutable_error()->set_message(message);
     send(r);
@@ -64,12 +139,33 @@ void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
 
 void StreamContext::take_credit()
 {
-    std::unique_lock lock(stream_.mutex);
-    if (!stream_.cv.wait_for(lock, options_.idle_timeout,
-                             [&] { return stream_.cancelled || stream_.credit > 0; }))
-        throw StreamAborted{true};
-    if (stream_.cancelled) throw StreamAborted{false};
-    --stream_.credit;
+    auto& s = *stream_;
+    const auto budget = static_cast<std::size_t>(options_.max_credit) * options_.chunk_bytes;
+    std::unique_lock lock(s.mutex);
+    const auto ready = [&] {
+        return s.cancelled || s.preempted || (s.credit > 0 && s.queued_bytes < budget);
+    };
+    if (!ready()) {
+        spdlog::debug("stream {}: waiting (credit {}, {} bytes queued)", s.request_id, s.credit, s.queued_bytes);
+        s.stalled_since = Clock::now();
+        const bool woke = s.cv.wait_for(lock, options_.idle_timeout, ready);
+        s.stalled_since.reset();
+        if (!woke) throw StreamAborted{true, false};
+    }
+    if (s.preempted) throw StreamAborted{false, true};
+    if (s.cancelled) throw StreamAborted{};
+    --s.credit;
+}
+
+void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const char* what,
+                        const std::string& table)
+{
+    const auto limit = ctx.options().max_reply_bytes;
+    // The element alone in a chunk: its tag, length and the Reply header.
+    if (element_bytes + 1 + varint_size(element_bytes) + ChunkEncoder::HEADER_ROOM > limit)
+        throw TooLarge(std::string(what) + " of table " + table + " is " + std::to_string(element_bytes) +
+                       " bytes, more than the relay sends in one reply (" + std::to_string(limit) +
+                       " bytes, --snapshot-max-reply-bytes)");
 }
 
 }  // namespace sync
@@ -84,6 +180,7 @@ struct SyncServer::Impl {
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> active{0};
     std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<Stream>> streams;
+    MalformedLog malformed_log;
 
     Impl(zmq::context_t& c, SyncServerOptions o)
         : ctx(c),
@@ -92,15 +189,7 @@ struct SyncServer::Impl {
           router(c, zmq::socket_type::router),
           pull(c, zmq::socket_type::pull)
     {
-        router.set(zmq::sockopt::linger, 0);
-        // Refuse rather than silently drop what cannot be routed or queued.
-        router.set(zmq::sockopt::router_mandatory, 1);
-        const auto per_stream = static_cast<int>(options.max_credit) + 4;
-        router.set(zmq::sockopt::sndhwm, per_stream * static_cast<int>(options.max_streams) + 64);
-        if (!options.curve_secret_key.empty()) {
-            router.set(zmq::sockopt::curve_server, 1);
-            router.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
-        }
+        configure_router(router, options);
         for (const auto& ep : options.endpoints) {
             try {
                 router.bind(ep);
@@ -112,6 +201,7 @@ struct SyncServer::Impl {
         pull.bind(inproc);
     }
 
+    // Never blocks: a client whose queue is full, or who is gone, misses it.
     void reply_error(const std::string& identity, std::uint64_t request_id, v1::ErrorCode code,
                      const std::string& message)
     {
@@ -121,30 +211,97 @@ struct SyncServer::Impl {
         r.mutable_error()->set_message(message);
         const auto bytes = r.SerializeAsString();
         try {
-            router.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-            router.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+            if (router.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+                (void)router.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
         } catch (const zmq::error_t&) {
-            // The client is gone or not reading: nothing to tell it.
+            // The client is gone: nothing to tell it.
         }
     }
 
-    void on_request(std::vector<zmq::message_t>& frames)
+    void malformed(const std::string& identity, std::uint64_t request_id, const std::string& message)
     {
-        const std::string identity = frames[0].to_string();
-        if (frames.size() != 2) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST,
-                        "a request is one frame (a serialized tablepub.v1.Request), got " +
-                            std::to_string(frames.size() - 1));
+        malformed_log(message);
+        reply_error(identity, request_id, v1::MALFORMED_REQUEST, message);
+    }
+
+    // Reads one message frame by frame: its routing id and first frame are
+    // kept, further frames are counted and released at once. False when
+    // nothing was waiting.
+    bool receive(std::string& identity, zmq::message_t& body, std::size_t& frames)
+    {
+        zmq::message_t id;
+        if (!router.recv(id, zmq::recv_flags::dontwait)) return false;
+        identity = id.to_string();
+        frames = 0;
+        bool more = id.more();
+        zmq::message_t frame;
+        while (more && router.recv(frame, zmq::recv_flags::dontwait)) {
+            if (++frames == 1) {
+                body.move(frame);
+                more = body.more();
+            } else {
+                more = frame.more();
+            }
+        }
+        return true;
+    }
+
+    // Streams that hold a slot: running, not finished, not preempted.
+    [[nodiscard]] bool holds_slot(const Stream& s) const noexcept { return !s.finished && !s.preempted; }
+
+    // Whether a new stream of this client may start now, preempting the
+    // longest-stalled stream if every slot is taken; the BUSY message if not.
+    std::optional<std::string> admit(const std::string& identity)
+    {
+        std::size_t total = 0, mine = 0;
+        Stream* victim = nullptr;
+        Clock::time_point oldest = Clock::now() - options.preempt_after;
+        for (auto& [key, s] : streams) {
+            std::lock_guard lock(s->mutex);
+            if (!holds_slot(*s)) continue;
+            ++total;
+            if (s->identity == identity) ++mine;
+            if (s->stalled_since && *s->stalled_since <= oldest) {
+                oldest = *s->stalled_since;
+                victim = s.get();
+            }
+        }
+        if (mine >= options.max_streams_per_peer)
+            return "this connection already runs " + std::to_string(mine) +
+                   " streams (--snapshot-max-streams-per-peer); retry later";
+        if (total < options.max_streams) return std::nullopt;
+        if (victim == nullptr)
+            return "the relay serves its maximum of " + std::to_string(options.max_streams) +
+                   " streams; retry later";
+        {
+            std::lock_guard lock(victim->mutex);
+            victim->preempted = true;
+        }
+        victim->cv.notify_all();
+        return std::nullopt;
+    }
+
+    void on_request(const std::string& identity, const zmq::message_t& body, std::size_t frames)
+    {
+        if (frames != 1) {
+            malformed(identity, 0,
+                      "a request is one frame (a serialized tablepub.v1.Request), got " + std::to_string(frames));
+            return;
+        }
+        // ZMQ_MAXMSGSIZE already keeps larger frames out; this keeps the
+        // size cast below exact whatever the socket options say.
+        if (body.size() > MAX_REQUEST_BYTES) {
+            malformed(identity, 0, "a request is at most " + std::to_string(MAX_REQUEST_BYTES) + " bytes");
             return;
         }
         v1::Request req;
-        if (!req.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST, "the frame is not a tablepub.v1.Request");
+        if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+            malformed(identity, 0, "the frame is not a tablepub.v1.Request");
             return;
         }
         const auto id = req.request_id();
         if (id == 0) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST, "request_id must not be 0");
+            malformed(identity, 0, "request_id must not be 0");
             return;
         }
         const auto key = std::make_pair(identity, id);
@@ -161,7 +318,7 @@ struct SyncServer::Impl {
                 if (req.has_cancel())
                     s.cancelled = true;
                 else
-                    s.credit = std::min(s.credit + req.credit_grant().chunks(), options.max_credit);
+                    s.credit = add_credit(s.credit, req.credit_grant().chunks(), options.max_credit);
             }
             s.cv.notify_all();
             return;
@@ -170,29 +327,19 @@ struct SyncServer::Impl {
         case v1::Request::kReplay:
             break;
         default:
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "the request has no kind");
+            malformed(identity, id, "the request has no kind");
             return;
         }
-        const auto& names = req.has_snapshot()
-                                ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
-                                : std::make_pair(req.replay().schema_name(), req.replay().table_name());
-        if (names.first.empty() || names.second.empty()) {
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "schema_name and table_name are required");
-            return;
-        }
-        if (req.has_replay() && req.replay().from_seq() == 0) {
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "replay from_seq must be at least 1");
+        if (auto problem = request_problem(req)) {
+            malformed(identity, id, *problem);
             return;
         }
         if (streams.count(key)) {
-            reply_error(identity, id, v1::MALFORMED_REQUEST,
-                        "request_id " + std::to_string(id) + " is already in use");
+            malformed(identity, id, "request_id " + std::to_string(id) + " is already in use");
             return;
         }
-        if (active >= options.max_streams) {
-            reply_error(identity, id, v1::BUSY,
-                        "the relay serves its maximum of " + std::to_string(options.max_streams) +
-                            " streams; retry later");
+        if (auto busy = admit(identity)) {
+            reply_error(identity, id, v1::BUSY, *busy);
             return;
         }
         auto s = std::make_shared<Stream>();
@@ -201,33 +348,40 @@ struct SyncServer::Impl {
         s->credit = req.credit() == 0 ? options.default_credit : std::min(req.credit(), options.max_credit);
         s->request = std::move(req);
         ++active;
-        s->worker = std::thread([this, s] { work(*s); });
+        s->worker = std::thread([this, s] { work(s); });
         streams.emplace(key, std::move(s));
     }
 
     // The body of a worker thread: one stream, then done.
-    void work(Stream& s)
+    void work(const std::shared_ptr<Stream>& sp)
     {
+        Stream& s = *sp;
         const auto& req = s.request;
         const auto what = req.has_snapshot() ? "snapshot" : "replay";
-        const auto table = req.has_snapshot()
-                               ? req.snapshot().schema_name() + "." + req.snapshot().table_name()
-                               : req.replay().schema_name() + "." + req.replay().table_name();
+        const auto table = req.has_snapshot() ? req.snapshot().schema_name() + "." + req.snapshot().table_name()
+                                              : req.replay().schema_name() + "." + req.replay().table_name();
         try {
-            sync::StreamContext ctx2(ctx, inproc, options, s);
+            sync::StreamContext ctx2(ctx, inproc, options, sp);
             try {
                 if (req.has_snapshot())
                     sync::run_snapshot(ctx2);
                 else
                     sync::run_replay(ctx2);
             } catch (const sync::StreamAborted& a) {
-                if (a.timed_out) {
+                if (a.preempted) {
+                    spdlog::info("{} of {}: no credit for {} ms while another client waited, stream dropped",
+                                 what, table, options.preempt_after.count());
+                    ctx2.send_error(v1::TIMEOUT, "no credit for " + std::to_string(options.preempt_after.count()) +
+                                                     " ms while other clients waited for a stream; stream dropped");
+                } else if (a.timed_out) {
                     spdlog::warn("{} of {}: no credit for {} ms, stream dropped", what, table,
                                  options.idle_timeout.count());
-                    ctx2.send_error(v1::TIMEOUT, "no credit for " +
-                                                     std::to_string(options.idle_timeout.count()) +
+                    ctx2.send_error(v1::TIMEOUT, "no credit for " + std::to_string(options.idle_timeout.count()) +
                                                      " ms; stream dropped");
                 }
+            } catch (const sync::TooLarge& e) {
+                spdlog::warn("{} of {}: {}", what, table, e.what());
+                ctx2.send_error(v1::TOO_LARGE, e.what());
             } catch (const ConnectionLost& e) {
                 spdlog::warn("{} of {}: database unavailable: {}", what, table, e.what());
                 ctx2.send_error(v1::UNAVAILABLE, std::string("database unavailable: ") + e.what());
@@ -241,28 +395,33 @@ struct SyncServer::Impl {
         s.finished = true;
     }
 
+    void cancel_stream(const std::string& identity, std::uint64_t id, const char* why)
+    {
+        auto it = streams.find({identity, id});
+        if (it == streams.end()) return;
+        {
+            std::lock_guard lock(it->second->mutex);
+            if (it->second->cancelled) return;
+            it->second->cancelled = true;
+        }
+        spdlog::info("snapshot client {}: stream {} ended", why, id);
+        it->second->cv.notify_all();
+    }
+
+    // Moves the workers' replies to the ROUTER; never blocks.
     void forward()
     {
-        std::vector<zmq::message_t> frames;
-        while (true) {
-            frames.clear();
-            if (!zmq::recv_multipart(pull, std::back_inserter(frames), zmq::recv_flags::dontwait))
-                return;
-            if (frames.size() != 3) continue;
-            const auto identity = frames[0].to_string();
+        for (int n = 0; n < 1024; ++n) {
+            zmq::message_t identity, id, body;
+            if (!pull.recv(identity, zmq::recv_flags::dontwait)) return;
+            if (!identity.more() || !pull.recv(id) || !id.more() || !pull.recv(body)) continue;
             try {
-                router.send(frames[0], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-                router.send(frames[2], zmq::send_flags::dontwait);
+                if (router.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+                    (void)router.send(body, zmq::send_flags::dontwait);
+                else
+                    cancel_stream(identity.to_string(), read_id(id), "not reading (its queue is full)");
             } catch (const zmq::error_t& e) {
-                // Client gone (EHOSTUNREACH) or not reading beyond its credit.
-                auto it = streams.find({identity, read_id(frames[1])});
-                if (it != streams.end()) {
-                    spdlog::info("snapshot client gone ({}): stream {} ended", e.what(),
-                                 it->first.second);
-                    std::lock_guard lock(it->second->mutex);
-                    it->second->cancelled = true;
-                    it->second->cv.notify_all();
-                }
+                cancel_stream(identity.to_string(), read_id(id), e.num() == EHOSTUNREACH ? "gone" : e.what());
             }
         }
     }
@@ -272,8 +431,10 @@ struct SyncServer::Impl {
         for (auto it = streams.begin(); it != streams.end();) {
             auto& s = *it->second;
             if (all) {
-                std::lock_guard lock(s.mutex);
-                s.cancelled = true;
+                {
+                    std::lock_guard lock(s.mutex);
+                    s.cancelled = true;
+                }
                 s.cv.notify_all();
             }
             if (all || s.finished) {
@@ -288,17 +449,19 @@ struct SyncServer::Impl {
 
     void run()
     {
-        std::vector<zmq::message_t> frames;
+        std::string identity;
+        std::size_t frames = 0;
         while (!stopping) {
-            zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
-                                       {pull.handle(), 0, ZMQ_POLLIN, 0}};
+            zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {pull.handle(), 0, ZMQ_POLLIN, 0}};
             try {
                 zmq::poll(items, 2, std::chrono::milliseconds(100));
                 if (items[1].revents & ZMQ_POLLIN) forward();
-                if (items[0].revents & ZMQ_POLLIN) {
-                    frames.clear();
-                    if (zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait))
-                        on_request(frames);
+                // A bounded number of requests per round, so that a flood
+                // of them does not hold up the replies of running streams.
+                for (int n = 0; n < 256 && (items[0].revents & ZMQ_POLLIN); ++n) {
+                    zmq::message_t body;
+                    if (!receive(identity, body, frames)) break;
+                    on_request(identity, body, frames);
                 }
                 reap(false);
             } catch (const std::exception& e) {

@@ -69,3 +69,26 @@ TEST(ChunkEncoder, EmptyChunk)
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, 5);
     EXPECT_EQ(enc.finish(), expected.SerializeAsString());
 }
+
+TEST(ChunkEncoder, ReplyBytesWithBoundsTheFinishedReply)
+{
+    // request ids of every varint length, elements around varint boundaries
+    for (std::uint64_t id : {1ULL, 300ULL, 1ULL << 40, ~0ULL}) {
+        ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, id);
+        for (std::size_t size : {0u, 1u, 127u, 128u, 16383u, 16384u, 70000u}) {
+            const auto element = row(1, std::string(size, 'r')).SerializeAsString();
+            const auto bound = enc.reply_bytes_with(element.size());
+            enc.add(element);
+            EXPECT_GE(bound, enc.payload_bytes() + 2) << "id " << id << " size " << size;
+        }
+        const auto payload = enc.payload_bytes();
+        const auto bound = enc.reply_bytes_with(0) - 2;  // without a further empty element
+        const auto reply = enc.finish();
+        EXPECT_LE(reply.size(), bound);
+        EXPECT_GT(reply.size(), payload);
+        v1::Reply parsed;
+        ASSERT_TRUE(parsed.ParseFromString(reply));
+        EXPECT_EQ(parsed.request_id(), id);
+        EXPECT_EQ(parsed.snapshot_rows().rows_size(), 7);
+    }
+}

@@ -13,14 +13,26 @@
 
 namespace tablepub {
 
+// The memory the service may use is bounded by its options: a stream sends
+// a chunk only while less than max_credit x chunk_bytes of its replies are
+// queued in ZeroMQ, and builds one more; with rows smaller than chunk_bytes,
+// replies cost at most max_streams x (max_credit + 2) x chunk_bytes
+// (8 x 18 x 1 MiB = 144 MiB with the defaults). A larger row travels alone,
+// and one that would not fit in max_reply_bytes is refused (TOO_LARGE).
 struct SyncServerOptions {
     std::string conninfo;                // libpq conninfo; each stream opens its own session
     std::vector<std::string> endpoints;  // bound by the ROUTER socket
     std::uint32_t chunk_rows = 1000;     // rows (or messages) per chunk unless the client asks fewer
+    std::size_t chunk_bytes = 1 << 20;   // a chunk ends before it grows past this (one row may)
+    std::size_t max_reply_bytes = 256 << 20;  // a row or message too large for this: TOO_LARGE
     std::uint32_t default_credit = 8;    // chunks in flight when the request says 0
-    std::uint32_t max_credit = 64;       // cap on the chunks a client may have in flight
+    std::uint32_t max_credit = 16;       // cap on the chunks a client may have in flight
     std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
+    std::size_t max_streams_per_peer = 4;  // per client connection (ROUTER routing id)
     std::chrono::milliseconds idle_timeout{60'000};  // without credit before TIMEOUT
+    // A stream that waited this long for credit gives its slot to a new
+    // request when every slot is taken (the stalled stream gets TIMEOUT).
+    std::chrono::milliseconds preempt_after{2'000};
     std::string curve_secret_key;        // Z85; non-empty makes the endpoint a CURVE server
     std::int64_t max_change_bytes = 256LL << 20;  // the relay's --max-change-bytes: replay replaces the same changes
 };
@@ -28,7 +40,9 @@ struct SyncServerOptions {
 // Serves snapshot and replay requests in a thread of its own, with one
 // database session per stream (each in its own worker thread), so that
 // neither a slow client nor a large table stalls the publishing loop or
-// another stream. Memory per stream is bounded by credit x chunk size.
+// another stream. Nothing a client sends can make it allocate more than the
+// bound above: frames are capped at MAX_REQUEST_BYTES (request_limits.hpp),
+// every field is checked, and sends never block.
 class SyncServer {
 public:
     // Binds the endpoints; throws ConfigError naming the one that failed.
