@@ -97,16 +97,20 @@ struct SyncServer::Impl {
         router.set(zmq::sockopt::router_mandatory, 1);
         const auto per_stream = static_cast<int>(options.max_credit) + 4;
         router.set(zmq::sockopt::sndhwm, per_stream * static_cast<int>(options.max_streams) + 64);
-        if (!options.curve_secret_key.empty()) {
-            router.set(zmq::sockopt::curve_server, 1);
-            router.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
-        }
-        for (const auto& ep : options.endpoints) {
-            try {
-                router.bind(ep);
-            } catch (const zmq::error_t& e) {
-                throw ConfigError("cannot bind snapshot endpoint " + ep + ": " + e.what(), {}, ep);
+        const auto bind = [this](const std::vector<std::string>& endpoints) {
+            for (const auto& ep : endpoints) {
+                try {
+                    router.bind(ep);
+                } catch (const zmq::error_t& e) {
+                    throw ConfigError("cannot bind snapshot endpoint " + ep + ": " + e.what(), {}, ep);
+                }
             }
+        };
+        bind(options.endpoints);
+        // Security options apply to the endpoints bound after them.
+        for (const auto& group : options.secured_endpoints) {
+            apply_security(router, group.security);
+            bind(group.endpoints);
         }
         pull.set(zmq::sockopt::linger, 0);
         pull.bind(inproc);
@@ -179,6 +183,12 @@ struct SyncServer::Impl {
         if (names.first.empty() || names.second.empty()) {
             reply_error(identity, id, v1::MALFORMED_REQUEST, "schema_name and table_name are required");
             return;
+        }
+        if (options.authorize) {
+            if (auto refusal = options.authorize(peer_user_id(frames[1]), names.first, names.second)) {
+                reply_error(identity, id, v1::FORBIDDEN, *refusal);
+                return;
+            }
         }
         if (req.has_replay() && req.replay().from_seq() == 0) {
             reply_error(identity, id, v1::MALFORMED_REQUEST, "replay from_seq must be at least 1");

@@ -5,11 +5,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
+
+#include "tablepub/bus_security.hpp"
 
 namespace tablepub {
 
@@ -21,7 +25,19 @@ struct SyncServerOptions {
     std::uint32_t max_credit = 64;       // cap on the chunks a client may have in flight
     std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
     std::chrono::milliseconds idle_timeout{60'000};  // without credit before TIMEOUT
-    std::string curve_secret_key;        // Z85; non-empty makes the endpoint a CURVE server
+    // Endpoints bound after `endpoints`, each group with its own security
+    // (CURVE, ZAP domain).
+    struct SecuredEndpoints {
+        EndpointSecurity security;
+        std::vector<std::string> endpoints;
+    };
+    std::vector<SecuredEndpoints> secured_endpoints;
+    // Set: every snapshot and replay request is checked first, with the
+    // User-Id the ZAP handler gave the requesting connection (empty when
+    // none); a returned message refuses it with FORBIDDEN.
+    std::function<std::optional<std::string>(const std::string& user_id, const std::string& schema,
+                                             const std::string& table)>
+        authorize;
 };
 
 // Serves snapshot and replay requests in a thread of its own, with one

@@ -1,0 +1,127 @@
+#include "tablepub/bus_security.hpp"
+
+#include <array>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include "tablepub/curve_keys.hpp"
+#include "tablepub/error.hpp"
+
+namespace tablepub {
+
+void apply_security(zmq::socket_t& socket, const EndpointSecurity& security) {
+    socket.set(zmq::sockopt::zap_domain, security.zap_domain);
+    if (security.curve_secret_key.empty()) {
+        // Back to the NULL mechanism for what is bound next.
+        socket.set(zmq::sockopt::curve_server, 0);
+    } else {
+        socket.set(zmq::sockopt::curve_secretkey, security.curve_secret_key);
+        socket.set(zmq::sockopt::curve_server, 1);
+    }
+}
+
+std::string peer_user_id(zmq::message_t& msg) {
+    const char* v = zmq_msg_gets(msg.handle(), "User-Id");
+    return v != nullptr ? std::string(v) : std::string();
+}
+
+CurveClient load_curve_client(const std::string& server_key_file, const std::string& client_key_file) {
+    if (server_key_file.empty() != client_key_file.empty()) {
+        throw ConfigError("CURVE needs both the relay's public key file and this client's secret key file");
+    }
+    if (server_key_file.empty()) return {};
+    const auto mine = load_secret_key_file(client_key_file);
+    return {load_public_key_file(server_key_file), mine.public_key, mine.secret_key};
+}
+
+void apply_curve_client(zmq::socket_t& socket, const CurveClient& curve) {
+    if (curve.server_key.empty()) return;
+    socket.set(zmq::sockopt::curve_serverkey, curve.server_key);
+    socket.set(zmq::sockopt::curve_publickey, curve.public_key);
+    socket.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+}
+
+ZapHandler::ZapHandler(zmq::context_t& ctx, std::map<std::string, ZapDomain> domains)
+    : domains_(std::move(domains)), socket_(ctx, zmq::socket_type::rep) {
+    socket_.set(zmq::sockopt::linger, 0);
+    try {
+        socket_.bind("inproc://zeromq.zap.01");
+    } catch (const zmq::error_t& e) {
+        throw ConfigError(std::string("cannot start the ZAP handler: ") + e.what());
+    }
+    thread_ = std::thread([this] { run(); });
+}
+
+ZapHandler::~ZapHandler() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+void ZapHandler::run() {
+    while (!stop_) {
+        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+        try {
+            zmq::poll(&item, 1, std::chrono::milliseconds(100));
+            if ((item.revents & ZMQ_POLLIN) != 0) answer();
+        } catch (const zmq::error_t& e) {
+            if (e.num() == ETERM) return;
+            if (e.num() != EINTR) spdlog::error("ZAP handler: {}", e.what());
+        }
+    }
+}
+
+void ZapHandler::answer() {
+    std::vector<zmq::message_t> req;
+    if (!zmq::recv_multipart(socket_, std::back_inserter(req), zmq::recv_flags::dontwait)) return;
+    std::string status = "400", text = "refused", user;
+    std::string domain, address, mechanism, key;
+    std::string why;
+    // [version, request id, domain, address, routing id, mechanism, credentials...]
+    if (req.size() < 6 || req[0].to_string_view() != "1.0") {
+        status = "500";
+        text = "malformed ZAP request";
+        why = "malformed ZAP request";
+    } else {
+        domain = req[2].to_string();
+        address = req[3].to_string();
+        mechanism = req[5].to_string();
+        const auto it = domains_.find(domain);
+        if (it == domains_.end()) {
+            why = "no such group";
+        } else if (!it->second.curve) {
+            if (mechanism == "NULL") {
+                status = "200";
+            } else {
+                why = "the endpoint is plain";
+            }
+        } else if (mechanism != "CURVE" || req.size() != 7 || req[6].size() != 32) {
+            why = "the endpoint requires CURVE";
+        } else {
+            std::array<char, 41> z85{};
+            zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
+            key = std::string(z85.data(), 40);
+            if (it->second.allowed.contains(key)) {
+                status = "200";
+            } else {
+                why = "the key is not in the group's allow-list";
+            }
+        }
+    }
+    if (status == "200") {
+        text = "OK";
+        user = domain;
+    } else if (const auto suppressed = limiter_.allow(domain + '\n' + address + '\n' + mechanism + '\n' + key)) {
+        spdlog::warn("refused {} client {}{} on group \"{}\": {}{}", mechanism.empty() ? "a" : mechanism,
+                     address.empty() ? "(no address)" : address, key.empty() ? "" : " with key " + key, domain, why,
+                     *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " similar lines suppressed)");
+    }
+    const std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
+    std::array<zmq::const_buffer, 6> reply = {zmq::buffer(std::string_view("1.0")), zmq::buffer(request_id),
+                                              zmq::buffer(status),  zmq::buffer(text),
+                                              zmq::buffer(user),    zmq::buffer(std::string_view())};
+    zmq::send_multipart(socket_, reply);
+}
+
+}  // namespace tablepub
