@@ -12,7 +12,9 @@
 namespace tablepub {
 
 void apply_security(zmq::socket_t& socket, const EndpointSecurity& security) {
-    socket.set(zmq::sockopt::zap_domain, security.zap_domain);
+    // libzmq refuses an empty domain (and cannot unset one): sockets that
+    // mix endpoints with and without a domain do not occur here.
+    if (!security.zap_domain.empty()) socket.set(zmq::sockopt::zap_domain, security.zap_domain);
     if (security.curve_secret_key.empty()) {
         // Back to the NULL mechanism for what is bound next.
         socket.set(zmq::sockopt::curve_server, 0);
