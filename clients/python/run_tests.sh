@@ -15,4 +15,5 @@ PYTHONPATH="$build:$here" "$py" -m unittest discover -s tests -v
 # Against a real relay when it has been built (make test-python builds it).
 if [ -x "${1:-$root/build}/relay/tablepub-relay" ] && command -v psql >/dev/null; then
     "$here/integration_test.sh" "${1:-$root/build}"
+    "$here/curve_test.sh" "${1:-$root/build}"
 fi

@@ -355,14 +355,14 @@ class TableSync:
                 self.mirror.rows.clear()
                 self._set_state(UNPUBLISHED, why)
                 self._retry_later("snapshot", self.unpublished_retry, now)
-            elif err.code in (pb.MALFORMED_REQUEST, pb.COLUMN_NOT_PUBLISHED):
+            elif err.code in (pb.MALFORMED_REQUEST, pb.COLUMN_NOT_PUBLISHED, pb.FORBIDDEN):
                 self._set_state(FAILED, why)
                 self._retry_later("snapshot", self.unpublished_retry, now)
             else:
                 self._retry_later("snapshot", self.retry_delay, now)
         elif what == "replay":
             self.replay_attempts += 1
-            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED) \
+            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.FORBIDDEN) \
                     or self.replay_attempts >= self.max_replay_attempts:
                 self._resync("replay refused: " + why)
             else:

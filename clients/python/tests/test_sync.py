@@ -197,6 +197,15 @@ class TableSyncTest(unittest.TestCase):
         h.snapshot(snap, 301, 301, [], 5, [insert(5, "e")])
         self.assertEqual(h.sync.state, LIVE)
 
+    def test_forbidden_fails(self):
+        h = Harness()
+        h.sync.start()
+        req = h.take()
+        err = pb.Reply(request_id=req.request_id)
+        err.error.code = pb.FORBIDDEN
+        h.sync.on_reply(err)
+        self.assertEqual(h.sync.state, "failed")
+
     def test_stale_reply_ignored(self):
         h = Harness()
         h.sync.start()

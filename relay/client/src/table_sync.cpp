@@ -418,6 +418,7 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now)
             return;
         case v1::MALFORMED_REQUEST:
         case v1::COLUMN_NOT_PUBLISHED:
+        case v1::FORBIDDEN:  // the relay's configuration must change first
             set_state(SyncState::failed, why);
             retry_later(Pending::snapshot, options_.unpublished_retry, now);
             return;
@@ -427,8 +428,8 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now)
         }
     }
     if (what == Pending::replay) {
-        if (err.code() == v1::GONE || err.code() == v1::UNKNOWN_TABLE ||
-            err.code() == v1::NOT_PUBLISHED || ++replay_attempts_ >= options_.max_replay_attempts) {
+        if (err.code() == v1::GONE || err.code() == v1::UNKNOWN_TABLE || err.code() == v1::NOT_PUBLISHED ||
+            err.code() == v1::FORBIDDEN || ++replay_attempts_ >= options_.max_replay_attempts) {
             resync("replay refused: " + why);
             return;
         }

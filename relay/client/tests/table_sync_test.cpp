@@ -360,6 +360,22 @@ TEST(TableSync, ColumnNotPublishedFails)
     EXPECT_FALSE(h.sync.take_request());
 }
 
+// A table the client's group may not read: the relay's configuration must
+// change, so retry slowly (unpublished_retry), not every retry_delay.
+TEST(TableSync, ForbiddenFailsAndRetriesSlowly)
+{
+    Harness h;
+    h.sync.start(h.now);
+    h.error(h.take(), v1::FORBIDDEN);
+    EXPECT_EQ(h.sync.state(), SyncState::failed);
+    h.now += 1s;
+    h.sync.tick(h.now);
+    EXPECT_FALSE(h.sync.take_request());
+    h.now += 5s;
+    h.sync.tick(h.now);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
 TEST(TableSync, AnomalyResyncs)
 {
     Harness h;
