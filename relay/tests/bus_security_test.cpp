@@ -399,6 +399,27 @@ TEST_F(BusSecurityIT, MixedPlainAndCurveEndpoints) {
     EXPECT_TRUE(plain_on_snap_x.receive(300ms).empty());
 }
 
+// tablepub-tail with the same key files: raw stream and --snapshot mode
+// work with an allowed key; a malformed key file is one line and exit 1.
+TEST_F(BusSecurityIT, TailWithCurveKeys) {
+    create_table("t", 3);
+    start_relay({"--publish", ep("pub"), "--snapshot", ep("snap"), "--curve-allow", dir_ + "/allow-a"});
+    const std::string tail = std::string(TABLEPUB_TAIL_BIN) + " --curve-server-key " + dir_ + "/relay.key" +
+                             " --curve-client-key " + dir_ + "/alice.key_secret --connect " + ep("pub");
+    // Updates until tail has printed its snapshot and one change.
+    const auto snap = run_command("timeout 20 " + tail + " --snapshot-endpoint " + ep("snap") +
+                                  " --table public.t --snapshot --count 1 & p=$!; while kill -0 $p 2>/dev/null; do "
+                                  "psql -qX '" + conninfo_ + "' -c \"UPDATE t SET v = md5(random()::text) WHERE id = 2\"; "
+                                  "sleep 0.1; done; wait $p");
+    EXPECT_EQ(snap.status, 0) << snap.output;
+    EXPECT_EQ(count_of(snap.output, "\"op\":\"snapshot\""), 3u) << snap.output;
+    EXPECT_EQ(count_of(snap.output, "\"op\":\"update\""), 1u) << snap.output;
+    const auto bad = run_command(std::string(TABLEPUB_TAIL_BIN) + " --curve-server-key " + dir_ +
+                                 "/alice.key_secret --curve-client-key " + dir_ + "/alice.key_secret");
+    EXPECT_EQ(bad.status, 1) << bad.output;
+    EXPECT_NE(bad.output.find("holds a secret key"), std::string::npos) << bad.output;
+}
+
 // A relay told to use CURVE whose keys are not right does not start, and
 // says why in one line.
 TEST_F(BusSecurityIT, RefusesToStartWithBadKeyFiles) {
