@@ -8,8 +8,12 @@ Bus::Bus(zmq::context_t& ctx, const std::vector<Audience>& audiences, int send_h
         EndpointSecurity security;
         if (zap) security.zap_domain = a.name;
         if (a.curve) security.curve_secret_key = a.secret_key;
-        groups_.push_back({std::make_unique<Publisher>(ctx, a.publish, send_hwm, security), a.tables});
+        groups_.push_back({a.name, std::make_unique<Publisher>(ctx, a.publish, send_hwm, security), a.tables});
     }
+}
+
+void Bus::watch(ZapHandler& zap) {
+    for (auto& g : groups_) zap.watch(g.publisher->socket(), "group \"" + g.name + "\" publish");
 }
 
 void Bus::send(std::string_view topic, std::string_view body) {

@@ -1,6 +1,7 @@
 #include "tablepub/bus_security.hpp"
 
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -46,7 +47,7 @@ void apply_curve_client(zmq::socket_t& socket, const CurveClient& curve) {
 }
 
 ZapHandler::ZapHandler(zmq::context_t& ctx, std::map<std::string, ZapDomain> domains)
-    : domains_(std::move(domains)), socket_(ctx, zmq::socket_type::rep) {
+    : ctx_(ctx), domains_(std::move(domains)), socket_(ctx, zmq::socket_type::rep) {
     socket_.set(zmq::sockopt::linger, 0);
     try {
         socket_.bind("inproc://zeromq.zap.01");
@@ -61,12 +62,70 @@ ZapHandler::~ZapHandler() {
     if (thread_.joinable()) thread_.join();
 }
 
+void ZapHandler::watch(zmq::socket_t& socket, const std::string& label) {
+    static std::atomic<unsigned> counter{0};
+    const auto address = "inproc://tablepub-handshakes-" + std::to_string(++counter);
+    if (zmq_socket_monitor(socket.handle(), address.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+        throw ConfigError(std::string("cannot monitor the ") + label + " socket: " + zmq_strerror(zmq_errno()));
+    }
+    std::lock_guard lock(watch_mutex_);
+    to_watch_.push_back({address, label});
+}
+
+void ZapHandler::on_monitor_event(zmq::socket_t& monitor, const std::string& label) {
+    std::vector<zmq::message_t> ev;
+    while (zmq::recv_multipart(monitor, std::back_inserter(ev), zmq::recv_flags::dontwait)) {
+        if (ev.size() == 2 && ev[0].size() == 6) {
+            std::uint16_t event = 0;
+            std::uint32_t value = 0;
+            std::memcpy(&event, ev[0].data(), sizeof event);
+            std::memcpy(&value, static_cast<const char*>(ev[0].data()) + sizeof event, sizeof value);
+            std::string why;
+            if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+                why = "the client's security mechanism does not match the endpoint's (a plain client on a CURVE "
+                      "endpoint, or the reverse)";
+            } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+                why = "the client's CURVE handshake does not decrypt (it has the wrong server key)";
+            } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+                why = "protocol error " + std::to_string(value);
+            } else {
+                // Often a plain client on a CURVE endpoint that noticed the
+                // mismatch first, or a port scanner.
+                why = std::string("the client left during the handshake (") + zmq_strerror(static_cast<int>(value)) +
+                      ")";
+            }
+            const auto endpoint = ev[1].to_string();
+            if (const auto suppressed = limiter_.allow(label + '\n' + endpoint + '\n' + why)) {
+                spdlog::warn("refused a client on {} ({}): {}{}", endpoint, label, why,
+                             *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
+            }
+        }
+        ev.clear();
+    }
+}
+
 void ZapHandler::run() {
+    std::vector<std::pair<zmq::socket_t, std::string>> monitors;
     while (!stop_) {
-        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
         try {
-            zmq::poll(&item, 1, std::chrono::milliseconds(100));
-            if ((item.revents & ZMQ_POLLIN) != 0) answer();
+            {
+                std::lock_guard lock(watch_mutex_);
+                for (const auto& w : to_watch_) {
+                    zmq::socket_t m(ctx_, zmq::socket_type::pair);
+                    m.set(zmq::sockopt::linger, 0);
+                    m.connect(w.address);
+                    monitors.emplace_back(std::move(m), w.label);
+                }
+                to_watch_.clear();
+            }
+            std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+            for (auto& [m, label] : monitors) items.push_back({m.handle(), 0, ZMQ_POLLIN, 0});
+            zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+            if ((items[0].revents & ZMQ_POLLIN) != 0) answer();
+            for (std::size_t i = 0; i < monitors.size(); ++i) {
+                if ((items[i + 1].revents & ZMQ_POLLIN) != 0) on_monitor_event(monitors[i].first, monitors[i].second);
+            }
         } catch (const zmq::error_t& e) {
             if (e.num() == ETERM) return;
             if (e.num() != EINTR) spdlog::error("ZAP handler: {}", e.what());
@@ -117,7 +176,7 @@ void ZapHandler::answer() {
     } else if (const auto suppressed = limiter_.allow(domain + '\n' + address + '\n' + mechanism + '\n' + key)) {
         spdlog::warn("refused {} client {}{} on group \"{}\": {}{}", mechanism.empty() ? "a" : mechanism,
                      address.empty() ? "(no address)" : address, key.empty() ? "" : " with key " + key, domain, why,
-                     *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " similar lines suppressed)");
+                     *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
     }
     const std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
     std::array<zmq::const_buffer, 6> reply = {zmq::buffer(std::string_view("1.0")), zmq::buffer(request_id),

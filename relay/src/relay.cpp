@@ -232,6 +232,7 @@ int Relay::run() {
     const bool restricted = audiences_restricted(audiences_);
     if (restricted) zap_ = std::make_unique<ZapHandler>(zmq_ctx_, zap_domains(audiences_));
     publisher_ = std::make_unique<Bus>(zmq_ctx_, audiences_, options_.send_hwm, restricted);
+    if (zap_) publisher_->watch(*zap_);
     const auto bound = clock::now();
     if (!activate(true)) return 0;
     // PUB drops what it sends before a subscriber's connection is up: give

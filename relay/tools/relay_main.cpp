@@ -33,7 +33,7 @@ auto make_authorizer(const std::vector<tablepub::Audience>& audiences) {
         std::lock_guard lock(*mutex);
         if (const auto suppressed = limiter->allow(user + '\n' + schema + '\n' + table)) {
             spdlog::info("refused a request for table {} from group \"{}\": not among its tables{}", name, user,
-                         *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " similar lines suppressed)");
+                         *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
         }
         return "table " + name + " is not readable by this client's group";
     };
@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
             if (restricted) {
                 sync_zap = std::make_unique<tablepub::ZapHandler>(sync_ctx, tablepub::zap_domains(audiences));
                 sync_options.authorize = make_authorizer(audiences);
+                sync_options.on_bound = [&sync_zap](zmq::socket_t& router) { sync_zap->watch(router, "snapshot"); };
             }
             sync = std::make_unique<tablepub::SyncServer>(sync_ctx, sync_options);
             sync->start();

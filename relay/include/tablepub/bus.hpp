@@ -26,8 +26,12 @@ public:
     // Sends [topic, body] on every socket whose audience may see the table.
     void send(std::string_view topic, std::string_view body);
 
+    // Has the handler log failed handshakes on every socket.
+    void watch(ZapHandler& zap);
+
 private:
     struct Group {
+        std::string name;
         std::unique_ptr<Publisher> publisher;
         TableFilter tables;
     };

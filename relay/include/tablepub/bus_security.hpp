@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -67,13 +69,28 @@ public:
     ZapHandler& operator=(const ZapHandler&) = delete;
     ~ZapHandler();
 
+    // Also logs (rate-limited) the handshakes on socket that fail before
+    // the key check, which never reach the handler: a client without CURVE
+    // on a CURVE endpoint (or the reverse), or with the wrong server key.
+    // Call from the thread that owns the socket, before another uses it.
+    void watch(zmq::socket_t& socket, const std::string& label);
+
 private:
+    struct Watched {
+        std::string address;  // inproc endpoint of the socket's monitor
+        std::string label;
+    };
+
     void run();
     void answer();
+    void on_monitor_event(zmq::socket_t& monitor, const std::string& label);
 
+    zmq::context_t& ctx_;
     std::map<std::string, ZapDomain> domains_;
     zmq::socket_t socket_;
     LogLimiter limiter_;
+    std::mutex watch_mutex_;
+    std::vector<Watched> to_watch_;  // handed to the thread, which connects to them
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

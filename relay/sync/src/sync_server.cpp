@@ -112,6 +112,7 @@ struct SyncServer::Impl {
             apply_security(router, group.security);
             bind(group.endpoints);
         }
+        if (options.on_bound) options.on_bound(router);
         pull.set(zmq::sockopt::linger, 0);
         pull.bind(inproc);
     }

@@ -32,6 +32,9 @@ struct SyncServerOptions {
         std::vector<std::string> endpoints;
     };
     std::vector<SecuredEndpoints> secured_endpoints;
+    // Called with the ROUTER socket once it is bound, in the constructing
+    // thread, before the server thread uses it (to attach a monitor).
+    std::function<void(zmq::socket_t&)> on_bound;
     // Set: every snapshot and replay request is checked first, with the
     // User-Id the ZAP handler gave the requesting connection (empty when
     // none); a returned message refuses it with FORBIDDEN.
