@@ -114,7 +114,7 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
     std::vector<std::string> group_specs;
     app.add_option("--group", group_specs,
                    "an endpoint group: NAME:pub=EP,snap=EP,keys=PATH,secret=FILE,tables=s.t,s2.* (repeatable; "
-                   "fields but a pub or snap endpoint optional; see docs/operations.md)")
+                   "needs a pub or snap endpoint, the rest is optional; see docs/operations.md)")
         ->envname("TABLEPUB_GROUP")
         ->delimiter(';')
         ->type_name("SPEC");

@@ -185,6 +185,13 @@ TEST_F(OptionsTest, EndpointGroups) {
     ASSERT_EQ(std::get<RelayOptions>(r).groups.size(), 2u);
     EXPECT_EQ(std::get<RelayOptions>(r).groups[0].publish, std::vector<std::string>{"ipc:///run/local"});
 
+    ::setenv("TABLEPUB_PUBLISH", "ipc:///run/env", 1);  // given by the environment counts as given
+    r = parse({"--group", "a:pub=tcp://*:1"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    ASSERT_EQ(std::get<RelayOptions>(r).groups.size(), 2u);
+    EXPECT_EQ(std::get<RelayOptions>(r).groups[0].publish, std::vector<std::string>{"ipc:///run/env"});
+    ::unsetenv("TABLEPUB_PUBLISH");
+
     ::setenv("TABLEPUB_GROUP", "a:pub=tcp://*:1;b:pub=tcp://*:2,tables=s.*", 1);
     r = parse({});
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
