@@ -23,16 +23,15 @@ mkdir -p "$K/clients"
 cp "$K/alice.key" "$K/clients/"
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION tablepub;
-CREATE ROLE relay_login LOGIN IN ROLE tablepub_relay;
--- Until the 0.3 grants (issue 8, item 1) cover the snapshot query.
-GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay;
 CREATE TABLE t (id int PRIMARY KEY, v text);
 INSERT INTO t SELECT g, 'v'||g FROM generate_series(1,5000) g;
 SELECT tablepub.publish('t');
 SQL
+. "$root/tests/lib/relay_role.sh"
+create_relay_role
 P=ipc://$D/pub.sock
 S=ipc://$D/snap.sock
-"$build/relay/tablepub-relay" --db "dbname=postgres user=relay_login" --publish "$P" --snapshot "$S" \
+"$build/relay/tablepub-relay" --db "dbname=postgres user=$RELAY_ROLE" --publish "$P" --snapshot "$S" \
     --curve-secret-key "$K/relay.key_secret" --curve-allow "$K/clients" --heartbeat-interval 500 \
     2>"$D/relay.log" &
 RELAY=$!

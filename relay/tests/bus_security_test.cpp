@@ -1,4 +1,4 @@
-// The bus's security end to end: the real tablepub-relay (as a
+// The bus's security end to end: the real tablepub-relay (as the harness's
 // non-superuser login role that is only a member of tablepub_relay) with
 // CURVE keys written by the key tool's code, real ZeroMQ peers with and
 // without allowed keys, and endpoint groups that carry different tables.
@@ -26,8 +26,6 @@ namespace tablepub::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* RELAY_ROLE = "tp_bus_relay";
 
 // A ZeroMQ client socket with a monitor, so a test can wait for the
 // handshake's outcome instead of sleeping.
@@ -153,13 +151,6 @@ protected:
 
     void SetUp() override {
         ClusterTest::SetUp();
-        // tablepub_relay exists once the extension is created.
-        db_.exec(std::string("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '") +
-                 RELAY_ROLE + "') THEN CREATE ROLE " + RELAY_ROLE + " LOGIN IN ROLE tablepub_relay; END IF; END $$");
-        // Until the 0.3 grants (issue 8, item 1) give tablepub_relay what
-        // the snapshot service's query calls, as the issue reports for
-        // tablepub.publications; no-op once they do.
-        db_.exec("GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay");
         dir_ = cluster_->dir() + "/" + dbname_;
         std::filesystem::create_directories(dir_ + "/allow-a");
         std::filesystem::create_directories(dir_ + "/allow-b");
@@ -168,8 +159,7 @@ protected:
         bob_ = make_keys("bob", "allow-b");
         mallory_ = make_keys("mallory");
         // The relay logs in as a member of tablepub_relay, not as a superuser.
-        relay_db_ = conninfo_;
-        relay_db_.replace(relay_db_.find("user=postgres"), 13, std::string("user=") + RELAY_ROLE);
+        relay_db_ = relay_conninfo_;
     }
 
     // A key pair written as tablepub-keygen writes it; its public
