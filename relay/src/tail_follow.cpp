@@ -1,7 +1,5 @@
 #include "tablepub/tail_follow.hpp"
 
-#include "tablepub/bus_security.hpp"
-
 #include <cerrno>
 #include <chrono>
 #include <ostream>
@@ -10,6 +8,7 @@
 #include <zmq.hpp>
 
 #include "tablepub.pb.h"
+#include "tablepub/bus_security.hpp"
 #include "tablepub/subscriber.hpp"
 #include "tablepub/tail_format.hpp"
 #include "tablepub/tail_mirror.hpp"
