@@ -6,6 +6,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(mkdir -p "${1:-$root/build}/python" && cd "${1:-$root/build}/python" && pwd)
+# Absolute: the checks below run after cd (make test-python passes "build").
+broot=$(cd "$build/.." && pwd)
 # Debian's python3 has python3-zmq and python3-protobuf; a pyenv shim may not.
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
@@ -13,6 +15,7 @@ protoc -I "$root/proto" --python_out="$build" "$root/proto/tablepub.proto"
 cd "$here"
 PYTHONPATH="$build:$here" "$py" -m unittest discover -s tests -v
 # Against a real relay when it has been built (make test-python builds it).
-if [ -x "${1:-$root/build}/relay/tablepub-relay" ] && command -v psql >/dev/null; then
-    "$here/integration_test.sh" "${1:-$root/build}"
+if [ -x "$broot/relay/tablepub-relay" ] && command -v psql >/dev/null; then
+    "$here/integration_test.sh" "$broot"
+    "$here/curve_test.sh" "$broot"
 fi

@@ -47,8 +47,9 @@ void Relay::install_signal_handlers() {
     std::signal(SIGPIPE, SIG_IGN);
 }
 
-Relay::Relay(RelayOptions options)
+Relay::Relay(RelayOptions options, std::vector<Audience> audiences)
     : options_(std::move(options)),
+      audiences_(std::move(audiences)),
       zmq_ctx_(1),
       store_(conn_),
       sequencer_(
@@ -293,14 +294,31 @@ bool Relay::wait_for_work() {
 }
 
 int Relay::run() {
-    publisher_ = std::make_unique<Publisher>(zmq_ctx_, options_.publish, options_.send_hwm);
+    if (audiences_.empty()) {
+        Audience plain;
+        plain.name = "default";
+        plain.publish = options_.publish;
+        audiences_.push_back(std::move(plain));
+    }
+    // The ZAP handler first: a socket with a ZAP domain and no handler in
+    // its context lets every client in.
+    const bool restricted = audiences_restricted(audiences_);
+    if (restricted) zap_ = std::make_unique<ZapHandler>(zmq_ctx_, zap_domains(audiences_));
+    publisher_ = std::make_unique<Bus>(zmq_ctx_, audiences_, options_.send_hwm, restricted);
+    if (zap_) publisher_->watch(*zap_);
     const auto bound = clock::now();
     if (!activate(true)) return 0;
     // PUB drops what it sends before a subscriber's connection is up: give
     // subscribers (reconnecting after a relay restart) a moment.
     const auto settle = bound + options_.start_delay - clock::now();
     if (settle.count() > 0) sleep_interruptible(std::chrono::duration_cast<std::chrono::milliseconds>(settle));
-    for (const auto& ep : options_.publish) spdlog::info("publishing on {}", ep);
+    for (const auto& a : audiences_) {
+        for (const auto& ep : a.publish) {
+            spdlog::info("publishing on {} (group \"{}\", {}, {})", ep, a.name,
+                         a.curve ? "CURVE, " + std::to_string(a.allowed.size()) + " client keys" : "plain",
+                         a.tables.describe());
+        }
+    }
     next_heartbeat_ = clock::now();
     next_maintain_ = clock::now() + options_.maintain_interval;
     bool notified = false;  // the first round looks for rows itself

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <ostream>
 
+#include "tablepub/error.hpp"
+
 namespace tablepub {
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -164,6 +166,22 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_SEND_HWM")
         ->check(CLI::Range(1, 100'000'000))
         ->capture_default_str();
+    app.add_option("--curve-secret-key", o.curve_secret_key,
+                   "the relay's CURVE secret key file (tablepub-keygen); endpoints with an allow-list use CURVE")
+        ->envname("TABLEPUB_CURVE_SECRET_KEY")
+        ->type_name("FILE");
+    app.add_option("--curve-allow", o.curve_allow,
+                   "client public keys allowed on --publish/--snapshot: a directory of *.key files or one file "
+                   "of keys (needs --curve-secret-key)")
+        ->envname("TABLEPUB_CURVE_ALLOW")
+        ->type_name("PATH");
+    std::vector<std::string> group_specs;
+    app.add_option("--group", group_specs,
+                   "an endpoint group: NAME:pub=EP,snap=EP,keys=PATH,secret=FILE,tables=s.t,s2.* (repeatable; "
+                   "needs a pub or snap endpoint, the rest is optional; see docs/operations.md)")
+        ->envname("TABLEPUB_GROUP")
+        ->delimiter(';')
+        ->type_name("SPEC");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
         ->envname("TABLEPUB_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -184,6 +202,28 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
     }
     if (o.publish.empty()) {
         err << "tablepub-relay: --publish needs at least one endpoint (see --help)\n";
+        return 2;
+    }
+    try {
+        for (const auto& g : group_specs) o.groups.push_back(parse_audience(g));
+    } catch (const ConfigError& e) {
+        err << "tablepub-relay: " << e.what() << " (see --help)\n";
+        return 2;
+    }
+    // With --group, the default endpoints are not opened unless asked for:
+    // an unasked-for plain endpoint carrying every table would defeat the
+    // groups.
+    const bool default_asked = app.count("--publish") > 0 || app.count("--snapshot") > 0;
+    if (o.groups.empty() || default_asked) {
+        AudienceSpec d;
+        d.name = "default";
+        d.publish = o.publish;
+        d.snapshot = o.snapshot;
+        d.allow_path = o.curve_allow;
+        o.groups.insert(o.groups.begin(), std::move(d));
+    } else if (!o.curve_allow.empty()) {
+        err << "tablepub-relay: --curve-allow applies to --publish/--snapshot, which are not given with --group "
+               "(use keys= in the group) (see --help)\n";
         return 2;
     }
     return o;

@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 
 #include "tablepub.pb.h"
+#include "tablepub/bus_security.hpp"
 #include "tablepub/subscriber.hpp"
 #include "tablepub/tail_format.hpp"
 #include "tablepub/tail_mirror.hpp"
@@ -103,6 +104,10 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
     so.tables = options.tables;
     so.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
     so.sync.keep_mirror = !options.mirror.empty();
+    const auto curve = load_curve_client(options.curve_server_key, options.curve_client_key);
+    so.curve_server_key = curve.server_key;
+    so.curve_public_key = curve.public_key;
+    so.curve_secret_key = curve.secret_key;
     Subscriber sub(std::move(so), std::move(cb));
 
     std::uint64_t dumps = 0;

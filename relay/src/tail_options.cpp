@@ -67,6 +67,14 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->envname("TABLEPUB_REQUEST_TIMEOUT")
         ->check(CLI::Range(100, 3'600'000))
         ->capture_default_str();
+    app.add_option("--curve-server-key", o.curve_server_key,
+                   "the relay's CURVE public key file (its .key); with --curve-client-key: connect with CURVE")
+        ->envname("TABLEPUB_CURVE_SERVER_KEY")
+        ->type_name("FILE");
+    app.add_option("--curve-client-key", o.curve_client_key,
+                   "this client's CURVE secret key file (tablepub-keygen's .key_secret, mode 0600)")
+        ->envname("TABLEPUB_CURVE_CLIENT_KEY")
+        ->type_name("FILE");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
@@ -92,6 +100,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
             err << "tablepub-tail: --snapshot and --mirror need --snapshot-endpoint (see --help)\n";
             return 2;
         }
+    }
+    if (o.curve_server_key.empty() != o.curve_client_key.empty()) {
+        err << "tablepub-tail: --curve-server-key and --curve-client-key go together (see --help)\n";
+        return 2;
     }
     o.bytes = bytes == "hex" ? BytesFormat::hex : BytesFormat::base64;
     return o;

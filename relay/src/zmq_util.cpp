@@ -4,8 +4,10 @@
 
 namespace tablepub {
 
-Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm)
+Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm,
+                     const EndpointSecurity& security)
     : socket_(ctx, zmq::socket_type::pub) {
+    apply_security(socket_, security);
     socket_.set(zmq::sockopt::sndhwm, send_hwm);
     // Give queued messages a moment to leave on shutdown, but never hang.
     socket_.set(zmq::sockopt::linger, 2000);
@@ -59,8 +61,9 @@ void Publisher::send(std::string_view topic, HeadroomBuffer& body) {
 }
 
 zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,
-                              const std::vector<std::string>& prefixes) {
+                              const std::vector<std::string>& prefixes, const CurveClient& curve) {
     zmq::socket_t sock(ctx, zmq::socket_type::sub);
+    apply_curve_client(sock, curve);
     sock.set(zmq::sockopt::rcvhwm, 0);
     for (const auto& p : prefixes) sock.set(zmq::sockopt::subscribe, p);
     for (const auto& ep : endpoints) {

@@ -15,7 +15,8 @@ class OptionsTest : public ::testing::Test {
 protected:
     void TearDown() override {
         for (const char* v :
-             {"TABLEPUB_DB", "TABLEPUB_PUBLISH", "TABLEPUB_POLL_INTERVAL", "TABLEPUB_FETCH_ROWS", "TABLEPUB_TABLE"}) {
+             {"TABLEPUB_DB", "TABLEPUB_PUBLISH", "TABLEPUB_POLL_INTERVAL", "TABLEPUB_FETCH_ROWS", "TABLEPUB_TABLE",
+              "TABLEPUB_GROUP", "TABLEPUB_CURVE_SECRET_KEY", "TABLEPUB_CURVE_ALLOW"}) {
             ::unsetenv(v);
         }
     }
@@ -221,6 +222,46 @@ TEST_F(OptionsTest, TailOptions) {
     EXPECT_NE(err.str().find("schema.table"), std::string::npos);
     r = parse_tail_options({"--bytes", "octal"}, out, err);
     EXPECT_EQ(std::get<int>(r), 2);
+}
+
+// Without --group, --publish/--snapshot (and --curve-allow) are the group
+// "default"; with --group they are opened only when given explicitly.
+TEST_F(OptionsTest, EndpointGroups) {
+    auto r = parse({"--curve-secret-key", "/k/relay.key_secret", "--curve-allow", "/k/clients"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    ASSERT_EQ(std::get<RelayOptions>(r).groups.size(), 1u);
+    EXPECT_EQ(std::get<RelayOptions>(r).groups[0].name, "default");
+    EXPECT_EQ(std::get<RelayOptions>(r).groups[0].allow_path, "/k/clients");
+    EXPECT_EQ(std::get<RelayOptions>(r).curve_secret_key, "/k/relay.key_secret");
+
+    r = parse({"--group", "a:pub=tcp://*:1,tables=public.t", "--group", "b:snap=tcp://*:2"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    const auto& groups = std::get<RelayOptions>(r).groups;
+    ASSERT_EQ(groups.size(), 2u);  // no unasked-for default endpoint
+    EXPECT_EQ(groups[0].name, "a");
+    EXPECT_EQ(groups[1].snapshot, std::vector<std::string>{"tcp://*:2"});
+
+    r = parse({"--group", "a:pub=tcp://*:1", "--publish", "ipc:///run/local"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    ASSERT_EQ(std::get<RelayOptions>(r).groups.size(), 2u);
+    EXPECT_EQ(std::get<RelayOptions>(r).groups[0].publish, std::vector<std::string>{"ipc:///run/local"});
+
+    ::setenv("TABLEPUB_PUBLISH", "ipc:///run/env", 1);  // given by the environment counts as given
+    r = parse({"--group", "a:pub=tcp://*:1"});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    ASSERT_EQ(std::get<RelayOptions>(r).groups.size(), 2u);
+    EXPECT_EQ(std::get<RelayOptions>(r).groups[0].publish, std::vector<std::string>{"ipc:///run/env"});
+    ::unsetenv("TABLEPUB_PUBLISH");
+
+    ::setenv("TABLEPUB_GROUP", "a:pub=tcp://*:1;b:pub=tcp://*:2,tables=s.*", 1);
+    r = parse({});
+    ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
+    EXPECT_EQ(std::get<RelayOptions>(r).groups.size(), 2u);
+    ::unsetenv("TABLEPUB_GROUP");
+
+    EXPECT_EQ(std::get<int>(parse({"--group", "a:pub=tcp://*:1", "--curve-allow", "/k"})), 2);
+    EXPECT_NE(err.str().find("--curve-allow applies to --publish/--snapshot"), std::string::npos) << err.str();
+    EXPECT_EQ(std::get<int>(parse({"--group", "bad"})), 2);
 }
 
 }  // namespace

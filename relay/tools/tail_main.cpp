@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
         zmq::context_t ctx(1);
         const std::vector<std::string> prefixes =
             options.tables.empty() ? std::vector<std::string>{""} : options.tables;
-        auto sub = tablepub::make_subscriber(ctx, options.connect, prefixes);
+        auto sub = tablepub::make_subscriber(
+            ctx, options.connect, prefixes,
+            tablepub::load_curve_client(options.curve_server_key, options.curve_client_key));
         sub.set(zmq::sockopt::rcvtimeo, 200);
         tablepub::v1::Message msg;
         std::uint64_t printed = 0;

@@ -3,6 +3,7 @@
   python3 -m tablepub_client --connect tcp://127.0.0.1:5556 \
       --snapshot-endpoint tcp://127.0.0.1:5557 --table public.instances \
       [--until-live] [--seconds N] [--mirror FILE]
+      [--curve-server-key relay.key --curve-client-key me.key_secret]
 
 Prints one JSON object per applied change; with --mirror writes the mirror
 (one row per line, sorted) on exit.
@@ -10,12 +11,14 @@ Prints one JSON object per applied change; with --mirror writes the mirror
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
 
 import tablepub_pb2 as pb
 
+from .curve import KeyFileError, load_client_curve
 from .subscriber import Subscriber
 from .sync import value_to_python
 
@@ -59,12 +62,22 @@ def main(argv=None):
     ap.add_argument("--until-live", action="store_true", help="stop once every table is live")
     ap.add_argument("--mirror", help="write the mirror here on exit")
     ap.add_argument("--quiet", action="store_true", help="do not print changes")
+    ap.add_argument("--curve-server-key", default=os.environ.get("TABLEPUB_CURVE_SERVER_KEY"),
+                    help="the relay's CURVE public key file (with --curve-client-key)")
+    ap.add_argument("--curve-client-key", default=os.environ.get("TABLEPUB_CURVE_CLIENT_KEY"),
+                    help="this client's CURVE secret key file (mode 0600)")
     args = ap.parse_args(argv)
+    try:
+        curve = load_client_curve(args.curve_server_key, args.curve_client_key)
+    except KeyFileError as e:
+        print(f"tablepub_client: {e}", file=sys.stderr)
+        return 2
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     on_change = None if args.quiet else (lambda t, m: print(change_json(t, m), flush=True))
     sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, on_change=on_change,
+                     curve=curve,
                      on_state=lambda t, old, new, why: print(
                          f"{t.name}: {old} -> {new} ({why})", file=sys.stderr, flush=True))
     start = time.monotonic()

@@ -6,6 +6,7 @@ import zmq
 
 import tablepub_pb2 as pb
 
+from .curve import apply_curve
 from .sync import LIVE, TableSync
 
 
@@ -27,17 +28,23 @@ def parse_stream_message(frames, tables):
 
 
 class Subscriber:
-    """Mirrors tables ("schema.table") from a relay. Call poll() in a loop."""
+    """Mirrors tables ("schema.table") from a relay. Call poll() in a loop.
+
+    curve: None (plain), or (relay public key, our public key, our secret
+    key) as Z85 bytes, e.g. from curve.load_client_curve(); both sockets use it.
+    """
 
     def __init__(self, publish_endpoints, snapshot_endpoints, tables, credit=16,
-                 request_timeout=10.0, context=None, **sync_options):
+                 request_timeout=10.0, context=None, curve=None, **sync_options):
         self.ctx = context or zmq.Context.instance()
+        self.curve = curve
         self.snapshot_endpoints = list(snapshot_endpoints)
         self.credit, self.request_timeout = credit, request_timeout
         self.tables = {}
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, 0)
+        apply_curve(self.sub, curve)
         for t in tables:
             schema, _, table = t.partition(".")
             if not schema or not table:
@@ -57,6 +64,7 @@ class Subscriber:
             self.dealer.close(0)
         self.dealer = self.ctx.socket(zmq.DEALER)
         self.dealer.setsockopt(zmq.LINGER, 0)
+        apply_curve(self.dealer, self.curve)
         for ep in self.snapshot_endpoints:
             self.dealer.connect(ep)
 

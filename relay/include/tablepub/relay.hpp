@@ -10,7 +10,10 @@
 
 #include <zmq.hpp>
 
+#include "tablepub/audience.hpp"
 #include "tablepub/batch_reader.hpp"
+#include "tablepub/bus.hpp"
+#include "tablepub/bus_security.hpp"
 #include "tablepub/pg_connection.hpp"
 #include "tablepub/relay_options.hpp"
 #include "tablepub/sequencer.hpp"
@@ -24,7 +27,9 @@ namespace tablepub {
 // survives connection loss by reconnecting and redoing from durable state.
 class Relay {
 public:
-    explicit Relay(RelayOptions options);
+    // audiences: the endpoint groups with their keys loaded
+    // (load_audiences); empty: one plain group on options.publish.
+    explicit Relay(RelayOptions options, std::vector<Audience> audiences = {});
     Relay(const Relay&) = delete;
     Relay& operator=(const Relay&) = delete;
     ~Relay();
@@ -65,8 +70,11 @@ private:
     void wait_fd(int fd, std::chrono::milliseconds d);
 
     RelayOptions options_;
+    std::vector<Audience> audiences_;
     zmq::context_t zmq_ctx_;
-    std::unique_ptr<Publisher> publisher_;
+    // Declared before publisher_ so that it outlives the PUB sockets.
+    std::unique_ptr<ZapHandler> zap_;
+    std::unique_ptr<Bus> publisher_;
     PgConnection conn_;
     StateStore store_;
     Sequencer sequencer_;

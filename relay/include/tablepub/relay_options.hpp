@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "tablepub/audience.hpp"
+
 namespace tablepub {
 
 // Configuration of tablepub-relay; every flag also reads TABLEPUB_<FLAG>.
@@ -40,6 +42,13 @@ struct RelayOptions {
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are published as RESYNC
     int send_hwm = 100000;
     std::string log_level = "info";
+    // Bus security (docs/operations.md, "The bus"). The relay's CURVE secret
+    // key file, and the client public keys allowed on --publish/--snapshot.
+    std::string curve_secret_key;
+    std::string curve_allow;
+    // Every endpoint group: those of --group, and "default" for --publish /
+    // --snapshot (left out when --group is given and they are not).
+    std::vector<AudienceSpec> groups;
 };
 
 // Parsed options, or the exit code when the process should stop right away

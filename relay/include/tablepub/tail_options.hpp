@@ -23,6 +23,9 @@ struct TailOptions {
     std::vector<std::string> snapshot_endpoints;
     std::string mirror;  // write the mirror here on SIGUSR1 and on exit
     std::uint64_t request_timeout_ms = 10'000;
+    // CURVE: the relay's public key file and our secret key file (both or neither).
+    std::string curve_server_key;
+    std::string curve_client_key;
 
     [[nodiscard]] bool subscriber_mode() const noexcept { return snapshot || !mirror.empty(); }
 };

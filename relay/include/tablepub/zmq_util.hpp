@@ -10,14 +10,17 @@
 #include <zmq.hpp>
 
 #include "tablepub/wire.hpp"
+#include "tablepub/bus_security.hpp"
 
 namespace tablepub {
 
 // A PUB socket bound to one or more endpoints; sends [topic, body] pairs.
 class Publisher {
 public:
-    // Binds every endpoint; throws ConfigError naming the endpoint that failed.
-    Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm);
+    // Binds every endpoint with the given security; throws ConfigError
+    // naming the endpoint that failed.
+    Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm,
+              const EndpointSecurity& security = {});
 
     // Queues one message; ZeroMQ drops it for a subscriber whose queue is
     // at the high-water mark (the subscriber sees the seq gap).
@@ -43,6 +46,6 @@ private:
 
 // A SUB socket connected to endpoints and subscribed to topic prefixes.
 [[nodiscard]] zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,
-                                            const std::vector<std::string>& prefixes);
+                                            const std::vector<std::string>& prefixes, const CurveClient& curve = {});
 
 }  // namespace tablepub

@@ -88,10 +88,6 @@ void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
     const auto per_peer = options.max_streams_per_peer * (static_cast<std::size_t>(options.max_credit) + 2) + 32;
     router.set(zmq::sockopt::sndhwm, static_cast<int>(std::min<std::size_t>(per_peer, 1'000'000)));
     router.set(zmq::sockopt::router_mandatory, 1);
-    if (!options.curve_secret_key.empty()) {
-        router.set(zmq::sockopt::curve_server, 1);
-        router.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
-    }
 }
 
 }  // namespace
@@ -190,13 +186,22 @@ struct SyncServer::Impl {
           pull(c, zmq::socket_type::pull)
     {
         configure_router(router, options);
-        for (const auto& ep : options.endpoints) {
-            try {
-                router.bind(ep);
-            } catch (const zmq::error_t& e) {
-                throw ConfigError("cannot bind snapshot endpoint " + ep + ": " + e.what(), {}, ep);
+        const auto bind = [this](const std::vector<std::string>& endpoints) {
+            for (const auto& ep : endpoints) {
+                try {
+                    router.bind(ep);
+                } catch (const zmq::error_t& e) {
+                    throw ConfigError("cannot bind snapshot endpoint " + ep + ": " + e.what(), {}, ep);
+                }
             }
+        };
+        bind(options.endpoints);
+        // Security options apply to the endpoints bound after them.
+        for (const auto& group : options.secured_endpoints) {
+            apply_security(router, group.security);
+            bind(group.endpoints);
         }
+        if (options.on_bound) options.on_bound(router);
         pull.set(zmq::sockopt::linger, 0);
         pull.bind(inproc);
     }
@@ -281,7 +286,7 @@ struct SyncServer::Impl {
         return std::nullopt;
     }
 
-    void on_request(const std::string& identity, const zmq::message_t& body, std::size_t frames)
+    void on_request(const std::string& identity, zmq::message_t& body, std::size_t frames)
     {
         if (frames != 1) {
             malformed(identity, 0,
@@ -332,6 +337,16 @@ struct SyncServer::Impl {
         }
         if (auto problem = request_problem(req)) {
             malformed(identity, id, *problem);
+            return;
+        }
+        if (options.authorize) {
+            const auto& names = req.has_snapshot()
+                                    ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
+                                    : std::make_pair(req.replay().schema_name(), req.replay().table_name());
+            if (auto refusal = options.authorize(peer_user_id(body), names.first, names.second)) {
+                reply_error(identity, id, v1::FORBIDDEN, *refusal);
+                return;
+            }
             return;
         }
         if (streams.count(key)) {

@@ -28,7 +28,9 @@ struct SubscriberOptions {
     std::uint32_t chunk_rows = 0;   // 0: the relay's default
     // A stream with no reply for this long is abandoned and asked again.
     std::chrono::milliseconds request_timeout{10'000};
-    // CURVE: the relay's public key, and ours (Z85). Empty: plain TCP.
+    // CURVE (Z85 text, 40 characters): the relay's public key, and our key
+    // pair; curve_public_key may be left empty (derived from the secret
+    // key). Empty curve_server_key: plain. Both sockets use them.
     std::string curve_server_key, curve_public_key, curve_secret_key;
     SyncOptions sync;
 };
@@ -52,8 +54,8 @@ struct TableStatus {
 // that thread. status() and with_table() may be called from any thread.
 class Subscriber {
 public:
-    // Throws std::invalid_argument for a table name without a dot or no
-    // endpoints, zmq::error_t for a bad endpoint.
+    // Throws std::invalid_argument for a table name without a dot, no
+    // endpoints or malformed CURVE keys, zmq::error_t for a bad endpoint.
     Subscriber(SubscriberOptions options, SyncCallbacks callbacks = {});
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;

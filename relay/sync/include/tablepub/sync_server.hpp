@@ -5,11 +5,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
+
+#include "tablepub/bus_security.hpp"
 
 namespace tablepub {
 
@@ -33,8 +37,23 @@ struct SyncServerOptions {
     // A stream that waited this long for credit gives its slot to a new
     // request when every slot is taken (the stalled stream gets TIMEOUT).
     std::chrono::milliseconds preempt_after{2'000};
-    std::string curve_secret_key;        // Z85; non-empty makes the endpoint a CURVE server
     std::int64_t max_change_bytes = 256LL << 20;  // the relay's --max-change-bytes: replay replaces the same changes
+    // Endpoints bound after `endpoints`, each group with its own security
+    // (CURVE, ZAP domain).
+    struct SecuredEndpoints {
+        EndpointSecurity security;
+        std::vector<std::string> endpoints;
+    };
+    std::vector<SecuredEndpoints> secured_endpoints;
+    // Called with the ROUTER socket once it is bound, in the constructing
+    // thread, before the server thread uses it (to attach a monitor).
+    std::function<void(zmq::socket_t&)> on_bound;
+    // Set: every snapshot and replay request is checked first, with the
+    // User-Id the ZAP handler gave the requesting connection (empty when
+    // none); a returned message refuses it with FORBIDDEN.
+    std::function<std::optional<std::string>(const std::string& user_id, const std::string& schema,
+                                             const std::string& table)>
+        authorize;
 };
 
 // Serves snapshot and replay requests in a thread of its own, with one
