@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
+#include "tablepub/request_validation.hpp"
 #include "stream.hpp"
 #include "tablepub/error.hpp"
 
@@ -131,26 +132,16 @@ struct SyncServer::Impl {
     void on_request(std::vector<zmq::message_t>& frames)
     {
         const std::string identity = frames[0].to_string();
-        if (frames.size() != 2) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST,
-                        "a request is one frame (a serialized tablepub.v1.Request), got " +
-                            std::to_string(frames.size() - 1));
+        auto parsed = sync::parse_request(
+            frames.size() - 1, frames.size() == 2 ? frames[1].to_string_view() : std::string_view());
+        if (const auto* r = std::get_if<sync::Rejection>(&parsed)) {
+            reply_error(identity, r->request_id, r->code, r->message);
             return;
         }
-        v1::Request req;
-        if (!req.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST, "the frame is not a tablepub.v1.Request");
-            return;
-        }
+        auto& req = std::get<v1::Request>(parsed);
         const auto id = req.request_id();
-        if (id == 0) {
-            reply_error(identity, 0, v1::MALFORMED_REQUEST, "request_id must not be 0");
-            return;
-        }
         const auto key = std::make_pair(identity, id);
-        switch (req.kind_case()) {
-        case v1::Request::kCreditGrant:
-        case v1::Request::kCancel: {
+        if (req.has_credit_grant() || req.has_cancel()) {
             auto it = streams.find(key);
             // A Credit or Cancel racing the end of its stream is normal:
             // answering it would only add a reply the client must ignore.
@@ -164,24 +155,6 @@ struct SyncServer::Impl {
                     s.credit = std::min(s.credit + req.credit_grant().chunks(), options.max_credit);
             }
             s.cv.notify_all();
-            return;
-        }
-        case v1::Request::kSnapshot:
-        case v1::Request::kReplay:
-            break;
-        default:
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "the request has no kind");
-            return;
-        }
-        const auto& names = req.has_snapshot()
-                                ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
-                                : std::make_pair(req.replay().schema_name(), req.replay().table_name());
-        if (names.first.empty() || names.second.empty()) {
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "schema_name and table_name are required");
-            return;
-        }
-        if (req.has_replay() && req.replay().from_seq() == 0) {
-            reply_error(identity, id, v1::MALFORMED_REQUEST, "replay from_seq must be at least 1");
             return;
         }
         if (streams.count(key)) {
