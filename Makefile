@@ -78,7 +78,8 @@ SANITIZE_TESTS ?=
 test-sanitize:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	cmake -S relay -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABLEPUB_SANITIZE=ON
-	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target relay_unit_tests relay_integration_tests \
+		tablepub_client_tests tablepub_tail_tests tablepub_client_integration_tests
 	$(SANITIZE_ENV) ctest --test-dir $(SANITIZE_BUILD) --output-on-failure -j 1 $(SANITIZE_TESTS)
 
 # --- Fuzzing (libFuzzer, clang++). `make fuzz FUZZ_SECONDS=N` runs every
