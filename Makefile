@@ -14,7 +14,8 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
 	python3-zmq python3-protobuf
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python demo bench clean
+.PHONY: all deps extension relay install test test-extension test-relay test-python demo bench clean \
+	fuzz fuzz-build fuzz-build-relay test-fuzz test-sanitize
 
 all: extension relay
 
@@ -46,6 +47,8 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-sanitize
+	$(MAKE) test-fuzz
 	@echo "all tests passed"
 
 .PHONY: test-consistency
@@ -62,6 +65,71 @@ test-relay: relay
 
 test-python: relay
 	clients/python/run_tests.sh $(BUILD)
+
+# --- Sanitizers: the relay, client and sync tests (unit and integration)
+# built with AddressSanitizer and UBSan in a build dir of their own. Any
+# report fails the test (UBSan is built not to recover; LeakSanitizer is on).
+SANITIZE_BUILD ?= $(BUILD)/asan
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# ctest selection (-R/-E/-L). The 1M-row test asserts a resident-memory
+# bound that ASan's shadow memory and quarantine make meaningless.
+SANITIZE_TESTS ?= -E MillionRowTransactionInBoundedMemory
+
+test-sanitize:
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	cmake -S relay -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABLEPUB_SANITIZE=ON
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target relay_unit_tests relay_integration_tests \
+		tablepub_client_tests tablepub_tail_tests tablepub_client_integration_tests
+	$(SANITIZE_ENV) ctest --test-dir $(SANITIZE_BUILD) --output-on-failure -j 1 $(SANITIZE_TESTS)
+
+# --- Fuzzing (libFuzzer, clang++). `make fuzz FUZZ_SECONDS=N` runs every
+# target for N seconds; `make test` runs each for FUZZ_TEST_SECONDS.
+# A target NAME has a binary FUZZ_BIN_NAME and a checked-in seed corpus
+# FUZZ_CORPUS_NAME, and is built by one of FUZZ_BUILD_TARGETS. Another
+# component adds its own with, e.g.:
+#   FUZZ_TARGETS += decoder
+#   FUZZ_BUILD_TARGETS += fuzz-build-extension
+#   FUZZ_BIN_decoder = $(FUZZ_BUILD)/extension/fuzz_decoder
+#   FUZZ_CORPUS_decoder = extension/fuzz/corpus
+# Corpus growth goes to $(FUZZ_BUILD)/corpus/NAME (the seeds stay as they
+# are), crashes to $(FUZZ_BUILD)/artifacts/NAME-*; a crash fails the run.
+FUZZ_BUILD ?= $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_CXX ?= clang++
+FUZZ_TARGETS = client request
+FUZZ_BUILD_TARGETS = fuzz-build-relay
+FUZZ_BIN_client = $(FUZZ_BUILD)/fuzz/fuzz_client
+FUZZ_CORPUS_client = relay/fuzz/corpus/client
+FUZZ_BIN_request = $(FUZZ_BUILD)/fuzz/fuzz_request
+FUZZ_CORPUS_request = relay/fuzz/corpus/request
+
+fuzz-build-relay:
+	cmake -S relay -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DTABLEPUB_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request
+
+fuzz-build: $(FUZZ_BUILD_TARGETS)
+
+# Runs each target for $(1) seconds; prints libFuzzer's final statistics.
+define run_fuzzers
+	@set -e; $(foreach t,$(FUZZ_TARGETS), \
+		mkdir -p $(FUZZ_BUILD)/corpus/$(t) $(FUZZ_BUILD)/artifacts; \
+		echo "fuzz $(t): $(1) s"; \
+		$(FUZZ_BIN_$(t)) -max_total_time=$(1) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/artifacts/$(t)- \
+			$(FUZZ_BUILD)/corpus/$(t) $(FUZZ_CORPUS_$(t)) 2>$(FUZZ_BUILD)/$(t).log \
+			|| { tail -60 $(FUZZ_BUILD)/$(t).log; echo "fuzz $(t): FAILED (log: $(FUZZ_BUILD)/$(t).log)"; exit 1; }; \
+		grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' $(FUZZ_BUILD)/$(t).log | tail -1; \
+		grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' $(FUZZ_BUILD)/$(t).log | tr '\n' ' '; echo;)
+endef
+
+fuzz: fuzz-build
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+test-fuzz: fuzz-build
+	$(call run_fuzzers,$(FUZZ_TEST_SECONDS))
 
 demo: deps
 	$(MAKE) all

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <limits>
 
 #include "tablepub.pb.h"
@@ -67,6 +68,29 @@ const char* op_name(v1::Op op) {
         case v1::RESYNC: return "resync";
         default: return "unspecified";
     }
+}
+
+// Deepest nesting of arrays and objects in JSON text (strings skipped).
+std::size_t json_depth(std::string_view text) {
+    std::size_t depth = 0, deepest = 0;
+    bool in_string = false, escaped = false;
+    for (const char c : text) {
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
 }
 
 }  // namespace
@@ -137,6 +161,10 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
                     {"microseconds", v.interval().microseconds()}};
         case v1::Value::kUuid: return format_uuid(v.uuid());
         case v1::Value::kJson: {
+            // nlohmann::json copies and prints recursively: a document nested
+            // deeper than this (PostgreSQL accepts thousands of levels) would
+            // overflow the stack, so it prints as its text.
+            if (json_depth(v.json()) > max_json_depth) return v.json();
             auto parsed = nlohmann::json::parse(v.json(), nullptr, false);
             return parsed.is_discarded() ? nlohmann::json(v.json()) : parsed;
         }

@@ -13,7 +13,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
         "\n"
         "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
-        "included). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
+        "included) and checks each table's seq: a message it never received (a reader slower\n"
+        "than the relay overflows its --send-hwm) is reported on stderr as\n"
+        "\"tablepub-tail: table T: missed seq A..B (N messages)\", with a summary at exit and\n"
+        "exit status 3 (unless --allow-gaps). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
         "then only the changes that take effect after it, without duplicates or gaps.\n"
         "\n"
         "Lines in --snapshot mode:\n"
@@ -54,6 +57,9 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->capture_default_str();
     app.add_option("--count", o.count, "exit after printing this many changes (0: run until interrupted)")
         ->envname("TABLEPUB_COUNT");
+    app.add_flag("--allow-gaps", o.allow_gaps,
+                 "raw mode: exit 0 although messages were lost (each gap is still reported on stderr)")
+        ->envname("TABLEPUB_ALLOW_GAPS");
     app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
         ->envname("TABLEPUB_SNAPSHOT");
     app.add_option("--snapshot-endpoint", o.snapshot_endpoints,

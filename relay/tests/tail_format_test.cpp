@@ -159,6 +159,23 @@ TEST(TailFormat, ResyncAndHeartbeatFlags) {
     EXPECT_EQ(message_to_json("s.t", hb, BytesFormat::base64)["moved_to"], "s.u.v");
 }
 
+// Regression: a json value nested 100k deep (PostgreSQL's json accepts
+// thousands of levels, more with a larger max_stack_depth) overflowed the
+// stack while printing and killed the tail. It now prints as its text.
+TEST(TailFormat, DeeplyNestedJsonPrintsAsText) {
+    auto v = val();
+    const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+    v.set_json(deep);
+    const auto j = value_to_json(v, BytesFormat::base64);
+    ASSERT_TRUE(j.is_string());
+    EXPECT_EQ(json_line(j).size(), deep.size() + 2);
+    const std::string ok = std::string(max_json_depth, '[') + std::string(max_json_depth, ']');
+    v.set_json(ok);
+    EXPECT_TRUE(value_to_json(v, BytesFormat::base64).is_array());
+    v.set_json(R"({"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"[[[["})");
+    EXPECT_TRUE(value_to_json(v, BytesFormat::base64).is_object());
+}
+
 // A topic frame is raw bytes from the network: a non-UTF-8 one prints
 // (replaced) instead of throwing out of the tail's loop.
 TEST(TailFormat, NonUtf8TopicDoesNotThrow) {

@@ -8,6 +8,7 @@
 #include "tablepub/error.hpp"
 #include "tablepub/tail_follow.hpp"
 #include "tablepub/tail_format.hpp"
+#include "tablepub/tail_gaps.hpp"
 #include "tablepub/tail_options.hpp"
 #include "tablepub/zmq_util.hpp"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
             tablepub::load_curve_client(options.curve_server_key, options.curve_client_key));
         sub.set(zmq::sockopt::rcvtimeo, 200);
         tablepub::v1::Message msg;
+        tablepub::TailGaps gaps;
         std::uint64_t printed = 0;
         while (g_stop == 0) {
             zmq::message_t topic, body;
@@ -60,11 +62,17 @@ int main(int argc, char** argv) {
                 std::cerr << "tablepub-tail: dropped a message on " << t << " that is not a tablepub.v1.Message\n";
                 continue;
             }
+            if (const auto gap = gaps.on_message(t, msg))
+                std::cerr << "tablepub-tail: " << tablepub::describe(*gap) << std::endl;
             if (msg.has_heartbeat() && !options.heartbeats) continue;
             std::cout << tablepub::json_line(tablepub::message_to_json(t, msg, options.bytes)) << std::endl;
             if (!msg.has_heartbeat() && options.count != 0 && ++printed >= options.count) break;
         }
-        return 0;
+        std::cout.flush();
+        if (gaps.gaps() == 0) return 0;
+        std::cerr << "tablepub-tail: " << gaps.gaps() << " gap(s), " << gaps.missing()
+                  << " message(s) never received; the output is incomplete" << std::endl;
+        return options.allow_gaps ? 0 : 3;
     } catch (const std::exception& e) {
         std::cerr << "tablepub-tail: " << e.what() << "\n";
         return 1;

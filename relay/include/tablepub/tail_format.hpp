@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,9 @@ class Message;
 class Value;
 }  // namespace v1
 
+// Deeper json values print as a string: printing is recursive.
+inline constexpr std::size_t max_json_depth = 256;
+
 // How tablepub-tail prints bytea values.
 enum class BytesFormat { base64, hex };
 
@@ -20,7 +24,8 @@ enum class BytesFormat { base64, hex };
 // decimal string; bytea as base64 (or "\\x..." hex); timestamps as ISO 8601
 // strings ("...Z" for timestamptz) and "infinity"/"-infinity"; dates as
 // "YYYY-MM-DD"; intervals as {"months","days","microseconds"}; uuid in its
-// usual text form; json embedded as JSON; other types as their text;
+// usual text form; json embedded as JSON (as its text when unparseable or
+// nested deeper than max_json_depth); other types as their text;
 // raw_text (SQL_ASCII bytes that are not UTF-8) as {"raw_text": bytes
 // encoded like bytea}.
 [[nodiscard]] nlohmann::json value_to_json(const v1::Value& value, BytesFormat bytes);

@@ -17,6 +17,7 @@ struct TailOptions {
     bool heartbeats = false;
     BytesFormat bytes = BytesFormat::base64;
     std::uint64_t count = 0;  // exit after this many changes; 0: never
+    bool allow_gaps = false;  // raw mode: exit 0 even when messages were lost
     // Subscriber mode (--snapshot or --mirror): snapshot + deltas through
     // tablepub::Subscriber instead of printing the raw stream.
     bool snapshot = false;  // print the snapshot rows before the changes

@@ -11,6 +11,7 @@
 #include "tablepub/error.hpp"
 #include "tablepub/reply_encoding.hpp"
 #include "tablepub/request_limits.hpp"
+#include "tablepub/request_validation.hpp"
 
 namespace tablepub {
 
@@ -288,27 +289,13 @@ struct SyncServer::Impl {
 
     void on_request(const std::string& identity, zmq::message_t& body, std::size_t frames)
     {
-        if (frames != 1) {
-            malformed(identity, 0,
-                      "a request is one frame (a serialized tablepub.v1.Request), got " + std::to_string(frames));
+        auto parsed = sync::parse_request(frames, body.to_string_view());
+        if (const auto* r = std::get_if<sync::Rejection>(&parsed)) {
+            malformed(identity, r->request_id, r->message);
             return;
         }
-        // ZMQ_MAXMSGSIZE already keeps larger frames out; this keeps the
-        // size cast below exact whatever the socket options say.
-        if (body.size() > MAX_REQUEST_BYTES) {
-            malformed(identity, 0, "a request is at most " + std::to_string(MAX_REQUEST_BYTES) + " bytes");
-            return;
-        }
-        v1::Request req;
-        if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-            malformed(identity, 0, "the frame is not a tablepub.v1.Request");
-            return;
-        }
+        v1::Request req = std::move(std::get<v1::Request>(parsed));
         const auto id = req.request_id();
-        if (id == 0) {
-            malformed(identity, 0, "request_id must not be 0");
-            return;
-        }
         const auto key = std::make_pair(identity, id);
         switch (req.kind_case()) {
         case v1::Request::kCreditGrant:
@@ -328,16 +315,8 @@ struct SyncServer::Impl {
             s.cv.notify_all();
             return;
         }
-        case v1::Request::kSnapshot:
-        case v1::Request::kReplay:
+        default:  // snapshot or replay: parse_request admits nothing else
             break;
-        default:
-            malformed(identity, id, "the request has no kind");
-            return;
-        }
-        if (auto problem = request_problem(req)) {
-            malformed(identity, id, *problem);
-            return;
         }
         if (options.authorize) {
             const auto& names = req.has_snapshot()
@@ -347,7 +326,6 @@ struct SyncServer::Impl {
                 reply_error(identity, id, v1::FORBIDDEN, *refusal);
                 return;
             }
-            return;
         }
         if (streams.count(key)) {
             malformed(identity, id, "request_id " + std::to_string(id) + " is already in use");
