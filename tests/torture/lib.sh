@@ -128,7 +128,7 @@ tt_kill() {
     local pid=${TT_PID[$1]:-}
     [ -n "$pid" ] || return 0
     kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true
     unset "TT_PID[$1]"
 }
 
@@ -138,6 +138,13 @@ tt_stop() {
     [ -n "$pid" ] || return 0
     stop_pid "$pid"
     unset "TT_PID[$1]"
+}
+
+# tt_signal_when NAME SIGNAL WHAT SQL: sends SIGNAL to started process NAME
+# the moment SQL returns true (tests/torture/signal_when.py).
+tt_signal_when() {
+    "$py" "$tt_here/signal_when.py" "${TT_PID[$1]}" "$2" "$TT_TIMEOUT" "$4" \
+        || tt_fail "timed out after ${TT_TIMEOUT}s waiting for $3"
 }
 
 tt_all_pub() { local n out=(); for n in "${!TT_PUB[@]}"; do out+=(--connect "${TT_PUB[$n]}"); done; echo "${out[@]}"; }
