@@ -123,6 +123,16 @@ tt_relay() {
     TT_PID[relay-$name]=$!
 }
 
+# tt_wait_log RELAY PATTERN COUNT: relay RELAY's log has COUNT lines
+# matching PATTERN (grep -E), e.g. "took over".
+tt_wait_log() {
+    local t0; t0=$(date +%s)
+    until [ "$(grep -cE "$2" "$D/relay-$1.log" 2>/dev/null || true)" -ge "$3" ]; do
+        [ $(( $(date +%s) - t0 )) -lt "$TT_TIMEOUT" ] || tt_fail "relay $1 did not log '$2' ($3 times)"
+        sleep 0.05
+    done
+}
+
 # tt_kill NAME: SIGKILL a started process (relay-A, tail-x, ...) and reap it.
 tt_kill() {
     local pid=${TT_PID[$1]:-}
