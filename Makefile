@@ -14,7 +14,7 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
 	python3-zmq python3-protobuf
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python demo bench clean
+.PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean
 
 all: extension relay
 
@@ -46,12 +46,26 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-torture
 	@echo "all tests passed"
 
 .PHONY: test-consistency
 test-consistency: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/consistency/run_all.sh $(BUILD)
+
+# The fault-injection scenarios (tests/torture): once each with seed 1 in
+# `make test`; `make torture` runs rounds of them with seeds 1, 2, ... for
+# TORTURE_MINUTES and prints scenario x runs x result.
+TORTURE_MINUTES ?= 30
+test-torture: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/torture/run.sh --once 1 $(BUILD)
+
+torture: deps
+	$(MAKE) all
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh
