@@ -25,9 +25,11 @@ INSERT INTO t SELECT g, 'v'||g, g*1.5 FROM generate_series(1,20000) g;
 SELECT tablepub.publish('t');
 SELECT tablepub.publish('t2');
 SQL
+. "$root/tests/lib/relay_role.sh"
+create_relay_role
 P=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 S=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$relay_bin" --db "dbname=postgres" --publish tcp://127.0.0.1:$P --snapshot tcp://127.0.0.1:$S \
+"$relay_bin" --db "dbname=postgres user=$RELAY_ROLE" --publish tcp://127.0.0.1:$P --snapshot tcp://127.0.0.1:$S \
     --heartbeat-interval 1000 2>"$D/relay.log" &
 RELAY=$!
 sleep 1

@@ -8,10 +8,556 @@
 -- Capture and DDL guards
 -- ---------------------------------------------------------------------------
 
+-- Capture cannot be switched off in silence (docs/design.md section 1):
+-- capture triggers fire in every session_replication_role (ENABLE ALWAYS),
+-- and so do the event triggers; DDL that would disable, drop or rename a
+-- capture trigger is refused; rows that enter or leave a published table
+-- without row triggers (ATTACH / DETACH / DROP of a partition, ALTER COLUMN
+-- TYPE) produce a RESYNC change; a new primary key may not use an excluded
+-- column.
+
+CREATE FUNCTION tablepub.record_resync(tbl regclass, reason text) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_record_resync';
+COMMENT ON FUNCTION tablepub.record_resync(regclass, text) IS 'internal: writes a RESYNC change for a table to the outbox';
+
+CREATE FUNCTION tablepub.alter_table_events(cmd pg_ddl_command)
+    RETURNS TABLE (event text, relid oid, attnum int2)
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_alter_table_events';
+COMMENT ON FUNCTION tablepub.alter_table_events(pg_ddl_command) IS 'internal: ATTACH / DETACH PARTITION and ALTER COLUMN TYPE subcommands of a collected ALTER TABLE';
+
+CREATE FUNCTION tablepub.dropped_partitions() RETURNS TABLE (partition text, ancestors oid[])
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tablepub_dropped_partitions';
+COMMENT ON FUNCTION tablepub.dropped_partitions() IS 'internal: the partitions the current DROP removed, with their ancestors (once)';
+
+CREATE FUNCTION tablepub.enable_trigger_always(tbl regclass, tgname name) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_enable_trigger_always';
+COMMENT ON FUNCTION tablepub.enable_trigger_always(regclass, name) IS 'internal: makes a capture trigger fire in every session_replication_role';
+
+-- Creates the BEFORE TRUNCATE trigger (ENABLE ALWAYS) on every partition of
+-- published table tbl lacking one for tbl; a trigger of that name left by
+-- another publication (a partition detached from it) is replaced.
+CREATE FUNCTION tablepub.add_partition_triggers(tbl regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN
+        SELECT t.relid FROM pg_partition_tree(tbl) t
+         WHERE t.relid <> tbl
+           AND NOT EXISTS (SELECT FROM pg_trigger g
+                            WHERE g.tgrelid = t.relid AND g.tgname = 'tablepub_capture_truncate'
+                              AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                              AND g.tgargs = convert_to(tbl::oid::text, 'UTF8') || '\x00'::bytea)
+    LOOP
+        IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = part AND tgname = 'tablepub_capture_truncate') THEN
+            EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', part);
+        END IF;
+        EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)',
+                       part, tbl::oid);
+        PERFORM tablepub.enable_trigger_always(part, 'tablepub_capture_truncate');
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tablepub.add_partition_triggers(regclass) IS 'internal: puts the TRUNCATE capture trigger on every partition of a published partitioned table';
+
+-- publish() calls this after creating the table's triggers: partitions get
+-- their TRUNCATE trigger, and every capture trigger of the tree fires ALWAYS.
+CREATE OR REPLACE FUNCTION tablepub.sync_partition_triggers(tbl regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tg record;
+BEGIN
+    PERFORM tablepub.add_partition_triggers(tbl);
+    FOR tg IN
+        SELECT g.tgrelid::regclass AS rel, g.tgname
+          FROM (SELECT tbl::oid AS relid, 0 AS level
+                UNION SELECT relid, level FROM pg_partition_tree(tbl)) t
+          JOIN pg_trigger g ON g.tgrelid = t.relid
+         WHERE g.tgfoid IN ('tablepub.capture_row()'::regprocedure, 'tablepub.capture_truncate()'::regprocedure)
+           AND g.tgenabled <> 'A'
+         ORDER BY t.level
+    LOOP
+        PERFORM tablepub.enable_trigger_always(tg.rel, tg.tgname);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tablepub.sync_partition_triggers(regclass) IS 'internal: TRUNCATE capture triggers on every partition of a published table, and every capture trigger of it ENABLE ALWAYS';
+
+-- Raises unless every table of published table pub's partition tree has
+-- both capture triggers, enabled ALWAYS.
+CREATE FUNCTION tablepub.check_capture_triggers(pub regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT t.relid::regclass AS rel, n.tgname, g.tgenabled INTO bad
+      FROM (SELECT pub::oid AS relid, 0 AS level
+            UNION SELECT relid, level FROM pg_partition_tree(pub)) t
+     CROSS JOIN (VALUES ('tablepub_capture', 'tablepub.capture_row()'::regprocedure),
+                        ('tablepub_capture_truncate', 'tablepub.capture_truncate()'::regprocedure)) AS n(tgname, fn)
+      LEFT JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname = n.tgname AND g.tgfoid = n.fn
+     WHERE g.tgenabled IS DISTINCT FROM 'A'
+     ORDER BY t.level, t.relid, n.tgname
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    ELSIF bad.tgenabled IS NULL THEN
+        RAISE EXCEPTION 'cannot drop or rename trigger "%" on table "%"', bad.tgname, bad.rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The trigger captures the changes of published table "%s".', pub),
+                  HINT = format('To stop publishing the table, use tablepub.unpublish(%L).', pub::text);
+    ELSIF bad.tgenabled = 'D' THEN
+        RAISE EXCEPTION 'cannot disable trigger "%" on table "%"', bad.tgname, bad.rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The trigger captures the changes of published table "%s"; changes made while it is disabled would never reach subscribers.', pub),
+                  HINT = format('To stop publishing the table, use tablepub.unpublish(%L); disable other triggers by name.', pub::text);
+    ELSE
+        RAISE EXCEPTION 'trigger "%" on table "%" must stay ENABLE ALWAYS', bad.tgname, bad.rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The trigger captures the changes of published table "%s"; enabled for one session_replication_role only, it would miss changes made in the other (logical replication, pg_restore).', pub),
+                  HINT = format('To stop publishing the table, use tablepub.unpublish(%L).', pub::text);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tablepub.check_capture_triggers(regclass) IS 'internal: raises unless every capture trigger of a published table and its partitions exists and is ENABLE ALWAYS';
+
+CREATE FUNCTION tablepub.resync(tbl regclass, reason text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM tablepub.check_may_manage(tbl);
+    IF NOT EXISTS (SELECT FROM tablepub.publication WHERE relid = tbl) THEN
+        RAISE EXCEPTION 'table "%" is not published', tbl
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'See the view tablepub.publications.';
+    END IF;
+    IF reason IS NULL OR reason = '' THEN
+        RAISE EXCEPTION 'a reason is required'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say in a few words why subscribers must take a new snapshot; they log it.';
+    END IF;
+    IF octet_length(reason) > 1000 THEN
+        RAISE EXCEPTION 'reason is too long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('It has %s bytes; at most 1000 are allowed.', octet_length(reason));
+    END IF;
+    PERFORM tablepub.record_resync(tbl, reason);
+END
+$$;
+COMMENT ON FUNCTION tablepub.resync(regclass, text) IS
+    'tells every subscriber of a published table to drop its copy and take a new snapshot (after changing its rows in a way capture does not see); reason is shown to them';
+
+-- After ALTER TABLE / CREATE TABLE / ALTER TRIGGER (docs/design.md section 1).
+CREATE OR REPLACE FUNCTION tablepub.on_ddl_end() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cmd       record;
+    ev        record;
+    pub       tablepub.publication;
+    checks    oid[] := '{}';
+    resyncs   text[];
+    reason    text;
+    nonempty  boolean;
+    col       text;
+    rel       oid;
+BEGIN
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        IF cmd.classid = 'pg_trigger'::regclass THEN
+            -- ALTER TRIGGER ... RENAME: any capture trigger may be the one
+            checks := checks || ARRAY(SELECT relid FROM tablepub.publication);
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN cmd.classid <> 'pg_class'::regclass
+                   OR cmd.object_type NOT IN ('table', 'table column');
+        -- the publication this table is, or is a partition of
+        pub := NULL;
+        SELECT p.* INTO pub FROM tablepub.publication p
+         WHERE p.relid = cmd.objid OR p.relid IN (SELECT pg_partition_ancestors(cmd.objid))
+         LIMIT 1;
+        CONTINUE WHEN pub.relid IS NULL;
+        resyncs := '{}';
+
+        FOR ev IN SELECT * FROM tablepub.alter_table_events(cmd.command) LOOP
+            IF ev.event = 'alter column type' THEN
+                -- the rewrite may change values (USING, a smaller typmod) with no row change
+                IF ev.relid = pub.relid AND ev.attnum = ANY (tablepub.published_attnums(pub)) THEN
+                    SELECT format('column %I changed type', attname) INTO reason
+                      FROM pg_attribute WHERE attrelid = ev.relid AND attnum = ev.attnum;
+                    resyncs := resyncs || reason;
+                END IF;
+                CONTINUE;
+            END IF;
+            -- ATTACH / DETACH: the partition's rows entered or left the table. Under
+            -- READ COMMITTED this statement sees every row the partition has (the
+            -- ALTER holds its lock), so an empty partition needs no resync.
+            nonempty := true;
+            IF ev.relid IS NULL THEN
+                resyncs := resyncs || format('a partition of %s attached or detached', pub.relid::regclass);
+                CONTINUE;
+            END IF;
+            IF ev.event IN ('attach', 'detach')
+               AND current_setting('transaction_isolation') = 'read committed' THEN
+                EXECUTE format('SELECT EXISTS (SELECT FROM %s)', ev.relid::regclass) INTO nonempty;
+            END IF;
+            IF nonempty THEN
+                SELECT format('partition %I.%I %s', n.nspname, c.relname,
+                              CASE WHEN ev.event = 'attach' THEN 'attached' ELSE 'detached' END)
+                  INTO reason
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = ev.relid;
+                resyncs := resyncs || reason;
+            END IF;
+            IF ev.event <> 'attach' THEN
+                -- the detached tables keep no TRUNCATE trigger of the publication
+                FOR col IN
+                    SELECT g.tgrelid::regclass::text
+                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
+                      JOIN pg_trigger g ON g.tgrelid = t.relid
+                     WHERE g.tgname = 'tablepub_capture_truncate'
+                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                       AND NOT EXISTS (SELECT FROM pg_partition_ancestors(t.relid) a WHERE a.relid = pub.relid)
+                LOOP
+                    EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', col);
+                END LOOP;
+            END IF;
+        END LOOP;
+
+        IF pub.relid = cmd.objid THEN
+            IF NOT EXISTS (SELECT FROM pg_index WHERE indrelid = pub.relid AND indisprimary) THEN
+                RAISE EXCEPTION 'cannot remove the primary key of published table "%"', pub.relid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Unpublish the table first, or add the new primary key in the same ALTER TABLE.';
+            END IF;
+            SELECT a.attname INTO col
+              FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+             WHERE i.indrelid = pub.relid AND i.indisprimary AND a.attnum = ANY (pub.exclude_attnums)
+             ORDER BY a.attnum LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'cannot make excluded column "%" part of the primary key of published table "%"',
+                                col, pub.relid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'Every change carries the primary key, and the column was excluded from publication.',
+                          HINT = 'Publish the table again without excluding the column first, or unpublish it.';
+            END IF;
+            PERFORM tablepub.record_event(pub.relid, 'schema');
+        END IF;
+        PERFORM tablepub.add_partition_triggers(pub.relid);
+        FOREACH reason IN ARRAY resyncs LOOP
+            PERFORM tablepub.record_resync(pub.relid, reason);
+        END LOOP;
+        checks := checks || pub.relid;
+    END LOOP;
+    FOR rel IN SELECT DISTINCT unnest(checks) LOOP
+        PERFORM tablepub.check_capture_triggers(rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF and ALTER TRIGGER: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
+
+-- After any DROP: a dropped published table is unpublished, dropped
+-- partitions of a published table make it RESYNC, a dropped capture trigger
+-- is refused.
+CREATE OR REPLACE FUNCTION tablepub.on_sql_drop() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel oid;
+    r   record;
+BEGIN
+    FOR rel IN
+        SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table'
+    LOOP
+        DELETE FROM tablepub.publication WHERE relid = rel;
+        IF FOUND THEN
+            PERFORM tablepub.record_event(rel, 'unpublish');
+        END IF;
+    END LOOP;
+    FOR r IN
+        SELECT p.relid, array_agg(d.partition ORDER BY d.partition) AS parts
+          FROM tablepub.dropped_partitions() d
+          JOIN tablepub.publication p ON p.relid = ANY (d.ancestors)
+         GROUP BY p.relid
+    LOOP
+        PERFORM tablepub.record_resync(r.relid,
+            CASE WHEN cardinality(r.parts) = 1 THEN format('partition %s dropped', r.parts[1])
+                 WHEN cardinality(r.parts) <= 5 THEN format('partitions %s dropped', array_to_string(r.parts, ', '))
+                 ELSE format('partitions %s and %s more dropped', array_to_string(r.parts[1:5], ', '),
+                             cardinality(r.parts) - 5)
+            END);
+    END LOOP;
+    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() WHERE object_type = 'trigger') THEN
+        FOR rel IN SELECT relid FROM tablepub.publication LOOP
+            PERFORM tablepub.check_capture_triggers(rel);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tablepub.on_sql_drop() IS 'event trigger: unpublishes dropped published tables, RESYNC for dropped partitions of published tables, refuses dropping a capture trigger';
+
+-- Before DROP EXTENSION tablepub: forgets every publication (so that the
+-- trigger guards let the triggers go), drops every capture trigger and relay grant.
+CREATE OR REPLACE FUNCTION tablepub.remove_all() RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tg record;
+BEGIN
+    FOR tg IN DELETE FROM tablepub.publication RETURNING relid::regclass AS rel LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM tablepub_relay', tg.rel);
+    END LOOP;
+    FOR tg IN
+        SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g
+         WHERE g.tgfoid IN ('tablepub.capture_row()'::regprocedure, 'tablepub.capture_truncate()'::regprocedure)
+           AND NOT g.tgisinternal AND g.tgparentid = 0
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', tg.tgname, tg.rel);
+    END LOOP;
+END
+$$;
+
+-- Event triggers: every DDL command loads the library at its start (the
+-- hook that sees dropped partitions); sql_drop for every DROP; ALTER
+-- TRIGGER joins ddl_command_end. All fire ALWAYS, also when
+-- session_replication_role = replica.
+DROP EVENT TRIGGER tablepub_ddl_start;
+DROP EVENT TRIGGER tablepub_ddl_end;
+DROP EVENT TRIGGER tablepub_sql_drop;
+CREATE EVENT TRIGGER tablepub_ddl_start ON ddl_command_start
+    EXECUTE FUNCTION tablepub.on_ddl_start();
+CREATE EVENT TRIGGER tablepub_ddl_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER') EXECUTE FUNCTION tablepub.on_ddl_end();
+CREATE EVENT TRIGGER tablepub_sql_drop ON sql_drop
+    EXECUTE FUNCTION tablepub.on_sql_drop();
+ALTER EVENT TRIGGER tablepub_ddl_start ENABLE ALWAYS;
+ALTER EVENT TRIGGER tablepub_ddl_end ENABLE ALWAYS;
+ALTER EVENT TRIGGER tablepub_sql_drop ENABLE ALWAYS;
+COMMENT ON FUNCTION tablepub.on_ddl_start() IS 'event trigger at the start of every DDL command: loads the library (dropped partitions are seen by its hook); before DROP EXTENSION tablepub, removes the capture triggers and grants from published tables';
+
+-- Existing publications: TRUNCATE triggers everywhere, every capture trigger ALWAYS.
+DO $upgrade$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN SELECT relid FROM tablepub.publication ORDER BY relid LOOP
+        PERFORM tablepub.sync_partition_triggers(rel);
+    END LOOP;
+END
+$upgrade$;
+
+REVOKE ALL ON FUNCTION tablepub.record_resync(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.alter_table_events(pg_ddl_command) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.dropped_partitions() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.enable_trigger_always(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.add_partition_triggers(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.check_capture_triggers(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tablepub.resync(regclass, text) TO PUBLIC;
+
+
 -- ---------------------------------------------------------------------------
 -- SQL entry points and privileges
 -- ---------------------------------------------------------------------------
 
+-- Who may call what (docs/operations.md, "Database roles and privileges"):
+-- PUBLIC publishes and unpublishes its own tables and reads which tables are
+-- published; tablepub_relay reads the outbox and the published tables and
+-- keeps its state; tablepub_admin manages every table's publication. The
+-- test privileges.sql lists every grant, so a change here shows there.
+
+-- decode_change() parses bytes chosen by its caller in C. It reads nothing
+-- from the database, so it leaks nothing, but it is attack surface that only
+-- people debugging the outbox need: those who can read the outbox (the relay)
+-- and the administrators.
+REVOKE EXECUTE ON FUNCTION tablepub.decode_change(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tablepub.decode_change(bytea) TO tablepub_relay, tablepub_admin;
+
+-- The view tablepub.publications calls published_attnums() with the privileges
+-- of whoever reads the view (a view checks tables as its owner, functions as
+-- the caller), so every reader of the view needs it: PUBLIC (the view is
+-- public) and the relay, whose snapshot and replay queries read the view.
+-- It returns attribute numbers of the publication row it is given, computed
+-- from pg_attribute and pg_index, which every role can read anyway.
+GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO PUBLIC;
+
+-- The relay reads a published table by its qualified name (snapshot query,
+-- LOCK TABLE), which needs USAGE on the table's schema as well as SELECT on
+-- the table; without it a non-superuser relay could not snapshot a table in
+-- any schema but public. USAGE on a schema only lets the relay look names up
+-- in it; every other table there stays closed to it. The grant stays after
+-- unpublish() (another published table may share the schema, and a DBA may
+-- have granted it too).
+CREATE FUNCTION tablepub.grant_relay_read(tbl regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT SELECT ON %s TO tablepub_relay', tbl);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO tablepub_relay',
+                   (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = tbl));
+END
+$$;
+COMMENT ON FUNCTION tablepub.grant_relay_read(regclass) IS 'internal: lets tablepub_relay read a published table (SELECT on it, USAGE on its schema)';
+REVOKE ALL ON FUNCTION tablepub.grant_relay_read(regclass) FROM PUBLIC;
+
+-- publish() as in 0.1, granting through grant_relay_read().
+CREATE OR REPLACE FUNCTION tablepub.publish(tbl regclass, columns text[] DEFAULT NULL,
+                                 exclude_columns text[] DEFAULT NULL,
+                                 full_row boolean DEFAULT false)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c       pg_class;
+    pk      int2[];
+    inc     int2[];
+    exc     int2[];
+    name    text;
+    num     int2;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = tbl;
+    PERFORM tablepub.check_may_manage(tbl);
+    IF c.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('"%s" is %s.', tbl, CASE c.relkind
+                      WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                      WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
+                      WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index'
+                      WHEN 'c' THEN 'a composite type' WHEN 't' THEN 'a TOAST table'
+                      ELSE 'not a table' END),
+                  HINT = 'Only plain and partitioned tables can be published.';
+    END IF;
+    IF c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tablepub'::regnamespace)
+       OR c.oid < 16384 THEN
+        RAISE EXCEPTION 'cannot publish system table "%"', tbl
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only user tables can be published.';
+    END IF;
+    IF c.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot publish temporary table "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only permanent tables can be published; their changes outlive the session.';
+    END IF;
+    IF c.relispartition THEN
+        RAISE EXCEPTION 'cannot publish partition "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('Publish the partitioned table %s instead.', pg_partition_root(tbl));
+    END IF;
+    SELECT i.indkey::int2[] INTO pk FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
+    IF pk IS NULL THEN
+        RAISE EXCEPTION 'table "%" has no primary key', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Add a primary key; changes are published by key.';
+    END IF;
+    IF columns IS NOT NULL AND exclude_columns IS NOT NULL THEN
+        RAISE EXCEPTION 'columns and exclude_columns cannot both be given'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'List the columns to publish, or the columns to leave out, not both.';
+    END IF;
+    FOREACH name IN ARRAY coalesce(columns, exclude_columns, '{}') LOOP
+        SELECT a.attnum INTO num FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attname = name AND a.attnum > 0 AND NOT a.attisdropped;
+        IF num IS NULL THEN
+            RAISE EXCEPTION 'column "%" of table "%" does not exist', name, tbl
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Column names are case sensitive and not quoted in the array.';
+        END IF;
+        IF columns IS NOT NULL THEN
+            inc := array_append(inc, num);
+        ELSE
+            IF num = ANY (pk) THEN
+                RAISE EXCEPTION 'cannot exclude primary key column "%" of table "%"', name, tbl
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Every change carries the primary key; leave it published.';
+            END IF;
+            exc := array_append(exc, num);
+        END IF;
+    END LOOP;
+    IF columns IS NOT NULL THEN
+        inc := coalesce(inc, '{}');
+    END IF;
+
+    INSERT INTO tablepub.publication AS p (relid, full_row, include_attnums, exclude_attnums)
+    VALUES (tbl, full_row, inc, exc)
+    ON CONFLICT (relid) DO UPDATE
+       SET full_row = EXCLUDED.full_row, include_attnums = EXCLUDED.include_attnums,
+           exclude_attnums = EXCLUDED.exclude_attnums, since = now();
+
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'tablepub_capture') THEN
+        EXECUTE format('CREATE TRIGGER tablepub_capture AFTER INSERT OR UPDATE OR DELETE ON %s'
+                       ' FOR EACH ROW EXECUTE FUNCTION tablepub.capture_row(%L)', tbl, tbl::oid);
+        EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', tbl, tbl::oid);
+    END IF;
+    PERFORM tablepub.sync_partition_triggers(tbl);
+    PERFORM tablepub.grant_relay_read(tbl);
+    PERFORM tablepub.record_event(tbl, 'schema');
+END
+$$;
+
+-- Tables published before 0.3.
+SELECT tablepub.grant_relay_read(relid::regclass) FROM tablepub.publication;
+
 -- ---------------------------------------------------------------------------
 -- Relay state, snapshot and replay support
 -- ---------------------------------------------------------------------------
+
+-- The snapshot reads the published column names (tablepub.published_attnums)
+-- to check a projection; the relay role needs nothing else for it.
+GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay;
+
+-- The names a stream had before a batch renamed it. Replay uses them to
+-- reproduce the names of messages from before a rename; the sync server
+-- answers a snapshot or replay request under an old name with MOVED.
+CREATE TABLE tablepub.relay_topic_history (
+    relid       oid         NOT NULL,
+    from_seq    int8        NOT NULL,
+    schema_name text        NOT NULL,
+    table_name  text        NOT NULL,
+    renamed     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (relid, from_seq)
+);
+CREATE INDEX relay_topic_history_name ON tablepub.relay_topic_history (schema_name, table_name);
+COMMENT ON TABLE tablepub.relay_topic_history IS
+    'Names of a relay stream before a batch renamed it (its topic moved); kept while a retained batch may need them.';
+COMMENT ON COLUMN tablepub.relay_topic_history.from_seq IS 'first sequence number of the batch that renamed the stream';
+COMMENT ON COLUMN tablepub.relay_topic_history.schema_name IS 'schema of the topic before that batch';
+COMMENT ON COLUMN tablepub.relay_topic_history.table_name IS 'table of the topic before that batch';
+COMMENT ON COLUMN tablepub.relay_topic_history.renamed IS 'when the batch was marked done';
+
+-- relay_finish_batch upserts relay_stream; a stream whose names change
+-- leaves its former names here, in the same commit.
+CREATE FUNCTION tablepub.relay_stream_renamed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO tablepub.relay_topic_history (relid, from_seq, schema_name, table_name)
+    VALUES (OLD.relid, OLD.last_seq + 1, OLD.schema_name, OLD.table_name)
+    ON CONFLICT (relid, from_seq) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tablepub.relay_stream_renamed() IS 'trigger: records the former names of a renamed relay stream';
+CREATE TRIGGER relay_stream_renamed AFTER UPDATE ON tablepub.relay_stream FOR EACH ROW
+    WHEN (OLD.schema_name IS DISTINCT FROM NEW.schema_name OR OLD.table_name IS DISTINCT FROM NEW.table_name)
+    EXECUTE FUNCTION tablepub.relay_stream_renamed();
+
+-- As in 0.2, plus: forget former names no retained batch can need (a
+-- replay of batch B needs the names of renames from B on, recorded when
+-- B or a later batch was marked done).
+CREATE OR REPLACE FUNCTION tablepub.relay_maintain()
+    RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st tablepub.relay_state;
+BEGIN
+    SELECT * INTO st FROM tablepub.relay_state;
+    SELECT m.rotated, m.truncated INTO rotated, truncated FROM tablepub.maintain(st.consumed) m;
+    DELETE FROM tablepub.relay_batch
+     WHERE done < now() - tablepub.retention() AND batch_id < st.last_batch;
+    GET DIAGNOSTICS batches_deleted = ROW_COUNT;
+    DELETE FROM tablepub.relay_topic_history
+     WHERE renamed < now() - tablepub.retention()
+       AND renamed < (SELECT coalesce(min(b.done), 'infinity') FROM tablepub.relay_batch b);
+    RETURN NEXT;
+END
+$$;
+
+REVOKE ALL ON tablepub.relay_topic_history FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;

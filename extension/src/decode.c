@@ -3,8 +3,11 @@
  * stable rendering of a serialized Change for debugging and tests.
  *
  * Values that JSON holds natively (null, boolean, integer, text) appear as
- * themselves; every other kind as {"<kind>": raw}, so the test output shows
- * exactly what was encoded.
+ * themselves; every other kind as {"<kind>": <string or number>}, so the
+ * test output shows exactly what was encoded. The input is untrusted (any
+ * bytes a caller passes): change_decode.c parses and checks it, and every
+ * string, including column names and json values, goes through escape_json,
+ * so the result is valid JSON whose keys are only the ones written here.
  */
 #include "postgres.h"
 
@@ -12,15 +15,26 @@
 
 #include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
+#include "change_decode.h"
 #include "tablepub.h"
 
-static const char *const OP_NAMES[] = {
-	"unspecified", "insert", "update", "delete", "truncate", "schema", "unpublish"
-};
+/* A protobuf string (UTF-8) as a JSON string in the server encoding. */
+static void
+AppendString(StringInfo buf, const char *s)
+{
+	/* Validates the UTF-8 and converts it; raises on invalid or untranslatable input. */
+	char	   *conv = pg_any_to_server(s, strlen(s), PG_UTF8);
+
+	escape_json(buf, conv);
+	if (conv != s)
+		pfree(conv);
+}
 
 static void
 AppendHex(StringInfo buf, const ProtobufCBinaryData *bin)
@@ -37,14 +51,30 @@ AppendHex(StringInfo buf, const ProtobufCBinaryData *bin)
 	appendStringInfoChar(buf, '"');
 }
 
+/* {"<kind>": <string>} */
+static void
+AppendTagged(StringInfo buf, const char *kind, const char *s)
+{
+	appendStringInfo(buf, "{\"%s\": ", kind);
+	AppendString(buf, s);
+	appendStringInfoChar(buf, '}');
+}
+
+/* {"<kind>": "\\x<hex>"} */
+static void
+AppendTaggedHex(StringInfo buf, const char *kind, const ProtobufCBinaryData *bin)
+{
+	appendStringInfo(buf, "{\"%s\": ", kind);
+	AppendHex(buf, bin);
+	appendStringInfoChar(buf, '}');
+}
+
+/* v was checked by ChangeDecode(): its kind is known, its pointers are set. */
 static void
 AppendValue(StringInfo buf, const Value *v)
 {
 	switch (v->kind_case)
 	{
-		case TABLEPUB__V1__VALUE__KIND__NOT_SET:
-			appendStringInfoString(buf, "{\"unset\": true}");
-			break;
 		case TABLEPUB__V1__VALUE__KIND_NULL:
 			appendStringInfoString(buf, "null");
 			break;
@@ -55,32 +85,26 @@ AppendValue(StringInfo buf, const Value *v)
 			appendStringInfo(buf, INT64_FORMAT, (int64) v->integer);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_REAL:
-			appendStringInfoString(buf, "{\"real\": ");
 			if (isnan(v->real))
-				appendStringInfoString(buf, "\"NaN\"");
+				AppendTagged(buf, "real", "NaN");
 			else if (isinf(v->real))
-				appendStringInfoString(buf, v->real > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+				AppendTagged(buf, "real", v->real > 0 ? "Infinity" : "-Infinity");
 			else
 			{
 				char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
 
 				double_to_shortest_decimal_buf(v->real, num);
-				escape_json(buf, num);
+				AppendTagged(buf, "real", num);
 			}
-			appendStringInfoChar(buf, '}');
 			break;
 		case TABLEPUB__V1__VALUE__KIND_TEXT:
-			escape_json(buf, v->text);
+			AppendString(buf, v->text);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_BINARY:
-			appendStringInfoString(buf, "{\"binary\": ");
-			AppendHex(buf, &v->binary);
-			appendStringInfoChar(buf, '}');
+			AppendTaggedHex(buf, "binary", &v->binary);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_NUMERIC:
-			appendStringInfoString(buf, "{\"numeric\": ");
-			escape_json(buf, v->numeric);
-			appendStringInfoChar(buf, '}');
+			AppendTagged(buf, "numeric", v->numeric);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_TIMESTAMP:
 			appendStringInfo(buf, "{\"timestamp\": " INT64_FORMAT "}", (int64) v->timestamp);
@@ -90,28 +114,28 @@ AppendValue(StringInfo buf, const Value *v)
 							 (int64) v->local_timestamp);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_DATE:
-			appendStringInfo(buf, "{\"date\": %d}", v->date);
+			appendStringInfo(buf, "{\"date\": %d}", (int) v->date);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_INTERVAL:
 			appendStringInfo(buf, "{\"interval\": {\"months\": %d, \"days\": %d, \"microseconds\": " INT64_FORMAT "}}",
-							 v->interval->months, v->interval->days,
+							 (int) v->interval->months, (int) v->interval->days,
 							 (int64) v->interval->microseconds);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_UUID:
-			appendStringInfoString(buf, "{\"uuid\": ");
-			AppendHex(buf, &v->uuid);
-			appendStringInfoChar(buf, '}');
+			AppendTaggedHex(buf, "uuid", &v->uuid);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_JSON:
-			appendStringInfo(buf, "{\"json\": %s}", v->json);
+			/* A string, never spliced: the text is the sender's, not ours to trust. */
+			AppendTagged(buf, "json", v->json);
 			break;
 		case TABLEPUB__V1__VALUE__KIND_OTHER:
-			appendStringInfoString(buf, "{\"other\": ");
-			escape_json(buf, v->other);
-			appendStringInfoChar(buf, '}');
+			AppendTagged(buf, "other", v->other);
+			break;
+		case TABLEPUB__V1__VALUE__KIND_RAW_TEXT:
+			AppendTaggedHex(buf, "raw_text", &v->raw_text);
 			break;
 		default:
-			appendStringInfo(buf, "{\"unknown\": %d}", (int) v->kind_case);
+			elog(ERROR, "unexpected Value kind %d", (int) v->kind_case);
 	}
 }
 
@@ -125,9 +149,10 @@ AppendColumns(StringInfo buf, const char *field, size_t n, Column **cols)
 	appendStringInfo(buf, ", \"%s\": {", field);
 	for (i = 0; i < n; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (i > 0)
 			appendStringInfoString(buf, ", ");
-		escape_json(buf, cols[i]->name);
+		AppendString(buf, cols[i]->name);
 		appendStringInfoString(buf, ": ");
 		AppendValue(buf, cols[i]->value);
 	}
@@ -140,23 +165,24 @@ AppendSchema(StringInfo buf, const Tablepub__V1__TableSchema *schema)
 	size_t		i;
 
 	appendStringInfoString(buf, ", \"schema\": {\"schema_name\": ");
-	escape_json(buf, schema->schema_name);
+	AppendString(buf, schema->schema_name);
 	appendStringInfoString(buf, ", \"table_name\": ");
-	escape_json(buf, schema->table_name);
+	AppendString(buf, schema->table_name);
 	appendStringInfo(buf, ", \"full_row\": %s, \"columns\": [",
 					 schema->full_row ? "true" : "false");
 	for (i = 0; i < schema->n_columns; i++)
 	{
 		Tablepub__V1__ColumnSchema *col = schema->columns[i];
 
+		CHECK_FOR_INTERRUPTS();
 		if (i > 0)
 			appendStringInfoString(buf, ", ");
 		appendStringInfoString(buf, "{\"name\": ");
-		escape_json(buf, col->name);
+		AppendString(buf, col->name);
 		appendStringInfoString(buf, ", \"type\": ");
-		escape_json(buf, col->type);
+		AppendString(buf, col->type);
 		appendStringInfo(buf, ", \"not_null\": %s, \"key_position\": %u}",
-						 col->not_null ? "true" : "false", col->key_position);
+						 col->not_null ? "true" : "false", (unsigned) col->key_position);
 	}
 	appendStringInfoString(buf, "]}");
 }
@@ -167,24 +193,44 @@ Datum
 tablepub_decode_change(PG_FUNCTION_ARGS)
 {
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	ChangeDecodeResult res;
 	Change	   *change;
 	StringInfoData buf;
 
-	change = tablepub__v1__change__unpack(PallocAllocator(), VARSIZE_ANY_EXHDR(data),
-										  (const uint8_t *) VARDATA_ANY(data));
-	if (change == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid tablepub.v1.Change"),
-				 errhint("Pass the change column of tablepub.outbox or the result of tablepub.encode_row().")));
+	change = ChangeDecode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+						  PallocAllocator(), CHANGE_DECODE_MAX_MEMORY, &res);
+	switch (res.status)
+	{
+		case CHANGE_DECODE_OK:
+			break;
+		case CHANGE_DECODE_TOO_LARGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("tablepub.v1.Change is too large to decode"),
+					 errdetail_internal("%s", res.detail)));
+			break;
+		case CHANGE_DECODE_MALFORMED:
+		case CHANGE_DECODE_INVALID:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid tablepub.v1.Change"),
+					 errdetail_internal("%s", res.detail),
+					 errhint("Pass the change column of tablepub.outbox or the result of tablepub.encode_row().")));
+			break;
+	}
+
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"op\": \"%s\"",
-					 change->op < lengthof(OP_NAMES) ? OP_NAMES[change->op] : "unknown");
+	appendStringInfo(&buf, "{\"op\": \"%s\"", ChangeOpName(change));
 	AppendColumns(&buf, "key", change->n_key, change->key);
 	AppendColumns(&buf, "old_key", change->n_old_key, change->old_key);
 	AppendColumns(&buf, "values", change->n_values, change->values);
 	if (change->schema)
 		AppendSchema(&buf, change->schema);
+	if (change->reason[0] != '\0')
+	{
+		appendStringInfoString(&buf, ", \"reason\": ");
+		AppendString(&buf, change->reason);
+	}
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

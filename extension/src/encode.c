@@ -75,6 +75,40 @@ PackChange(Change *change)
 	return result;
 }
 
+/*
+ * Sets text-like value v to server-encoded s: UTF-8 in the field of kind
+ * kind (text, json or other), or in a SQL_ASCII database, when s is not
+ * valid UTF-8, its bytes as raw_text.
+ */
+static void
+SetTextValue(Value *v, Tablepub__V1__Value__KindCase kind, char *s)
+{
+	char	   *utf8 = ServerToUtf8(s);
+
+	if (utf8 == NULL)
+	{
+		v->kind_case = TABLEPUB__V1__VALUE__KIND_RAW_TEXT;
+		v->raw_text.len = strlen(s);
+		v->raw_text.data = (uint8_t *) s;
+		return;
+	}
+	v->kind_case = kind;
+	switch (kind)
+	{
+		case TABLEPUB__V1__VALUE__KIND_TEXT:
+			v->text = utf8;
+			break;
+		case TABLEPUB__V1__VALUE__KIND_JSON:
+			v->json = utf8;
+			break;
+		case TABLEPUB__V1__VALUE__KIND_OTHER:
+			v->other = utf8;
+			break;
+		default:
+			elog(ERROR, "value kind %d is not text-like", (int) kind);
+	}
+}
+
 /* Fills v from datum d of column col. */
 static void
 EncodeValue(Value *v, PubColumn *col, Datum d, bool isnull)
@@ -117,12 +151,12 @@ EncodeValue(Value *v, PubColumn *col, Datum d, bool isnull)
 			v->real = DatumGetFloat8(d);
 			break;
 		case VK_TEXT:
-			v->kind_case = TABLEPUB__V1__VALUE__KIND_TEXT;
-			v->text = text_to_cstring(DatumGetTextPP(d));
+			SetTextValue(v, TABLEPUB__V1__VALUE__KIND_TEXT,
+						 text_to_cstring(DatumGetTextPP(d)));
 			break;
 		case VK_NAME:
-			v->kind_case = TABLEPUB__V1__VALUE__KIND_TEXT;
-			v->text = NameStr(*DatumGetName(d));
+			SetTextValue(v, TABLEPUB__V1__VALUE__KIND_TEXT,
+						 NameStr(*DatumGetName(d)));
 			break;
 		case VK_BYTEA:
 			{
@@ -183,20 +217,20 @@ EncodeValue(Value *v, PubColumn *col, Datum d, bool isnull)
 			v->uuid.data = DatumGetUUIDP(d)->data;
 			break;
 		case VK_JSON:
-			v->kind_case = TABLEPUB__V1__VALUE__KIND_JSON;
-			v->json = text_to_cstring(DatumGetTextPP(d));
+			SetTextValue(v, TABLEPUB__V1__VALUE__KIND_JSON,
+						 text_to_cstring(DatumGetTextPP(d)));
 			break;
 		case VK_JSONB:
 			{
 				Jsonb	   *jb = DatumGetJsonbP(d);
 
-				v->kind_case = TABLEPUB__V1__VALUE__KIND_JSON;
-				v->json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+				SetTextValue(v, TABLEPUB__V1__VALUE__KIND_JSON,
+							 JsonbToCString(NULL, &jb->root, VARSIZE(jb)));
 				break;
 			}
 		case VK_OTHER:
-			v->kind_case = TABLEPUB__V1__VALUE__KIND_OTHER;
-			v->other = OutputFunctionCall(&col->out, d);
+			SetTextValue(v, TABLEPUB__V1__VALUE__KIND_OTHER,
+						 OutputFunctionCall(&col->out, d));
 			break;
 	}
 }

@@ -214,6 +214,36 @@ KindOfType(Oid typid)
 	}
 }
 
+/*
+ * Refuses a publication whose primary key has a column that is not
+ * published: every change is keyed by it. publish() refuses to exclude a
+ * key column and the DDL event trigger refuses a new key with an excluded
+ * column, so this fires only for a publication made inconsistent before
+ * those checks existed.
+ */
+static void
+CheckKeyPublished(Relation pub, PubInfo *info)
+{
+	int			k;
+	int			i;
+
+	for (k = 0; k < info->nkeys; k++)
+	{
+		bool		published = false;
+
+		for (i = 0; i < info->natts; i++)
+			published |= info->atts[i] == info->keys[k];
+		if (!published)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("primary key column \"%s\" of published table \"%s\" is not published",
+							NameStr(TupleDescAttr(RelationGetDescr(pub), info->keys[k] - 1)->attname),
+							RelationGetRelationName(pub)),
+					 errdetail("Every change is identified by the primary key."),
+					 errhint("Publish the table again without excluding that column, or unpublish it.")));
+	}
+}
+
 /* Builds the capture plan for rows of rel published as table pubrelid. */
 static CapturePlan *
 BuildCapturePlan(Relation rel, Oid pubrelid, MemoryContext cxt)
@@ -252,7 +282,7 @@ BuildCapturePlan(Relation rel, Oid pubrelid, MemoryContext cxt)
 	plan->ncolumns = info.natts;
 	plan->columns = palloc0(sizeof(PubColumn) * info.natts);
 	plan->nkeys = info.nkeys;
-	plan->keys = palloc(sizeof(int) * info.nkeys);
+	plan->keys = palloc0(sizeof(int) * info.nkeys);
 	for (i = 0; i < info.natts; i++)
 	{
 		PubColumn  *col = &plan->columns[i];
@@ -260,11 +290,12 @@ BuildCapturePlan(Relation rel, Oid pubrelid, MemoryContext cxt)
 		Form_pg_attribute att;
 		int			k;
 
-		col->name = pstrdup(NameStr(patt->attname));
-		col->attnum = pub == rel ? patt->attnum : get_attnum(RelationGetRelid(rel), col->name);
+		col->attnum = pub == rel ? patt->attnum :
+			get_attnum(RelationGetRelid(rel), NameStr(patt->attname));
 		if (col->attnum == InvalidAttrNumber)
 			elog(ERROR, "column \"%s\" missing in partition \"%s\"",
-				 col->name, RelationGetRelationName(rel));
+				 NameStr(patt->attname), RelationGetRelationName(rel));
+		col->name = pstrdup(NameToUtf8(NameStr(patt->attname), "column"));
 		att = TupleDescAttr(desc, col->attnum - 1);
 		col->kind = KindOfType(att->atttypid);
 		col->typlen = att->attlen;
@@ -285,6 +316,7 @@ BuildCapturePlan(Relation rel, Oid pubrelid, MemoryContext cxt)
 				plan->keys[k] = i;
 			}
 	}
+	CheckKeyPublished(pub, &info);
 	MemoryContextSwitchTo(old);
 	if (pub != rel)
 		table_close(pub, AccessShareLock);
@@ -361,9 +393,10 @@ BuildTableSchema(Oid pubrelid)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" is not published", RelationGetRelationName(rel)),
 				 errhint("Publish it with tablepub.publish().")));
+	CheckKeyPublished(rel, &info);
 	tablepub__v1__table_schema__init(schema);
-	schema->schema_name = get_namespace_name(RelationGetNamespace(rel));
-	schema->table_name = pstrdup(RelationGetRelationName(rel));
+	schema->schema_name = NameToUtf8(get_namespace_name(RelationGetNamespace(rel)), "schema");
+	schema->table_name = NameToUtf8(pstrdup(RelationGetRelationName(rel)), "table");
 	schema->full_row = info.full_row;
 	schema->n_columns = info.natts;
 	schema->columns = palloc(sizeof(Tablepub__V1__ColumnSchema *) * info.natts);
@@ -374,8 +407,8 @@ BuildTableSchema(Oid pubrelid)
 		int			k;
 
 		tablepub__v1__column_schema__init(col);
-		col->name = pstrdup(NameStr(att->attname));
-		col->type = format_type_with_typemod(att->atttypid, att->atttypmod);
+		col->name = NameToUtf8(pstrdup(NameStr(att->attname)), "column");
+		col->type = NameToUtf8(format_type_with_typemod(att->atttypid, att->atttypmod), "type");
 		col->type_oid = att->atttypid;
 		col->not_null = att->attnotnull;
 		for (k = 0; k < info.nkeys; k++)
@@ -418,6 +451,24 @@ tablepub_record_event(PG_FUNCTION_ARGS)
 }
 
 /*
+ * tablepub.record_resync(tbl regclass, reason text): writes a RESYNC change
+ * for table tbl: its rows changed in a way no row change expresses, and
+ * every subscriber must take a new snapshot.
+ */
+PG_FUNCTION_INFO_V1(tablepub_record_resync);
+Datum
+tablepub_record_resync(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Change		change = TABLEPUB__V1__CHANGE__INIT;
+
+	change.op = TABLEPUB__V1__OP__RESYNC;
+	change.reason = TextToUtf8Lossy(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	OutboxInsert(relid, PackChange(&change), false);
+	PG_RETURN_VOID();
+}
+
+/*
  * tablepub.encode_row(tbl regclass, r record) RETURNS bytea: row r of
  * published table tbl as an INSERT-form Change, for snapshots.
  */
@@ -428,12 +479,16 @@ tablepub_encode_row(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
 	HeapTupleData tup;
-	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	rel = try_table_open(relid, AccessShareLock);
 	CapturePlan *plan;
 	MemoryContext old;
 	bytea	   *change;
 	bytea	   *result;
 
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	if (HeapTupleHeaderGetTypeId(th) != rel->rd_rel->reltype)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -47,6 +47,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("tablepub");
 	InitCapturePlanCache();
 	InitOutbox();
+	InitDdlHooks();
 }
 
 /* tablepub.retention() RETURNS interval */
@@ -95,8 +96,12 @@ tablepub_check_may_manage(PG_FUNCTION_ARGS)
 }
 
 /*
- * Event trigger before DROP EXTENSION: when tablepub is among the dropped
- * extensions, remove the capture triggers and relay grants it put on user
+ * Event trigger at the start of every DDL command. Calling it loads this
+ * library, whose object access hook must be in place before a DROP deletes
+ * a partition of a published table (ddl.c); it forgets partitions an
+ * earlier, failed command recorded, and resolves the partitions an ALTER
+ * TABLE attaches or detaches with the user's search_path (ddl.c). Before DROP EXTENSION tablepub it
+ * removes the capture triggers and relay grants the extension put on user
  * tables, so that the drop needs no CASCADE and leaves nothing behind.
  */
 PG_FUNCTION_INFO_V1(tablepub_on_ddl_start);
@@ -113,6 +118,8 @@ tablepub_on_ddl_start(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tablepub.on_ddl_start() must be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
+	ResetDroppedPartitions();
+	RememberPartitionNames(trigdata->parsetree);
 	if (!IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_NULL();
 	stmt = (DropStmt *) trigdata->parsetree;

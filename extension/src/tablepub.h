@@ -88,6 +88,16 @@ extern bytea *EncodeRowChange(CapturePlan *plan, Tablepub__V1__Op op,
 extern bytea *PackChange(Change *change);
 extern ProtobufCAllocator *PallocAllocator(void);
 
+/* ddl.c */
+extern void InitDdlHooks(void);
+extern void ResetDroppedPartitions(void);
+extern void RememberPartitionNames(Node *parsetree);
+
+/* utf8.c */
+extern char *ServerToUtf8(char *s);
+extern char *NameToUtf8(char *name, const char *what);
+extern char *TextToUtf8Lossy(char *s);
+
 /* outbox.c */
 extern void OutboxInsert(Oid pubrelid, bytea *change, bool bufferable);
 extern void InitOutbox(void);

@@ -12,7 +12,8 @@ make -C "$ext" -s install >/dev/null
 
 cluster=$(mktemp -d /tmp/tablepub-regress.XXXXXX)
 trap '"$root/tests/lib/pgtmp" stop "$cluster" >/dev/null 2>&1 || true' EXIT
-"$root/tests/lib/pgtmp" start "$cluster" --owner $$ >/dev/null
+# wal_level = logical: the logical test subscribes within the cluster
+"$root/tests/lib/pgtmp" start "$cluster" --owner $$ -c wal_level=logical >/dev/null
 # shellcheck disable=SC1091
 . "$cluster/env"
 

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -137,6 +139,8 @@ void Relay::process(const Batch& batch) {
         },
         [this] { heartbeat_if_due(); });
     sequencer_.end_batch();
+    // A renamed table's former topic hears at once where it went.
+    for (const auto& m : sequencer_.take_new_moves()) announce_move(m);
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
@@ -187,12 +191,43 @@ void Relay::heartbeat_if_due() {
     if (now < next_heartbeat_) return;
     next_heartbeat_ = now + options_.heartbeat_interval;
     const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
+    // One heartbeat per topic: a published table's; else a renamed table's
+    // former topic says where it went; else an unpublished table's says so
+    // (of several dropped tables of one name, the newest oid's).
+    std::map<std::string, std::pair<std::uint32_t, const StreamState*>> unpublished;
+    std::set<std::string> live;
     for (const auto& [relid, s] : sequencer_.streams()) {
-        if (!s.published) continue;
-        publisher_->send(
-            make_topic(s.schema_name, s.table_name),
-            encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq, interval));
+        auto topic = make_topic(s.schema_name, s.table_name);
+        if (s.published) {
+            publisher_->send(
+                topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq, interval));
+            live.insert(std::move(topic));
+        } else {
+            auto& u = unpublished[topic];
+            if (u.second == nullptr || relid > u.first) u = {relid, &s};
+        }
     }
+    for (const auto& [topic, m] : sequencer_.moves()) {
+        if (!live.insert(topic).second) continue;
+        announce_move(m);
+    }
+    for (const auto& [topic, u] : unpublished) {
+        if (live.contains(topic)) continue;
+        const auto& s = *u.second;
+        HeartbeatNotice notice;
+        notice.unpublished = true;
+        publisher_->send(topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(u.first),
+                                                 s.schema_seq, interval, notice));
+    }
+}
+
+void Relay::announce_move(const TopicMove& m) {
+    const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
+    HeartbeatNotice notice;
+    notice.moved_to_schema = m.to_schema;
+    notice.moved_to_table = m.to_table;
+    publisher_->send(make_topic(m.schema_name, m.table_name),
+                     encode_heartbeat(m.schema_name, m.table_name, m.seq, m.seq, interval, notice));
 }
 
 void Relay::maintain_if_due() {

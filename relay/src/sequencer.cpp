@@ -55,6 +55,27 @@ void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
     entries_[s.relid].sent_seq = p.seq;
     p.present = false;
     ++messages_sent_;
+    if (p.moves) record_move(s, p);
+}
+
+void Sequencer::record_move(const StreamState& s, const Pending& p) {
+    // The SCHEMA message just sent went to the table's new topic: not a
+    // former one any more, and every former topic of the table leads there.
+    moves_.erase(topic_);
+    for (auto& [topic, m] : moves_) {
+        if (m.relid != s.relid) continue;
+        m.to_schema = s.schema_name;
+        m.to_table = s.table_name;
+    }
+    TopicMove m{s.relid, p.from_schema, p.from_table, s.schema_name, s.table_name, p.seq};
+    moves_[make_topic(p.from_schema, p.from_table)] = m;
+    new_moves_.push_back(std::move(m));
+}
+
+std::vector<TopicMove> Sequencer::take_new_moves() {
+    std::vector<TopicMove> out;
+    out.swap(new_moves_);
+    return out;
 }
 
 void Sequencer::end_transaction() {
@@ -75,6 +96,8 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view ch
     Entry& e = entries_[relid];
     const ChangeOp op = peek_op(change);
     const std::uint64_t seq = s.last_seq + 1;
+    bool moves = false;
+    std::string from_schema, from_table;
 
     // A newer message of this table in this transaction: the held one is not last.
     if (e.pending.present) {
@@ -94,6 +117,13 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view ch
             throw Error("malformed SCHEMA change for table oid " + std::to_string(relid));
         }
         const auto& ts = parsed.schema();
+        // (A stream's first message names it; it moves from nowhere.)
+        moves = s.last_seq > 0 && !ts.table_name().empty() &&
+                (ts.schema_name() != s.schema_name || ts.table_name() != s.table_name);
+        if (moves) {
+            from_schema = s.schema_name;
+            from_table = s.table_name;
+        }
         if (!ts.table_name().empty()) {
             s.schema_name = ts.schema_name();
             s.table_name = ts.table_name();
@@ -111,6 +141,9 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view ch
     e.pending.txid = txid;
     e.pending.schema_seq = s.schema_seq;
     e.pending.change.assign(change);
+    e.pending.moves = moves;
+    e.pending.from_schema = std::move(from_schema);
+    e.pending.from_table = std::move(from_table);
 }
 
 void Sequencer::end_batch() {

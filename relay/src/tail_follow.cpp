@@ -27,7 +27,7 @@ nlohmann::json stats_json(const SyncStats& s) {
             {"duplicates", s.duplicates}, {"gaps", s.gaps},
             {"replays", s.replays},       {"snapshots", s.snapshots},
             {"resyncs", s.resyncs},       {"anomalies", s.anomalies},
-            {"dropped", s.dropped}};
+            {"dropped", s.dropped},       {"resync_markers", s.resync_markers}};
 }
 
 // Writes the mirror, then the status (so a reader that sees dump N in the
@@ -43,7 +43,7 @@ void dump(const TailOptions& options, const Subscriber& sub, std::uint64_t dumps
         });
     }
     write_file_atomically(options.mirror, content);
-    write_file_atomically(options.mirror + ".status", tail_status_json(sub.status(), dumps).dump() + "\n");
+    write_file_atomically(options.mirror + ".status", json_line(tail_status_json(sub.status(), dumps)) + "\n");
 }
 
 }  // namespace
@@ -59,6 +59,8 @@ nlohmann::json tail_status_json(const std::vector<TableStatus>& tables, std::uin
                        {"buffered", t.buffered},
                        {"rows", t.rows},
                        {"stale", t.stale},
+                       {"moved_to", t.moved_to},
+                       {"reason", t.reason},
                        {"stats", stats_json(t.stats)}});
     }
     return {{"dumps", dumps}, {"tables", std::move(arr)}};
@@ -72,22 +74,22 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
         cb.on_snapshot_begin = [&](const std::string& table, const v1::SnapshotBegin& b) {
             nlohmann::json j{{"table", table},   {"op", "snapshot_begin"}, {"seq", b.seq()},
                              {"xmin", b.xmin()}, {"xmax", b.xmax()},       {"xip", b.xip()}};
-            out << j.dump() << '\n';
+            out << json_line(j) << '\n';
         };
         cb.on_snapshot_row = [&](const std::string& table, const v1::Change& row) {
             nlohmann::json j{{"table", table},
                              {"op", "snapshot"},
                              {"key", columns_json(row.key(), options.bytes)},
                              {"values", columns_json(row.values(), options.bytes)}};
-            out << j.dump() << '\n';
+            out << json_line(j) << '\n';
         };
         cb.on_snapshot_end = [&](const std::string& table, std::uint64_t rows) {
-            out << nlohmann::json{{"table", table}, {"op", "snapshot_end"}, {"rows", rows}}.dump() << '\n';
+            out << json_line({{"table", table}, {"op", "snapshot_end"}, {"rows", rows}}) << '\n';
         };
     }
     cb.on_change = [&](const std::string& table, const v1::Message& msg) {
         if (done) return;
-        out << message_to_json(table, msg, options.bytes).dump() << '\n';
+        out << json_line(message_to_json(table, msg, options.bytes)) << '\n';
         if (options.count != 0 && ++printed >= options.count) done = true;
     };
     cb.on_state = [&](const std::string& table, SyncState from, SyncState to, const std::string& why) {

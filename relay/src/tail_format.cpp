@@ -64,6 +64,7 @@ const char* op_name(v1::Op op) {
         case v1::TRUNCATE: return "truncate";
         case v1::SCHEMA: return "schema";
         case v1::UNPUBLISH: return "unpublish";
+        case v1::RESYNC: return "resync";
         default: return "unspecified";
     }
 }
@@ -94,6 +95,21 @@ std::string base64_encode(std::string_view in) {
     return out;
 }
 
+std::string json_line(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string hex_encode(std::string_view in) {
+    static const char* const digits = "0123456789abcdef";
+    std::string hex = "\\x";
+    hex.reserve(2 + in.size() * 2);
+    for (const char c : in) {
+        hex += digits[static_cast<unsigned char>(c) >> 4];
+        hex += digits[static_cast<unsigned char>(c) & 15];
+    }
+    return hex;
+}
+
 nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
     switch (v.kind_case()) {
         case v1::Value::kNull:
@@ -107,16 +123,7 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
             return d;
         }
         case v1::Value::kText: return v.text();
-        case v1::Value::kBinary: {
-            if (bytes == BytesFormat::base64) return base64_encode(v.binary());
-            std::string hex = "\\x";
-            static const char* const digits = "0123456789abcdef";
-            for (const char c : v.binary()) {
-                hex += digits[static_cast<unsigned char>(c) >> 4];
-                hex += digits[static_cast<unsigned char>(c) & 15];
-            }
-            return hex;
-        }
+        case v1::Value::kBinary: return bytes == BytesFormat::base64 ? base64_encode(v.binary()) : hex_encode(v.binary());
         case v1::Value::kNumeric: return v.numeric();
         case v1::Value::kTimestamp: return format_timestamp(v.timestamp(), true);
         case v1::Value::kLocalTimestamp: return format_timestamp(v.local_timestamp(), false);
@@ -134,6 +141,10 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
             return parsed.is_discarded() ? nlohmann::json(v.json()) : parsed;
         }
         case v1::Value::kOther: return v.other();
+        case v1::Value::kRawText:
+            // Not UTF-8, so not a JSON string: an object that cannot be
+            // mistaken for text, the bytes encoded like bytea.
+            return {{"raw_text", bytes == BytesFormat::base64 ? base64_encode(v.raw_text()) : hex_encode(v.raw_text())}};
     }
     return nullptr;
 }
@@ -146,6 +157,9 @@ nlohmann::json message_to_json(std::string_view topic, const v1::Message& msg, B
         j["seq"] = msg.seq();
         j["schema_seq"] = msg.schema_seq();
         j["interval_ms"] = msg.heartbeat().interval_ms();
+        if (msg.heartbeat().unpublished()) j["unpublished"] = true;
+        if (!msg.heartbeat().moved_to_table().empty())
+            j["moved_to"] = msg.heartbeat().moved_to_schema() + "." + msg.heartbeat().moved_to_table();
         return j;
     }
     const auto& c = msg.change();
@@ -167,6 +181,10 @@ nlohmann::json message_to_json(std::string_view topic, const v1::Message& msg, B
                        {"table_name", c.schema().table_name()},
                        {"full_row", c.schema().full_row()},
                        {"columns", cols}};
+        return j;
+    }
+    if (c.op() == v1::RESYNC) {
+        j["reason"] = c.reason();
         return j;
     }
     if (c.op() == v1::TRUNCATE || c.op() == v1::UNPUBLISH) return j;

@@ -71,6 +71,7 @@ std::strong_ordering compare_values(const v1::Value& a, const v1::Value& b) {
         case v1::Value::kUuid: return a.uuid() <=> b.uuid();
         case v1::Value::kJson: return a.json() <=> b.json();
         case v1::Value::kOther: return a.other() <=> b.other();
+        case v1::Value::kRawText: return a.raw_text() <=> b.raw_text();
         default: return std::strong_ordering::equal;
     }
 }
@@ -98,7 +99,7 @@ std::vector<std::string> mirror_lines(std::string_view table, const Mirror& mirr
         // nlohmann::json objects keep their members sorted by name.
         auto cols = nlohmann::json::object();
         for (const auto& [name, value] : row) cols[name] = value_to_json(value, bytes);
-        e.line = nlohmann::json{{"table", std::string(table)}, {"row", std::move(cols)}}.dump();
+        e.line = json_line({{"table", std::string(table)}, {"row", std::move(cols)}});
         entries.push_back(std::move(e));
     });
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {

@@ -21,14 +21,22 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "      (again after a resync: drop what you built from the previous one)\n"
         "  {\"op\":\"snapshot\",\"table\",\"key\",\"values\"}  one snapshot row (INSERT form)\n"
         "  {\"op\":\"snapshot_end\",\"table\",\"rows\"}\n"
-        "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish.\n"
-        "State changes (syncing, live, replaying, resyncing) are logged on stderr.\n"
+        "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish/resync.\n"
+        "  {\"op\":\"resync\",\"reason\"} means the rows changed in a way no row change says:\n"
+        "  a new snapshot_begin follows; drop what you built from the previous one.\n"
+        "State changes (syncing, live, replaying, resyncing, unpublished, moved, failed) are\n"
+        "logged on stderr; moved names the table's new topic.\n"
+        "\n"
+        "Values print as JSON by type; SQL_ASCII text that is not UTF-8 prints as\n"
+        "{\"raw_text\":BYTES}, BYTES encoded as --bytes says. Heartbeats (--heartbeats) carry\n"
+        "\"unpublished\":true for an unpublished table and \"moved_to\":\"schema.table\" on the\n"
+        "old topic of a renamed one.\n"
         "\n"
         "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
         "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
         "name, values as printed in changes, sorted by table then primary key; then\n"
         "FILE.status, one JSON object: {\"dumps\":N,\"tables\":[{\"table\",\"state\",\"last_seq\",\n"
-        "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"stats\":{...}}]}.",
+        "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"moved_to\",\"reason\",\"stats\":{...}}]}.",
         "tablepub-tail"};
     app.set_version_flag("--version", std::string("tablepub-tail ") + TABLEPUB_VERSION);
     app.add_option("--connect", o.connect, "relay PUB endpoint to connect to (repeatable)")

@@ -61,13 +61,17 @@ void encode_change_message(std::string& out, const MessageHeader& h, std::string
 }
 
 std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
-                             std::uint64_t schema_seq, std::uint64_t interval_ms) {
+                             std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice) {
     v1::Message msg;
     msg.set_schema_name(std::string(schema_name));
     msg.set_table_name(std::string(table_name));
     msg.set_seq(seq);
     msg.set_schema_seq(schema_seq);
-    msg.mutable_heartbeat()->set_interval_ms(interval_ms);
+    auto* hb = msg.mutable_heartbeat();
+    hb->set_interval_ms(interval_ms);
+    hb->set_unpublished(notice.unpublished);
+    hb->set_moved_to_schema(std::string(notice.moved_to_schema));
+    hb->set_moved_to_table(std::string(notice.moved_to_table));
     return msg.SerializeAsString();
 }
 

@@ -62,7 +62,14 @@ std::string Cluster::create_database(const std::string& name) {
     }
     PgConnection db(conninfo(name));
     db.exec("CREATE EXTENSION tablepub");
+    db.exec(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '") + RELAY_ROLE +
+            "') THEN CREATE ROLE " + RELAY_ROLE + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+            " IN ROLE tablepub_relay; END IF; END$$");
     return conninfo(name);
+}
+
+std::string Cluster::relay_conninfo(const std::string& dbname) const {
+    return "host=" + dir_ + " port=" + port_ + " user=" + RELAY_ROLE + " dbname=" + dbname;
 }
 
 void Cluster::pgtmp(const std::string& action) {
@@ -270,6 +277,7 @@ void ClusterTest::SetUp() {
     std::transform(name.begin(), name.end(), name.begin(), ::tolower);
     dbname_ = prefix_ + "_" + name;
     conninfo_ = cluster_->create_database(dbname_);
+    relay_conninfo_ = cluster_->relay_conninfo(dbname_);
     db_ = PgConnection(conninfo_);
 }
 

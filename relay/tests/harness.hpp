@@ -40,8 +40,13 @@ public:
 
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
     [[nodiscard]] std::string conninfo(const std::string& dbname = "postgres") const;
-    // A fresh database with the extension installed; returns its conninfo.
+    // How a relay connects: as RELAY_ROLE, a non-superuser LOGIN role that is
+    // only a member of tablepub_relay (the least privilege README.md documents).
+    [[nodiscard]] std::string relay_conninfo(const std::string& dbname = "postgres") const;
+    // A fresh database with the extension installed (and RELAY_ROLE created
+    // once the extension created tablepub_relay); returns its conninfo.
     std::string create_database(const std::string& name);
+    static constexpr const char* RELAY_ROLE = "tablepub_test_relay";
     void pgtmp(const std::string& action);
 
 private:
@@ -139,7 +144,8 @@ protected:
 
     static std::unique_ptr<Cluster> cluster_;
     std::string dbname_;
-    std::string conninfo_;
+    std::string conninfo_;        // as the superuser: setup and writers
+    std::string relay_conninfo_;  // as Cluster::RELAY_ROLE: every relay's --db
     PgConnection db_;
     std::vector<std::unique_ptr<RelayProcess>> relays_;
 

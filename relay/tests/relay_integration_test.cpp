@@ -33,7 +33,7 @@ protected:
     // Starts a relay against this test's database.
     RelayProcess& start_relay(std::vector<std::string> extra = {}, const std::string& endpoint = "") {
         std::vector<std::string> args{
-            "--db",        conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
+            "--db",        relay_conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
             "--log-level", "debug",   "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         return start_relay_process(std::move(args));
@@ -206,11 +206,33 @@ TEST_F(RelayIT, SchemaChangesHeartbeatsAndUnpublish) {
     EXPECT_EQ(u[1].msg.schema_seq(), 5u);
     EXPECT_EQ(u[2].msg.change().op(), v1::UNPUBLISH);
     EXPECT_EQ(u[2].msg.seq(), 7u);
-    // no heartbeats after UNPUBLISH
+    // after UNPUBLISH the topic's heartbeats say so; the former topic's say
+    // where the table went (seq: the SCHEMA message of the rename)
+    auto heartbeats = [](const std::vector<Received>& msgs, const std::string& topic) {
+        std::vector<const Received*> out;
+        for (const auto& m : msgs)
+            if (m.topic == topic && m.msg.has_heartbeat()) out.push_back(&m);
+        return out;
+    };
     const auto before = sub.messages().size();
-    std::this_thread::sleep_for(600ms);
+    ASSERT_TRUE(sub.wait([&](const std::vector<Received>& msgs) {
+        return msgs.size() > before && heartbeats({msgs.begin() + static_cast<std::ptrdiff_t>(before), msgs.end()},
+                                                  "public.u").size() >= 2;
+    }));
     const auto later = sub.messages();
-    for (std::size_t i = before; i < later.size(); ++i) EXPECT_NE(later[i].topic, "public.u");
+    const std::vector<Received> tail(later.begin() + static_cast<std::ptrdiff_t>(before), later.end());
+    for (const auto* h : heartbeats(tail, "public.u")) {
+        EXPECT_TRUE(h->msg.heartbeat().unpublished());
+        EXPECT_EQ(h->msg.seq(), 7u);
+    }
+    const auto moved = heartbeats(tail, "public.t");
+    EXPECT_FALSE(moved.empty());
+    for (const auto* h : moved) {
+        EXPECT_EQ(h->msg.heartbeat().moved_to_schema(), "public");
+        EXPECT_EQ(h->msg.heartbeat().moved_to_table(), "u");
+        EXPECT_EQ(h->msg.seq(), 5u);
+        EXPECT_FALSE(h->msg.heartbeat().unpublished());
+    }
     EXPECT_EQ(relay.terminate(), 0);
 }
 
@@ -469,11 +491,11 @@ TEST_F(RelayIT, BadFlagsAndUnreachableDatabaseFailClearly) {
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
     EXPECT_NE(r.output.find("cannot connect to the database"), std::string::npos) << r.output;
 
-    r = run_command(bin + " --db '" + cluster_->conninfo() + "' --publish " + endpoint_);
+    r = run_command(bin + " --db '" + cluster_->relay_conninfo() + "' --publish " + endpoint_);
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("extension tablepub is not installed"), std::string::npos) << r.output;
 
-    r = run_command(bin + " --db '" + conninfo_ + "' --publish bogus://x");
+    r = run_command(bin + " --db '" + relay_conninfo_ + "' --publish bogus://x");
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("cannot bind bogus://x"), std::string::npos) << r.output;
 

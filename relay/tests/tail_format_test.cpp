@@ -128,5 +128,46 @@ TEST(TailFormat, OtherMessages) {
     EXPECT_EQ(j["seq"], 8);
 }
 
+TEST(TailFormat, RawText) {
+    auto v = val();
+    v.set_raw_text(std::string("caf\xe9\x00", 5));
+    EXPECT_EQ(value_to_json(v, BytesFormat::base64).dump(), R"({"raw_text":"Y2Fm6QA="})");
+    EXPECT_EQ(value_to_json(v, BytesFormat::hex).dump(), R"({"raw_text":"\\x636166e900"})");
+    EXPECT_EQ(hex_encode(""), "\\x");
+}
+
+TEST(TailFormat, ResyncAndHeartbeatFlags) {
+    v1::Message m;
+    m.set_seq(9);
+    m.set_txid(77);
+    m.mutable_change()->set_op(v1::RESYNC);
+    m.mutable_change()->set_reason("partition detached");
+    EXPECT_EQ(json_line(message_to_json("s.t", m, BytesFormat::base64)),
+              R"({"op":"resync","reason":"partition detached","schema_seq":0,"seq":9,"table":"s.t","tx_last":false,"txid":77})");
+
+    v1::Message hb;
+    hb.set_seq(4);
+    hb.mutable_heartbeat()->set_interval_ms(1000);
+    auto j = message_to_json("s.t", hb, BytesFormat::base64);
+    EXPECT_FALSE(j.contains("unpublished"));
+    EXPECT_FALSE(j.contains("moved_to"));
+    hb.mutable_heartbeat()->set_unpublished(true);
+    EXPECT_EQ(message_to_json("s.t", hb, BytesFormat::base64)["unpublished"], true);
+    hb.mutable_heartbeat()->set_unpublished(false);
+    hb.mutable_heartbeat()->set_moved_to_schema("s");
+    hb.mutable_heartbeat()->set_moved_to_table("u.v");
+    EXPECT_EQ(message_to_json("s.t", hb, BytesFormat::base64)["moved_to"], "s.u.v");
+}
+
+// A topic frame is raw bytes from the network: a non-UTF-8 one prints
+// (replaced) instead of throwing out of the tail's loop.
+TEST(TailFormat, NonUtf8TopicDoesNotThrow) {
+    v1::Message hb;
+    hb.mutable_heartbeat();
+    const auto j = message_to_json(std::string("s.\xff", 3), hb, BytesFormat::base64);
+    EXPECT_THROW((void)j.dump(), nlohmann::json::type_error);
+    EXPECT_NE(json_line(j).find("s.\xef\xbf\xbd"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tablepub

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
                 continue;
             }
             if (msg.has_heartbeat() && !options.heartbeats) continue;
-            std::cout << tablepub::message_to_json(t, msg, options.bytes).dump() << std::endl;
+            std::cout << tablepub::json_line(tablepub::message_to_json(t, msg, options.bytes)) << std::endl;
             if (!msg.has_heartbeat() && options.count != 0 && ++printed >= options.count) break;
         }
         return 0;

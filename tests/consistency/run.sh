@@ -48,13 +48,15 @@ trap 'exit 130' INT TERM
 "$root/tests/lib/pgtmp" start "$PGD" --owner $$ -c deadlock_timeout=50ms >/dev/null
 . "$PGD/env"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/schema.sql" >/dev/null
+. "$root/tests/lib/relay_role.sh"
+create_relay_role
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P=$(free_port); S=$(free_port)
 PUB=tcp://127.0.0.1:$P SNAP=tcp://127.0.0.1:$S
 
 start_relay() {
-    "$relay_bin" --db "dbname=$PGDATABASE" --publish "$PUB" --snapshot "$SNAP" \
+    "$relay_bin" --db "dbname=$PGDATABASE user=$RELAY_ROLE" --publish "$PUB" --snapshot "$SNAP" \
         --heartbeat-interval 500 --poll-interval 200 --start-delay 200 2>>"$D/relay.log" &
     RELAY=$!
 }

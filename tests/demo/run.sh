@@ -50,6 +50,8 @@ say "starting a throwaway PostgreSQL cluster"
 "$root/tests/lib/pgtmp" start "$PGD" --owner $$ >/dev/null
 . "$PGD/env"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tablepub" >/dev/null
+. "$root/tests/lib/relay_role.sh"
+create_relay_role
 psql -qX -v ON_ERROR_STOP=1 -f "$root/sql/demo_nova.sql" >/dev/null
 say "schema sql/demo_nova.sql loaded; published:"
 psql -qXAt -F ' ' -c "SELECT '         ' || \"table\", array_to_string(columns, ', ') FROM tablepub.publications ORDER BY 1"
@@ -58,7 +60,7 @@ say "not published: quota_usages, and users.password_hash"
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
 start_relay() {
-    "$relay_bin" --db "dbname=$PGDATABASE" --publish "$PUB" --snapshot "$SNAP" \
+    "$relay_bin" --db "dbname=$PGDATABASE user=$RELAY_ROLE" --publish "$PUB" --snapshot "$SNAP" \
         --heartbeat-interval 1000 --start-delay 200 2>>"$D/relay.log" &
     RELAY=$!
 }

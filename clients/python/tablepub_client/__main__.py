@@ -20,6 +20,14 @@ from .subscriber import Subscriber
 from .sync import value_to_python
 
 
+def _json_default(o):
+    # value_to_python gives bytes only for raw_text (SQL_ASCII text that is
+    # not UTF-8): printed as {"raw_text": hex} so it cannot pass for text.
+    if isinstance(o, bytes):
+        return {"raw_text": o.hex()}
+    return str(o)
+
+
 def change_json(table, msg):
     ch = msg.change
     return json.dumps({
@@ -28,14 +36,16 @@ def change_json(table, msg):
         "key": {c.name: value_to_python(c.value) for c in ch.key},
         "old_key": {c.name: value_to_python(c.value) for c in ch.old_key} or None,
         "values": {c.name: value_to_python(c.value) for c in ch.values},
-    }, sort_keys=True, default=str)
+        "reason": ch.reason or None,
+    }, sort_keys=True, default=_json_default)
 
 
 def write_mirror(sub, path):
     lines = []
     for table in sub.tables.values():
         for row in table.mirror.as_dicts():
-            lines.append(json.dumps({"table": table.name, "row": row}, sort_keys=True, default=str))
+            lines.append(json.dumps({"table": table.name, "row": row}, sort_keys=True,
+                                    default=_json_default))
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in sorted(lines)))
 
@@ -54,7 +64,9 @@ def main(argv=None):
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     on_change = None if args.quiet else (lambda t, m: print(change_json(t, m), flush=True))
-    sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, on_change=on_change)
+    sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, on_change=on_change,
+                     on_state=lambda t, old, new, why: print(
+                         f"{t.name}: {old} -> {new} ({why})", file=sys.stderr, flush=True))
     start = time.monotonic()
     try:
         while not stopping:
@@ -66,8 +78,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     for t in sub.tables.values():
-        print(f"{t.name}: {t.state} seq {t.last_seq} rows {len(t.mirror)} {t.stats}",
-              file=sys.stderr)
+        where = f" (moved to {t.moved_to})" if t.moved_to else ""
+        print(f"{t.name}: {t.state}{where} seq {t.last_seq} rows {len(t.mirror)} {t.stats}"
+              f" {t.why}", file=sys.stderr)
     if args.mirror:
         write_mirror(sub, args.mirror)
     sub.close()

@@ -9,6 +9,23 @@ import tablepub_pb2 as pb
 from .sync import LIVE, TableSync
 
 
+def parse_stream_message(frames, tables):
+    """(TableSync, Message) for a frame pair from the PUB socket, or None when
+    it is not for one of `tables` or not a tablepub.v1.Message (a garbled or
+    hostile frame is dropped, never raised)."""
+    if len(frames) != 2:
+        return None
+    table = tables.get(frames[0].decode("utf-8", "replace"))
+    if table is None:
+        return None  # "public.t2" matched the prefix "public.t"
+    msg = pb.Message()
+    try:
+        msg.ParseFromString(frames[1])
+    except Exception:  # noqa: BLE001 - DecodeError, or RuntimeWarning subclasses
+        return None
+    return table, msg
+
+
 class Subscriber:
     """Mirrors tables ("schema.table") from a relay. Call poll() in a loop."""
 
@@ -56,7 +73,7 @@ class Subscriber:
             if not self.started:
                 self.started = True
                 for t in self.tables.values():
-                    t.start()
+                    t.start(time.monotonic())
             left = max(0.0, min(deadline - time.monotonic(), 0.1))
             events = dict(zmq.Poller.poll(self._poller(), int(left * 1000)))
             now = time.monotonic()
@@ -64,6 +81,7 @@ class Subscriber:
                 self._on_stream(now)
             if self.dealer in events:
                 self._on_reply(now)
+            self._cancel_abandoned()
             self._expire(now)
             self._send_requests(now)
             if time.monotonic() >= deadline:
@@ -81,14 +99,9 @@ class Subscriber:
                 frames = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if len(frames) != 2:
-                continue
-            table = self.tables.get(frames[0].decode("utf-8", "replace"))
-            if table is None:
-                continue  # "public.t2" matched the prefix "public.t"
-            msg = pb.Message()
-            msg.ParseFromString(frames[1])
-            table.on_message(msg, now)
+            parsed = parse_stream_message(frames, self.tables)
+            if parsed is not None:
+                parsed[0].on_message(parsed[1], now)
 
     def _on_reply(self, now):
         while True:
@@ -114,6 +127,16 @@ class Subscriber:
                 self._send(credit)
             elif kind in ("snapshot_end", "replay_end", "error"):
                 self.outstanding.pop(reply.request_id, None)
+
+    def _cancel_abandoned(self):
+        # A table that stopped following (moved, unpublished) no longer waits
+        # for its stream: tell the relay, and let nothing time out later.
+        for rid, (table, _) in list(self.outstanding.items()):
+            if table.pending_id != rid:
+                cancel = pb.Request(request_id=rid)
+                cancel.cancel.SetInParent()
+                self._send(cancel)
+                del self.outstanding[rid]
 
     def _expire(self, now):
         expired = [rid for rid, (_, t) in self.outstanding.items()

@@ -41,6 +41,8 @@ def value_to_python(v):
                 "microseconds": v.interval.microseconds}
     if kind in ("binary", "uuid"):
         return getattr(v, kind).hex()
+    # raw_text (SQL_ASCII bytes that are not UTF-8) stays bytes: never
+    # guess an encoding; str and bytes keep text and raw text apart.
     return getattr(v, kind)
 
 
@@ -96,8 +98,8 @@ class Mirror:
         return [{k: value_to_python(v) for k, v in row.items()} for row in self.rows.values()]
 
 
-SYNCING, LIVE, REPLAYING, RESYNCING, UNPUBLISHED, FAILED = (
-    "syncing", "live", "replaying", "resyncing", "unpublished", "failed")
+SYNCING, LIVE, REPLAYING, RESYNCING, UNPUBLISHED, MOVED, FAILED = (
+    "syncing", "live", "replaying", "resyncing", "unpublished", "moved", "failed")
 
 
 class TableSync:
@@ -105,13 +107,21 @@ class TableSync:
 
     Feed it stream messages (on_message), replies (on_reply) and time (tick);
     send the requests take_request() returns. Times are float seconds.
+    `state` and `why` say where the table stands (on_state(table, old, new,
+    why) is called on every change); in state MOVED, `moved_to` names the
+    table's topic now.
     """
 
     def __init__(self, schema_name, table_name, on_change=None, max_buffered=1_000_000,
-                 retry_delay=0.5, unpublished_retry=5.0, max_replay_attempts=5):
+                 retry_delay=0.5, unpublished_retry=5.0, max_replay_attempts=5,
+                 on_state=None, stale_heartbeats=3):
         self.schema_name, self.table_name = schema_name, table_name
         self.name = f"{schema_name}.{table_name}"
-        self.on_change = on_change
+        self.on_change, self.on_state = on_change, on_state
+        self.stale_heartbeats = stale_heartbeats
+        self.moved_to = ""
+        self.heartbeat_interval = 0.0
+        self.last_heard = 0.0
         self.max_buffered = max_buffered
         self.retry_delay, self.unpublished_retry = retry_delay, unpublished_retry
         self.max_replay_attempts = max_replay_attempts
@@ -135,10 +145,11 @@ class TableSync:
         self.snap_seq = 0
         self.snap_rows = 0
         self.stats = dict(applied=0, skipped_visible=0, duplicates=0, gaps=0, replays=0,
-                          resyncs=0, anomalies=0, dropped=0)
+                          resyncs=0, anomalies=0, dropped=0, resync_markers=0)
 
     # -- requests ---------------------------------------------------------
-    def start(self):
+    def start(self, now=0.0):
+        self.last_heard = now
         self._request_snapshot()
 
     def take_request(self):
@@ -146,7 +157,28 @@ class TableSync:
         return req
 
     def _set_state(self, state, why=""):
-        self.state, self.why = state, why
+        old, self.state, self.why = self.state, state, why
+        if old != state and self.on_state:
+            self.on_state(self, old, state, why)
+
+    def _stop_following(self, state, why):
+        """Abandons any request in progress or scheduled and waits in `state`."""
+        self.pending, self.pending_id, self.outbox = None, 0, None
+        self.retry_at = self.retry_what = None
+        self._set_state(state, why)
+
+    def _move(self, to, why):
+        # Snapshot and replay under the old name would only answer MOVED: ask
+        # nothing; the rows stay as they were at the rename.
+        self.moved_to = to
+        self._stop_following(MOVED, why)
+
+    def stale(self, now):
+        """No message or heartbeat for stale_heartbeats intervals (never while
+        unpublished or moved: then silence is expected)."""
+        if not self.heartbeat_interval or self.state in (UNPUBLISHED, MOVED):
+            return False
+        return now - self.last_heard > self.heartbeat_interval * self.stale_heartbeats
 
     def _request_snapshot(self):
         self.pending, self.pending_id = "snapshot", next(_request_ids)
@@ -172,6 +204,7 @@ class TableSync:
     def _resync(self, why):
         self.stats["resyncs"] += 1
         self.latest_seq = 0
+        self.moved_to = ""
         self._set_state(RESYNCING, why)
         self._request_snapshot()
 
@@ -204,22 +237,54 @@ class TableSync:
             self.buffer.setdefault(msg.seq, msg)
 
     def on_message(self, msg, now=0.0):
-        self.latest_seq = max(self.latest_seq, msg.seq)
+        self.last_heard = now
         if msg.HasField("heartbeat"):
-            if self.state == LIVE and msg.seq > self.last_seq and not self.buffer \
-                    and self.pending is None:
-                self.stats["gaps"] += 1
-                self._set_state(REPLAYING, f"heartbeat announces seq {msg.seq}")
-                self.replay_attempts = 0
-                self._request_replay()
+            self._on_heartbeat(msg)
             return
+        self.latest_seq = max(self.latest_seq, msg.seq)
         if self.state == LIVE:
             self._deliver(msg)
         elif self.state == UNPUBLISHED:
             if self.pending is None:
                 self._resync("the table is published again")
+        elif self.state == MOVED:
+            # Renamed back, or another table took the name.
+            if self.pending is None:
+                self._resync("a table publishes under this name again")
         elif self.state != FAILED:
             self._buffer(msg)
+
+    def _on_heartbeat(self, msg):
+        hb, seq = msg.heartbeat, msg.seq
+        self.heartbeat_interval = hb.interval_ms / 1000.0
+        if hb.moved_to_table:
+            # seq is the SCHEMA message on the new topic: not lag here.
+            to = f"{hb.moved_to_schema}.{hb.moved_to_table}"
+            if self.state != MOVED or self.moved_to != to:
+                self._move(to, f"the table was renamed to {to}")
+            return
+        if self.state in (UNPUBLISHED, MOVED) and not hb.unpublished:
+            # Only published tables have plain heartbeats; one beyond anything
+            # announced means the SCHEMA that started it again was missed.
+            if seq > max(self.last_seq, self.latest_seq) and self.pending is None \
+                    and self.retry_at is None:
+                self._resync("the relay publishes the table again")
+            return
+        self.latest_seq = max(self.latest_seq, seq)
+        if hb.unpublished:
+            if self.state != UNPUBLISHED:
+                # The UNPUBLISH itself was missed (or we are joining): same effect.
+                self.mirror.rows.clear()
+                self.schema = pb.TableSchema()
+                self.last_seq = max(self.last_seq, seq)
+                self._stop_following(UNPUBLISHED, "the relay reports the table unpublished")
+            return
+        if self.state == LIVE and seq > self.last_seq and not self.buffer \
+                and self.pending is None:
+            self.stats["gaps"] += 1
+            self._set_state(REPLAYING, f"heartbeat announces seq {seq}")
+            self.replay_attempts = 0
+            self._request_replay()
 
     def _deliver(self, msg):
         if msg.seq <= self.last_seq:
@@ -265,6 +330,11 @@ class TableSync:
             self.mirror.rows.clear()
             self.schema = pb.TableSchema()
             self._set_state(UNPUBLISHED, "the table was unpublished")
+        elif ch.op == pb.RESYNC:
+            # The rows changed in a way no row change says; not an anomaly.
+            self.stats["resync_markers"] += 1
+            self.mirror.rows.clear()
+            self._resync(f"the relay asks for a resync at seq {msg.seq}: {ch.reason}")
         else:
             anomaly = self.mirror.apply(ch)
             if anomaly:
@@ -349,7 +419,22 @@ class TableSync:
 
     def _on_error(self, err, now):
         what = self.pending
-        why = f"{pb.ErrorCode.Name(err.code)}: {err.message}"
+        try:
+            name = pb.ErrorCode.Name(err.code)
+        except ValueError:  # a code newer than this client
+            name = f"error {err.code}"
+        why = f"{name}: {err.message}"
+        if what is None:
+            return
+        if err.code == pb.MOVED:
+            to = f"{err.moved_to_schema}.{err.moved_to_table}" if err.moved_to_table else ""
+            self._move(to, why)
+            return
+        if err.code == pb.FORBIDDEN or (err.code == pb.TOO_LARGE and what == "snapshot"):
+            # Asking again soon cannot help: the key's rights or the row must change.
+            self._set_state(FAILED, why)
+            self._retry_later("snapshot", self.unpublished_retry, now)
+            return
         if what == "snapshot":
             if err.code in (pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED):
                 self.mirror.rows.clear()
@@ -362,7 +447,8 @@ class TableSync:
                 self._retry_later("snapshot", self.retry_delay, now)
         elif what == "replay":
             self.replay_attempts += 1
-            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED) \
+            # TOO_LARGE: the snapshot has the row as it is now, which may fit.
+            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE) \
                     or self.replay_attempts >= self.max_replay_attempts:
                 self._resync("replay refused: " + why)
             else:

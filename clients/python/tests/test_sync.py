@@ -4,7 +4,9 @@ import unittest
 
 import tablepub_pb2 as pb
 
-from tablepub_client.sync import LIVE, REPLAYING, RESYNCING, UNPUBLISHED, Mirror, PgSnapshot, TableSync
+from tablepub_client.subscriber import parse_stream_message
+from tablepub_client.sync import (FAILED, LIVE, MOVED, REPLAYING, RESYNCING, UNPUBLISHED, Mirror,
+                                  PgSnapshot, TableSync, encode_key, value_to_python)
 
 
 def col(name, value):
@@ -54,8 +56,11 @@ def v_of(mirror, i):
 
 class Harness:
     def __init__(self):
+        self.now = 0.0
         self.applied = []
-        self.sync = TableSync("public", "t", on_change=lambda t, m: self.applied.append(m.seq))
+        self.states = []
+        self.sync = TableSync("public", "t", on_change=lambda t, m: self.applied.append(m.seq),
+                              on_state=lambda t, old, new, why: self.states.append(new))
 
     def take(self):
         req = self.sync.take_request()
@@ -227,6 +232,164 @@ class TableSyncTest(unittest.TestCase):
         h.snapshot(h.take(), 100, 100, [], 0, [])
         h.live(msg(1, 200, delete(9)))
         self.assertEqual(h.sync.state, RESYNCING)
+
+
+def resync_msg(seq, txid, reason):
+    return msg(seq, txid, pb.Change(op=pb.RESYNC, reason=reason))
+
+
+def special_heartbeat(seq, unpublished=False, moved_to=None):
+    m = heartbeat(seq)
+    m.heartbeat.unpublished = unpublished
+    if moved_to:
+        m.heartbeat.moved_to_schema, m.heartbeat.moved_to_table = moved_to
+    return m
+
+
+def error(h, req, code, moved_to=None):
+    r = pb.Reply(request_id=req.request_id)
+    r.error.code = code
+    r.error.message = "test"
+    if moved_to:
+        r.error.moved_to_schema, r.error.moved_to_table = moved_to
+    h.sync.on_reply(r, h.now)
+
+
+class NewProtocolElementsTest(unittest.TestCase):
+    """RESYNC, raw_text, Heartbeat.unpublished/moved_to, MOVED/FORBIDDEN/TOO_LARGE."""
+
+    def live_harness(self, rows=()):
+        h = Harness()
+        h.now = 0.0
+        h.sync.start(h.now)
+        h.snapshot(h.take(), 100, 100, [], 0, list(rows))
+        self.assertEqual(h.sync.state, LIVE)
+        return h
+
+    def test_resync_marker(self):
+        h = self.live_harness([insert(1, "a"), insert(2, "b")])
+        h.live(msg(1, 200, insert(3, "c")))
+        h.live(resync_msg(2, 201, "partition detached"))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(len(h.sync.mirror), 0)
+        self.assertEqual(h.sync.stats["resyncs"], 1)
+        self.assertEqual(h.sync.stats["resync_markers"], 1)
+        self.assertEqual(h.sync.stats["anomalies"], 0)
+        self.assertEqual(h.applied, [1, 2])
+        self.assertIn("partition detached", h.sync.why)
+        self.assertEqual(h.states[-1], RESYNCING)
+        req = h.take()
+        self.assertTrue(req.HasField("snapshot"))
+        h.live(msg(3, 205, insert(4, "d")))
+        h.snapshot(req, 203, 203, [], 2, [insert(1, "a"), insert(3, "c")])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(len(h.sync.mirror), 3)
+
+    def test_resync_marker_contained_in_snapshot(self):
+        h = Harness()
+        h.sync.start()
+        req = h.take()
+        h.live(resync_msg(5, 150, "operator"))
+        h.snapshot(req, 200, 200, [], 4, [insert(1, "a")])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.sync.last_seq, 5)
+        self.assertEqual(h.sync.stats["resyncs"], 0)
+        self.assertIsNone(h.sync.take_request())
+
+    def test_unpublished_heartbeat(self):
+        h = self.live_harness([insert(1, "a")])
+        h.live(special_heartbeat(1, unpublished=True))
+        self.assertEqual(h.sync.state, UNPUBLISHED)
+        self.assertEqual(len(h.sync.mirror), 0)
+        self.assertIsNone(h.sync.take_request())
+        self.assertFalse(h.sync.stale(3600.0))
+        h.sync.tick(3600.0)
+        h.live(heartbeat(1))
+        self.assertIsNone(h.sync.take_request())
+        h.live(heartbeat(2))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertTrue(h.take().HasField("snapshot"))
+
+    def test_stale_without_heartbeats(self):
+        h = self.live_harness()
+        h.sync.on_message(heartbeat(0), 10.0)
+        self.assertFalse(h.sync.stale(12.0))
+        self.assertTrue(h.sync.stale(14.0))
+
+    def test_moved_heartbeat(self):
+        h = self.live_harness([insert(1, "a")])
+        h.live(special_heartbeat(1, moved_to=("public", "t_new")))
+        self.assertEqual(h.sync.state, MOVED)
+        self.assertEqual(h.sync.moved_to, "public.t_new")
+        self.assertEqual(len(h.sync.mirror), 1)
+        self.assertEqual(h.sync.lag, 0)
+        for i in range(10):
+            h.live(special_heartbeat(1, moved_to=("public", "t_new")))
+            h.sync.tick(5.0 * i)
+            self.assertIsNone(h.sync.take_request())
+        self.assertFalse(h.sync.stale(3600.0))
+        self.assertEqual(h.sync.stats["resyncs"], 0)
+        schema = pb.Change(op=pb.SCHEMA)
+        schema.schema.table_name = "t"
+        h.live(msg(2, 300, schema))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(h.sync.moved_to, "")
+
+    def test_moved_error(self):
+        h = self.live_harness()
+        h.live(heartbeat(4))
+        rep = h.take()
+        self.assertTrue(rep.HasField("replay"))
+        error(h, rep, pb.MOVED, ("archive", "t"))
+        self.assertEqual(h.sync.state, MOVED)
+        self.assertEqual(h.sync.moved_to, "archive.t")
+        self.assertTrue(h.sync.why.startswith("MOVED"))
+        h.sync.tick(3600.0)
+        h.live(heartbeat(4))
+        self.assertIsNone(h.sync.take_request())
+
+    def test_forbidden_and_too_large_retry_slowly(self):
+        for code in (pb.FORBIDDEN, pb.TOO_LARGE):
+            h = Harness()
+            h.sync.start(0.0)
+            error(h, h.take(), code)
+            self.assertEqual(h.sync.state, FAILED)
+            self.assertTrue(h.sync.why.startswith(pb.ErrorCode.Name(code)))
+            h.sync.tick(4.0)
+            h.live(msg(1, 1, insert(1, "a")))
+            self.assertIsNone(h.sync.take_request())
+            h.sync.tick(6.0)
+            self.assertTrue(h.take().HasField("snapshot"))
+
+    def test_too_large_replay_resyncs(self):
+        h = self.live_harness()
+        h.live(heartbeat(2))
+        error(h, h.take(), pb.TOO_LARGE)
+        self.assertEqual(h.sync.state, RESYNCING)
+
+    def test_raw_text_kept_as_bytes(self):
+        m = Mirror()
+        key = pb.Column(name="id")
+        key.value.raw_text = b"caf\xe9"
+        val = pb.Column(name="v")
+        val.value.raw_text = b"\xff\x00"
+        self.assertIsNone(m.apply(pb.Change(op=pb.INSERT, key=[key], values=[val])))
+        row = m.rows[encode_key([key])]
+        self.assertEqual(value_to_python(row["v"]), b"\xff\x00")
+        self.assertEqual(m.as_dicts(), [{"id": b"caf\xe9", "v": b"\xff\x00"}])
+        self.assertNotIn(encode_key([col("id", "caf\u00e9")]), m.rows)
+
+    def test_garbled_stream_frames_dropped(self):
+        tables = {"public.t": Harness().sync}
+        good = heartbeat(3).SerializeToString()
+        self.assertIsNotNone(parse_stream_message([b"public.t", good], tables))
+        self.assertIsNone(parse_stream_message([b"public.t2", good], tables))
+        self.assertIsNone(parse_stream_message([b"public.t"], tables))
+        # Invalid UTF-8 in a string field, and truncated input: dropped.
+        bad_utf8 = pb.Message(schema_name="x").SerializeToString().replace(b"x", b"\xff")
+        self.assertIsNone(parse_stream_message([b"public.t", bad_utf8], tables))
+        self.assertIsNone(parse_stream_message([b"public.t", b"\x0a\x05ab"], tables))
+        self.assertIsNone(parse_stream_message([b"\xff", good], tables))
 
 
 if __name__ == "__main__":

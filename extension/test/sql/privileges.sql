@@ -39,8 +39,9 @@ CREATE TRIGGER forge BEFORE TRUNCATE ON app.mine FOR EACH STATEMENT EXECUTE FUNC
 -- publish/unpublish of a table it does not own
 SELECT tablepub.publish('orders');
 SELECT tablepub.unpublish('orders');
--- the publications view and decode_change are public
-SELECT "table" FROM tablepub.publications;
+-- the publications view is public, with the columns (published_attnums() runs as the reader)
+SELECT "table", columns, full_row FROM tablepub.publications WHERE "table" = 'orders'::regclass;
+-- decode_change parses caller-chosen bytes in C: only the relay and tablepub_admin may
 SELECT tablepub.decode_change('\x0801');
 -- its own table it may publish
 SELECT tablepub.publish('app.mine');
@@ -85,20 +86,64 @@ INSERT INTO orders VALUES (2, 2);
 SELECT count(*) FROM notpub;
 RESET ROLE;
 
--- every SECURITY DEFINER function pins search_path; who may execute what
+-- A login that is only a member of tablepub_relay runs what the relay runs:
+-- the snapshot (lock, publications, encode_row), replay and drain queries,
+-- also for a table in a schema of its own (publish() grants USAGE on it).
+CREATE ROLE tp_relay_login LOGIN IN ROLE tablepub_relay;
+CREATE SCHEMA "Priv ate";
+CREATE TABLE "Priv ate"."Ta ble" (id int PRIMARY KEY, t text);
+INSERT INTO "Priv ate"."Ta ble" VALUES (1, 'one');
+SELECT tablepub.publish('"Priv ate"."Ta ble"');
+SET SESSION AUTHORIZATION tp_relay_login;
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+LOCK TABLE "Priv ate"."Ta ble" IN ACCESS SHARE MODE;
+SELECT p."table", p.columns, tablepub.published_attnums(q) AS attnums
+  FROM tablepub.publications p JOIN tablepub.publication q ON q.relid = p."table"
+ WHERE p."table" = to_regclass('"Priv ate"."Ta ble"');
+SELECT tablepub.decode_change(tablepub.encode_row('"Priv ate"."Ta ble"', r)) FROM "Priv ate"."Ta ble" r;
+COMMIT;
+SELECT count(*) > 0 AS has_rows FROM tablepub.outbox WHERE relid = '"Priv ate"."Ta ble"'::regclass;
+SELECT count(*) AS open_batches FROM tablepub.relay_next_batch(true);
+SELECT * FROM tablepub.relay_maintain();
+SELECT pg_try_advisory_lock(tablepub.relay_lock_key());
+RESET SESSION AUTHORIZATION;
+SELECT tablepub.unpublish('"Priv ate"."Ta ble"');
+DROP SCHEMA "Priv ate" CASCADE;
+DELETE FROM tablepub.relay_batch;
+
+-- every SECURITY DEFINER function pins search_path
 SELECT p.oid::regprocedure AS function, p.proconfig
   FROM pg_proc p WHERE p.pronamespace = 'tablepub'::regnamespace AND p.prosecdef ORDER BY 1;
-SELECT p.oid::regprocedure AS function,
-       has_function_privilege('tp_app', p.oid, 'EXECUTE') AS app,
-       has_function_privilege('tablepub_relay', p.oid, 'EXECUTE') AS relay
-  FROM pg_proc p WHERE p.pronamespace = 'tablepub'::regnamespace ORDER BY 1;
-SELECT c.relname, has_table_privilege('tp_app', c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE') AS app,
-       has_table_privilege('tablepub_relay', c.oid, 'SELECT') AS relay_select,
-       has_table_privilege('tablepub_relay', c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE') AS relay_write
-  FROM pg_class c WHERE c.relnamespace = 'tablepub'::regnamespace AND c.relkind IN ('r', 'p', 'v') ORDER BY 1;
+-- Every privilege on every object of the extension, from its ACL: a change of
+-- privileges (or a new function or table that keeps PUBLIC's default EXECUTE)
+-- shows up here. The owner's own privileges are left out.
+SELECT d.classid::regclass AS catalog,
+       CASE WHEN d.classid = 'pg_proc'::regclass THEN d.objid::regprocedure::text
+            ELSE d.objid::regclass::text END AS object,
+       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
+       string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privileges,
+       bool_or(a.is_grantable) AS grantable
+  FROM pg_depend d
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tablepub'
+  LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+  CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, c.relacl,
+                                        acldefault(CASE WHEN p.oid IS NOT NULL THEN 'f' ELSE 'r' END::"char",
+                                                   coalesce(p.proowner, c.relowner)))) a
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.classid IN ('pg_proc'::regclass, 'pg_class'::regclass)
+   AND a.grantee <> coalesce(p.proowner, c.relowner)
+ GROUP BY 1, 2, 3
+ ORDER BY 1, 2, 3;
+-- objects of the extension other than functions and tables: none to grant on
+SELECT d.classid::regclass AS catalog, count(*)
+  FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tablepub'
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+ GROUP BY 1 ORDER BY 1;
+SELECT nspacl FROM pg_namespace WHERE nspname = 'tablepub';
 
 DROP EXTENSION tablepub;
 DROP TABLE orders, notpub;
 DROP FUNCTION forge(text, text, regclass);
 DROP SCHEMA app CASCADE;
-DROP ROLE tp_app;
+DROP ROLE tp_app, tp_relay_login;

@@ -8,11 +8,28 @@ SELECT extversion FROM pg_extension WHERE extname = 'tablepub';
 CREATE TABLE up (id int PRIMARY KEY, v text);
 SELECT tablepub.publish('up', exclude_columns => '{v}');
 INSERT INTO up VALUES (1, 'before update');
+CREATE TABLE up_p (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE up_p1 PARTITION OF up_p FOR VALUES FROM (0) TO (10);
+SELECT tablepub.publish('up_p');
+CREATE TABLE up_p2 PARTITION OF up_p FOR VALUES FROM (10) TO (20);
+CREATE SCHEMA up_priv;
+CREATE TABLE up_priv.t (id int PRIMARY KEY);
+SELECT tablepub.publish('up_priv.t');
+SELECT has_schema_privilege('tablepub_relay', 'up_priv', 'USAGE') AS relay_usage_before;
 
 ALTER EXTENSION tablepub UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'tablepub') AS at_default_version
   FROM pg_extension WHERE extname = 'tablepub';
-SELECT "table", columns, full_row FROM tablepub.publications;
+-- existing publications capture in every session_replication_role
+SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE tgname LIKE 'tablepub%' ORDER BY 1, 2;
+SELECT evtname, evtenabled FROM pg_event_trigger ORDER BY 1;
+SET session_replication_role = replica;
+INSERT INTO up_p VALUES (11);
+RESET session_replication_role;
+ALTER TABLE up_p2 DISABLE TRIGGER ALL;
+SELECT "table", columns, full_row FROM tablepub.publications ORDER BY 1;
+-- 0.3 lets the relay name tables published before it in schemas of their own
+SELECT has_schema_privilege('tablepub_relay', 'up_priv', 'USAGE') AS relay_usage_after;
 INSERT INTO up VALUES (2, 'after update');
 UPDATE up SET id = 3 WHERE id = 2;
 SELECT tablepub.decode_change(change) FROM tablepub.outbox ORDER BY txid, pos;
@@ -24,4 +41,5 @@ SELECT pg_describe_object(classid, objid, 0) AS object
  ORDER BY 1;
 
 DROP EXTENSION tablepub;
-DROP TABLE up;
+DROP TABLE up, up_p;
+DROP SCHEMA up_priv CASCADE;

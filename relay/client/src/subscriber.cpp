@@ -131,6 +131,23 @@ void Subscriber::send_requests(TableSync::Clock::time_point now)
     }
 }
 
+// A table that stopped following (moved, unpublished) no longer waits for
+// its stream: tell the relay, and do not let the stream time out later.
+void Subscriber::cancel_abandoned()
+{
+    for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+        if (it->second.table->pending_request_id() != it->first) {
+            v1::Request cancel;
+            cancel.set_request_id(it->first);
+            cancel.mutable_cancel();
+            send(cancel);
+            it = outstanding_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 void Subscriber::expire_requests(TableSync::Clock::time_point now)
 {
     bool expired = false;
@@ -172,6 +189,7 @@ void Subscriber::poll(std::chrono::milliseconds timeout)
         }
         if (items[0].revents & ZMQ_POLLIN) on_stream_message(now);
         if (items[1].revents & ZMQ_POLLIN) on_reply(now);
+        cancel_abandoned();
         expire_requests(now);
         send_requests(now);
     } while (TableSync::Clock::now() < deadline);
@@ -206,6 +224,8 @@ std::vector<TableStatus> Subscriber::status() const
         s.buffered = t->buffered();
         s.rows = t->mirror().size();
         s.stale = t->stale(now);
+        s.moved_to = t->moved_to();
+        s.reason = t->reason();
         s.stats = t->stats();
         out.push_back(std::move(s));
     }

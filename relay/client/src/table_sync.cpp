@@ -1,5 +1,6 @@
 #include "tablepub/table_sync.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 
@@ -25,6 +26,7 @@ const char* to_string(SyncState s) noexcept
     case SyncState::replaying: return "replaying";
     case SyncState::resyncing: return "resyncing";
     case SyncState::unpublished: return "unpublished";
+    case SyncState::moved: return "moved";
     case SyncState::failed: return "failed";
     }
     return "?";
@@ -48,6 +50,7 @@ void TableSync::start(Clock::time_point now)
 
 void TableSync::set_state(SyncState s, const std::string& why)
 {
+    reason_ = why;
     if (s == state_) return;
     auto from = state_;
     state_ = s;
@@ -93,6 +96,7 @@ void TableSync::request_replay()
 void TableSync::resync(const std::string& why)
 {
     ++stats_.resyncs;
+    moved_to_.clear();
     // Heartbeats will announce the latest position again; an old, higher
     // value (from a stream that was reset) must not cause endless replays.
     latest_seq_ = 0;
@@ -109,6 +113,27 @@ void TableSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock
     retry_at_ = now + delay;
 }
 
+// Abandons any request in progress or scheduled (the Subscriber cancels a
+// stream whose id is no longer pending) and waits in state `s`.
+void TableSync::stop_following(SyncState s, const std::string& why)
+{
+    pending_ = Pending::none;
+    pending_id_ = 0;
+    outbox_.reset();
+    retry_at_.reset();
+    retry_what_ = Pending::none;
+    set_state(s, why);
+}
+
+// The table now publishes under another name. Snapshot and replay under the
+// old name would only answer MOVED, so nothing is asked again; the rows stay
+// as they were at the rename, for the application to move or drop.
+void TableSync::move(std::string to, const std::string& why)
+{
+    moved_to_ = std::move(to);
+    stop_following(SyncState::moved, why);
+}
+
 std::optional<v1::Request> TableSync::take_request()
 {
     auto r = std::move(outbox_);
@@ -118,7 +143,8 @@ std::optional<v1::Request> TableSync::take_request()
 
 bool TableSync::stale(Clock::time_point now) const noexcept
 {
-    if (heartbeat_ms_ == 0) return false;
+    if (heartbeat_ms_ == 0 || state_ == SyncState::unpublished || state_ == SyncState::moved)
+        return false;
     return now - last_heard_ >
            std::chrono::milliseconds(heartbeat_ms_ * options_.stale_heartbeats);
 }
@@ -140,12 +166,11 @@ void TableSync::buffer(const v1::Message& msg)
 void TableSync::on_message(const v1::Message& msg, Clock::time_point now)
 {
     last_heard_ = now;
-    if (msg.seq() > latest_seq_) latest_seq_ = msg.seq();
     if (msg.has_heartbeat()) {
-        heartbeat_ms_ = msg.heartbeat().interval_ms();
-        on_heartbeat(msg.seq());
+        on_heartbeat(msg);
         return;
     }
+    if (msg.seq() > latest_seq_) latest_seq_ = msg.seq();
     switch (state_) {
     case SyncState::live:
         deliver(msg);
@@ -157,6 +182,11 @@ void TableSync::on_message(const v1::Message& msg, Clock::time_point now)
         // replayed after it.
         if (pending_ == Pending::none) resync("the table is published again");
         break;
+    case SyncState::moved:
+        // A table was published under the old name again (renamed back, or
+        // another table took the name): follow it from a snapshot.
+        if (pending_ == Pending::none) resync("a table publishes under this name again");
+        break;
     case SyncState::failed:
         break;
     default:
@@ -165,8 +195,42 @@ void TableSync::on_message(const v1::Message& msg, Clock::time_point now)
     }
 }
 
-void TableSync::on_heartbeat(std::uint64_t seq)
+void TableSync::on_heartbeat(const v1::Message& msg)
 {
+    const auto& hb = msg.heartbeat();
+    const auto seq = msg.seq();
+    heartbeat_ms_ = hb.interval_ms();
+    if (!hb.moved_to_table().empty()) {
+        // `seq` is the table's SCHEMA message on its new topic, not ours:
+        // it must not count as lag or start a replay here.
+        auto to = hb.moved_to_schema() + "." + hb.moved_to_table();
+        if (state_ != SyncState::moved || moved_to_ != to)
+            move(to, "the table was renamed to " + to);
+        return;
+    }
+    if ((state_ == SyncState::unpublished || state_ == SyncState::moved) && !hb.unpublished()) {
+        // Only published tables have plain heartbeats; one beyond anything
+        // announced before means the SCHEMA message that started the table
+        // again was missed. (Others were sent before the UNPUBLISH or the
+        // rename reached the relay.)
+        if (seq > std::max(last_seq_, latest_seq_) && pending_ == Pending::none && !retry_at_)
+            resync("the relay publishes the table again");
+        return;
+    }
+    if (seq > latest_seq_) latest_seq_ = seq;
+    if (hb.unpublished()) {
+        if (state_ != SyncState::unpublished) {
+            // The UNPUBLISH message itself was missed (or we are still
+            // joining): its effect is the same.
+            mirror_.clear();
+            schema_.Clear();
+            // Everything up to the UNPUBLISH is accounted for: its effect is
+            // an empty copy.
+            if (seq > last_seq_) last_seq_ = seq;
+            stop_following(SyncState::unpublished, "the relay reports the table unpublished");
+        }
+        return;
+    }
     if (state_ != SyncState::live) return;
     if (seq > last_seq_) {
         regressions_ = 0;
@@ -251,6 +315,15 @@ void TableSync::apply(const v1::Message& msg)
         schema_.Clear();
         if (callbacks_.on_change) callbacks_.on_change(name_, msg);
         set_state(SyncState::unpublished, "the table was unpublished");
+        return;
+    case v1::RESYNC:
+        // The rows changed in a way no row change describes: what we hold is
+        // wrong from here on. Not an anomaly: the relay said so.
+        ++stats_.resync_markers;
+        mirror_.clear();
+        if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+        resync("the relay asks for a resync at seq " + std::to_string(msg.seq()) + ": " +
+               ch.reason());
         return;
     default:
         break;
@@ -408,6 +481,20 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now)
 {
     const auto what = pending_;
     const std::string why = std::string(v1::ErrorCode_Name(err.code())) + ": " + err.message();
+    if (what == Pending::none) return;
+    if (err.code() == v1::MOVED) {
+        move(err.moved_to_table().empty() ? std::string()
+                                          : err.moved_to_schema() + "." + err.moved_to_table(),
+             why);
+        return;
+    }
+    // Asking again soon cannot help: the key's rights, or the row, must change.
+    if (err.code() == v1::FORBIDDEN ||
+        (err.code() == v1::TOO_LARGE && what == Pending::snapshot)) {
+        set_state(SyncState::failed, why);
+        retry_later(Pending::snapshot, options_.unpublished_retry, now);
+        return;
+    }
     if (what == Pending::snapshot) {
         switch (err.code()) {
         case v1::UNKNOWN_TABLE:
@@ -427,7 +514,8 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now)
         }
     }
     if (what == Pending::replay) {
-        if (err.code() == v1::GONE || err.code() == v1::UNKNOWN_TABLE ||
+        // TOO_LARGE: the snapshot has the row as it is now, which may fit.
+        if (err.code() == v1::GONE || err.code() == v1::UNKNOWN_TABLE || err.code() == v1::TOO_LARGE ||
             err.code() == v1::NOT_PUBLISHED || ++replay_attempts_ >= options_.max_replay_attempts) {
             resync("replay refused: " + why);
             return;

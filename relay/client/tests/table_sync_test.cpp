@@ -464,3 +464,274 @@ TEST(TableSync, TruncateAndKeyChangeAfterSnapshot)
     EXPECT_TRUE(h.sync.mirror().empty());
     EXPECT_EQ(h.sync.stats().anomalies, 0u);
 }
+
+namespace {
+
+v1::Message resync_msg(std::uint64_t seq, std::uint64_t txid, const std::string& reason)
+{
+    v1::Change c;
+    c.set_op(v1::RESYNC);
+    c.set_reason(reason);
+    return msg(seq, txid, c);
+}
+
+v1::Message unpublished_heartbeat(std::uint64_t seq)
+{
+    auto m = heartbeat(seq);
+    m.mutable_heartbeat()->set_unpublished(true);
+    return m;
+}
+
+v1::Message moved_heartbeat(std::uint64_t seq, const std::string& schema, const std::string& table)
+{
+    auto m = heartbeat(seq);
+    m.mutable_heartbeat()->set_moved_to_schema(schema);
+    m.mutable_heartbeat()->set_moved_to_table(table);
+    return m;
+}
+
+}  // namespace
+
+// A RESYNC marker drops the copy at once, asks for a new snapshot, counts as
+// a resync (not an anomaly) and reaches the application; the stream then
+// continues from the new snapshot.
+TEST(TableSync, ResyncMarkerTakesNewSnapshot)
+{
+    Harness h;
+    std::string why;
+    h.go_live(0, {insert(1, "a"), insert(2, "b")});
+    h.live(msg(1, 200, insert(3, "c")));
+    h.live(resync_msg(2, 201, "partition \"public\".\"t_1\" detached"));
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_TRUE(h.sync.mirror().empty());
+    EXPECT_EQ(h.sync.stats().resyncs, 1u);
+    EXPECT_EQ(h.sync.stats().resync_markers, 1u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_EQ(h.applied, (std::vector<std::uint64_t>{1, 2}));
+    EXPECT_NE(h.sync.reason().find("t_1"), std::string::npos);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    h.live(msg(3, 205, insert(4, "d")));  // buffered during the snapshot
+    h.snapshot(req, 203, 203, {}, 2, {insert(1, "a"), insert(3, "c")});
+    EXPECT_EQ(h.sync.state(), SyncState::live);
+    EXPECT_EQ(h.sync.mirror().size(), 3u);
+    EXPECT_EQ(h.v(4), "d");
+    EXPECT_EQ(h.sync.stats().resyncs, 1u);
+}
+
+// A RESYNC whose transaction the snapshot already contains changes nothing:
+// no second snapshot (else every joiner would resync once more).
+TEST(TableSync, ResyncMarkerContainedInSnapshotSkipped)
+{
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    h.live(resync_msg(5, 150, "operator"));
+    h.snapshot(req, 200, 200, {}, 4, {insert(1, "a")});
+    EXPECT_EQ(h.sync.state(), SyncState::live);
+    EXPECT_EQ(h.sync.last_seq(), 5u);
+    EXPECT_EQ(h.sync.mirror().size(), 1u);
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+    EXPECT_FALSE(h.sync.take_request());
+}
+
+// A RESYNC among replayed messages stops the replay and resyncs.
+TEST(TableSync, ResyncMarkerInReplay)
+{
+    Harness h;
+    h.go_live(0, {insert(1, "a")});
+    h.live(msg(3, 203, insert(3, "c")));
+    auto rep = h.take();
+    ASSERT_TRUE(rep.has_replay());
+    h.replay(rep, {msg(1, 201, insert(2, "b")), resync_msg(2, 202, "skipped")});
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_TRUE(h.take().has_snapshot());
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+}
+
+// Heartbeat.unpublished: an unpublished table is not stale, its copy is
+// dropped (the UNPUBLISH itself may have been lost), and nothing is asked.
+TEST(TableSync, UnpublishedHeartbeat)
+{
+    Harness h;
+    h.go_live(0, {insert(1, "a")});
+    h.live(unpublished_heartbeat(1));
+    EXPECT_EQ(h.sync.state(), SyncState::unpublished);
+    EXPECT_TRUE(h.sync.mirror().empty());
+    EXPECT_FALSE(h.sync.take_request());
+    EXPECT_EQ(h.sync.lag(), 0u);
+    h.now += 1h;
+    h.sync.tick(h.now);
+    EXPECT_FALSE(h.sync.stale(h.now));
+    EXPECT_FALSE(h.sync.take_request());
+    h.live(unpublished_heartbeat(1));
+    h.live(heartbeat(1));  // sent before the relay saw the UNPUBLISH
+    EXPECT_FALSE(h.sync.take_request());
+    // Published again, its SCHEMA message lost: the heartbeat shows it.
+    h.live(heartbeat(2));
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+// An unpublished heartbeat while the first snapshot is under way: the
+// snapshot is abandoned (its id no longer pending), no retry loop.
+TEST(TableSync, UnpublishedHeartbeatWhileJoining)
+{
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    h.live(unpublished_heartbeat(7));
+    EXPECT_EQ(h.sync.state(), SyncState::unpublished);
+    EXPECT_EQ(h.sync.pending_request_id(), 0u);
+    h.error(req, v1::NOT_PUBLISHED);  // the abandoned stream's answer
+    h.now += 1h;
+    h.sync.tick(h.now);
+    EXPECT_FALSE(h.sync.take_request());
+}
+
+// Heartbeat.moved_to: the status names the new topic; no replay of the
+// announced seq (it belongs to the new topic), no request at all, not stale.
+TEST(TableSync, MovedHeartbeat)
+{
+    Harness h;
+    h.go_live(0, {insert(1, "a")});
+    h.live(msg(1, 200, insert(2, "b")));
+    h.live(moved_heartbeat(2, "public", "t_new"));
+    EXPECT_EQ(h.sync.state(), SyncState::moved);
+    EXPECT_EQ(h.sync.moved_to(), "public.t_new");
+    EXPECT_EQ(h.states.back(), "moved");
+    EXPECT_EQ(h.sync.mirror().size(), 2u);  // as it was at the rename
+    EXPECT_EQ(h.sync.lag(), 0u);
+    for (int i = 0; i < 10; ++i) {
+        h.now += 5s;
+        h.live(moved_heartbeat(2, "public", "t_new"));
+        h.sync.tick(h.now);
+        EXPECT_FALSE(h.sync.take_request());
+    }
+    EXPECT_FALSE(h.sync.stale(h.now + 1h));
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+    EXPECT_EQ(h.sync.stats().replays, 0u);
+    // Renamed back: its SCHEMA message arrives on this topic again.
+    h.live(schema_msg(3, 300, schema()));
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_EQ(h.sync.moved_to(), "");
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+// MOVED answering a replay (the rename heartbeat was lost): moved, once.
+TEST(TableSync, MovedErrorOnReplay)
+{
+    Harness h;
+    h.go_live(0);
+    h.live(heartbeat(4));
+    auto rep = h.take();
+    ASSERT_TRUE(rep.has_replay());
+    v1::Reply r;
+    r.set_request_id(rep.request_id());
+    r.mutable_error()->set_code(v1::MOVED);
+    r.mutable_error()->set_message("table \"public\".\"t\" was renamed");
+    r.mutable_error()->set_moved_to_schema("archive");
+    r.mutable_error()->set_moved_to_table("t");
+    h.reply(r);
+    EXPECT_EQ(h.sync.state(), SyncState::moved);
+    EXPECT_EQ(h.sync.moved_to(), "archive.t");
+    EXPECT_NE(h.sync.reason().find("MOVED"), std::string::npos);
+    h.now += 1h;
+    h.sync.tick(h.now);
+    h.live(heartbeat(4));  // a late heartbeat from before the rename
+    EXPECT_FALSE(h.sync.take_request());
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+}
+
+TEST(TableSync, MovedErrorOnSnapshot)
+{
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    v1::Reply r;
+    r.set_request_id(req.request_id());
+    r.mutable_error()->set_code(v1::MOVED);
+    r.mutable_error()->set_moved_to_schema("s");
+    r.mutable_error()->set_moved_to_table("u");
+    h.reply(r);
+    EXPECT_EQ(h.sync.state(), SyncState::moved);
+    EXPECT_EQ(h.sync.moved_to(), "s.u");
+    h.now += 1h;
+    h.sync.tick(h.now);
+    EXPECT_FALSE(h.sync.take_request());
+}
+
+// FORBIDDEN and TOO_LARGE: a clear state and reason, asked again only after
+// unpublished_retry (no tight loop).
+TEST(TableSync, ForbiddenAndTooLargeRetrySlowly)
+{
+    for (auto code : {v1::FORBIDDEN, v1::TOO_LARGE}) {
+        Harness h;
+        h.sync.start(h.now);
+        h.error(h.take(), code);
+        EXPECT_EQ(h.sync.state(), SyncState::failed);
+        EXPECT_EQ(h.sync.reason().rfind(v1::ErrorCode_Name(code), 0), 0u) << h.sync.reason();
+        h.now += 4s;
+        h.sync.tick(h.now);
+        h.live(msg(1, 1, insert(1, "a")));
+        h.live(heartbeat(1));
+        EXPECT_FALSE(h.sync.take_request());
+        h.now += 2s;
+        h.sync.tick(h.now);
+        EXPECT_TRUE(h.take().has_snapshot());
+    }
+}
+
+// FORBIDDEN on a replay (the key lost its rights): failed, slow snapshot retry.
+TEST(TableSync, ForbiddenReplay)
+{
+    Harness h;
+    h.go_live(0);
+    h.live(heartbeat(2));
+    h.error(h.take(), v1::FORBIDDEN);
+    EXPECT_EQ(h.sync.state(), SyncState::failed);
+    EXPECT_FALSE(h.sync.take_request());
+    h.now += 6s;
+    h.sync.tick(h.now);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+// TOO_LARGE on a replay: the snapshot may carry the row as it is now.
+TEST(TableSync, TooLargeReplayResyncs)
+{
+    Harness h;
+    h.go_live(0);
+    h.live(heartbeat(2));
+    h.error(h.take(), v1::TOO_LARGE);
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+// SQL_ASCII text that is not UTF-8 stays bytes in the mirror, as key or value.
+TEST(TableSync, RawTextKeptAsBytes)
+{
+    Harness h;
+    const std::string latin1("caf\xe9", 4);
+    v1::Change c;
+    c.set_op(v1::INSERT);
+    auto* k = c.add_key();
+    k->set_name("id");
+    k->mutable_value()->set_raw_text(latin1);
+    auto* v = c.add_values();
+    v->set_name("v");
+    v->mutable_value()->set_raw_text(std::string("\xff\x00", 2));
+    h.go_live(0, {c});
+    google::protobuf::RepeatedPtrField<v1::Column> key;
+    fill(&key, {{"id", [&] {
+                     v1::Value x;
+                     x.set_raw_text(latin1);
+                     return x;
+                 }()}});
+    const auto* row = h.sync.mirror().find(key);
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(row->at("v").raw_text(), std::string("\xff\x00", 2));
+    // Text "café" in UTF-8 is another key.
+    google::protobuf::RepeatedPtrField<v1::Column> utf8;
+    fill(&utf8, {{"id", tval("caf\xc3\xa9")}});
+    EXPECT_EQ(h.sync.mirror().find(utf8), nullptr);
+}

@@ -51,6 +51,8 @@ private:
     // active), a timer or a stop; true when notifications arrived.
     bool wait_for_work();
     void heartbeat_if_due();
+    // Tells a renamed table's former topic where the table went.
+    void announce_move(const TopicMove& m);
     void maintain_if_due();
     [[nodiscard]] bool stopping() const noexcept;
     // Sleeps up to d, returning early on a stop request.

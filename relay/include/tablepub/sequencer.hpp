@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,6 +29,17 @@ struct StreamUpdate {
     StreamState state;
     std::uint64_t first_seq = 0;
     std::uint64_t prev_schema_seq = 0;  // the stream's schema_seq before first_seq
+};
+
+// A table's former topic after a rename: subscribers of it are told the new
+// topic and the seq of the SCHEMA message that moved the table off it.
+struct TopicMove {
+    std::uint32_t relid = 0;
+    std::string schema_name;  // the former topic
+    std::string table_name;
+    std::string to_schema;  // the table's topic now
+    std::string to_table;
+    std::uint64_t seq = 0;  // the SCHEMA message that left the former topic
 };
 
 // Turns the ordered changes of a batch into published messages: assigns each
@@ -61,6 +73,12 @@ public:
     // not announce a held-back message).
     [[nodiscard]] std::uint64_t sent_seq(std::uint32_t relid) const;
     [[nodiscard]] std::uint64_t messages_sent() const noexcept { return messages_sent_; }
+    // Every former topic of a table renamed since this sequencer was made
+    // (kept across load()), by former topic; a topic a table takes again is
+    // no longer a former one. Only moves whose SCHEMA message was sent.
+    [[nodiscard]] const std::map<std::string, TopicMove>& moves() const noexcept { return moves_; }
+    // Moves recorded since the last call (to announce them at once).
+    [[nodiscard]] std::vector<TopicMove> take_new_moves();
 
 private:
     struct Pending {
@@ -69,6 +87,9 @@ private:
         std::uint64_t txid = 0;
         std::uint64_t schema_seq = 0;
         std::string change;
+        // A SCHEMA message that renames the table: its former topic.
+        bool moves = false;
+        std::string from_schema, from_table;
     };
     struct Entry {
         Pending pending;
@@ -80,6 +101,7 @@ private:
     StreamState& stream_for(std::uint32_t relid);
     void emit(StreamState& s, Pending& p, bool tx_last);
     void end_transaction();
+    void record_move(const StreamState& s, const Pending& p);
 
     Sink sink_;
     Resolver resolver_;
@@ -92,6 +114,8 @@ private:
     std::string buf_;
     std::string topic_;
     std::uint64_t messages_sent_ = 0;
+    std::map<std::string, TopicMove> moves_;
+    std::vector<TopicMove> new_moves_;
 };
 
 }  // namespace tablepub

@@ -20,12 +20,21 @@ enum class BytesFormat { base64, hex };
 // decimal string; bytea as base64 (or "\\x..." hex); timestamps as ISO 8601
 // strings ("...Z" for timestamptz) and "infinity"/"-infinity"; dates as
 // "YYYY-MM-DD"; intervals as {"months","days","microseconds"}; uuid in its
-// usual text form; json embedded as JSON; other types as their text.
+// usual text form; json embedded as JSON; other types as their text;
+// raw_text (SQL_ASCII bytes that are not UTF-8) as {"raw_text": bytes
+// encoded like bytea}.
 [[nodiscard]] nlohmann::json value_to_json(const v1::Value& value, BytesFormat bytes);
 
 // One message as the JSON object tablepub-tail prints.
 [[nodiscard]] nlohmann::json message_to_json(std::string_view topic, const v1::Message& msg, BytesFormat bytes);
 
+// One output line (without the newline). Bytes that are not UTF-8 (a
+// topic frame is raw bytes from the network) become U+FFFD instead of
+// throwing: one garbled message must not stop the tail.
+[[nodiscard]] std::string json_line(const nlohmann::json& j);
+
 [[nodiscard]] std::string base64_encode(std::string_view bytes);
+// "\\x" followed by two lowercase hex digits per byte (bytea's hex format).
+[[nodiscard]] std::string hex_encode(std::string_view bytes);
 
 }  // namespace tablepub

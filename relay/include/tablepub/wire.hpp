@@ -34,9 +34,18 @@ struct MessageHeader {
 // is byte-for-byte what protobuf would produce for the same message.
 void encode_change_message(std::string& out, const MessageHeader& header, std::string_view change);
 
+// What a heartbeat says besides "alive": the table was unpublished, or it
+// was renamed and now publishes on topic "<moved_to_schema>.<moved_to_table>".
+struct HeartbeatNotice {
+    bool unpublished = false;
+    std::string_view moved_to_schema;
+    std::string_view moved_to_table;
+};
+
 // A serialized heartbeat Message for one table.
 [[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
-                                           std::uint64_t schema_seq, std::uint64_t interval_ms);
+                                           std::uint64_t schema_seq, std::uint64_t interval_ms,
+                                           const HeartbeatNotice& notice = {});
 
 // The `op` of a serialized Change, read by skipping the other top-level
 // fields. Throws Error on malformed input.

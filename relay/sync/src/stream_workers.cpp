@@ -1,7 +1,10 @@
 // The snapshot and replay streams (docs/protocol.md sections 5 and 6).
 
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -31,18 +34,35 @@ std::string unhex(std::string_view hex)
     return raw;
 }
 
-std::string quoted(const std::string& schema, const std::string& table)
+// An SQL identifier, always double-quoted (quote_ident's escaping), so that
+// no user-chosen name (quotes, dots, spaces, upper case, keywords, names
+// equal to an alias or a function) can change what a statement means.
+std::string quote_ident(std::string_view name)
 {
-    return "\"" + schema + "\".\"" + table + "\"";
+    std::string out = "\"";
+    for (const char c : name) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    out += '"';
+    return out;
 }
 
-// Opens the stream's REPEATABLE READ transaction; its first statement takes
-// the snapshot every later statement sees.
-PgConnection open_transaction(const SyncServerOptions& options)
+std::string quoted(const std::string& schema, const std::string& table)
+{
+    return quote_ident(schema) + "." + quote_ident(table);
+}
+
+// Opens a session for one stream. With search_path pg_catalog (and pg_temp
+// last, never searched for functions and operators) no object a user
+// created can capture a name or operator of the relay's SQL; row_security = off makes a read that row-level security
+// would filter fail instead (docs/design.md section 3).
+PgConnection open_session(const SyncServerOptions& options)
 {
     PgConnection conn(options.conninfo);
-    conn.exec("SET application_name = 'tablepub-relay snapshot'");
-    conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    conn.exec("SET application_name = 'tablepub-relay snapshot'; SET search_path = pg_catalog, pg_temp; "
+              "SET row_security = off; SET lock_timeout = " +
+              std::to_string(options.idle_timeout.count()));
     return conn;
 }
 
@@ -67,45 +87,147 @@ std::string project(std::string_view row, const std::set<std::string>& columns)
     return c.SerializeAsString();
 }
 
+// The current names of a stream that was published under (schema, table)
+// and renamed since (within the retention of tablepub.relay_topic_history).
+std::optional<std::pair<std::string, std::string>> moved_to(PgConnection& conn, const std::string& schema,
+                                                            const std::string& table)
+{
+    auto r = conn.exec_params(
+        "SELECT s.schema_name, s.table_name FROM tablepub.relay_topic_history h"
+        "  JOIN tablepub.relay_stream s ON s.relid = h.relid"
+        " WHERE h.schema_name = $1 AND h.table_name = $2"
+        "   AND (s.schema_name, s.table_name) IS DISTINCT FROM ($1, $2)"
+        " ORDER BY h.renamed DESC, h.from_seq DESC LIMIT 1",
+        {schema, table});
+    if (r.rows() == 0) return std::nullopt;
+    return std::make_pair(r.text(0, 0), r.text(0, 1));
+}
+
+void send_moved(StreamContext& ctx, const std::string& name, const std::pair<std::string, std::string>& to)
+{
+    v1::Reply r;
+    r.set_request_id(ctx.stream().request_id);
+    auto* e = r.mutable_error();
+    e->set_code(v1::MOVED);
+    e->set_message("table " + name + " was renamed to " + quoted(to.first, to.second));
+    e->set_moved_to_schema(to.first);
+    e->set_moved_to_table(to.second);
+    ctx.send(r);
+}
+
+// Answers a request for a table the relay could not lock or does not
+// stream: MOVED for a former name, else UNKNOWN_TABLE or NOT_PUBLISHED.
+// Runs outside the stream's transaction.
+void answer_not_readable(StreamContext& ctx, PgConnection& conn, const std::string& schema,
+                         const std::string& table, const std::string& why)
+{
+    const std::string name = quoted(schema, table);
+    auto r = conn.exec_params(
+        "SELECT p.relid IS NOT NULL FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        "  LEFT JOIN tablepub.publication p ON p.relid = c.oid"
+        " WHERE n.nspname = $1 AND c.relname = $2",
+        {schema, table});
+    const bool exists = r.rows() == 1, published = exists && r.value(0, 0) == "t";
+    if (!published) {
+        if (auto to = moved_to(conn, schema, table)) {
+            send_moved(ctx, name, *to);
+            return;
+        }
+    }
+    if (!exists)
+        ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
+    else if (!published)
+        ctx.send_error(v1::NOT_PUBLISHED, "table " + name + " is not published");
+    else
+        ctx.send_error(v1::INTERNAL, "cannot read table " + name + ": " + why);
+}
+
+bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+// How the table's rows are read: every partition of a partitioned table,
+// and never the rows of inheritance children (their changes are not captured).
+std::string from_clause(const std::string& name, const std::string& relkind)
+{
+    return (relkind == "p" ? "" : "ONLY ") + name;
+}
+
 }  // namespace
 
+// The snapshot transaction's first statement locks the table (ACCESS SHARE;
+// on a partitioned table LOCK recurses to every partition). A LOCK takes no
+// snapshot, so the snapshot, taken by the next statement, is younger than
+// every TRUNCATE or table rewrite that committed before the lock was
+// granted, and none can commit until the transaction ends: the rows read
+// are exactly those the snapshot says (docs/design.md section 3).
 void run_snapshot(StreamContext& ctx)
 {
     const auto& stream = ctx.stream();
     const auto& req = stream.request.snapshot();
     const std::string name = quoted(req.schema_name(), req.table_name());
     const auto started = std::chrono::steady_clock::now();
-
-    PgConnection conn = open_transaction(ctx.options());
-    std::vector<std::string> projection(req.columns().begin(), req.columns().end());
-    auto info = conn.exec_params(
-        "SELECT c.oid, p.columns IS NOT NULL,"
-        "       array_to_string(ARRAY(SELECT x FROM unnest($3::text[]) x"
-        "                              WHERE x <> ALL (coalesce(p.columns, '{}'))), ', '),"
-        "       pg_catalog.pg_current_snapshot()::text,"
-        "       coalesce(s.last_seq, 0), coalesce(s.schema_seq, 0), coalesce(s.schema, ''),"
-        "       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
-        "  FROM pg_catalog.pg_class c"
-        "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        "  LEFT JOIN tablepub.publications p ON p.\"table\" = c.oid::regclass"
-        "  LEFT JOIN tablepub.relay_stream s ON s.relid = c.oid"
-        " WHERE n.nspname = $1 AND c.relname = $2",
-        {req.schema_name(), req.table_name(), pg_array_literal(projection)});
-    if (info.rows() == 0) {
+    if (has_nul(req.schema_name()) || has_nul(req.table_name())) {
         ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
         return;
     }
-    if (info.value(0, 1) != "t") {
-        ctx.send_error(v1::NOT_PUBLISHED, "table " + name + " is not published");
+
+    PgConnection conn = open_session(ctx.options());
+    std::vector<std::string> projection(req.columns().begin(), req.columns().end());
+    PgResult info;
+    // LOCK TABLE resolves the name and locks in one step (and looks the name
+    // up again after waiting). Only a schema renamed between that lock and
+    // the snapshot can make the name mean another table; the relation is
+    // then not the one we hold locked, and the lock is taken again.
+    for (int attempt = 0;; ++attempt) {
+        conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        try {
+            conn.exec("LOCK TABLE " + name + " IN ACCESS SHARE MODE");
+        } catch (const DbError& e) {
+            conn.exec("ROLLBACK");
+            if (e.sqlstate() == "55P03")
+                ctx.send_error(v1::UNAVAILABLE, "table " + name + " stayed locked by another session");
+            else
+                answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), e.what());
+            return;
+        }
+        info = conn.exec_params(
+            "SELECT r.relid, c.relkind, p.relid IS NOT NULL,"
+            "       pg_catalog.array_to_string(ARRAY(SELECT x FROM pg_catalog.unnest($2::pg_catalog.text[]) x"
+            "              WHERE x <> ALL (ARRAY(SELECT a.attname::pg_catalog.text"
+            "                     FROM pg_catalog.unnest(tablepub.published_attnums(p)) AS u(attnum)"
+            "                     JOIN pg_catalog.pg_attribute a ON a.attrelid = p.relid"
+            "                      AND a.attnum = u.attnum))), ', '),"
+            "       pg_catalog.pg_current_snapshot()::pg_catalog.text,"
+            "       coalesce(s.last_seq, 0), coalesce(s.schema_seq, 0), coalesce(s.schema, ''),"
+            "       EXISTS (SELECT FROM pg_catalog.pg_locks l"
+            "                WHERE l.locktype = 'relation' AND l.granted"
+            "                  AND l.pid = pg_catalog.pg_backend_pid()"
+            "                  AND l.relation = r.relid"
+            "                  AND l.mode = 'AccessShareLock')"
+            "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
+            "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
+            "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
+            "  LEFT JOIN tablepub.relay_stream s ON s.relid = r.relid",
+            {name, pg_array_literal(projection)});
+        if (!info.is_null(0, 0) && info.value(0, 8) == "t") break;
+        conn.exec("ROLLBACK");
+        if (attempt == 2) {
+            ctx.send_error(v1::UNAVAILABLE, "table " + name + " kept being renamed while it was being locked");
+            return;
+        }
+    }
+    if (info.value(0, 2) != "t") {
+        conn.exec("ROLLBACK");
+        answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), "");
         return;
     }
-    if (!info.value(0, 2).empty()) {
+    if (!info.value(0, 3).empty()) {
         ctx.send_error(v1::COLUMN_NOT_PUBLISHED,
-                       "column(s) " + info.text(0, 2) + " of table " + name + " are not published");
+                       "column(s) " + info.text(0, 3) + " of table " + name + " are not published");
         return;
     }
-    const auto snap = PgSnapshot::parse(info.value(0, 3));
-    if (!snap) throw Error("unexpected pg_current_snapshot() " + info.text(0, 3));
+    const auto snap = PgSnapshot::parse(info.value(0, 4));
+    if (!snap) throw Error("unexpected pg_current_snapshot() " + info.text(0, 4));
 
     v1::Reply begin;
     begin.set_request_id(stream.request_id);
@@ -113,17 +235,29 @@ void run_snapshot(StreamContext& ctx)
     b->set_xmin(snap->xmin);
     b->set_xmax(snap->xmax);
     for (auto x : snap->xip) b->add_xip(x);
-    b->set_seq(static_cast<std::uint64_t>(info.int64(0, 4)));
-    b->set_schema_seq(static_cast<std::uint64_t>(info.int64(0, 5)));
-    const auto schema_bytes = unhex(info.value(0, 6));
+    b->set_seq(static_cast<std::uint64_t>(info.int64(0, 5)));
+    b->set_schema_seq(static_cast<std::uint64_t>(info.int64(0, 6)));
+    const auto schema_bytes = unhex(info.value(0, 7));
     if (!schema_bytes.empty() && !b->mutable_schema()->ParseFromString(schema_bytes))
         throw Error("malformed schema in tablepub.relay_stream for " + name);
     b->set_schema_name(req.schema_name());
     b->set_table_name(req.table_name());
 
-    conn.exec("DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row(" +
-              info.text(0, 0) + "::pg_catalog.oid::pg_catalog.regclass, t) FROM " + info.text(0, 7) +
-              " t");
+    // `r.*` is the whole row even when a column is named r; encode_row
+    // refuses a row of any other table than the locked one.
+    try {
+        conn.exec("DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row(" +
+                  info.text(0, 0) + "::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
+                  from_clause(name, info.text(0, 1)) + " AS r");
+    } catch (const DbError& e) {
+        // Row-level security that applies to the relay's role: with
+        // row_security off the read fails rather than return fewer rows.
+        if (e.sqlstate() != "42501") throw;
+        ctx.send_error(v1::FORBIDDEN, "cannot read every row of table " + name + ": " + e.what() +
+                                          " (the relay's database role needs BYPASSRLS to snapshot a table "
+                                          "with row-level security)");
+        return;
+    }
     ctx.send(begin);
 
     const std::set<std::string> columns(projection.begin(), projection.end());
@@ -164,14 +298,16 @@ namespace {
 
 struct BatchRange {
     std::string prev, snap;
-    std::uint64_t first = 0, last = 0;
+    std::uint64_t first = 0, last = 0, prev_schema_seq = 0;
 };
 
 }  // namespace
 
 // Re-runs the sequencer over the retained batches of the table: the same
-// outbox rows in the same order through the same code give the same seqs
-// and bytes as the original publication.
+// outbox rows in the same order through the same code, started from the
+// stream's state before the first of them (its seq, schema_seq and names,
+// all kept per batch), give the same seqs and bytes as the original
+// publication, across any SCHEMA messages in between.
 void run_replay(StreamContext& ctx)
 {
     const auto& stream = ctx.stream();
@@ -179,30 +315,34 @@ void run_replay(StreamContext& ctx)
     const std::string name = quoted(req.schema_name(), req.table_name());
     const auto from = req.from_seq();
 
-    PgConnection conn = open_transaction(ctx.options());
+    PgConnection conn = open_session(ctx.options());
+    conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // First statement, before the snapshot (see run_snapshot): a partition
+    // tablepub.maintain() truncated after our snapshot would look empty.
+    conn.exec("LOCK TABLE tablepub.outbox IN ACCESS SHARE MODE");
+    // A dropped table's stream may keep the name of a newer table: the
+    // published one, else the latest, is the one asked for.
     auto info = conn.exec_params(
-        "SELECT s.relid, s.last_seq, s.schema_seq, coalesce(s.schema, ''), s.published"
-        "  FROM tablepub.relay_stream s WHERE s.schema_name = $1 AND s.table_name = $2",
+        "SELECT s.relid, s.last_seq FROM tablepub.relay_stream s"
+        " WHERE s.schema_name = $1 AND s.table_name = $2"
+        " ORDER BY s.published DESC, s.updated DESC LIMIT 1",
         {req.schema_name(), req.table_name()});
     if (info.rows() == 0) {
+        conn.exec("ROLLBACK");
         auto exists = conn.exec_params(
-            "SELECT p.\"table\" IS NOT NULL FROM pg_catalog.pg_class c"
+            "SELECT p.relid IS NOT NULL FROM pg_catalog.pg_class c"
             "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-            "  LEFT JOIN tablepub.publications p ON p.\"table\" = c.oid::regclass"
+            "  LEFT JOIN tablepub.publication p ON p.relid = c.oid"
             " WHERE n.nspname = $1 AND c.relname = $2",
             {req.schema_name(), req.table_name()});
-        if (exists.rows() == 0)
-            ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
-        else if (exists.value(0, 0) != "t")
-            ctx.send_error(v1::NOT_PUBLISHED, "table " + name + " is not published");
+        if (exists.rows() == 1 && exists.value(0, 0) == "t")
+            ctx.send_error(v1::GONE, "the relay has published nothing durable for table " + name + " yet");
         else
-            ctx.send_error(v1::GONE, "the relay has published nothing durable for table " + name +
-                                         " yet");
+            answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), "");
         return;
     }
     const auto relid = static_cast<std::uint32_t>(info.int64(0, 0));
     const auto last_seq = static_cast<std::uint64_t>(info.int64(0, 1));
-    const auto schema_seq_now = static_cast<std::uint64_t>(info.int64(0, 2));
     const auto to = req.to_seq() == 0 ? last_seq : std::min(req.to_seq(), last_seq);
 
     auto send_begin = [&](std::uint64_t last) {
@@ -228,8 +368,9 @@ void run_replay(StreamContext& ctx)
     }
 
     auto batches = conn.exec_params(
-        "SELECT b.prev::text, b.snap::text, u.f, u.l"
-        "  FROM tablepub.relay_batch b, unnest(b.relids, b.first_seq, b.last_seq) AS u(relid, f, l)"
+        "SELECT b.prev::text, b.snap::text, u.f, u.l, u.ps"
+        "  FROM tablepub.relay_batch b,"
+        "       unnest(b.relids, b.first_seq, b.last_seq, b.prev_schema_seq) AS u(relid, f, l, ps)"
         " WHERE b.done IS NOT NULL AND u.relid = $1::oid AND u.l >= $2 AND u.f <= $3"
         " ORDER BY b.batch_id",
         {std::to_string(relid), std::to_string(from), std::to_string(to)});
@@ -237,31 +378,14 @@ void run_replay(StreamContext& ctx)
     for (int i = 0; i < batches.rows(); ++i)
         ranges.push_back({batches.text(i, 0), batches.text(i, 1),
                           static_cast<std::uint64_t>(batches.int64(i, 2)),
-                          static_cast<std::uint64_t>(batches.int64(i, 3))});
+                          static_cast<std::uint64_t>(batches.int64(i, 3)),
+                          static_cast<std::uint64_t>(batches.int64(i, 4))});
     bool covered = !ranges.empty() && ranges.front().first <= from && ranges.back().last >= to;
     for (std::size_t i = 1; covered && i < ranges.size(); ++i)
         covered = ranges[i].first == ranges[i - 1].last + 1;
     if (!covered) {
         ctx.send_error(v1::GONE, "messages from seq " + std::to_string(from) + " of table " + name +
                                      " are no longer retained");
-        return;
-    }
-    // The stream as it was before the first batch. Its schema_seq is known
-    // only when no SCHEMA message came since (relay_batch does not keep it).
-    bool starts_with_schema = false;
-    if (schema_seq_now >= ranges.front().first) {
-        // Still fine when the first message of that batch is itself a SCHEMA
-        // (it carries its own seq as schema_seq).
-        auto first = conn.exec("SELECT q.change FROM (" +
-                               batch_query(conn.escape_literal(ranges.front().prev),
-                                           conn.escape_literal(ranges.front().snap)) +
-                               ") q WHERE q.relid = " + std::to_string(relid) + " LIMIT 1");
-        starts_with_schema = first.rows() == 1 && peek_op(unhex(first.value(0, 0))) == ChangeOp::schema;
-    }
-    if (schema_seq_now >= ranges.front().first && !starts_with_schema) {
-        ctx.send_error(v1::GONE, "a schema change of table " + name + " since seq " +
-                                     std::to_string(ranges.front().first) +
-                                     " prevents replaying from seq " + std::to_string(from));
         return;
     }
     // Every outbox row of those batches must still be there: a missing one
@@ -277,13 +401,24 @@ void run_replay(StreamContext& ctx)
             return;
         }
     }
+    // The names before the first batch: those the first rename from then on
+    // left behind, or the current ones when there was none.
+    auto names = conn.exec_params(
+        "SELECT n.schema_name, n.table_name FROM ("
+        "  SELECT h.schema_name, h.table_name, 0 AS o, h.from_seq FROM tablepub.relay_topic_history h"
+        "   WHERE h.relid = $1::oid AND h.from_seq >= $2"
+        "  UNION ALL"
+        "  SELECT s.schema_name, s.table_name, 1, 0 FROM tablepub.relay_stream s WHERE s.relid = $1::oid) n"
+        " ORDER BY n.o, n.from_seq LIMIT 1",
+        {std::to_string(relid), std::to_string(ranges.front().first)});
     StreamState start;
     start.relid = relid;
-    start.schema_name = req.schema_name();
-    start.table_name = req.table_name();
+    start.schema_name = names.text(0, 0);
+    start.table_name = names.text(0, 1);
     start.last_seq = ranges.front().first - 1;
-    start.schema_seq = starts_with_schema ? 0 : schema_seq_now;
-    start.schema = unhex(info.value(0, 3));
+    start.schema_seq = ranges.front().prev_schema_seq;
+    // The TableSchema in force then is not needed: the sequencer only
+    // stores schemas, messages carry schema_seq.
     start.published = true;
 
     send_begin(to);
@@ -296,6 +431,7 @@ void run_replay(StreamContext& ctx)
             v1::Message m;
             if (!m.ParseFromArray(body.data(), static_cast<int>(body.size())))
                 throw Error("sequencer produced a malformed message");
+            if (m.has_heartbeat()) return;  // a moved topic's notice: never replayed
             produced_last = m.seq();
             if (m.seq() < from || m.seq() > to) return;
             enc.add(body);

@@ -42,6 +42,8 @@ struct TableStatus {
     std::size_t buffered = 0;
     std::size_t rows = 0;
     bool stale = false;
+    std::string moved_to;  // state moved: the table's topic now ("schema.table")
+    std::string reason;    // why the table entered its state (as passed to on_state)
     SyncStats stats;
 };
 
@@ -79,6 +81,7 @@ private:
     void on_stream_message(TableSync::Clock::time_point now);
     void on_reply(TableSync::Clock::time_point now);
     void send_requests(TableSync::Clock::time_point now);
+    void cancel_abandoned();
     void expire_requests(TableSync::Clock::time_point now);
     void send(const v1::Request& req);
 

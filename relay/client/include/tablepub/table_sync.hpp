@@ -24,7 +24,10 @@ enum class SyncState {
     replaying,    // a gap was seen; missing messages requested, later ones buffered
     resyncing,    // the stream could not be continued; a new snapshot is requested
     unpublished,  // the table is not published (or was unpublished); waiting for it
-    failed,       // the relay refused the request (bad projection, ...); retried slowly
+    moved,        // the table was renamed: moved_to() names its topic now; nothing
+                  // more comes here (unless a table takes the old name again)
+    failed,       // the relay refused the request (bad projection, forbidden,
+                  // too large, ...); retried slowly
 };
 
 [[nodiscard]] const char* to_string(SyncState s) noexcept;
@@ -70,9 +73,10 @@ struct SyncStats {
     std::uint64_t gaps = 0;             // gaps detected (by seq or heartbeat)
     std::uint64_t replays = 0;          // replay requests sent
     std::uint64_t snapshots = 0;        // snapshot streams begun
-    std::uint64_t resyncs = 0;          // snapshots taken again
+    std::uint64_t resyncs = 0;          // snapshots taken again (RESYNC messages included)
     std::uint64_t anomalies = 0;        // changes that did not fit the mirror
     std::uint64_t dropped = 0;          // messages dropped because the buffer was full
+    std::uint64_t resync_markers = 0;   // RESYNC messages that took effect (each also a resync)
 };
 
 class TableSync {
@@ -115,8 +119,13 @@ public:
         return latest_seq_ > last_seq_ ? latest_seq_ - last_seq_ : 0;
     }
     [[nodiscard]] std::size_t buffered() const noexcept { return buffer_.size(); }
-    // No message or heartbeat for stale_heartbeats heartbeat intervals.
+    // No message or heartbeat for stale_heartbeats heartbeat intervals (never
+    // while unpublished or moved: then silence is expected).
     [[nodiscard]] bool stale(Clock::time_point now) const noexcept;
+    // Moved state: the table's topic now, "schema.table"; empty otherwise.
+    [[nodiscard]] const std::string& moved_to() const noexcept { return moved_to_; }
+    // Why the table entered its current state (the on_state reason).
+    [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
     [[nodiscard]] const Mirror& mirror() const noexcept { return mirror_; }
     [[nodiscard]] const v1::TableSchema& schema() const noexcept { return schema_; }
     [[nodiscard]] std::uint64_t schema_seq() const noexcept { return schema_seq_; }
@@ -137,7 +146,9 @@ private:
     void apply_schema(const v1::TableSchema& next, std::uint64_t seq);
     void drain();
     void check_complete(Clock::time_point now);
-    void on_heartbeat(std::uint64_t seq);
+    void on_heartbeat(const v1::Message& msg);
+    void stop_following(SyncState s, const std::string& why);
+    void move(std::string to, const std::string& why);
     void on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point now);
     void on_replay_end(Clock::time_point now);
     void on_error(const v1::Error& err, Clock::time_point now);
@@ -151,6 +162,8 @@ private:
     SyncCallbacks callbacks_;
 
     SyncState state_ = SyncState::syncing;
+    std::string reason_;
+    std::string moved_to_;
     Pending pending_ = Pending::none;
     std::uint64_t pending_id_ = 0;
     std::optional<v1::Request> outbox_;

@@ -1,0 +1,336 @@
+// The snapshot and replay endpoint at the wire level (docs/protocol.md
+// sections 5-7): the real relay with --snapshot, run as the least-privilege
+// relay role, and a raw DEALER client. Names chosen to break naive SQL,
+// replay across SCHEMA messages and renames, MOVED, row-level security.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "harness.hpp"
+
+namespace tablepub::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One stream's replies: begin, the data (rows or messages), end or error.
+struct Answer {
+    std::optional<v1::Reply> begin;
+    std::vector<v1::Change> rows;
+    std::vector<std::string> messages;  // serialized Message, as replayed
+    std::optional<v1::Reply> end;
+    std::optional<v1::Error> error;
+};
+
+// A DEALER that runs one request at a time, granting credit per chunk.
+class SyncClient {
+public:
+    explicit SyncClient(const std::string& endpoint) : sock_(ctx_, zmq::socket_type::dealer) {
+        sock_.set(zmq::sockopt::linger, 0);
+        sock_.set(zmq::sockopt::rcvtimeo, 20000);
+        sock_.connect(endpoint);
+    }
+
+    Answer snapshot(const std::string& schema, const std::string& table, std::vector<std::string> columns = {}) {
+        v1::Request r;
+        r.set_request_id(++id_);
+        r.set_credit(2);
+        r.mutable_snapshot()->set_schema_name(schema);
+        r.mutable_snapshot()->set_table_name(table);
+        for (auto& c : columns) r.mutable_snapshot()->add_columns(c);
+        return run(r);
+    }
+
+    Answer replay(const std::string& schema, const std::string& table, std::uint64_t from, std::uint64_t to = 0) {
+        v1::Request r;
+        r.set_request_id(++id_);
+        r.set_credit(2);
+        r.set_max_chunk_rows(3);
+        r.mutable_replay()->set_schema_name(schema);
+        r.mutable_replay()->set_table_name(table);
+        r.mutable_replay()->set_from_seq(from);
+        r.mutable_replay()->set_to_seq(to);
+        return run(r);
+    }
+
+private:
+    Answer run(const v1::Request& req) {
+        sock_.send(zmq::buffer(req.SerializeAsString()));
+        Answer a;
+        for (;;) {
+            zmq::message_t frame;
+            if (!sock_.recv(frame)) throw std::runtime_error("no reply within 20 s");
+            v1::Reply rep;
+            if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
+                throw std::runtime_error("unparsable reply");
+            if (rep.request_id() != req.request_id()) continue;
+            switch (rep.kind_case()) {
+                case v1::Reply::kSnapshotBegin:
+                case v1::Reply::kReplayBegin: a.begin = rep; break;
+                case v1::Reply::kSnapshotRows:
+                    for (const auto& row : rep.snapshot_rows().rows()) a.rows.push_back(row);
+                    grant(req.request_id());
+                    break;
+                case v1::Reply::kReplayMessages:
+                    for (const auto& m : rep.replay_messages().messages()) a.messages.push_back(m.SerializeAsString());
+                    grant(req.request_id());
+                    break;
+                case v1::Reply::kError: a.error = rep.error(); return a;
+                default: a.end = rep; return a;
+            }
+        }
+    }
+
+    void grant(std::uint64_t id) {
+        v1::Request c;
+        c.set_request_id(id);
+        c.mutable_credit_grant()->set_chunks(1);
+        sock_.send(zmq::buffer(c.SerializeAsString()));
+    }
+
+    zmq::context_t ctx_{1};
+    zmq::socket_t sock_;
+    std::uint64_t id_ = 0;
+};
+
+class SyncIT : public ClusterTest {
+protected:
+    SyncIT() : ClusterTest("y") {}
+
+    void SetUp() override {
+        ClusterTest::SetUp();
+        publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
+        snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
+    }
+
+    RelayProcess& start_relay() {
+        auto& r = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms",
+                                       "--start-delay", "100ms"});
+        EXPECT_TRUE(r.wait_log("publishing on"));
+        return r;
+    }
+
+    // Waits until the relay has durably published every committed change.
+    void wait_drained() {
+        for (int i = 0; i < 400; ++i) {
+            if (db_.exec("SELECT count(*) FROM tablepub.outbox"
+                         " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))")
+                    .int64(0, 0) == 0)
+                return;
+            std::this_thread::sleep_for(50ms);
+        }
+        FAIL() << "the relay did not drain the outbox";
+    }
+
+    std::string publish_, snapshot_;
+};
+
+std::map<std::string, v1::Value> values(const v1::Change& c) {
+    std::map<std::string, v1::Value> out;
+    for (const auto& col : c.values()) out[col.name()] = col.value();
+    return out;
+}
+
+// Every replayed range equals what was published, byte for byte.
+void expect_replays_match(SyncClient& client, const std::string& schema, const std::string& table,
+                          const std::map<std::uint64_t, std::string>& published) {
+    const auto last = published.rbegin()->first;
+    for (std::uint64_t from = 1; from <= last; ++from) {
+        const auto a = client.replay(schema, table, from);
+        ASSERT_FALSE(a.error) << "replay from " << from << ": " << v1::ErrorCode_Name(a.error->code()) << " "
+                              << a.error->message();
+        ASSERT_EQ(a.messages.size(), last - from + 1) << "replay from " << from;
+        for (std::uint64_t s = from; s <= last; ++s)
+            EXPECT_EQ(a.messages[s - from], published.at(s)) << "replay from " << from << ", seq " << s;
+    }
+}
+
+// Names that a relay building SQL by pasting them, or aliasing the table as
+// a word a column may be called, would get wrong.
+TEST_F(SyncIT, NamesCannotCaptureTheRelaysSql) {
+    const std::string schema = "Odd \"Sch\".éma";
+    const std::string table = "T a.b\"c";
+    db_.exec(R"(CREATE SCHEMA "Odd ""Sch"".éma")");
+    // Reading a table by name needs USAGE on its schema; publish() grants
+    // SELECT on the table only (reported to the owner of publish()).
+    db_.exec(R"(GRANT USAGE ON SCHEMA "Odd ""Sch"".éma" TO tablepub_relay)");
+    db_.exec(R"(CREATE TABLE "Odd ""Sch"".éma"."T a.b""c" (id int PRIMARY KEY, t text, r text, "R" int,
+                encode_row text, "x.y" text, "q""q" text, secret text))");
+    db_.exec(R"(INSERT INTO "Odd ""Sch"".éma"."T a.b""c"
+                SELECT g, 't' || g, 'r' || g, g, 'e', 'xy', 'qq', 's' FROM generate_series(1, 2500) g)");
+    db_.exec(R"(SELECT tablepub.publish('"Odd ""Sch"".éma"."T a.b""c"', exclude_columns => '{secret}'))");
+    // An excluded column named like the old alias must not matter either.
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY, t text, v text)");
+    db_.exec("INSERT INTO t SELECT g, 'hidden', 'v' || g FROM generate_series(1, 10) g");
+    db_.exec("SELECT tablepub.publish('t', exclude_columns => '{t}')");
+    start_relay();
+    db_.exec(R"(UPDATE "Odd ""Sch"".éma"."T a.b""c" SET t = 'changed' WHERE id <= 3)");
+    wait_drained();
+
+    SyncClient client(snapshot_);
+    auto a = client.snapshot(schema, table);
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_TRUE(a.end);
+    EXPECT_EQ(a.rows.size(), 2500u);
+    EXPECT_EQ(a.begin->snapshot_begin().seq(), 4u);  // SCHEMA + 3 updates
+    std::size_t changed = 0;
+    for (const auto& row : a.rows) {
+        const auto v = values(row);
+        EXPECT_EQ(v.size(), 7u);
+        EXPECT_FALSE(v.contains("secret"));
+        EXPECT_EQ(v.at("q\"q").text(), "qq");
+        if (v.at("t").text() == "changed") ++changed;
+    }
+    EXPECT_EQ(changed, 3u);
+    a = client.snapshot(schema, table, {"x.y", "R"});
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_EQ(a.rows.size(), 2500u);
+    EXPECT_EQ(values(a.rows[0]).size(), 3u);  // id, x.y, R
+    a = client.snapshot(schema, table, {"secret"});
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->code(), v1::COLUMN_NOT_PUBLISHED);
+
+    a = client.snapshot("public", "t");
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.rows.size(), 10u);
+    for (const auto& row : a.rows) EXPECT_FALSE(values(row).contains("t"));
+
+    a = client.replay(schema, table, 1);
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.messages.size(), 4u);
+
+    // Names that only look like the table, or hold a NUL, find nothing.
+    for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{
+             {"Odd \"Sch\"", "éma\".\"T a.b\"c"}, {"public", "T"}, {"public", std::string("t\0x", 3)}}) {
+        a = client.snapshot(s, t);
+        ASSERT_TRUE(a.error) << s << "." << t;
+        EXPECT_EQ(a.error->code(), v1::UNKNOWN_TABLE) << a.error->message();
+    }
+}
+
+// Replay serves every retained message across SCHEMA changes (added,
+// dropped and renamed columns, a table rename), with the bytes and names
+// they were published with.
+TEST_F(SyncIT, ReplayCrossesSchemaChangesAndRenames) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY, a text, b text)");
+    db_.exec("SELECT tablepub.publish('t')");
+    Subscriber sub({publish_}, "public.");
+    start_relay();
+    db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                  // 2
+    db_.exec("ALTER TABLE t ADD COLUMN c int");                         // 3 SCHEMA
+    db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");               // 4
+    db_.exec("BEGIN; ALTER TABLE t DROP COLUMN b; UPDATE t SET a = 'x' WHERE id = 1; COMMIT");  // 5 SCHEMA, 6
+    db_.exec("ALTER TABLE t RENAME COLUMN a TO aa");                    // 7 SCHEMA
+    db_.exec("ALTER TABLE t RENAME TO u");                              // 8 SCHEMA, topic public.u
+    db_.exec("INSERT INTO u VALUES (3, 'a3', 3)");                      // 9
+    db_.exec("BEGIN; ALTER TABLE u ADD COLUMN d int; DELETE FROM u WHERE id = 2; COMMIT");  // 10, 11
+    ASSERT_TRUE(sub.wait_count("public.u", 4));
+    wait_drained();
+    std::map<std::uint64_t, std::string> published;
+    for (const auto& m : sub.messages())
+        if (m.msg.has_change()) published[m.msg.seq()] = m.raw;
+    ASSERT_EQ(published.size(), 11u);
+    ASSERT_EQ(published.rbegin()->first, 11u);
+
+    SyncClient client(snapshot_);
+    expect_replays_match(client, "public", "u", published);
+    // A dropped column applied from a replay: seq 5 says b is gone, 6 uses
+    // the schema of seq 5.
+    const auto a = client.replay("public", "u", 5, 6);
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_EQ(a.messages.size(), 2u);
+    v1::Message m5, m6;
+    ASSERT_TRUE(m5.ParseFromString(a.messages[0]));
+    ASSERT_TRUE(m6.ParseFromString(a.messages[1]));
+    EXPECT_EQ(m5.change().op(), v1::SCHEMA);
+    EXPECT_EQ(m5.change().schema().columns_size(), 3);
+    EXPECT_EQ(m6.schema_seq(), 5u);
+    EXPECT_EQ(m6.table_name(), "t");
+}
+
+// After a rename the former topic hears where the table went, and a
+// snapshot or replay under the former name answers MOVED.
+TEST_F(SyncIT, RenamedTableMovesItsTopic) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('t')");
+    db_.exec("CREATE SCHEMA other");
+    Subscriber sub({publish_}, "", true);
+    start_relay();
+    db_.exec("INSERT INTO t VALUES (1)");
+    db_.exec("ALTER TABLE t RENAME TO u");  // SCHEMA seq 3 on public.u
+    db_.exec("INSERT INTO u VALUES (2)");
+    auto moved_heartbeat = [](const std::string& topic, const std::string& schema, const std::string& table,
+                              std::uint64_t seq) {
+        return [=](const std::vector<Received>& msgs) {
+            return std::count_if(msgs.begin(), msgs.end(), [&](const Received& r) {
+                       return r.topic == topic && r.msg.has_heartbeat() && r.msg.seq() == seq &&
+                              r.msg.heartbeat().moved_to_schema() == schema &&
+                              r.msg.heartbeat().moved_to_table() == table;
+                   }) >= 2;  // the notice, then heartbeats that repeat it
+        };
+    };
+    ASSERT_TRUE(sub.wait(moved_heartbeat("public.t", "public", "u", 3), 10s));
+    wait_drained();
+
+    SyncClient client(snapshot_);
+    for (int kind = 0; kind < 2; ++kind) {
+        const auto a = kind == 0 ? client.snapshot("public", "t") : client.replay("public", "t", 1);
+        ASSERT_TRUE(a.error) << kind;
+        EXPECT_EQ(a.error->code(), v1::MOVED) << a.error->message();
+        EXPECT_EQ(a.error->moved_to_schema(), "public");
+        EXPECT_EQ(a.error->moved_to_table(), "u");
+    }
+    // Renamed again (and to another schema): every former topic leads to
+    // the current one; a name taken by a new published table is that table.
+    db_.exec("ALTER TABLE u SET SCHEMA other");  // SCHEMA seq 5 on other.u
+    ASSERT_TRUE(sub.wait(moved_heartbeat("public.u", "other", "u", 5), 10s));
+    ASSERT_TRUE(sub.wait(moved_heartbeat("public.t", "other", "u", 3), 10s));
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('t')");
+    wait_drained();
+    auto a = client.replay("public", "u", 1);
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->code(), v1::MOVED);
+    EXPECT_EQ(a.error->moved_to_schema(), "other");
+    a = client.snapshot("public", "t");
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.rows.size(), 0u);
+    a = client.replay("other", "u", 1);
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_EQ(a.messages.size(), 5u);
+    v1::Message first;
+    ASSERT_TRUE(first.ParseFromString(a.messages[0]));
+    EXPECT_EQ(first.table_name(), "t");
+    EXPECT_EQ(first.schema_name(), "public");
+}
+
+// Row-level security: a snapshot never returns fewer rows than capture
+// sees. Without BYPASSRLS the relay's role is refused; with it, it reads all.
+TEST_F(SyncIT, RowLevelSecurityNeverFiltersASnapshot) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY, owner text)");
+    db_.exec("INSERT INTO t SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 100) g");
+    db_.exec("ALTER TABLE t ENABLE ROW LEVEL SECURITY");
+    db_.exec("ALTER TABLE t FORCE ROW LEVEL SECURITY");
+    db_.exec("CREATE POLICY only_a ON t USING (owner = 'a')");
+    db_.exec("SELECT tablepub.publish('t')");
+    start_relay();
+    SyncClient client(snapshot_);
+    auto a = client.snapshot("public", "t");
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->code(), v1::FORBIDDEN) << a.error->message();
+    EXPECT_NE(a.error->message().find("BYPASSRLS"), std::string::npos) << a.error->message();
+    EXPECT_TRUE(a.rows.empty());
+
+    db_.exec(std::string("ALTER ROLE ") + Cluster::RELAY_ROLE + " BYPASSRLS");
+    a = client.snapshot("public", "t");
+    db_.exec(std::string("ALTER ROLE ") + Cluster::RELAY_ROLE + " NOBYPASSRLS");
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.rows.size(), 100u);
+}
+
+}  // namespace
+}  // namespace tablepub::test
