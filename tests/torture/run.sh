@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the torture scenarios (every tests/torture/*.sh but lib.sh and this
-# file; each is `NAME.sh SEED [BUILD]`) and prints a table scenario x seeds x
+# file, and tests/durability/*.sh; each is `NAME.sh SEED [BUILD]`) and prints a table scenario x seeds x
 # result. A failed run never stops the others and is never retried; the exit
 # status is 1 if any run failed.
 #
@@ -19,14 +19,17 @@ arg=${2:?usage: run.sh --once SEED | --minutes M [BUILD]}
 build=${3:-$here/../../build}
 logs=${TORTURE_LOGS:-$(mktemp -d /tmp/tablepub-torture-runs.XXXX)}
 mkdir -p "$logs"
+declare -A path=()
+for f in "$here"/*.sh "$here"/../durability/*.sh; do
+    [ -f "$f" ] || continue
+    n=$(basename "$f" .sh)
+    [ "$n" = lib ] || [ "$n" = run ] || path[$n]=$f
+done
 if [ -n "${TORTURE_SCENARIOS:-}" ]; then
     scenarios=($TORTURE_SCENARIOS)
+    for s in "${scenarios[@]}"; do [ -n "${path[$s]:-}" ] || { echo "run.sh: no scenario $s" >&2; exit 2; }; done
 else
-    scenarios=()
-    for f in "$here"/*.sh; do
-        n=$(basename "$f" .sh)
-        [ "$n" = lib ] || [ "$n" = run ] || scenarios+=("$n")
-    done
+    mapfile -t scenarios < <(printf '%s\n' "${!path[@]}" | sort)
 fi
 case $mode in
     --once) seeds_fixed=$arg; deadline=0 ;;
@@ -41,7 +44,7 @@ while :; do
     for s in "${scenarios[@]}"; do
         t0=$(date +%s)
         log=$logs/$s.seed$seed.log
-        if "$here/$s.sh" "$seed" "$build" >"$log" 2>&1; then
+        if "${path[$s]}" "$seed" "$build" >"$log" 2>&1; then
             ok[$s]=$(( ${ok[$s]} + 1 )); r=ok
         else
             bad[$s]=$(( ${bad[$s]} + 1 )); badseeds[$s]+=" $seed"; r="FAILED (log: $log)"
