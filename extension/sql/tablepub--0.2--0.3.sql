@@ -11,10 +11,11 @@
 -- Capture cannot be switched off in silence (docs/design.md section 1):
 -- capture triggers fire in every session_replication_role (ENABLE ALWAYS),
 -- and so do the event triggers; DDL that would disable, drop or rename a
--- capture trigger is refused; rows that enter or leave a published table
--- without row triggers (ATTACH / DETACH / DROP of a partition, ALTER COLUMN
--- TYPE) produce a RESYNC change; a new primary key may not use an excluded
--- column.
+-- capture trigger is refused; rows that enter, leave or change in a
+-- published table without row triggers (ATTACH / DETACH / DROP of a
+-- partition, ALTER COLUMN TYPE, ALTER TYPE ... RENAME VALUE) produce a
+-- RESYNC change; a new primary key may not use an excluded column; no table
+-- of a published partition tree may be unlogged.
 
 CREATE FUNCTION tablepub.record_resync(tbl regclass, reason text) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_record_resync';
@@ -25,9 +26,41 @@ CREATE FUNCTION tablepub.alter_table_events(cmd pg_ddl_command)
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_alter_table_events';
 COMMENT ON FUNCTION tablepub.alter_table_events(pg_ddl_command) IS 'internal: ATTACH / DETACH PARTITION and ALTER COLUMN TYPE subcommands of a collected ALTER TABLE';
 
+CREATE FUNCTION tablepub.renamed_enum(cmd pg_ddl_command) RETURNS oid
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_renamed_enum';
+COMMENT ON FUNCTION tablepub.renamed_enum(pg_ddl_command) IS 'internal: the enum type of a collected ALTER TYPE ... RENAME VALUE';
+
+-- Published tables with a published column whose values are (or contain,
+-- through arrays, domains, ranges, multiranges or composites) of type typ.
+CREATE FUNCTION tablepub.tables_using_type(typ oid) RETURNS SETOF oid
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE contains(outer_t, inner_t) AS MATERIALIZED (
+        SELECT oid, typelem FROM pg_type WHERE typelem <> 0
+        UNION ALL SELECT oid, typbasetype FROM pg_type WHERE typbasetype <> 0
+        UNION ALL SELECT rngtypid, rngsubtype FROM pg_range
+        UNION ALL SELECT rngmultitypid, rngtypid FROM pg_range
+        UNION ALL SELECT t.oid, a.atttypid FROM pg_type t
+                    JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                   WHERE t.typrelid <> 0
+    ), uses(t) AS (
+        SELECT typ
+        UNION
+        SELECT c.outer_t FROM contains c JOIN uses u ON c.inner_t = u.t
+    )
+    SELECT p.relid FROM tablepub.publication p
+     WHERE EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = p.relid AND a.attnum = ANY (tablepub.published_attnums(p))
+                      AND a.atttypid IN (SELECT t FROM uses))
+$$;
+COMMENT ON FUNCTION tablepub.tables_using_type(oid) IS 'internal: published tables with a published column of (or containing) a type';
+
 CREATE FUNCTION tablepub.dropped_partitions() RETURNS TABLE (partition text, ancestors oid[])
     LANGUAGE c AS 'MODULE_PATHNAME', 'tablepub_dropped_partitions';
 COMMENT ON FUNCTION tablepub.dropped_partitions() IS 'internal: the partitions the current DROP removed, with their ancestors (once)';
+
+CREATE FUNCTION tablepub.drop_capture_trigger(tbl regclass, tgname name) RETURNS void
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_drop_capture_trigger';
+COMMENT ON FUNCTION tablepub.drop_capture_trigger(regclass, name) IS 'internal: drops a capture trigger without DROP TRIGGER (and its guard)';
 
 CREATE FUNCTION tablepub.enable_trigger_always(tbl regclass, tgname name) RETURNS void
     LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_enable_trigger_always';
@@ -50,7 +83,7 @@ BEGIN
                               AND g.tgargs = convert_to(tbl::oid::text, 'UTF8') || '\x00'::bytea)
     LOOP
         IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = part AND tgname = 'tablepub_capture_truncate') THEN
-            EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', part);
+            PERFORM tablepub.drop_capture_trigger(part, 'tablepub_capture_truncate');
         END IF;
         EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
                        ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)',
@@ -160,8 +193,20 @@ DECLARE
     nonempty  boolean;
     col       text;
     rel       oid;
+    typ       oid;
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        IF cmd.command_tag = 'ALTER TYPE' THEN
+            -- RENAME VALUE changes the text of every stored value of the enum
+            typ := tablepub.renamed_enum(cmd.command);
+            IF typ IS NOT NULL THEN
+                reason := format('a value of type %s was renamed', typ::regtype);
+                FOR rel IN SELECT tablepub.tables_using_type(typ) LOOP
+                    PERFORM tablepub.record_resync(rel, reason);
+                END LOOP;
+            END IF;
+            CONTINUE;
+        END IF;
         IF cmd.classid = 'pg_trigger'::regclass THEN
             -- ALTER TRIGGER ... RENAME: any capture trigger may be the one
             checks := checks || ARRAY(SELECT relid FROM tablepub.publication);
@@ -207,7 +252,19 @@ BEGIN
                  WHERE c.oid = ev.relid;
                 resyncs := resyncs || reason;
             END IF;
-            IF ev.event <> 'attach' THEN
+            IF ev.event = 'attach' THEN
+                -- a TRUNCATE trigger the attached tables brought along (from an older
+                -- version or another publication) is replaced by add_partition_triggers
+                FOR col IN
+                    SELECT g.tgrelid::regclass::text
+                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
+                      JOIN pg_trigger g ON g.tgrelid = t.relid
+                     WHERE g.tgname = 'tablepub_capture_truncate'
+                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                LOOP
+                    PERFORM tablepub.drop_capture_trigger(col::regclass, 'tablepub_capture_truncate');
+                END LOOP;
+            ELSE
                 -- the detached tables keep no TRUNCATE trigger of the publication
                 FOR col IN
                     SELECT g.tgrelid::regclass::text
@@ -241,6 +298,18 @@ BEGIN
             END IF;
             PERFORM tablepub.record_event(pub.relid, 'schema');
         END IF;
+        -- crash recovery empties an unlogged table behind capture's back
+        SELECT c.relname INTO col
+          FROM pg_class c
+         WHERE c.relpersistence = 'u'
+           AND (c.oid = pub.relid OR c.oid IN (SELECT relid FROM pg_partition_tree(pub.relid)))
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot publish unlogged table "%"', col
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Crash recovery empties an unlogged table, and no change is captured for that.',
+                      HINT = 'Use ALTER TABLE ... SET LOGGED, or unpublish the table.';
+        END IF;
         PERFORM tablepub.add_partition_triggers(pub.relid);
         FOREACH reason IN ARRAY resyncs LOOP
             PERFORM tablepub.record_resync(pub.relid, reason);
@@ -252,7 +321,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF and ALTER TRIGGER: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
+COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF, ALTER TRIGGER and ALTER TYPE: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
 
 -- After any DROP: a dropped published table is unpublished, dropped
 -- partitions of a published table make it RESYNC, a dropped capture trigger
@@ -324,7 +393,8 @@ DROP EVENT TRIGGER tablepub_sql_drop;
 CREATE EVENT TRIGGER tablepub_ddl_start ON ddl_command_start
     EXECUTE FUNCTION tablepub.on_ddl_start();
 CREATE EVENT TRIGGER tablepub_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER') EXECUTE FUNCTION tablepub.on_ddl_end();
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'ALTER TYPE')
+    EXECUTE FUNCTION tablepub.on_ddl_end();
 CREATE EVENT TRIGGER tablepub_sql_drop ON sql_drop
     EXECUTE FUNCTION tablepub.on_sql_drop();
 ALTER EVENT TRIGGER tablepub_ddl_start ENABLE ALWAYS;
@@ -346,7 +416,10 @@ $upgrade$;
 REVOKE ALL ON FUNCTION tablepub.record_resync(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.alter_table_events(pg_ddl_command) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.dropped_partitions() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.renamed_enum(pg_ddl_command) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.tables_using_type(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.enable_trigger_always(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.drop_capture_trigger(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.add_partition_triggers(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.check_capture_triggers(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tablepub.resync(regclass, text) TO PUBLIC;
@@ -511,6 +584,7 @@ CREATE TABLE tablepub.relay_topic_history (
     schema_name text        NOT NULL,
     table_name  text        NOT NULL,
     renamed     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    seq         int8,
     PRIMARY KEY (relid, from_seq)
 );
 CREATE INDEX relay_topic_history_name ON tablepub.relay_topic_history (schema_name, table_name);
@@ -520,6 +594,7 @@ COMMENT ON COLUMN tablepub.relay_topic_history.from_seq IS 'first sequence numbe
 COMMENT ON COLUMN tablepub.relay_topic_history.schema_name IS 'schema of the topic before that batch';
 COMMENT ON COLUMN tablepub.relay_topic_history.table_name IS 'table of the topic before that batch';
 COMMENT ON COLUMN tablepub.relay_topic_history.renamed IS 'when the batch was marked done';
+COMMENT ON COLUMN tablepub.relay_topic_history.seq IS 'the SCHEMA message that moved the stream off this topic (the relay stores it after the batch; NULL until then)';
 
 -- relay_finish_batch upserts relay_stream; a stream whose names change
 -- leaves its former names here, in the same commit.
@@ -561,3 +636,5 @@ $$;
 REVOKE ALL ON tablepub.relay_topic_history FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;
+GRANT UPDATE (seq) ON tablepub.relay_topic_history TO tablepub_relay;
+COMMENT ON COLUMN tablepub.relay_stream.published IS 'false after an UNPUBLISH message (its heartbeats then say unpublished)';

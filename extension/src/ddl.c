@@ -4,17 +4,22 @@
  *
  * - which ALTER TABLE subcommands moved rows into or out of a published
  *   table, or rewrote its values (ATTACH / DETACH PARTITION, ALTER COLUMN
- *   TYPE), from the collected parse trees of pg_event_trigger_ddl_commands();
+ *   TYPE), and which ALTER TYPE renamed an enum value, from the collected
+ *   parse trees of pg_event_trigger_ddl_commands();
  * - which partitions a DROP removed, recorded by an object access hook while
  *   their pg_inherits rows still exist (sql_drop runs after they are gone,
  *   and a DROP SCHEMA or DROP OWNED removes partitions it never names);
- * - setting a capture trigger to fire in every session_replication_role
- *   without running ALTER TABLE, which would fire the event triggers again.
+ * - which relations an ATTACH / DETACH PARTITION named, resolved at
+ *   ddl_command_start with the caller's search_path;
+ * - setting a capture trigger to fire in every session_replication_role, or
+ *   dropping one, without running ALTER TABLE or DROP TRIGGER, which would
+ *   fire the event triggers again.
  */
 #include "postgres.h"
 
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/partition.h"
@@ -276,15 +281,20 @@ tablepub_alter_table_events(PG_FUNCTION_ARGS)
 			case AT_AttachPartition:
 				event = "attach";
 				relid = PartitionOfSubcmd(cmd);
+				/* it must be a partition of the altered table now */
+				if (OidIsValid(relid) &&
+					(!get_rel_relispartition(relid) ||
+					 get_partition_parent(relid, true) != command->d.alterTable.objectId))
+					relid = InvalidOid;
 				break;
 			case AT_DetachPartition:
-				event = ((PartitionCmd *) cmd->def)->concurrent ?
-					"detach concurrently" : "detach";
-				relid = PartitionOfSubcmd(cmd);
-				break;
 			case AT_DetachPartitionFinalize:
-				event = "detach finalize";
+				event = cmd->subtype == AT_DetachPartitionFinalize ? "detach finalize" :
+					((PartitionCmd *) cmd->def)->concurrent ? "detach concurrently" : "detach";
 				relid = PartitionOfSubcmd(cmd);
+				/* and no partition at all after DETACH */
+				if (OidIsValid(relid) && get_rel_relispartition(relid))
+					relid = InvalidOid;
 				break;
 			case AT_AlterColumnType:
 				event = "alter column type";
@@ -304,20 +314,28 @@ tablepub_alter_table_events(PG_FUNCTION_ARGS)
 }
 
 /*
- * tablepub.enable_trigger_always(tbl regclass, tgname name): makes capture
- * trigger tgname of tbl fire in every session_replication_role (ENABLE
- * ALWAYS), so that logical replication apply workers and sessions with
- * session_replication_role = replica (pg_restore, bulk loaders) are
- * captured too. Refuses any trigger that is not a tablepub capture trigger.
+ * tablepub.renamed_enum(cmd pg_ddl_command) RETURNS oid: the enum type whose
+ * value a collected ALTER TYPE ... RENAME VALUE renamed, else NULL. Every
+ * stored value of the type now has another text form, with no row change.
  */
-PG_FUNCTION_INFO_V1(tablepub_enable_trigger_always);
+PG_FUNCTION_INFO_V1(tablepub_renamed_enum);
 Datum
-tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
+tablepub_renamed_enum(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	CollectedCommand *command = (CollectedCommand *) PG_GETARG_POINTER(0);
+
+	if (command->type != SCT_Simple || !IsA(command->parsetree, AlterEnumStmt) ||
+		((AlterEnumStmt *) command->parsetree)->oldVal == NULL ||
+		!OidIsValid(command->d.simple.address.objectId))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(command->d.simple.address.objectId);
+}
+
+/* Errors unless tgname is a tablepub capture trigger of rel. */
+static void
+CheckCaptureTrigger(Relation rel, const char *tgname)
+{
 	Oid			nsp = get_namespace_oid("tablepub", false);
-	Relation	rel = table_open(relid, ShareRowExclusiveLock);
 	bool		found = false;
 	int			i;
 
@@ -337,6 +355,46 @@ tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" has no tablepub capture trigger \"%s\"",
 						RelationGetRelationName(rel), tgname)));
+}
+
+/*
+ * tablepub.drop_capture_trigger(tbl regclass, tgname name): drops capture
+ * trigger tgname of tbl without running DROP TRIGGER, whose sql_drop event
+ * trigger would refuse it while the table is in a published tree (the
+ * trigger left on a partition being attached is replaced this way).
+ */
+PG_FUNCTION_INFO_V1(tablepub_drop_capture_trigger);
+Datum
+tablepub_drop_capture_trigger(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+	ObjectAddress trigger;
+
+	CheckCaptureTrigger(rel, tgname);
+	ObjectAddressSet(trigger, TriggerRelationId, get_trigger_oid(relid, tgname, false));
+	table_close(rel, NoLock);
+	performDeletion(&trigger, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * tablepub.enable_trigger_always(tbl regclass, tgname name): makes capture
+ * trigger tgname of tbl fire in every session_replication_role (ENABLE
+ * ALWAYS), so that logical replication apply workers and sessions with
+ * session_replication_role = replica (pg_restore, bulk loaders) are
+ * captured too. Refuses any trigger that is not a tablepub capture trigger.
+ */
+PG_FUNCTION_INFO_V1(tablepub_enable_trigger_always);
+Datum
+tablepub_enable_trigger_always(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+
+	CheckCaptureTrigger(rel, tgname);
 	EnableDisableTrigger(rel, tgname, TRIGGER_FIRES_ALWAYS, false, ShareRowExclusiveLock);
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();

@@ -11,6 +11,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -378,6 +379,25 @@ GetCapturePlan(Relation rel, Oid pubrelid)
 	return entry->plan;
 }
 
+/*
+ * Refuses a published table with an unlogged table in its partition tree:
+ * crash recovery empties an unlogged table, and no trigger sees that.
+ */
+static void
+CheckLogged(Oid pubrelid)
+{
+	List	   *rels = find_all_inheritors(pubrelid, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+		if (get_rel_persistence(lfirst_oid(lc)) == RELPERSISTENCE_UNLOGGED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot publish unlogged table \"%s\"", get_rel_name(lfirst_oid(lc))),
+					 errdetail("Crash recovery empties an unlogged table, and no change is captured for that."),
+					 errhint("Use ALTER TABLE ... SET LOGGED, or unpublish the table.")));
+}
+
 /* The TableSchema of published table pubrelid, in CurrentMemoryContext. */
 Tablepub__V1__TableSchema *
 BuildTableSchema(Oid pubrelid)
@@ -394,6 +414,7 @@ BuildTableSchema(Oid pubrelid)
 				 errmsg("table \"%s\" is not published", RelationGetRelationName(rel)),
 				 errhint("Publish it with tablepub.publish().")));
 	CheckKeyPublished(rel, &info);
+	CheckLogged(pubrelid);
 	tablepub__v1__table_schema__init(schema);
 	schema->schema_name = NameToUtf8(get_namespace_name(RelationGetNamespace(rel)), "schema");
 	schema->table_name = NameToUtf8(pstrdup(RelationGetRelationName(rel)), "table");

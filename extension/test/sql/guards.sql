@@ -99,6 +99,18 @@ INSERT INTO pt_4 VALUES (30, 'came with pt_4');
 ALTER TABLE pt ATTACH PARTITION pt_4 FOR VALUES FROM (30) TO (40);
 SELECT * FROM capture_triggers() WHERE rel::text LIKE 'pt\__' ESCAPE '\';
 SELECT * FROM changes();
+-- a TRUNCATE trigger left on a table by an older version is replaced on ATTACH
+CREATE TABLE pt_old (id int PRIMARY KEY, v text);
+DO $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON pt_old'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', 'pt'::regclass::oid);
+END $$;
+ALTER TABLE pt ATTACH PARTITION pt_old FOR VALUES FROM (90) TO (100);
+SELECT * FROM capture_triggers() WHERE rel = 'pt_old'::regclass;
+ALTER TABLE pt DETACH PARTITION pt_old;
+DROP TABLE pt_old;
+TRUNCATE tablepub.outbox;
 -- partition names resolve with the caller's search_path
 CREATE SCHEMA other;
 CREATE TABLE other.pt_5 (id int PRIMARY KEY, v text);
@@ -141,6 +153,33 @@ SELECT tablepub.publish('num', exclude_columns => '{secret}');
 TRUNCATE tablepub.outbox;
 ALTER TABLE num ALTER COLUMN amount TYPE numeric(10,1);
 ALTER TABLE num ALTER COLUMN secret TYPE numeric(10,1);
+SELECT * FROM changes();
+-- renaming an enum value changes every stored value of it (also in arrays,
+-- domains, ranges of it, composites): resync the tables that publish it
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN mood_d AS mood;
+CREATE TYPE mood_pair AS (a mood, b int);
+CREATE TABLE e1 (id int PRIMARY KEY, m mood);
+CREATE TABLE e2 (id int PRIMARY KEY, ms mood_d[]);
+CREATE TABLE e3 (id int PRIMARY KEY, p mood_pair);
+CREATE TABLE e4 (id int PRIMARY KEY, m mood);
+SELECT tablepub.publish('e1'), tablepub.publish('e2'), tablepub.publish('e3'),
+       tablepub.publish('e4', exclude_columns => '{m}');
+TRUNCATE tablepub.outbox;
+ALTER TYPE mood ADD VALUE 'glad';
+ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+SELECT * FROM changes();
+DROP TABLE e1, e2, e3, e4;
+DROP TYPE mood_pair, mood_d, mood;
+TRUNCATE tablepub.outbox;
+-- crash recovery empties unlogged tables without a trace: refused
+CREATE UNLOGGED TABLE unl (id int PRIMARY KEY);
+SELECT tablepub.publish('unl');
+ALTER TABLE num SET UNLOGGED;
+CREATE UNLOGGED TABLE pt_u PARTITION OF pt FOR VALUES FROM (70) TO (80);
+CREATE UNLOGGED TABLE pt_u (id int PRIMARY KEY, v text);
+ALTER TABLE pt ATTACH PARTITION pt_u FOR VALUES FROM (70) TO (80);
+DROP TABLE unl, pt_u;
 SELECT * FROM changes();
 -- dropping the published table: only UNPUBLISH
 DROP TABLE pt;
