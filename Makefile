@@ -12,10 +12,10 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
-	python3-zmq python3-protobuf
+	python3-zmq python3-protobuf clang libclang-rt-14-dev
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python demo bench clean \
-	fuzz fuzz-build fuzz-build-relay test-fuzz test-sanitize
+.PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
+	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
 
 all: extension relay
 
@@ -47,6 +47,7 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-torture
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
 	@echo "all tests passed"
@@ -55,6 +56,19 @@ test: deps
 test-consistency: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/consistency/run_all.sh $(BUILD)
+
+# The fault-injection scenarios (tests/torture): once each with seed 1 in
+# `make test`; `make torture` runs rounds of them with seeds 1, 2, ... for
+# TORTURE_MINUTES and prints scenario x runs x result.
+TORTURE_MINUTES ?= 30
+test-torture: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/torture/run.sh --once 1 $(BUILD)
+
+torture: deps
+	$(MAKE) all
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh
@@ -104,6 +118,15 @@ FUZZ_BIN_client = $(FUZZ_BUILD)/fuzz/fuzz_client
 FUZZ_CORPUS_client = relay/fuzz/corpus/client
 FUZZ_BIN_request = $(FUZZ_BUILD)/fuzz/fuzz_request
 FUZZ_CORPUS_request = relay/fuzz/corpus/request
+# The extension's change decoder (extension/fuzz), a plain C harness.
+FUZZ_TARGETS += decoder
+FUZZ_BUILD_TARGETS += fuzz-build-extension
+FUZZ_BIN_decoder = $(abspath $(FUZZ_BUILD))/extension/decode_change_fuzzer
+FUZZ_CORPUS_decoder = extension/fuzz/corpus
+
+fuzz-build-extension:
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) FUZZ_BUILD=$(abspath $(FUZZ_BUILD))/extension \
+		$(abspath $(FUZZ_BUILD))/extension/decode_change_fuzzer
 
 fuzz-build-relay:
 	cmake -S relay -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \

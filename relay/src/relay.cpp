@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <map>
@@ -66,7 +67,9 @@ bool Relay::stopping() const noexcept { return g_stop.load(); }
 void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
     zmq::pollitem_t items[2] = {{nullptr, g_stop_pipe[0], ZMQ_POLLIN, 0}, {nullptr, fd, ZMQ_POLLIN, 0}};
     try {
-        zmq::poll(items, fd >= 0 ? 2 : 1, d);
+        // A negative timeout makes zmq_poll wait forever: a deadline that
+        // passed while this thread was preempted must mean "do not wait".
+        zmq::poll(items, fd >= 0 ? 2 : 1, std::max(d, std::chrono::milliseconds(0)));
     } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) throw;
     }
