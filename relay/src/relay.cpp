@@ -149,7 +149,8 @@ void Relay::process(const Batch& batch) {
     sequencer_.end_batch();
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
-    spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
+    spdlog::debug("batch {} ({} .. {}): {} rows in {} us; {} bytes of large messages queued in ZeroMQ", batch.id,
+                  batch.prev, batch.snap, rows, us, publisher_->queued_bytes());
 }
 
 void Relay::add_oversized(const OutboxRow& row) {

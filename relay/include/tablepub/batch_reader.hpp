@@ -72,8 +72,8 @@ private:
 // change); the replay of the sync server reads the same rows.
 [[nodiscard]] std::string batch_query(const std::string& prev_literal, const std::string& snap_literal);
 
-// The drain's form of it: relid, txid, gen, ctid, octet_length(change), and
-// the change only when it is at most inline_limit bytes.
+// The drain's form of it: relid, txid, the change when it is at most
+// inline_limit bytes, else its address as text "<size> <gen> <ctid>".
 [[nodiscard]] std::string batch_read_query(const std::string& prev_literal, const std::string& snap_literal,
                                            std::int64_t inline_limit);
 
