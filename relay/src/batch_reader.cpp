@@ -66,13 +66,15 @@ std::string batch_query(const std::string& prev, const std::string& snap) {
 
 std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit) {
     // octet_length of a toasted value reads only its header, and the CASEs
-    // leave a large value unread. A small change costs one NULL column more
-    // than before; a large one comes as "<size> <gen> <ctid>".
+    // leave a large value unread. Both are computed below the window
+    // function, whose sort keeps a whole transaction: a small change costs
+    // it one NULL column, a large one comes as "<size> <gen> <ctid>".
     const std::string limit = std::to_string(inline_limit);
-    return batch_rows("relid, txid, CASE WHEN octet_length(change) <= " + limit +
-                          " THEN change END, CASE WHEN octet_length(change) > " + limit +
-                          " THEN octet_length(change)::text || ' ' || gen::text || ' ' || ctid::text END",
-                      "relid, txid, gen, ctid, pos, change", prev, snap);
+    return batch_rows("relid, txid, change, addr",
+                      "relid, txid, pos, CASE WHEN octet_length(change) <= " + limit +
+                          " THEN change END AS change, CASE WHEN octet_length(change) > " + limit +
+                          " THEN octet_length(change)::text || ' ' || gen::text || ' ' || ctid::text END AS addr",
+                      prev, snap);
 }
 
 std::int64_t BatchReader::inline_limit() const noexcept {
