@@ -163,8 +163,7 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
         PgResult first = conn_.exec(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
-            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " +
-            fetch);
+            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " + fetch);
         std::vector<Pending> large;
         for (;;) {
             PgResult chunk = first ? std::move(first) : conn_.wait_result();
@@ -174,8 +173,9 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
             bool has_large = false;
             for (int i = 0; i < n; ++i) {
                 prepare(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))));
-                has_large = has_large || (chunk.is_null(i, 2) && parse_large(chunk.value(i, 3)).size <=
-                                                                     static_cast<std::uint64_t>(limits_.max_change_bytes));
+                has_large =
+                    has_large || (chunk.is_null(i, 2) && parse_large(chunk.value(i, 3)).size <=
+                                                             static_cast<std::uint64_t>(limits_.max_change_bytes));
             }
             const bool more = n == limits_.rows;
             // The next chunk is requested before this one is handled, unless

@@ -14,8 +14,8 @@ class PgConnection;
 
 // How much of the outbox the relay holds at a time.
 struct FetchLimits {
-    int rows = 10000;                              // rows per FETCH
-    std::int64_t bytes = 64 << 20;                 // change bytes per FETCH or per read of large changes
+    int rows = 10000;                             // rows per FETCH
+    std::int64_t bytes = 64 << 20;                // change bytes per FETCH or per read of large changes
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are not read, but replaced
 };
 

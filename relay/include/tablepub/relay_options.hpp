@@ -30,7 +30,7 @@ struct RelayOptions {
     int snapshot_max_streams = 8;
     std::chrono::milliseconds snapshot_idle_timeout{60000};
     int fetch_rows = 10000;
-    std::int64_t fetch_bytes = 64LL << 20;         // change bytes per FETCH (and per read of large changes)
+    std::int64_t fetch_bytes = 64LL << 20;        // change bytes per FETCH (and per read of large changes)
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are published as RESYNC
     int send_hwm = 100000;
     std::string log_level = "info";
