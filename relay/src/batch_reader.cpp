@@ -1,6 +1,7 @@
 #include "tablepub/batch_reader.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <vector>
 
@@ -18,11 +19,23 @@ std::uint64_t be_uint(std::string_view v) {
     return out;
 }
 
-// A binary tid (4-byte block, 2-byte offset) as its text form "(b,o)".
-std::string tid_text(std::string_view binary) {
-    if (binary.size() != 6) throw Error("unexpected ctid format in the batch result");
-    return "(" + std::to_string(be_uint(binary.substr(0, 4))) + "," + std::to_string(be_uint(binary.substr(4, 2))) +
-           ")";
+// The address of a large change as the batch query sends it:
+// "<size> <gen> <ctid>".
+struct LargeAddress {
+    std::uint64_t size = 0;
+    std::string gen, ctid;
+};
+LargeAddress parse_large(std::string_view v) {
+    const auto a = v.find(' ');
+    const auto b = a == std::string_view::npos ? a : v.find(' ', a + 1);
+    LargeAddress out;
+    const auto [ptr, ec] = std::from_chars(v.data(), v.data() + std::min(a, v.size()), out.size);
+    if (b == std::string_view::npos || ec != std::errc() || ptr != v.data() + a) {
+        throw Error("unexpected large change address \"" + std::string(v) + "\" in the batch result");
+    }
+    out.gen = std::string(v.substr(a + 1, b - a - 1));
+    out.ctid = std::string(v.substr(b + 1));
+    return out;
 }
 
 // The batch's rows: transactions not visible in S_prev are in its xip list
@@ -52,12 +65,16 @@ std::string batch_query(const std::string& prev, const std::string& snap) {
 }
 
 std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit) {
-    // octet_length of a toasted value reads only its header, and the CASE
-    // leaves a large value unread.
+    // octet_length of a toasted value reads only its header, and the CASEs
+    // leave a large value unread. Both are computed below the window
+    // function, whose sort keeps a whole transaction: a small change costs
+    // it one NULL column, a large one comes as "<size> <gen> <ctid>".
     const std::string limit = std::to_string(inline_limit);
-    return batch_rows("relid, txid, gen, ctid, octet_length(change), CASE WHEN octet_length(change) <= " + limit +
-                          " THEN change END",
-                      "relid, txid, gen, ctid, pos, change", prev, snap);
+    return batch_rows("relid, txid, change, addr",
+                      "relid, txid, pos, CASE WHEN octet_length(change) <= " + limit +
+                          " THEN change END AS change, CASE WHEN octet_length(change) > " + limit +
+                          " THEN octet_length(change)::text || ' ' || gen::text || ' ' || ctid::text END AS addr",
+                      prev, snap);
 }
 
 std::int64_t BatchReader::inline_limit() const noexcept {
@@ -75,7 +92,6 @@ struct BatchReader::Pending {
     OutboxRow row;
     std::string gen;   // partition key, text
     std::string ctid;  // text
-    std::string ctid_binary;
 };
 
 void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
@@ -113,7 +129,7 @@ void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
     for (std::size_t i = 0; i < rows.size(); ++i) tids += (i ? ",\"" : "\"") + rows[i].ctid + "\"";
     tids += "}";
     PgResult r = conn_.exec_params(
-        "SELECT ctid, change FROM tablepub.outbox WHERE gen = $1::int2 AND ctid = ANY ($2::tid[])",
+        "SELECT ctid::text, change FROM tablepub.outbox WHERE gen = $1::int2 AND ctid = ANY ($2::tid[])",
         {rows.front().gen, tids}, true);
     if (r.rows() != static_cast<int>(rows.size())) {
         throw Error("outbox rows of a batch changed while it was read (" + std::to_string(r.rows()) + " of " +
@@ -122,7 +138,7 @@ void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
     for (auto& p : rows) {
         int at = -1;
         for (int i = 0; i < r.rows() && at < 0; ++i) {
-            if (r.value(i, 0) == p.ctid_binary) at = i;
+            if (r.value(i, 0) == p.ctid) at = i;
         }
         if (at < 0 || r.value(at, 1).size() != p.row.size) {
             throw Error("outbox row " + p.ctid + " of transaction " + std::to_string(p.row.txid) +
@@ -147,20 +163,19 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
         PgResult first = conn_.exec(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
-            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " +
-            fetch);
+            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " + fetch);
         std::vector<Pending> large;
         for (;;) {
             PgResult chunk = first ? std::move(first) : conn_.wait_result();
             const int n = chunk.rows();
             if (n == 0) break;
-            if (chunk.columns() != 6) throw Error("unexpected batch result shape");
+            if (chunk.columns() != 4) throw Error("unexpected batch result shape");
             bool has_large = false;
             for (int i = 0; i < n; ++i) {
                 prepare(static_cast<std::uint32_t>(be_uint(chunk.value(i, 0))));
-                has_large = has_large || (chunk.is_null(i, 5) &&
-                                          static_cast<std::int64_t>(be_uint(chunk.value(i, 4))) <=
-                                              limits_.max_change_bytes);
+                has_large =
+                    has_large || (chunk.is_null(i, 2) && parse_large(chunk.value(i, 3)).size <=
+                                                             static_cast<std::uint64_t>(limits_.max_change_bytes));
             }
             const bool more = n == limits_.rows;
             // The next chunk is requested before this one is handled, unless
@@ -179,25 +194,29 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
                 OutboxRow r;
                 r.relid = static_cast<std::uint32_t>(be_uint(chunk.value(i, 0)));
                 r.txid = be_uint(chunk.value(i, 1));
-                r.size = be_uint(chunk.value(i, 4));
+                if (!chunk.is_null(i, 2)) {
+                    // Inline: at most the inline limit, itself at most max_change_bytes.
+                    flush_large();
+                    r.bytes = chunk.value(i, 2);
+                    r.size = r.bytes.size();
+                    row(r);
+                    continue;
+                }
+                auto addr = parse_large(chunk.value(i, 3));
+                r.size = addr.size;
                 const auto size = static_cast<std::int64_t>(r.size);
                 if (size > limits_.max_change_bytes) {
                     flush_large();
                     r.oversized = true;
                     row(r);
-                } else if (!chunk.is_null(i, 5)) {
-                    flush_large();
-                    r.bytes = chunk.value(i, 5);
-                    row(r);
                 } else {
-                    const std::string gen = std::to_string(static_cast<std::int16_t>(be_uint(chunk.value(i, 2))));
                     // Consecutive changes of one partition are read together,
                     // up to limits_.bytes; one over a slice is read alone.
                     if (!large.empty() && (size > slice || large.front().row.size > static_cast<std::uint64_t>(slice) ||
-                                           large.front().gen != gen || large_bytes + size > limits_.bytes)) {
+                                           large.front().gen != addr.gen || large_bytes + size > limits_.bytes)) {
                         flush_large();
                     }
-                    large.push_back(Pending{r, gen, tid_text(chunk.value(i, 3)), std::string(chunk.value(i, 3))});
+                    large.push_back(Pending{r, std::move(addr.gen), std::move(addr.ctid)});
                     large_bytes += size;
                 }
             }

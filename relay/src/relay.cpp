@@ -155,7 +155,10 @@ void Relay::process(const Batch& batch) {
                 sequencer_.add(row.relid, row.txid, row.bytes);
             }
         },
-        [this] { heartbeat_if_due(); });
+        [this] {
+            heartbeat_if_due();
+            wait_for_send_queue();
+        });
     sequencer_.end_batch();
     // A renamed table's former topic hears at once where it went; the move
     // is stored once the batch is (finish_and_next records the former names).
@@ -165,7 +168,21 @@ void Relay::process(const Batch& batch) {
     }
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
-    spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
+    spdlog::debug("batch {} ({} .. {}): {} rows in {} us; {} bytes of large messages queued in ZeroMQ", batch.id,
+                  batch.prev, batch.snap, rows, us, publisher_->queued_bytes());
+}
+
+void Relay::wait_for_send_queue() {
+    // Large messages the subscribers have not taken yet stay in memory:
+    // before reading more, give ZeroMQ time to send them. Subscribers that
+    // keep up take them within milliseconds; one that stopped reading keeps
+    // its queue (up to --send-hwm messages) and is not waited for longer
+    // than a second at a time.
+    const auto until = clock::now() + std::chrono::seconds(1);
+    while (publisher_->queued_bytes() > static_cast<std::size_t>(options_.fetch_bytes) && clock::now() < until &&
+           !stopping()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 }
 
 void Relay::add_oversized(const OutboxRow& row) {

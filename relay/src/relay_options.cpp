@@ -51,8 +51,8 @@ std::optional<std::int64_t> parse_bytes(std::string_view text) {
 namespace {
 
 // Adds a byte-size option that takes "64kB", "256MB", ... within [lo, hi].
-void add_bytes(CLI::App& app, const std::string& name, const std::string& env, std::int64_t& target,
-               std::int64_t lo, std::int64_t hi, const std::string& help) {
+void add_bytes(CLI::App& app, const std::string& name, const std::string& env, std::int64_t& target, std::int64_t lo,
+               std::int64_t hi, const std::string& help) {
     app.add_option_function<std::string>(
            name,
            [&target, name, lo, hi](const std::string& v) {
@@ -106,7 +106,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_SNAPSHOT_CHUNK_ROWS")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
-    app.add_option("--snapshot-max-streams", o.snapshot_max_streams, "concurrent snapshot/replay streams; more get BUSY")
+    app.add_option("--snapshot-max-streams", o.snapshot_max_streams,
+                   "concurrent snapshot/replay streams; more get BUSY")
         ->envname("TABLEPUB_SNAPSHOT_MAX_STREAMS")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
@@ -136,10 +137,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
                  "when every stream slot is taken, a stream waiting this long for credit yields its slot");
     add_duration(app, "--linger", "TABLEPUB_LINGER", o.linger,
                  "after a NOTIFY or a batch, keep polling this long (must exceed tablepub.notify_interval)");
-    add_duration(app, "--batch-interval", "TABLEPUB_BATCH_INTERVAL", o.batch_interval,
-                 "under load, start batches up to this far apart (100 us per row of the previous batch; 1ms: nearly off)");
-    add_duration(app, "--linger-poll", "TABLEPUB_LINGER_POLL", o.linger_poll,
-                 "poll interval while lingering");
+    add_duration(
+        app, "--batch-interval", "TABLEPUB_BATCH_INTERVAL", o.batch_interval,
+        "under load, start batches up to this far apart (100 us per row of the previous batch; 1ms: nearly off)");
+    add_duration(app, "--linger-poll", "TABLEPUB_LINGER_POLL", o.linger_poll, "poll interval while lingering");
     add_duration(app, "--heartbeat-interval", "TABLEPUB_HEARTBEAT_INTERVAL", o.heartbeat_interval,
                  "publish each table's latest sequence number this often");
     add_duration(app, "--maintain-interval", "TABLEPUB_MAINTAIN_INTERVAL", o.maintain_interval,

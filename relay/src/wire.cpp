@@ -70,9 +70,9 @@ std::string oversized_change(std::string_view schema_name, std::string_view tabl
                              std::uint64_t size, std::uint64_t limit) {
     v1::Change c;
     c.set_op(v1::RESYNC);
-    c.set_reason("a change of table " + std::string(schema_name) + "." + std::string(table_name) +
-                 " in transaction " + std::to_string(txid) + " is " + std::to_string(size) +
-                 " bytes, over the relay's limit of " + std::to_string(limit) + " bytes (--max-change-bytes)");
+    c.set_reason("a change of table " + std::string(schema_name) + "." + std::string(table_name) + " in transaction " +
+                 std::to_string(txid) + " is " + std::to_string(size) + " bytes, over the relay's limit of " +
+                 std::to_string(limit) + " bytes (--max-change-bytes)");
     return c.SerializeAsString();
 }
 

@@ -228,7 +228,9 @@ TEST_F(SequencerTest, LargeChangeInItsOwnBufferGivesIdenticalBytes) {
                 sent.push_back(std::move(s));
                 if (take) taken.push_back(std::move(body.bytes));
             },
-            [](std::uint32_t) { return std::pair<std::string, std::string>{"cat", "t"}; });
+            [](std::uint32_t) {
+                return std::pair<std::string, std::string>{"cat", "t"};
+            });
         seq.load({StreamState{1, "public", "a", 3, 1, "", true}});
         seq.begin_batch();
         for (int r = 0; r < 4; ++r) {

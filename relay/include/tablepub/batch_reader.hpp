@@ -14,8 +14,8 @@ class PgConnection;
 
 // How much of the outbox the relay holds at a time.
 struct FetchLimits {
-    int rows = 10000;                              // rows per FETCH
-    std::int64_t bytes = 64 << 20;                 // change bytes per FETCH or per read of large changes
+    int rows = 10000;                             // rows per FETCH
+    std::int64_t bytes = 64 << 20;                // change bytes per FETCH or per read of large changes
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are not read, but replaced
 };
 
@@ -72,8 +72,8 @@ private:
 // change); the replay of the sync server reads the same rows.
 [[nodiscard]] std::string batch_query(const std::string& prev_literal, const std::string& snap_literal);
 
-// The drain's form of it: relid, txid, gen, ctid, octet_length(change), and
-// the change only when it is at most inline_limit bytes.
+// The drain's form of it: relid, txid, the change when it is at most
+// inline_limit bytes, else its address as text "<size> <gen> <ctid>".
 [[nodiscard]] std::string batch_read_query(const std::string& prev_literal, const std::string& snap_literal,
                                            std::int64_t inline_limit);
 

@@ -51,6 +51,9 @@ private:
     // Publishes batches until none is left; notified: a NOTIFY woke us.
     void drain(bool notified);
     void process(const Batch& batch);
+    // Waits (at most 1 s) while more than --fetch-bytes of large messages
+    // are still queued in ZeroMQ.
+    void wait_for_send_queue();
     // Publishes a RESYNC in place of a change over --max-change-bytes.
     void add_oversized(const OutboxRow& row);
     // Spaces batches by the previous batch's size, up to --batch-interval:

@@ -38,7 +38,7 @@ struct RelayOptions {
     int snapshot_max_streams_per_peer = 4;
     std::chrono::milliseconds snapshot_preempt_after{2000};
     int fetch_rows = 10000;
-    std::int64_t fetch_bytes = 64LL << 20;         // change bytes per FETCH (and per read of large changes)
+    std::int64_t fetch_bytes = 64LL << 20;        // change bytes per FETCH (and per read of large changes)
     std::int64_t max_change_bytes = 256LL << 20;  // larger changes are published as RESYNC
     int send_hwm = 100000;
     std::string log_level = "info";
