@@ -595,6 +595,7 @@ CREATE TABLE tablepub.relay_topic_history (
     schema_name text        NOT NULL,
     table_name  text        NOT NULL,
     renamed     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    seq         int8,
     PRIMARY KEY (relid, from_seq)
 );
 CREATE INDEX relay_topic_history_name ON tablepub.relay_topic_history (schema_name, table_name);
@@ -604,6 +605,7 @@ COMMENT ON COLUMN tablepub.relay_topic_history.from_seq IS 'first sequence numbe
 COMMENT ON COLUMN tablepub.relay_topic_history.schema_name IS 'schema of the topic before that batch';
 COMMENT ON COLUMN tablepub.relay_topic_history.table_name IS 'table of the topic before that batch';
 COMMENT ON COLUMN tablepub.relay_topic_history.renamed IS 'when the batch was marked done';
+COMMENT ON COLUMN tablepub.relay_topic_history.seq IS 'the SCHEMA message that moved the stream off this topic (the relay stores it after the batch; NULL until then)';
 
 -- relay_finish_batch upserts relay_stream; a stream whose names change
 -- leaves its former names here, in the same commit.
@@ -645,3 +647,5 @@ $$;
 REVOKE ALL ON tablepub.relay_topic_history FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;
+GRANT UPDATE (seq) ON tablepub.relay_topic_history TO tablepub_relay;
+COMMENT ON COLUMN tablepub.relay_stream.published IS 'false after an UNPUBLISH message (its heartbeats then say unpublished)';

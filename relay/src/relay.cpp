@@ -90,7 +90,9 @@ bool Relay::activate(bool first) {
             conn_ = PgConnection(options_.db);
             store_.check_extension();
             fatal = false;
-            conn_.exec("SET application_name = 'tablepub-relay'");
+            // Qualified names only: no user-created function or operator may
+            // stand in for one the relay's SQL calls.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
                 store_.send_lock_wait();
@@ -106,6 +108,8 @@ bool Relay::activate(bool first) {
             }
             conn_.exec("LISTEN tablepub");
             sequencer_.load(store_.load_streams());
+            sequencer_.load_moves(store_.load_moves());
+            unstored_moves_.clear();  // a redone batch finds them again
             names_.clear();
             spdlog::info("active: database backend pid {}, {} streams", conn_.backend_pid(),
                          sequencer_.streams().size());
@@ -139,8 +143,12 @@ void Relay::process(const Batch& batch) {
         },
         [this] { heartbeat_if_due(); });
     sequencer_.end_batch();
-    // A renamed table's former topic hears at once where it went.
-    for (const auto& m : sequencer_.take_new_moves()) announce_move(m);
+    // A renamed table's former topic hears at once where it went; the move
+    // is stored once the batch is (finish_and_next records the former names).
+    for (auto& m : sequencer_.take_new_moves()) {
+        announce_move(m);
+        unstored_moves_.push_back(std::move(m));
+    }
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us", batch.id, batch.prev, batch.snap, rows, us);
@@ -160,6 +168,10 @@ void Relay::drain(bool notified) {
         const bool more = conn_.consume_notifications() > 0;
         if (more) pace();
         batch = store_.finish_and_next(*batch, sequencer_.batch_updates(), more);
+        if (!unstored_moves_.empty()) {
+            store_.record_moves(unstored_moves_);
+            unstored_moves_.clear();
+        }
         heartbeat_if_due();
         // A stop request waits for the batch in hand, not for the backlog.
         if (stopping()) return;

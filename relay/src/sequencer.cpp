@@ -72,6 +72,13 @@ void Sequencer::record_move(const StreamState& s, const Pending& p) {
     new_moves_.push_back(std::move(m));
 }
 
+void Sequencer::load_moves(std::vector<TopicMove> moves) {
+    for (auto& m : moves) {
+        auto topic = make_topic(m.schema_name, m.table_name);
+        moves_.try_emplace(std::move(topic), std::move(m));
+    }
+}
+
 std::vector<TopicMove> Sequencer::take_new_moves() {
     std::vector<TopicMove> out;
     out.swap(new_moves_);

@@ -139,6 +139,43 @@ std::string StateStore::maintain() {
 }
 
 
+void StateStore::record_moves(const std::vector<TopicMove>& moves) {
+    std::vector<std::string> relids, schema_names, table_names, seqs;
+    for (const auto& m : moves) {
+        relids.push_back(std::to_string(m.relid));
+        schema_names.push_back(m.schema_name);
+        table_names.push_back(m.table_name);
+        seqs.push_back(std::to_string(m.seq));
+    }
+    // The row of the batch that holds the move: the latest one of those
+    // names that starts at or before it.
+    conn_.exec_params(
+        "UPDATE tablepub.relay_topic_history h SET seq = m.seq"
+        "  FROM unnest($1::oid[], $2::text[], $3::text[], $4::int8[]) AS m(relid, schema_name, table_name, seq)"
+        " WHERE h.relid = m.relid AND h.schema_name = m.schema_name AND h.table_name = m.table_name"
+        "   AND h.from_seq = (SELECT max(x.from_seq) FROM tablepub.relay_topic_history x"
+        "                      WHERE x.relid = m.relid AND x.schema_name = m.schema_name"
+        "                        AND x.table_name = m.table_name AND x.from_seq <= m.seq)",
+        {pg_array_literal(relids), pg_array_literal(schema_names), pg_array_literal(table_names),
+         pg_array_literal(seqs)});
+}
+
+std::vector<TopicMove> StateStore::load_moves() {
+    auto res = conn_.exec(
+        "SELECT DISTINCT ON (h.schema_name, h.table_name) h.relid, h.schema_name, h.table_name,"
+        "       s.schema_name, s.table_name, h.seq"
+        "  FROM tablepub.relay_topic_history h JOIN tablepub.relay_stream s ON s.relid = h.relid"
+        " WHERE h.seq IS NOT NULL"
+        "   AND (s.schema_name, s.table_name) IS DISTINCT FROM (h.schema_name, h.table_name)"
+        " ORDER BY h.schema_name, h.table_name, h.renamed DESC, h.from_seq DESC");
+    std::vector<TopicMove> out;
+    for (int i = 0; i < res.rows(); ++i) {
+        out.push_back(TopicMove{static_cast<std::uint32_t>(res.int64(i, 0)), res.text(i, 1), res.text(i, 2),
+                                res.text(i, 3), res.text(i, 4), static_cast<std::uint64_t>(res.int64(i, 5))});
+    }
+    return out;
+}
+
 std::pair<std::string, std::string> StateStore::table_name(std::uint32_t relid) {
     auto res = conn_.exec_params(
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -141,6 +141,48 @@ TEST_F(SequencerTest, SchemaRenamesTheTopicAndSetsSchemaSeq) {
     EXPECT_EQ(ts.schema_name(), "app");
 }
 
+// A rename records the former topic with the seq of the SCHEMA message
+// that left it, once that message was sent; former topics follow further
+// renames, and a topic the table takes back is no longer a former one.
+TEST_F(SequencerTest, RenamesRecordFormerTopics) {
+    auto seq = make();
+    seq.load({StreamState{1, "public", "a", 4, 1, "", true}});
+    seq.begin_batch();
+    seq.add(1, 100, schema_change("public", "b"));  // seq 5
+    EXPECT_TRUE(seq.moves().empty()) << "held back: not sent yet";
+    seq.add(1, 100, change(v1::INSERT, 1));  // 6
+    ASSERT_EQ(seq.moves().size(), 1u);
+    const auto& m = seq.moves().at("public.a");
+    EXPECT_EQ(m.relid, 1u);
+    EXPECT_EQ(m.to_schema, "public");
+    EXPECT_EQ(m.to_table, "b");
+    EXPECT_EQ(m.seq, 5u);
+    seq.add(1, 101, schema_change("other", "c"));  // 7
+    seq.add(1, 101, schema_change("other", "c"));  // 8: not a move
+    seq.end_batch();
+    ASSERT_EQ(seq.moves().size(), 2u);
+    EXPECT_EQ(seq.moves().at("public.a").to_table, "c");
+    EXPECT_EQ(seq.moves().at("public.a").seq, 5u);
+    EXPECT_EQ(seq.moves().at("public.b").to_schema, "other");
+    EXPECT_EQ(seq.moves().at("public.b").seq, 7u);
+    EXPECT_EQ(seq.take_new_moves().size(), 2u);
+    EXPECT_TRUE(seq.take_new_moves().empty());
+
+    seq.load({StreamState{1, "other", "c", 8, 8, "", true}});  // kept across a reload
+    seq.begin_batch();
+    seq.add(1, 102, schema_change("public", "a"));  // 9: back to its first name
+    seq.end_batch();
+    ASSERT_EQ(seq.moves().size(), 2u);
+    EXPECT_FALSE(seq.moves().contains("public.a"));
+    EXPECT_EQ(seq.moves().at("public.b").to_table, "a");
+    EXPECT_EQ(seq.moves().at("other.c").seq, 9u);
+    // A stream's first SCHEMA names it; nothing moved.
+    seq.begin_batch();
+    seq.add(2, 103, schema_change("public", "new"));
+    seq.end_batch();
+    EXPECT_EQ(seq.moves().size(), 2u);
+}
+
 TEST_F(SequencerTest, UnknownTableIsNamedByTheResolver) {
     auto seq = make();
     seq.begin_batch();

@@ -108,8 +108,8 @@ protected:
 
     RelayProcess& start_relay() {
         auto& r = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms",
-                                       "--start-delay", "100ms"});
+                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms", "--start-delay",
+                                       "100ms"});
         EXPECT_TRUE(r.wait_log("publishing on"));
         return r;
     }
@@ -203,12 +203,21 @@ TEST_F(SyncIT, NamesCannotCaptureTheRelaysSql) {
     ASSERT_FALSE(a.error) << a.error->message();
     EXPECT_EQ(a.messages.size(), 4u);
 
-    // Names that only look like the table, or hold a NUL, find nothing.
-    for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{
-             {"Odd \"Sch\"", "éma\".\"T a.b\"c"}, {"public", "T"}, {"public", std::string("t\0x", 3)}}) {
-        a = client.snapshot(s, t);
-        ASSERT_TRUE(a.error) << s << "." << t;
-        EXPECT_EQ(a.error->code(), v1::UNKNOWN_TABLE) << a.error->message();
+    // Names that only look like the table, hold a NUL, or would be
+    // truncated to its name, find nothing.
+    db_.exec("CREATE TABLE " + std::string(63, 'l') + " (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('" + std::string(63, 'l') + "')");
+    wait_drained();
+    ASSERT_FALSE(client.snapshot("public", std::string(63, 'l')).error);
+    for (const auto& [s, t] : std::vector<std::pair<std::string, std::string>>{{"Odd \"Sch\"", "éma\".\"T a.b\"c"},
+                                                                               {"public", "T"},
+                                                                               {"public", std::string("t\0x", 3)},
+                                                                               {"public", std::string(64, 'l')}}) {
+        for (int kind = 0; kind < 2; ++kind) {
+            a = kind == 0 ? client.snapshot(s, t) : client.replay(s, t, 1);
+            ASSERT_TRUE(a.error) << s << "." << t;
+            EXPECT_EQ(a.error->code(), v1::UNKNOWN_TABLE) << a.error->message();
+        }
     }
 }
 
@@ -220,13 +229,13 @@ TEST_F(SyncIT, ReplayCrossesSchemaChangesAndRenames) {
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({publish_}, "public.");
     start_relay();
-    db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                  // 2
-    db_.exec("ALTER TABLE t ADD COLUMN c int");                         // 3 SCHEMA
-    db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");               // 4
+    db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                                           // 2
+    db_.exec("ALTER TABLE t ADD COLUMN c int");                                                 // 3 SCHEMA
+    db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");                                        // 4
     db_.exec("BEGIN; ALTER TABLE t DROP COLUMN b; UPDATE t SET a = 'x' WHERE id = 1; COMMIT");  // 5 SCHEMA, 6
-    db_.exec("ALTER TABLE t RENAME COLUMN a TO aa");                    // 7 SCHEMA
-    db_.exec("ALTER TABLE t RENAME TO u");                              // 8 SCHEMA, topic public.u
-    db_.exec("INSERT INTO u VALUES (3, 'a3', 3)");                      // 9
+    db_.exec("ALTER TABLE t RENAME COLUMN a TO aa");                                            // 7 SCHEMA
+    db_.exec("ALTER TABLE t RENAME TO u");                                                  // 8 SCHEMA, topic public.u
+    db_.exec("INSERT INTO u VALUES (3, 'a3', 3)");                                          // 9
     db_.exec("BEGIN; ALTER TABLE u ADD COLUMN d int; DELETE FROM u WHERE id = 2; COMMIT");  // 10, 11
     ASSERT_TRUE(sub.wait_count("public.u", 4));
     wait_drained();
@@ -306,6 +315,47 @@ TEST_F(SyncIT, RenamedTableMovesItsTopic) {
     ASSERT_TRUE(first.ParseFromString(a.messages[0]));
     EXPECT_EQ(first.table_name(), "t");
     EXPECT_EQ(first.schema_name(), "public");
+    // A restarted relay still tells the former topics where the table went.
+    ASSERT_EQ(relays_.back()->terminate(), 0);
+    const auto before = static_cast<std::ptrdiff_t>(sub.count());
+    start_relay();
+    EXPECT_TRUE(sub.wait(
+        [&](const std::vector<Received>& msgs) {
+            return std::any_of(msgs.begin() + before, msgs.end(), [](const Received& r) {
+                return r.topic == "public.u" && r.msg.has_heartbeat() && r.msg.seq() == 5 &&
+                       r.msg.heartbeat().moved_to_schema() == "other" && r.msg.heartbeat().moved_to_table() == "u";
+            });
+        },
+        10s));
+}
+
+// A partitioned table is read with every partition (LOCK recurses to them,
+// with the relay's grant on the parent only); a plain table without the
+// rows of its inheritance children, whose changes are not captured.
+TEST_F(SyncIT, SnapshotReadsEveryPartitionAndNoInheritanceChild) {
+    db_.exec("CREATE TABLE p (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)");
+    db_.exec("CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100)");
+    db_.exec("CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (200)");
+    db_.exec("INSERT INTO p SELECT g, 'v' FROM generate_series(0, 199) g");
+    db_.exec("SELECT tablepub.publish('p')");
+    db_.exec("CREATE TABLE parent (id int PRIMARY KEY, v text)");
+    db_.exec("CREATE TABLE child (extra int) INHERITS (parent)");
+    db_.exec("INSERT INTO parent VALUES (1, 'mine')");
+    db_.exec("INSERT INTO child VALUES (2, 'child', 0)");
+    db_.exec("SELECT tablepub.publish('parent')");
+    start_relay();
+    wait_drained();
+    SyncClient client(snapshot_);
+    auto a = client.snapshot("public", "p");
+    ASSERT_FALSE(a.error) << a.error->message();
+    EXPECT_EQ(a.rows.size(), 200u);
+    a = client.snapshot("public", "p1");
+    ASSERT_TRUE(a.error);
+    EXPECT_EQ(a.error->code(), v1::NOT_PUBLISHED) << a.error->message();
+    a = client.snapshot("public", "parent");
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_EQ(a.rows.size(), 1u);
+    EXPECT_EQ(values(a.rows[0]).at("v").text(), "mine");
 }
 
 // Row-level security: a snapshot never returns fewer rows than capture

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -67,6 +68,7 @@ private:
     StateStore store_;
     Sequencer sequencer_;
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
+    std::vector<TopicMove> unstored_moves_;  // announced, stored after the batch
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;
     // Until then the relay polls every linger_poll instead of waiting for a

@@ -77,8 +77,10 @@ public:
     // (kept across load()), by former topic; a topic a table takes again is
     // no longer a former one. Only moves whose SCHEMA message was sent.
     [[nodiscard]] const std::map<std::string, TopicMove>& moves() const noexcept { return moves_; }
-    // Moves recorded since the last call (to announce them at once).
+    // Moves recorded since the last call (to announce and store them).
     [[nodiscard]] std::vector<TopicMove> take_new_moves();
+    // Adds stored moves (at startup); a move this sequencer saw wins.
+    void load_moves(std::vector<TopicMove> moves);
 
 private:
     struct Pending {

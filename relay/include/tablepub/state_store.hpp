@@ -43,6 +43,12 @@ public:
                                                        bool next);
     // Outbox rotation and cleaning; returns a one-line summary.
     std::string maintain();
+    // Stores the seq of the SCHEMA message that moved each table off a former
+    // topic, after the batch's commit recorded the former names.
+    void record_moves(const std::vector<TopicMove>& moves);
+    // The former topics the relay stored moves for (within the retention of
+    // tablepub.relay_topic_history), each leading to the table's current topic.
+    [[nodiscard]] std::vector<TopicMove> load_moves();
     // Schema and name of a table, or ("", "<oid>") when it no longer exists.
     [[nodiscard]] std::pair<std::string, std::string> table_name(std::uint32_t relid);
 

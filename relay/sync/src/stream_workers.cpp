@@ -143,7 +143,14 @@ void answer_not_readable(StreamContext& ctx, PgConnection& conn, const std::stri
         ctx.send_error(v1::INTERNAL, "cannot read table " + name + ": " + why);
 }
 
-bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+// A name no table can have: libpq would cut it at a NUL byte, and
+// PostgreSQL would truncate one longer than NAMEDATALEN - 1 bytes to the
+// name of another table.
+bool impossible_name(const std::string& s)
+{
+    constexpr std::size_t MAX_NAME_BYTES = 63;
+    return s.find('\0') != std::string::npos || s.size() > MAX_NAME_BYTES;
+}
 
 // How the table's rows are read: every partition of a partitioned table,
 // and never the rows of inheritance children (their changes are not captured).
@@ -166,7 +173,7 @@ void run_snapshot(StreamContext& ctx)
     const auto& req = stream.request.snapshot();
     const std::string name = quoted(req.schema_name(), req.table_name());
     const auto started = std::chrono::steady_clock::now();
-    if (has_nul(req.schema_name()) || has_nul(req.table_name())) {
+    if (impossible_name(req.schema_name()) || impossible_name(req.table_name())) {
         ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
         return;
     }
@@ -314,6 +321,10 @@ void run_replay(StreamContext& ctx)
     const auto& req = stream.request.replay();
     const std::string name = quoted(req.schema_name(), req.table_name());
     const auto from = req.from_seq();
+    if (impossible_name(req.schema_name()) || impossible_name(req.table_name())) {
+        ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
+        return;
+    }
 
     PgConnection conn = open_session(ctx.options());
     conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
