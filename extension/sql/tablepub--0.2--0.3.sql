@@ -208,8 +208,11 @@ BEGIN
             CONTINUE;
         END IF;
         IF cmd.classid = 'pg_trigger'::regclass THEN
-            -- ALTER TRIGGER ... RENAME: any capture trigger may be the one
-            checks := checks || ARRAY(SELECT relid FROM tablepub.publication);
+            -- ALTER TRIGGER ... RENAME: the publications of the trigger's table
+            checks := checks || ARRAY(
+                SELECT p.relid FROM pg_trigger g JOIN tablepub.publication p
+                    ON p.relid = g.tgrelid OR p.relid IN (SELECT pg_partition_ancestors(g.tgrelid))
+                 WHERE g.oid = cmd.objid);
             CONTINUE;
         END IF;
         CONTINUE WHEN cmd.classid <> 'pg_class'::regclass
@@ -354,11 +357,19 @@ BEGIN
                              cardinality(r.parts) - 5)
             END);
     END LOOP;
-    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() WHERE object_type = 'trigger') THEN
-        FOR rel IN SELECT relid FROM tablepub.publication LOOP
-            PERFORM tablepub.check_capture_triggers(rel);
-        END LOOP;
-    END IF;
+    -- a capture trigger dropped from a table that is still there: the
+    -- publications that table belongs to must still be whole
+    FOR rel IN
+        SELECT DISTINCT p.relid
+          FROM pg_event_trigger_dropped_objects() d
+          CROSS JOIN LATERAL to_regclass(format('%I.%I', d.address_names[1], d.address_names[2])) AS t(rel)
+          JOIN tablepub.publication p
+            ON p.relid = t.rel OR p.relid IN (SELECT pg_partition_ancestors(t.rel))
+         WHERE d.object_type = 'trigger'
+           AND d.address_names[3] IN ('tablepub_capture', 'tablepub_capture_truncate')
+    LOOP
+        PERFORM tablepub.check_capture_triggers(rel);
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION tablepub.on_sql_drop() IS 'event trigger: unpublishes dropped published tables, RESYNC for dropped partitions of published tables, refuses dropping a capture trigger';

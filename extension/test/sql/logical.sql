@@ -36,11 +36,14 @@ INSERT INTO lr VALUES (3, 'last');
 
 \c tablepub_regress
 SET client_min_messages = warning;
--- wait until the apply worker has applied the last insert (at most 60 s)
+-- wait until the apply worker has applied the last insert (at most 60 s);
+-- each look in its own transaction, whose lock on lr would otherwise keep
+-- the worker's TRUNCATE waiting
 DO $$
 BEGIN
     FOR i IN 1 .. 600 LOOP
         EXIT WHEN EXISTS (SELECT FROM lr WHERE id = 3);
+        COMMIT;
         PERFORM pg_sleep(0.1);
     END LOOP;
 END $$;
