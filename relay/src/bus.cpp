@@ -22,4 +22,20 @@ void Bus::send(std::string_view topic, std::string_view body) {
     }
 }
 
+void Bus::send(std::string_view topic, HeadroomBuffer& body) {
+    Publisher* last = nullptr;
+    for (auto& g : groups_) {
+        if (!g.tables.allows_message(topic, body.view())) continue;
+        if (last != nullptr) last->send(topic, body.view());
+        last = g.publisher.get();
+    }
+    if (last != nullptr) last->send(topic, body);
+}
+
+std::size_t Bus::queued_bytes() const noexcept {
+    std::size_t total = 0;
+    for (const auto& g : groups_) total += g.publisher->queued_bytes();
+    return total;
+}
+
 }  // namespace tablepub

@@ -25,6 +25,12 @@ public:
 
     // Sends [topic, body] on every socket whose audience may see the table.
     void send(std::string_view topic, std::string_view body);
+    // The same for a message built with headroom: handed to ZeroMQ without
+    // a copy when one audience carries it (a copy for each further one).
+    void send(std::string_view topic, HeadroomBuffer& body);
+
+    // Bytes of zero-copy messages ZeroMQ still holds, over every socket.
+    [[nodiscard]] std::size_t queued_bytes() const noexcept;
 
     // Has the handler log failed handshakes on every socket.
     void watch(ZapHandler& zap);
