@@ -88,7 +88,7 @@ SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # ctest selection (-R/-E/-L). The 1M-row test asserts a resident-memory
 # bound that ASan's shadow memory and quarantine make meaningless.
-SANITIZE_TESTS ?= -E MillionRowTransactionInBoundedMemory
+SANITIZE_TESTS ?= -E 'MillionRowTransactionInBoundedMemory|LargeChangesFlowInBoundedMemory'
 
 test-sanitize:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
