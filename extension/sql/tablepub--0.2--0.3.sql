@@ -649,3 +649,180 @@ REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;
 GRANT UPDATE (seq) ON tablepub.relay_topic_history TO tablepub_relay;
 COMMENT ON COLUMN tablepub.relay_stream.published IS 'false after an UNPUBLISH message (its heartbeats then say unpublished)';
+
+
+-- ---------------------------------------------------------------------------
+-- exclname: excluded columns are remembered by name as well as by number
+-- ---------------------------------------------------------------------------
+
+-- An excluded column is usually a secret. Remembered by attribute number
+-- only, a column that a migration drops and adds again under the same name
+-- (or that a tool re-creates) would be published. The rule (docs/design.md,
+-- "Published columns"): exclusion sticks to the column and to every name it
+-- has had; a column is excluded when its number or its name is excluded,
+-- and each ALTER TABLE of the table makes the closure permanent (a column
+-- excluded by name is remembered by number, so it stays excluded when
+-- renamed; an excluded column's new name is remembered, so a column later
+-- added under it is excluded too). Never-leak direction only: nothing an
+-- ALTER does ever publishes an excluded column; only publish() does.
+ALTER TABLE tablepub.publication ADD COLUMN exclude_names text[];
+ALTER TABLE tablepub.publication ADD CHECK (exclude_names IS NULL OR exclude_attnums IS NOT NULL);
+COMMENT ON COLUMN tablepub.publication.exclude_attnums IS 'publish every attribute but these and those named in exclude_names; NULL: exclude nothing';
+COMMENT ON COLUMN tablepub.publication.exclude_names IS 'names excluded from publication: every name given to publish() and every name an excluded column had since; a column with such a name is never published';
+COMMENT ON TABLE tablepub.publication IS
+    'Published tables. Published columns: include_attnums plus the primary key when set, every column but exclude_attnums and those named in exclude_names when these are set, else every column (also ones added later).';
+
+-- Publications made before: their excluded columns' current names.
+UPDATE tablepub.publication p
+   SET exclude_names = ARRAY(SELECT a.attname::text FROM pg_attribute a
+                              WHERE a.attrelid = p.relid AND a.attnum = ANY (p.exclude_attnums)
+                                AND NOT a.attisdropped ORDER BY a.attnum)
+ WHERE p.exclude_attnums IS NOT NULL;
+
+-- As in 0.1, also leaving out the columns named in exclude_names (the C
+-- capture plan, publication.c GetPubInfo, applies the same rule).
+CREATE OR REPLACE FUNCTION tablepub.published_attnums(p tablepub.publication) RETURNS int2[]
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attnum ORDER BY a.attnum), '{}')
+      FROM pg_attribute a
+     WHERE a.attrelid = p.relid AND a.attnum > 0 AND NOT a.attisdropped
+       AND CASE
+             WHEN p.include_attnums IS NOT NULL THEN
+                  a.attnum = ANY (p.include_attnums)
+                  OR a.attnum = ANY (SELECT unnest(i.indkey::int2[]) FROM pg_index i
+                                      WHERE i.indrelid = p.relid AND i.indisprimary)
+             WHEN p.exclude_attnums IS NOT NULL THEN
+                  a.attnum <> ALL (p.exclude_attnums)
+                  AND a.attname::text <> ALL (coalesce(p.exclude_names, '{}'))
+             ELSE true
+           END
+$$;
+
+-- After an ALTER TABLE of a table published with exclude_columns: every
+-- live column excluded by number or name is remembered by both. Named so
+-- that it fires before tablepub_ddl_end (event triggers fire in name
+-- order), whose key check and SCHEMA change then see the closure.
+CREATE FUNCTION tablepub.on_ddl_columns() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE tablepub.publication p
+       SET exclude_attnums = x.attnums,
+           exclude_names = ARRAY(SELECT DISTINCT n FROM unnest(p.exclude_names || x.names) AS n ORDER BY n)
+      FROM (SELECT DISTINCT cmd.objid FROM pg_event_trigger_ddl_commands() cmd
+             WHERE cmd.classid = 'pg_class'::regclass) AS c(relid),
+           LATERAL (SELECT coalesce(array_agg(a.attnum ORDER BY a.attnum), '{}') AS attnums,
+                           coalesce(array_agg(a.attname::text), '{}') AS names
+                      FROM pg_attribute a JOIN tablepub.publication q ON q.relid = a.attrelid
+                     WHERE a.attrelid = c.relid AND a.attnum > 0 AND NOT a.attisdropped
+                       AND (a.attnum = ANY (q.exclude_attnums)
+                            OR a.attname::text = ANY (q.exclude_names))) AS x
+     WHERE p.relid = c.relid AND p.exclude_attnums IS NOT NULL
+       AND (p.exclude_attnums IS DISTINCT FROM x.attnums
+            OR NOT (x.names <@ p.exclude_names));
+END
+$$;
+COMMENT ON FUNCTION tablepub.on_ddl_columns() IS 'event trigger: after ALTER TABLE of a table published with exclude_columns, remembers every excluded column by number and by every name it has had';
+REVOKE ALL ON FUNCTION tablepub.on_ddl_columns() FROM PUBLIC;
+CREATE EVENT TRIGGER tablepub_ddl_columns ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION tablepub.on_ddl_columns();
+ALTER EVENT TRIGGER tablepub_ddl_columns ENABLE ALWAYS;
+
+-- publish() as above, remembering exclude_columns by name too.
+CREATE OR REPLACE FUNCTION tablepub.publish(tbl regclass, columns text[] DEFAULT NULL,
+                                 exclude_columns text[] DEFAULT NULL,
+                                 full_row boolean DEFAULT false)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c       pg_class;
+    pk      int2[];
+    inc     int2[];
+    exc     int2[];
+    name    text;
+    num     int2;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = tbl;
+    PERFORM tablepub.check_may_manage(tbl);
+    IF c.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('"%s" is %s.', tbl, CASE c.relkind
+                      WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                      WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
+                      WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index'
+                      WHEN 'c' THEN 'a composite type' WHEN 't' THEN 'a TOAST table'
+                      ELSE 'not a table' END),
+                  HINT = 'Only plain and partitioned tables can be published.';
+    END IF;
+    IF c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tablepub'::regnamespace)
+       OR c.oid < 16384 THEN
+        RAISE EXCEPTION 'cannot publish system table "%"', tbl
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only user tables can be published.';
+    END IF;
+    IF c.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot publish temporary table "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only permanent tables can be published; their changes outlive the session.';
+    END IF;
+    IF c.relispartition THEN
+        RAISE EXCEPTION 'cannot publish partition "%"', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('Publish the partitioned table %s instead.', pg_partition_root(tbl));
+    END IF;
+    SELECT i.indkey::int2[] INTO pk FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
+    IF pk IS NULL THEN
+        RAISE EXCEPTION 'table "%" has no primary key', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Add a primary key; changes are published by key.';
+    END IF;
+    IF columns IS NOT NULL AND exclude_columns IS NOT NULL THEN
+        RAISE EXCEPTION 'columns and exclude_columns cannot both be given'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'List the columns to publish, or the columns to leave out, not both.';
+    END IF;
+    FOREACH name IN ARRAY coalesce(columns, exclude_columns, '{}') LOOP
+        SELECT a.attnum INTO num FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attname = name AND a.attnum > 0 AND NOT a.attisdropped;
+        IF num IS NULL THEN
+            RAISE EXCEPTION 'column "%" of table "%" does not exist', name, tbl
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Column names are case sensitive and not quoted in the array.';
+        END IF;
+        IF columns IS NOT NULL THEN
+            inc := array_append(inc, num);
+        ELSE
+            IF num = ANY (pk) THEN
+                RAISE EXCEPTION 'cannot exclude primary key column "%" of table "%"', name, tbl
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Every change carries the primary key; leave it published.';
+            END IF;
+            exc := array_append(exc, num);
+        END IF;
+    END LOOP;
+    IF columns IS NOT NULL THEN
+        inc := coalesce(inc, '{}');
+    END IF;
+
+    INSERT INTO tablepub.publication AS p (relid, full_row, include_attnums, exclude_attnums, exclude_names)
+    VALUES (tbl, full_row, inc, exc, exclude_columns)
+    ON CONFLICT (relid) DO UPDATE
+       SET full_row = EXCLUDED.full_row, include_attnums = EXCLUDED.include_attnums,
+           exclude_attnums = EXCLUDED.exclude_attnums, exclude_names = EXCLUDED.exclude_names,
+           since = now();
+
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'tablepub_capture') THEN
+        EXECUTE format('CREATE TRIGGER tablepub_capture AFTER INSERT OR UPDATE OR DELETE ON %s'
+                       ' FOR EACH ROW EXECUTE FUNCTION tablepub.capture_row(%L)', tbl, tbl::oid);
+        EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', tbl, tbl::oid);
+    END IF;
+    PERFORM tablepub.sync_partition_triggers(tbl);
+    PERFORM tablepub.grant_relay_read(tbl);
+    PERFORM tablepub.record_event(tbl, 'schema');
+END
+$$;
+
+COMMENT ON FUNCTION tablepub.publish(regclass, text[], text[], boolean) IS
+    'publishes the changes of a table (or updates its settings): all columns, only columns (plus the primary key), or all but exclude_columns (by name: a column renamed or added later under an excluded name is excluded too); full_row sends whole rows on UPDATE and DELETE';

@@ -33,6 +33,7 @@
 #define Anum_pub_full_row 2
 #define Anum_pub_include 3
 #define Anum_pub_exclude 4
+#define Anum_pub_exclude_names 6	/* added in 0.3, after since */
 
 /* A publication resolved against the published table's current columns. */
 typedef struct PubInfo
@@ -65,6 +66,22 @@ TablepubRelid(const char *name)
 	return relid;
 }
 
+/* Whether text array arr holds name. */
+static bool
+ArrayHasName(ArrayType *arr, const char *name)
+{
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && strcmp(TextDatumGetCString(items[i]), name) == 0)
+			return true;
+	return false;
+}
+
 static bool
 ArrayHasAttnum(ArrayType *arr, AttrNumber attnum)
 {
@@ -93,6 +110,7 @@ GetPubInfo(Relation rel, PubInfo *info)
 	TupleDesc	desc = RelationGetDescr(rel);
 	ArrayType  *include = NULL;
 	ArrayType  *exclude = NULL;
+	ArrayType  *exclude_names = NULL;
 	bool		isnull;
 	Oid			pkindex;
 	int			i;
@@ -117,6 +135,12 @@ GetPubInfo(Relation rel, PubInfo *info)
 		d = heap_getattr(tup, Anum_pub_exclude, RelationGetDescr(pubrel), &isnull);
 		if (!isnull)
 			exclude = DatumGetArrayTypePCopy(d);
+		/* the column is missing before ALTER EXTENSION ... UPDATE TO '0.3' */
+		isnull = RelationGetDescr(pubrel)->natts < Anum_pub_exclude_names;
+		if (!isnull)
+			d = heap_getattr(tup, Anum_pub_exclude_names, RelationGetDescr(pubrel), &isnull);
+		if (!isnull)
+			exclude_names = DatumGetArrayTypePCopy(d);
 	}
 	systable_endscan(scan);
 	table_close(pubrel, AccessShareLock);
@@ -158,7 +182,14 @@ GetPubInfo(Relation rel, PubInfo *info)
 				published |= info->keys[k] == att->attnum;
 		}
 		else if (exclude)
-			published = !ArrayHasAttnum(exclude, att->attnum);
+		{
+			/*
+			 * Excluded by number or by name: a column dropped and added again
+			 * under an excluded name stays a secret (docs/design.md).
+			 */
+			published = !ArrayHasAttnum(exclude, att->attnum) &&
+				!(exclude_names && ArrayHasName(exclude_names, NameStr(att->attname)));
+		}
 		else
 			published = true;
 		if (published)
