@@ -105,9 +105,10 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.unpublish('hostile."we""ird ; DROP TABLE x"')$$),
     ($$tablepub.unpublish('hostile."we""ird ; DROP TABLE x"')$$),
     ($$tablepub.published_attnums(NULL)$$),
-    ($$tablepub.published_attnums(ROW('pg_authid'::regclass, false, NULL, NULL, now())::tablepub.publication)$$),
-    ($$tablepub.published_attnums(ROW(0, true, '{-1,0,32767}', NULL, NULL)::tablepub.publication)$$),
-    ($$tablepub.published_attnums(ROW('victim.secret'::regclass, NULL, NULL, '{1,2}', NULL)::tablepub.publication)$$),
+    ($$tablepub.published_attnums(ROW('pg_authid'::regclass, false, NULL, NULL, now(), NULL)::tablepub.publication)$$),
+    ($$tablepub.published_attnums(ROW(0, true, '{-1,0,32767}', NULL, NULL, NULL)::tablepub.publication)$$),
+    ($$tablepub.published_attnums(ROW('victim.secret'::regclass, NULL, NULL, '{1,2}', NULL, NULL)::tablepub.publication)$$),
+    ($$tablepub.published_attnums(ROW('victim.secret'::regclass, NULL, NULL, '{}', NULL, '{pw,NULL,""}')::tablepub.publication)$$),
     ($$(SELECT array_agg(p."table"::text || ':' || p.columns::text) FROM tablepub.publications p)$$),
     -- internal functions: denied before they read their arguments
     ($$tablepub.record_event('victim.secret', 'unpublish')$$),
@@ -140,6 +141,7 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.capture_truncate()$$),
     ($$tablepub.on_ddl_start()$$),
     ($$tablepub.on_ddl_end()$$),
+    ($$tablepub.on_ddl_columns()$$),
     ($$tablepub.on_sql_drop()$$),
     ($$tablepub.relay_stream_renamed()$$);
 

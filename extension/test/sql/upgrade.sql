@@ -32,6 +32,12 @@ SELECT "table", columns, full_row FROM tablepub.publications ORDER BY 1;
 SELECT has_schema_privilege('tablepub_relay', 'up_priv', 'USAGE') AS relay_usage_after;
 INSERT INTO up VALUES (2, 'after update');
 UPDATE up SET id = 3 WHERE id = 2;
+-- excluded columns of publications made before 0.3 are remembered by name:
+-- v dropped and added again stays excluded
+SELECT relid::regclass, exclude_attnums, exclude_names FROM tablepub.publication
+ WHERE exclude_attnums IS NOT NULL;
+ALTER TABLE up DROP COLUMN v, ADD COLUMN v text;
+INSERT INTO up VALUES (4, 'secret after re-add');
 SELECT tablepub.decode_change(change) FROM tablepub.outbox ORDER BY txid, pos;
 -- the extension's objects after the update
 SELECT pg_describe_object(classid, objid, 0) AS object
