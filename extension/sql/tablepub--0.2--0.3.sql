@@ -820,9 +820,182 @@ BEGIN
     END IF;
     PERFORM tablepub.sync_partition_triggers(tbl);
     PERFORM tablepub.grant_relay_read(tbl);
-    PERFORM tablepub.record_event(tbl, 'schema');
+    PERFORM tablepub.record_schema(tbl, true);
 END
 $$;
 
 COMMENT ON FUNCTION tablepub.publish(regclass, text[], text[], boolean) IS
     'publishes the changes of a table (or updates its settings): all columns, only columns (plus the primary key), or all but exclude_columns (by name: a column renamed or added later under an excluded name is excluded too); full_row sends whole rows on UPDATE and DELETE';
+
+-- SCHEMA changes only when the published columns change (docs/protocol.md):
+-- the SCHEMA change last written for a table is kept with its publication,
+-- and after DDL a new one is written only when it differs (an ADD COLUMN
+-- that a column list leaves unpublished writes none).
+ALTER TABLE tablepub.publication ADD COLUMN last_schema bytea;
+COMMENT ON COLUMN tablepub.publication.last_schema IS 'the SCHEMA change last written to the outbox for the table (NULL: none since 0.3)';
+
+CREATE FUNCTION tablepub.schema_change(tbl regclass) RETURNS bytea
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tablepub_schema_change';
+COMMENT ON FUNCTION tablepub.schema_change(regclass) IS 'internal: the SCHEMA change that record_event(tbl, ''schema'') would write now';
+
+-- Writes a SCHEMA change for published table tbl when always is true or
+-- it differs from the last one written.
+CREATE FUNCTION tablepub.record_schema(tbl regclass, always boolean) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    change bytea := tablepub.schema_change(tbl);
+BEGIN
+    IF always OR change IS DISTINCT FROM (SELECT last_schema FROM tablepub.publication WHERE relid = tbl) THEN
+        PERFORM tablepub.record_event(tbl, 'schema');
+        UPDATE tablepub.publication SET last_schema = change WHERE relid = tbl;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tablepub.record_schema(regclass, boolean) IS 'internal: writes a SCHEMA change for a published table unless it would repeat the last one (always: even then)';
+REVOKE ALL ON FUNCTION tablepub.schema_change(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tablepub.record_schema(regclass, boolean) FROM PUBLIC;
+
+-- As above (capture and DDL guards), writing SCHEMA through record_schema().
+CREATE OR REPLACE FUNCTION tablepub.on_ddl_end() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cmd       record;
+    ev        record;
+    pub       tablepub.publication;
+    checks    oid[] := '{}';
+    resyncs   text[];
+    reason    text;
+    nonempty  boolean;
+    col       text;
+    rel       oid;
+    typ       oid;
+BEGIN
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        IF cmd.command_tag = 'ALTER TYPE' THEN
+            -- RENAME VALUE changes the text of every stored value of the enum
+            typ := tablepub.renamed_enum(cmd.command);
+            IF typ IS NOT NULL THEN
+                reason := format('a value of type %s was renamed', typ::regtype);
+                FOR rel IN SELECT tablepub.tables_using_type(typ) LOOP
+                    PERFORM tablepub.record_resync(rel, reason);
+                END LOOP;
+            END IF;
+            CONTINUE;
+        END IF;
+        IF cmd.classid = 'pg_trigger'::regclass THEN
+            -- ALTER TRIGGER ... RENAME: the publications of the trigger's table
+            checks := checks || ARRAY(
+                SELECT p.relid FROM pg_trigger g JOIN tablepub.publication p
+                    ON p.relid = g.tgrelid OR p.relid IN (SELECT pg_partition_ancestors(g.tgrelid))
+                 WHERE g.oid = cmd.objid);
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN cmd.classid <> 'pg_class'::regclass
+                   OR cmd.object_type NOT IN ('table', 'table column');
+        -- the publication this table is, or is a partition of
+        pub := NULL;
+        SELECT p.* INTO pub FROM tablepub.publication p
+         WHERE p.relid = cmd.objid OR p.relid IN (SELECT pg_partition_ancestors(cmd.objid))
+         LIMIT 1;
+        CONTINUE WHEN pub.relid IS NULL;
+        resyncs := '{}';
+
+        FOR ev IN SELECT * FROM tablepub.alter_table_events(cmd.command) LOOP
+            IF ev.event = 'alter column type' THEN
+                -- the rewrite may change values (USING, a smaller typmod) with no row change
+                IF ev.relid = pub.relid AND ev.attnum = ANY (tablepub.published_attnums(pub)) THEN
+                    SELECT format('column %I changed type', attname) INTO reason
+                      FROM pg_attribute WHERE attrelid = ev.relid AND attnum = ev.attnum;
+                    resyncs := resyncs || reason;
+                END IF;
+                CONTINUE;
+            END IF;
+            -- ATTACH / DETACH: the partition's rows entered or left the table. Under
+            -- READ COMMITTED this statement sees every row the partition has (the
+            -- ALTER holds its lock), so an empty partition needs no resync.
+            nonempty := true;
+            IF ev.relid IS NULL THEN
+                resyncs := resyncs || format('a partition of %s attached or detached', pub.relid::regclass);
+                CONTINUE;
+            END IF;
+            IF ev.event IN ('attach', 'detach')
+               AND current_setting('transaction_isolation') = 'read committed' THEN
+                EXECUTE format('SELECT EXISTS (SELECT FROM %s)', ev.relid::regclass) INTO nonempty;
+            END IF;
+            IF nonempty THEN
+                SELECT format('partition %I.%I %s', n.nspname, c.relname,
+                              CASE WHEN ev.event = 'attach' THEN 'attached' ELSE 'detached' END)
+                  INTO reason
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = ev.relid;
+                resyncs := resyncs || reason;
+            END IF;
+            IF ev.event = 'attach' THEN
+                -- a TRUNCATE trigger the attached tables brought along (from an older
+                -- version or another publication) is replaced by add_partition_triggers
+                FOR col IN
+                    SELECT g.tgrelid::regclass::text
+                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
+                      JOIN pg_trigger g ON g.tgrelid = t.relid
+                     WHERE g.tgname = 'tablepub_capture_truncate'
+                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                LOOP
+                    PERFORM tablepub.drop_capture_trigger(col::regclass, 'tablepub_capture_truncate');
+                END LOOP;
+            ELSE
+                -- the detached tables keep no TRUNCATE trigger of the publication
+                FOR col IN
+                    SELECT g.tgrelid::regclass::text
+                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
+                      JOIN pg_trigger g ON g.tgrelid = t.relid
+                     WHERE g.tgname = 'tablepub_capture_truncate'
+                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
+                       AND NOT EXISTS (SELECT FROM pg_partition_ancestors(t.relid) a WHERE a.relid = pub.relid)
+                LOOP
+                    EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', col);
+                END LOOP;
+            END IF;
+        END LOOP;
+
+        IF pub.relid = cmd.objid THEN
+            IF NOT EXISTS (SELECT FROM pg_index WHERE indrelid = pub.relid AND indisprimary) THEN
+                RAISE EXCEPTION 'cannot remove the primary key of published table "%"', pub.relid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Unpublish the table first, or add the new primary key in the same ALTER TABLE.';
+            END IF;
+            SELECT a.attname INTO col
+              FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+             WHERE i.indrelid = pub.relid AND i.indisprimary AND a.attnum = ANY (pub.exclude_attnums)
+             ORDER BY a.attnum LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'cannot make excluded column "%" part of the primary key of published table "%"',
+                                col, pub.relid::regclass
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'Every change carries the primary key, and the column was excluded from publication.',
+                          HINT = 'Publish the table again without excluding the column first, or unpublish it.';
+            END IF;
+            PERFORM tablepub.record_schema(pub.relid, false);
+        END IF;
+        -- crash recovery empties an unlogged table behind capture's back
+        SELECT c.relname INTO col
+          FROM pg_class c
+         WHERE c.relpersistence = 'u'
+           AND (c.oid = pub.relid OR c.oid IN (SELECT relid FROM pg_partition_tree(pub.relid)))
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot publish unlogged table "%"', col
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Crash recovery empties an unlogged table, and no change is captured for that.',
+                      HINT = 'Use ALTER TABLE ... SET LOGGED, or unpublish the table.';
+        END IF;
+        PERFORM tablepub.add_partition_triggers(pub.relid);
+        FOREACH reason IN ARRAY resyncs LOOP
+            PERFORM tablepub.record_resync(pub.relid, reason);
+        END LOOP;
+        checks := checks || pub.relid;
+    END LOOP;
+    FOR rel IN SELECT DISTINCT unnest(checks) LOOP
+        PERFORM tablepub.check_capture_triggers(rel);
+    END LOOP;
+END
+$$;

@@ -503,6 +503,23 @@ tablepub_record_event(PG_FUNCTION_ARGS)
 }
 
 /*
+ * tablepub.schema_change(tbl regclass) RETURNS bytea: the SCHEMA change
+ * record_event(tbl, 'schema') would write now. The DDL event trigger
+ * compares it with the last one written, so that DDL which leaves the
+ * published columns as they were writes no SCHEMA change.
+ */
+PG_FUNCTION_INFO_V1(tablepub_schema_change);
+Datum
+tablepub_schema_change(PG_FUNCTION_ARGS)
+{
+	Change		change = TABLEPUB__V1__CHANGE__INIT;
+
+	change.op = TABLEPUB__V1__OP__SCHEMA;
+	change.schema = BuildTableSchema(PG_GETARG_OID(0));
+	PG_RETURN_BYTEA_P(PackChange(&change));
+}
+
+/*
  * tablepub.record_resync(tbl regclass, reason text): writes a RESYNC change
  * for table tbl: its rows changed in a way no row change expresses, and
  * every subscriber must take a new snapshot.

@@ -64,5 +64,35 @@ SELECT tablepub.publish('t');
 SELECT exclude_attnums, exclude_names FROM tablepub.publication WHERE relid = 't'::regclass;
 
 DROP TABLE t;
+TRUNCATE tablepub.outbox;
+
+-- SCHEMA changes only when the published columns change: not for a column
+-- a column list leaves out, nor for DDL that changes no published column
+CREATE TABLE l (id int PRIMARY KEY, v text);
+SELECT tablepub.publish('l', columns => '{v}');
+ALTER TABLE l ADD COLUMN w text;
+ALTER TABLE l ALTER COLUMN w SET NOT NULL, ADD COLUMN x int;
+CREATE INDEX ON l (v);
+ALTER TABLE l ALTER COLUMN v SET STATISTICS 200;
+ALTER TABLE l ALTER COLUMN v SET NOT NULL;
+ALTER TABLE l RENAME COLUMN v TO v2;
+SELECT tablepub.publish('l', columns => '{v2}');
+ALTER TABLE l DROP COLUMN x;
+ALTER TABLE l RENAME TO l2;
+ALTER TABLE l2 ADD COLUMN y int;
+SELECT tablepub.publish('l2');
+ALTER TABLE l2 ADD COLUMN z int;
+-- a rolled back SCHEMA change is written again
+BEGIN;
+ALTER TABLE l2 DROP COLUMN z;
+ROLLBACK;
+BEGIN;
+ALTER TABLE l2 DROP COLUMN z;
+COMMIT;
+SELECT c->>'op' AS op, c->'schema'->>'table_name' AS tbl, (SELECT jsonb_agg(x->>'name' || CASE WHEN (x->>'not_null')::boolean THEN '!' ELSE '' END)
+                           FROM jsonb_array_elements(c->'schema'->'columns') x) AS columns
+  FROM tablepub.outbox o, tablepub.decode_change(o.change) c ORDER BY o.txid, o.pos;
+TRUNCATE tablepub.outbox;
+DROP TABLE l2;
 DROP ROLE excl_owner;
 DROP EXTENSION tablepub;
