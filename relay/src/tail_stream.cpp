@@ -5,7 +5,9 @@
 #include <optional>
 #include <ostream>
 #include <string_view>
+#include <vector>
 
+#include <google/protobuf/arena.h>
 #include <zmq.hpp>
 
 #include "tablepub.pb.h"
@@ -27,6 +29,10 @@ using Clock = TailRepair::Clock;
 // turn: a flood of live messages must not starve the replay that repairs it.
 constexpr int SUB_BATCH = 4096;
 constexpr int REPLY_BATCH = 64;
+// Messages are parsed into an arena that is reset once it holds this much:
+// a message's strings and submessages cost no malloc/free each (a third of
+// the tail's time before).
+constexpr std::size_t ARENA_BYTES = 4u << 20;
 
 // Receives one [topic, body] message without blocking; false when none is
 // queued. Messages of another shape (they cannot come from a relay) are
@@ -94,7 +100,11 @@ int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t
     }
 
     zmq::message_t topic, body;
-    v1::Message msg;
+    std::vector<char> first_block(ARENA_BYTES);
+    google::protobuf::ArenaOptions arena_options;
+    arena_options.initial_block = first_block.data();
+    arena_options.initial_block_size = first_block.size();
+    google::protobuf::Arena arena(arena_options);
     while (*stop == 0 && !done) {
         bool busy = false;
         auto now = Clock::now();
@@ -103,6 +113,8 @@ int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t
                 busy = true;
                 const std::string_view t(topic.data<char>(), topic.size());
                 if (!topic_selected(options, t)) continue;
+                if (arena.SpaceUsed() > ARENA_BYTES) arena.Reset();
+                auto& msg = *google::protobuf::Arena::CreateMessage<v1::Message>(&arena);
                 if (!msg.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
                     err << "tablepub-tail: dropped a message on " << t << " that is not a tablepub.v1.Message\n";
                     continue;
