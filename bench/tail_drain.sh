@@ -3,7 +3,9 @@
 # UPDATEs (two transactions) are committed while the relay is stopped; then
 # the tail (raw mode, output into a file) and the relay start, and the tail
 # prints the 2 x ROWS changes. Rate = changes / (tail exit - first byte in
-# the file): the drain through relay and tail together.
+# the file): the drain through relay and tail together. CPU rate = changes
+# / the tail's own user + system CPU seconds (/usr/bin/time): what the
+# tail alone could print on one core, less disturbed by a busy machine.
 #
 #  * Speed: the relay runs with a --send-hwm large enough that nothing is
 #    dropped, so both tails print the same lines. With --baseline BIN, that
@@ -62,12 +64,14 @@ backlog() {
 }
 
 # drain TAIL_BIN SEND_HWM [TAIL FLAGS...]: one drain into $WORK/out.jsonl;
-# sets RATE (changes/s) and RC (the tail's exit status).
+# sets RATE and CPU_RATE (changes/s) and RC (the tail's exit status).
 drain() {
     local bin=$1 hwm=$2; shift 2
     backlog
-    rm -f "$WORK/out.jsonl"
-    "$bin" --connect "$PUB" --table public.items --count "$CHANGES" "$@" >"$WORK/out.jsonl" 2>"$WORK/tail.err" &
+    rm -f "$WORK/out.jsonl" "$WORK/time.out"
+    local timer=()
+    [ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S' -o "$WORK/time.out")
+    "${timer[@]}" "$bin" --connect "$PUB" --table public.items --count "$CHANGES" "$@" >"$WORK/out.jsonl" 2>"$WORK/tail.err" &
     local tail_pid=$!
     track "$tail_pid"
     sleep 0.3
@@ -82,12 +86,14 @@ drain() {
     local t1; t1=$(now_s)
     stop_relay
     RATE=$(awk "BEGIN { printf \"%.0f\", $CHANGES / ($t1 - $t0) }")
+    CPU_RATE=-
+    [ -s "$WORK/time.out" ] && CPU_RATE=$(awk -v n="$CHANGES" '{ printf "%.0f", n / ($1 + $2) }' "$WORK/time.out")
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 spread() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
 
-A_RUNS=() B_RUNS=()
+A_RUNS=() B_RUNS=() A_CPU=() B_CPU=()
 for round in $(seq "$ROUNDS"); do
     order="B"
     [ -n "$BASELINE" ] && { [ $((round % 2)) = 1 ] && order="A B" || order="B A"; }
@@ -95,8 +101,8 @@ for round in $(seq "$ROUNDS"); do
         bin=$TAIL; [ "$who" = A ] && bin=$BASELINE
         drain "$bin" 100000000
         [ "$RC" = 0 ] || { echo "round $round $who: the tail exited $RC" >&2; cat "$WORK/tail.err" >&2; exit 1; }
-        [ "$who" = A ] && A_RUNS+=("$RATE") || B_RUNS+=("$RATE")
-        echo "round $round $who: $RATE changes/s" >&2
+        if [ "$who" = A ]; then A_RUNS+=("$RATE"); A_CPU+=("$CPU_RATE"); else B_RUNS+=("$RATE"); B_CPU+=("$CPU_RATE"); fi
+        echo "round $round $who: $RATE changes/s, $CPU_RATE per tail CPU second" >&2
     done
 done
 
@@ -120,10 +126,10 @@ cat <<MD
 Machine: $(machine_line)
 Command: bench/tail_drain.sh $BUILD --rows $ROWS --rounds $ROUNDS${BASELINE:+ --baseline $BASELINE} --complete-runs $COMPLETE_RUNS
 
-| tablepub-tail, raw mode, $CHANGES-change backlog into a file | runs (changes/s) | median | spread |
-| --- | --- | ---: | ---: |
+| tablepub-tail, raw mode, $CHANGES-change backlog into a file | drain runs (changes/s) | median | spread | per tail CPU second: runs | median |
+| --- | --- | ---: | ---: | --- | ---: |
 MD
-[ -n "$BASELINE" ] && echo "| A: $BASELINE | ${A_RUNS[*]} | $(median "${A_RUNS[@]}") | $(spread "${A_RUNS[@]}") |"
-echo "| B: $TAIL | ${B_RUNS[*]} | $(median "${B_RUNS[@]}") | $(spread "${B_RUNS[@]}") |"
+[ -n "$BASELINE" ] && echo "| A: $BASELINE | ${A_RUNS[*]} | $(median "${A_RUNS[@]}") | $(spread "${A_RUNS[@]}") | ${A_CPU[*]} | $(median "${A_CPU[@]}") |"
+echo "| B: $TAIL | ${B_RUNS[*]} | $(median "${B_RUNS[@]}") | $(spread "${B_RUNS[@]}") | ${B_CPU[*]} | $(median "${B_CPU[@]}") |"
 echo
 echo "Complete (every change once, in seq order, exit 0) with --send-hwm 100000 and --snapshot-endpoint: $COMPLETE of $COMPLETE_RUNS runs."

@@ -62,6 +62,22 @@ void TailRepair::on_live(std::string_view topic, const v1::Message& msg, std::st
     auto& t = topic_for(topic, msg, fresh);
     if (msg.seq() > t.latest) t.latest = msg.seq();
     if (msg.has_heartbeat()) {
+        if (msg.seq() < t.last) {
+            // Normal for a moment after a relay restart (it republishes
+            // from its durable point); for good, the stream was reset.
+            // Reported once; the tail keeps its position, so that a false
+            // alarm (a relay slow to republish) never prints a change twice.
+            if (++t.regressions == options_.regression_heartbeats) {
+                ++stats_.lost_gaps;
+                stats_.lost_messages += t.last;
+                sink_.lost(TailGap{t.name, 1, t.last},
+                           "heartbeats announce seq " + std::to_string(msg.seq()) + " below it: the relay's stream "
+                           "was reset (a restored database?), and its messages up to seq " +
+                               std::to_string(t.last) + " are taken for duplicates; restart the tail");
+            }
+        } else {
+            t.regressions = 0;
+        }
         // Printed only when it announces nothing unprinted, so that the
         // output never shows a position ahead of its changes.
         if (msg.seq() <= t.last)
@@ -139,6 +155,7 @@ void TailRepair::request(Topic& t, Clock::time_point now) {
     t.request_id = id;
     t.last_activity = now;
     t.last_at_request = t.last;
+    t.latest_at_request = t.latest;
     t.retry_at.reset();
     ++stats_.replays;
 }
@@ -176,6 +193,11 @@ void TailRepair::finish(Topic& t, Clock::time_point now) {
     }
     // The relay had not stored the missing messages yet (it publishes
     // before its position is durable), or no longer has the tail end.
+    if (t.latest > t.latest_at_request) {
+        // Still publishing (a large batch is durable at its end): no attempt lost.
+        t.retry_at = now + options_.retry_delay;
+        return;
+    }
     after_attempt(t, "the relay replayed nothing from seq " + std::to_string(t.last + 1), now);
 }
 

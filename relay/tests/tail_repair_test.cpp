@@ -338,5 +338,49 @@ TEST(TailRepair, GiveUpAllReportsOpenGaps) {
     EXPECT_TRUE(f.repair.idle());
 }
 
+// A replay that finds nothing durable while the table's stream still
+// advances (the relay is publishing a large batch, durable at its end)
+// loses no attempt.
+TEST(TailRepair, NothingYetWhileTheStreamAdvancesIsNoFailedAttempt) {
+    TailRepairOptions o;
+    o.retry_delay = 100ms;
+    o.max_attempts = 2;
+    Fixture f(o);
+    f.live(change(1));
+    std::uint64_t seq = 3;
+    for (int i = 0; i < 5; ++i) {
+        f.live(change(seq++));
+        auto req = f.replays();
+        if (req.empty()) {
+            f.now += 1s;
+            f.repair.tick(f.now);
+            req = f.replays();
+        }
+        ASSERT_EQ(req.size(), 1u) << i;
+        f.live(change(seq++));  // the stream moves on meanwhile
+        f.begin(req[0].request_id(), 2, 1);
+        f.end(req[0].request_id());
+    }
+    EXPECT_TRUE(f.lost.empty());
+}
+
+// A stream whose heartbeats stay below the position was reset: reported
+// once (its messages are taken for duplicates), never printed twice.
+TEST(TailRepair, ResetStreamIsReportedOnce) {
+    Fixture f;
+    for (std::uint64_t s = 1; s <= 10; ++s) f.live(change(s));
+    f.live(heartbeat(2));
+    f.live(heartbeat(2));
+    EXPECT_TRUE(f.lost.empty());  // a relay restart looks like this for a moment
+    f.live(heartbeat(3));
+    ASSERT_EQ(f.lost.size(), 1u);
+    EXPECT_EQ(f.lost[0].first, 1u);
+    EXPECT_EQ(f.lost[0].last, 10u);
+    f.live(change(4));
+    f.live(heartbeat(4));
+    EXPECT_EQ(f.lost.size(), 1u);
+    EXPECT_EQ(f.printed, range(1, 10));
+}
+
 }  // namespace
 }  // namespace tablepub

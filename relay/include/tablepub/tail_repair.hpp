@@ -50,8 +50,15 @@ struct TailRepairOptions {
     // Delay before asking again after a replay that brought nothing new
     // (not yet durable) or a transient error (BUSY, UNAVAILABLE, ...).
     std::chrono::milliseconds retry_delay{500};
-    // Requests in a row that bring nothing new before the gap is given up.
+    // Requests in a row that bring nothing new before the gap is given up
+    // (a replay that finds nothing durable yet counts only while the
+    // table's stream stands still: a relay publishing a large batch makes
+    // it durable at the batch's end).
     unsigned max_attempts = 5;
+    // Heartbeats in a row below the table's position after which its
+    // stream counts as reset (a restored database: seqs start again), and
+    // the seqs it will take for duplicates are reported lost.
+    unsigned regression_heartbeats = 3;
 };
 
 struct TailRepairStats {
@@ -108,7 +115,9 @@ private:
         Clock::time_point last_activity{};
         std::optional<Clock::time_point> retry_at;
         unsigned attempts = 0;        // requests since the last progress
-        std::uint64_t last_at_request = 0;  // `last` when the replay in flight was asked for
+        std::uint64_t last_at_request = 0;    // `last` when the replay in flight was asked for
+        std::uint64_t latest_at_request = 0;  // `latest` then
+        unsigned regressions = 0;             // heartbeats in a row below `last`
     };
 
     Topic& topic_for(std::string_view topic, const v1::Message& msg, bool& fresh);
