@@ -166,7 +166,8 @@ void append_bytes(std::string& out, std::string_view in, BytesFormat bytes) {
 // not UTF-8 at all).
 constexpr std::array<std::uint8_t, 256> byte_classes() {
     std::array<std::uint8_t, 256> t{};
-    for (int c = 0; c < 256; ++c) t[static_cast<std::size_t>(c)] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
+    for (int c = 0; c < 256; ++c)
+        t[static_cast<std::size_t>(c)] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
     return t;
 }
 constexpr auto byte_class = byte_classes();
@@ -435,8 +436,7 @@ void append_message_json(std::string& out, std::string_view topic, const v1::Mes
         return;
     }
     const auto& c = msg.change();
-    const bool rows = c.op() != v1::SCHEMA && c.op() != v1::RESYNC && c.op() != v1::TRUNCATE &&
-                      c.op() != v1::UNPUBLISH;
+    const bool rows = c.op() != v1::SCHEMA && c.op() != v1::RESYNC && c.op() != v1::TRUNCATE && c.op() != v1::UNPUBLISH;
     out += '{';
     if (rows) {
         append_key(out, "\"key\"");

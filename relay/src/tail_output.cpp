@@ -7,8 +7,7 @@
 
 namespace tablepub {
 
-void TailOutput::flush()
-{
+void TailOutput::flush() {
     std::size_t done = 0;
     while (done < buffer_.size()) {
         const auto n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);

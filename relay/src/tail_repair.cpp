@@ -51,8 +51,7 @@ TailRepair::Topic& TailRepair::topic_for(std::string_view topic, const v1::Messa
     return t;
 }
 
-void TailRepair::on_live(std::string_view topic, const v1::Message& msg, std::string_view body,
-                         Clock::time_point now) {
+void TailRepair::on_live(std::string_view topic, const v1::Message& msg, std::string_view body, Clock::time_point now) {
     if (msg.has_heartbeat() && !msg.heartbeat().moved_to_table().empty()) {
         // Its seq belongs to the table's new topic: nothing to check here.
         sink_.print(topic, msg);
@@ -71,8 +70,9 @@ void TailRepair::on_live(std::string_view topic, const v1::Message& msg, std::st
                 ++stats_.lost_gaps;
                 stats_.lost_messages += t.last;
                 sink_.lost(TailGap{t.name, 1, t.last},
-                           "heartbeats announce seq " + std::to_string(msg.seq()) + " below it: the relay's stream "
-                           "was reset (a restored database?), and its messages up to seq " +
+                           "heartbeats announce seq " + std::to_string(msg.seq()) +
+                               " below it: the relay's stream "
+                               "was reset (a restored database?), and its messages up to seq " +
                                std::to_string(t.last) + " are taken for duplicates; restart the tail");
             }
         } else {

@@ -67,8 +67,7 @@ zmq::socket_t make_dealer(zmq::context_t& ctx, const TailOptions& options, const
 
 }  // namespace
 
-int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t* stop, int out_fd,
-                    std::ostream& err) {
+int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t* stop, int out_fd, std::ostream& err) {
     const bool repair = !options.snapshot_endpoints.empty();
     zmq::context_t ctx(1);
     const std::vector<std::string> prefixes = options.tables.empty() ? std::vector<std::string>{""} : options.tables;
@@ -94,8 +93,7 @@ int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t
         ro.max_buffered_bytes = options.replay_buffer_bytes;
         ro.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
         repairer.emplace(ro, TailRepair::Sink{print, [&](const TailGap& gap, const std::string& why) {
-                                                  err << "tablepub-tail: " << describe(gap) << ": " << why
-                                                      << std::endl;
+                                                  err << "tablepub-tail: " << describe(gap) << ": " << why << std::endl;
                                               }});
     }
 
@@ -123,8 +121,7 @@ int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t
                     repairer->on_live(t, msg, {body.data<char>(), body.size()}, now);
                     continue;
                 }
-                if (const auto gap = gaps.on_message(t, msg))
-                    err << "tablepub-tail: " << describe(*gap) << std::endl;
+                if (const auto gap = gaps.on_message(t, msg)) err << "tablepub-tail: " << describe(*gap) << std::endl;
                 print(t, msg);
             }
             if (repairer) {
@@ -166,8 +163,8 @@ int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t
     }
     out.flush();
     if (lost == 0) return 0;
-    err << "tablepub-tail: " << lost << " gap(s), " << missing
-        << " message(s) never received; the output is incomplete" << std::endl;
+    err << "tablepub-tail: " << lost << " gap(s), " << missing << " message(s) never received; the output is incomplete"
+        << std::endl;
     return options.allow_gaps ? 0 : 3;
 }
 

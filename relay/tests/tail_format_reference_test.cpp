@@ -23,8 +23,6 @@ namespace reference {
 
 nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes);
 
-
-
 std::string format_date(std::int64_t days) {
     const std::chrono::sys_days d{std::chrono::days(days)};
     const std::chrono::year_month_day ymd{d};
@@ -106,7 +104,6 @@ std::size_t json_depth(std::string_view text) {
     return deepest;
 }
 
-
 std::string old_base64_encode(std::string_view in) {
     static const char* const tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
@@ -159,7 +156,8 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
             return d;
         }
         case v1::Value::kText: return v.text();
-        case v1::Value::kBinary: return bytes == BytesFormat::base64 ? old_base64_encode(v.binary()) : old_hex_encode(v.binary());
+        case v1::Value::kBinary:
+            return bytes == BytesFormat::base64 ? old_base64_encode(v.binary()) : old_hex_encode(v.binary());
         case v1::Value::kNumeric: return v.numeric();
         case v1::Value::kTimestamp: return format_timestamp(v.timestamp(), true);
         case v1::Value::kLocalTimestamp: return format_timestamp(v.local_timestamp(), false);
@@ -184,7 +182,8 @@ nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
         case v1::Value::kRawText:
             // Not UTF-8, so not a JSON string: an object that cannot be
             // mistaken for text, the bytes encoded like bytea.
-            return {{"raw_text", bytes == BytesFormat::base64 ? old_base64_encode(v.raw_text()) : old_hex_encode(v.raw_text())}};
+            return {{"raw_text",
+                     bytes == BytesFormat::base64 ? old_base64_encode(v.raw_text()) : old_hex_encode(v.raw_text())}};
     }
     return nullptr;
 }
@@ -245,11 +244,30 @@ public:
     // Text that is mostly UTF-8: ASCII, escapes, controls, 2-4 byte
     // sequences; sometimes a byte that breaks it.
     std::string text(bool valid) {
-        static const char* const pieces[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\b", "\f",
-                                             "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
-                                             "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xef\xbf\xbf", "{", "]"};
-        static const char* const broken[] = {"\xff", "\xc0\x80", "\xed\xa0\x80", "\xf5\x80\x80\x80", "\xe2\x82",
-                                             "\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf", "\xc3"};
+        static const char* const pieces[] = {"a",
+                                             "Z",
+                                             " ",
+                                             "\"",
+                                             "\\",
+                                             "/",
+                                             "\n",
+                                             "\r",
+                                             "\t",
+                                             "\b",
+                                             "\f",
+                                             "\x01",
+                                             "\x1f",
+                                             "\x7f",
+                                             "\xc3\xa9",
+                                             "\xe2\x82\xac",
+                                             "\xf0\x9f\x98\x80",
+                                             "\xe2\x80\xa8",
+                                             "\xef\xbf\xbf",
+                                             "{",
+                                             "]"};
+        static const char* const broken[] = {"\xff",     "\xc0\x80", "\xed\xa0\x80",     "\xf5\x80\x80\x80",
+                                             "\xe2\x82", "\x80",     "\xf4\x90\x80\x80", "\xe0\x80\xaf",
+                                             "\xc3"};
         std::string s;
         const auto n = below(12);
         for (std::uint64_t i = 0; i < n; ++i) s += pieces[below(std::size(pieces))];
@@ -270,7 +288,16 @@ public:
             case 1: v.set_boolean(below(2) == 1); break;
             case 2: v.set_integer(below(2) ? any64() : static_cast<std::int64_t>(below(1000)) - 500); break;
             case 3: {
-                static const double specials[] = {0.0, -0.0, 1.5, 1e300, -1e-300, 0.1, 100.0, 1e15, 1e16, 123456789.125,
+                static const double specials[] = {0.0,
+                                                  -0.0,
+                                                  1.5,
+                                                  1e300,
+                                                  -1e-300,
+                                                  0.1,
+                                                  100.0,
+                                                  1e15,
+                                                  1e16,
+                                                  123456789.125,
                                                   std::numeric_limits<double>::quiet_NaN(),
                                                   std::numeric_limits<double>::infinity(),
                                                   -std::numeric_limits<double>::infinity(),
@@ -283,8 +310,12 @@ public:
             case 5: v.set_binary(bytes()); break;
             case 6: v.set_numeric(below(2) ? "-12.3400" : "NaN"); break;
             // Within std::chrono::year's range (the reference's limit).
-            case 7: v.set_timestamp(static_cast<std::int64_t>(below(500'000'000'000'000'000)) - 250'000'000'000'000'000); break;
-            case 8: v.set_local_timestamp(below(4) == 0 ? std::numeric_limits<std::int64_t>::min() : any64() / 40); break;
+            case 7:
+                v.set_timestamp(static_cast<std::int64_t>(below(500'000'000'000'000'000)) - 250'000'000'000'000'000);
+                break;
+            case 8:
+                v.set_local_timestamp(below(4) == 0 ? std::numeric_limits<std::int64_t>::min() : any64() / 40);
+                break;
             case 9: v.set_date(static_cast<std::int32_t>(below(6'000'000)) - 3'000'000); break;
             case 10: {
                 auto* i = v.mutable_interval();
@@ -295,15 +326,21 @@ public:
             }
             case 11: v.set_uuid(std::string(16, static_cast<char>(below(256)))); break;
             case 12: {
-                static const char* const docs[] = {R"({"b": 1, "a": [true, null, "x\u0001"]})", "not json", "[1, 2",
-                                                   "\"\\u00e9\"", "{\"a\":1,\"a\":2}", "1e400", "-0", "[[[]]]"};
+                static const char* const docs[] = {R"({"b": 1, "a": [true, null, "x\u0001"]})",
+                                                   "not json",
+                                                   "[1, 2",
+                                                   "\"\\u00e9\"",
+                                                   "{\"a\":1,\"a\":2}",
+                                                   "1e400",
+                                                   "-0",
+                                                   "[[[]]]"};
                 v.set_json(docs[below(std::size(docs))]);
                 break;
             }
             case 13: v.set_other(text(true)); break;
             case 14: v.set_raw_text(bytes()); break;
             case 15: v.set_text(text(false)); break;  // not UTF-8 (only a local Message can hold that)
-            default: break;                          // no kind set
+            default: break;                           // no kind set
         }
     }
 
@@ -388,7 +425,8 @@ TEST(TailFormatReference, StringsEscapeAsNlohmannDoes) {
             if (b >= 0) s += static_cast<char>(b);
             std::string out;
             append_json_string(out, s);
-            ASSERT_EQ(out, nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) << a << " " << b;
+            ASSERT_EQ(out, nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                << a << " " << b;
         }
     }
 }

@@ -14,7 +14,9 @@ namespace {
 v1::Value val() { return v1::Value(); }
 
 // The printed value or message, parsed back by a real JSON parser.
-nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) { return nlohmann::json::parse(value_json(v, bytes)); }
+nlohmann::json value_to_json(const v1::Value& v, BytesFormat bytes) {
+    return nlohmann::json::parse(value_json(v, bytes));
+}
 nlohmann::json message_to_json(std::string_view topic, const v1::Message& m, BytesFormat bytes) {
     return nlohmann::json::parse(message_json(topic, m, bytes));
 }
@@ -149,8 +151,9 @@ TEST(TailFormat, ResyncAndHeartbeatFlags) {
     m.set_txid(77);
     m.mutable_change()->set_op(v1::RESYNC);
     m.mutable_change()->set_reason("partition detached");
-    EXPECT_EQ(message_json("s.t", m, BytesFormat::base64),
-              R"({"op":"resync","reason":"partition detached","schema_seq":0,"seq":9,"table":"s.t","tx_last":false,"txid":77})");
+    EXPECT_EQ(
+        message_json("s.t", m, BytesFormat::base64),
+        R"({"op":"resync","reason":"partition detached","schema_seq":0,"seq":9,"table":"s.t","tx_last":false,"txid":77})");
 
     v1::Message hb;
     hb.set_seq(4);

@@ -52,9 +52,12 @@ struct Fixture {
     std::vector<v1::Request> replays() {
         std::vector<v1::Request> out;
         for (auto& r : repair.take_requests()) {
-            if (r.has_replay()) out.push_back(r);
-            else if (r.has_credit_grant()) ++credits;
-            else if (r.has_cancel()) ++cancels;
+            if (r.has_replay())
+                out.push_back(r);
+            else if (r.has_credit_grant())
+                ++credits;
+            else if (r.has_cancel())
+                ++cancels;
         }
         return out;
     }

@@ -12,8 +12,7 @@ namespace tablepub {
 
 class TailOutput {
 public:
-    explicit TailOutput(int fd, std::size_t flush_bytes = 256u << 10) : fd_(fd), flush_bytes_(flush_bytes)
-    {
+    explicit TailOutput(int fd, std::size_t flush_bytes = 256u << 10) : fd_(fd), flush_bytes_(flush_bytes) {
         buffer_.reserve(flush_bytes_ + (flush_bytes_ >> 2));
     }
     TailOutput(const TailOutput&) = delete;
@@ -21,8 +20,7 @@ public:
 
     // Append a line's text here, then call end_line().
     [[nodiscard]] std::string& buffer() noexcept { return buffer_; }
-    void end_line()
-    {
+    void end_line() {
         buffer_ += '\n';
         if (buffer_.size() >= flush_bytes_) flush();
     }

@@ -106,7 +106,7 @@ public:
 
 private:
     struct Topic {
-        std::string name;  // the topic
+        std::string name;                     // the topic
         std::string schema_name, table_name;  // to ask under (MOVED changes them)
         std::uint64_t last = 0;
         std::uint64_t latest = 0;
@@ -114,7 +114,7 @@ private:
         std::uint64_t request_id = 0;                 // replay in flight, 0: none
         Clock::time_point last_activity{};
         std::optional<Clock::time_point> retry_at;
-        unsigned attempts = 0;        // requests since the last progress
+        unsigned attempts = 0;                // requests since the last progress
         std::uint64_t last_at_request = 0;    // `last` when the replay in flight was asked for
         std::uint64_t latest_at_request = 0;  // `latest` then
         unsigned regressions = 0;             // heartbeats in a row below `last`

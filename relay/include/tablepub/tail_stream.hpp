@@ -16,7 +16,6 @@ namespace tablepub {
 // Runs until *stop is set (or --count changes are printed), writing JSON
 // lines to out_fd and diagnostics to err. Returns the exit status: 0, or
 // 3 when messages were lost (unless --allow-gaps).
-int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t* stop, int out_fd,
-                    std::ostream& err);
+int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t* stop, int out_fd, std::ostream& err);
 
 }  // namespace tablepub
