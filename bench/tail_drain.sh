@@ -30,8 +30,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/relay/tablepub-relay
-TAIL=$BENCH_ROOT/$BUILD/relay/tablepub-tail
+RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
+TAIL=$BENCH_ROOT/$BUILD/bin/tablepub-tail
 [ -x "$RELAY" ] && [ -x "$TAIL" ] || { echo "build the relay first (make)" >&2; exit 1; }
 CHANGES=$((2 * ROWS))
 
