@@ -42,6 +42,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/lib/procs.sh"
+. "$ROOT/bench/lib.sh"
 PGTMP=$ROOT/tests/lib/pgtmp
 
 BUILD=${1:-build}
@@ -193,7 +194,7 @@ start_relay() {
     local v=$1 build args
     build=$(build_of "$v") args=$(relay_args_of "$v")
     # shellcheck disable=SC2086
-    "$build/relay/tablepub-relay" --db "host=$PGHOST port=$PGPORT dbname=postgres user=peers_relay" \
+    "$(tool_path "$build" tablepub-relay)" --db "host=$PGHOST port=$PGPORT dbname=postgres user=peers_relay" \
         --publish "$ENDPOINT" --send-hwm 100000000 --heartbeat-interval 1h --log-level warn $args \
         >>"$OUT/relay.log" 2>&1 &
     RELAY_PID=$!
@@ -207,7 +208,7 @@ start_counter() {
     COUNTER_OUT=$WORK/counter.$RANDOM
     # Waits up to 3 s for a change after the last one, then reports. The
     # relay's heartbeats (1 h) never extend that.
-    "$build/relay/tablepub-bench-subscriber" "$ENDPOINT" 1000000000000 3000 >"$COUNTER_OUT" 2>&1 &
+    "$(tool_path "$build" tablepub-bench-subscriber)" "$ENDPOINT" 1000000000000 3000 >"$COUNTER_OUT" 2>&1 &
     COUNTER_PID=$!
     PIDS+=("$COUNTER_PID")
 }
@@ -279,7 +280,7 @@ run_tps() {
                 start_counter "$v"
             else
                 TAIL_OUT=$WORK/tail.jsonl
-                "$(build_of "$v")/relay/tablepub-tail" --connect "$ENDPOINT" >"$TAIL_OUT" 2>"$WORK/tail.err" &
+                "$(tool_path "$(build_of "$v")" tablepub-tail)" --connect "$ENDPOINT" >"$TAIL_OUT" 2>"$WORK/tail.err" &
                 TAIL_PID=$!
                 PIDS+=("$TAIL_PID")
             fi
@@ -371,7 +372,7 @@ run_bulk() {
         tablepub_tail)
             new_endpoint
             # its SCHEMA change counts too
-            "$(build_of "$v")/relay/tablepub-tail" --connect "$ENDPOINT" --count $((n + 1)) >"$WORK/tail.jsonl" 2>"$WORK/tail.err" &
+            "$(tool_path "$(build_of "$v")" tablepub-tail)" --connect "$ENDPOINT" --count $((n + 1)) >"$WORK/tail.jsonl" 2>"$WORK/tail.err" &
             TAIL_PID=$!
             PIDS+=("$TAIL_PID")
             sleep 0.5
@@ -412,8 +413,9 @@ run_latency() {
 }
 
 # --- Main -------------------------------------------------------------------
-[ -x "$BUILD/relay/tablepub-relay" ] && [ -x "$BUILD/relay/tablepub-bench-subscriber" ] \
-    && [ -x "$BUILD/relay/tablepub-tail" ] || die "build the relay first (make)"
+for tool in tablepub-relay tablepub-bench-subscriber tablepub-tail; do
+    [ -n "$(tool_path "$BUILD" $tool)" ] || die "$tool is not in $BUILD: build the relay first (make)"
+done
 for m in $MODES $BULK; do
     case $(base_of "$m") in wal2json | pgq) need_peers=1 ;; esac
 done

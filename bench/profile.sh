@@ -10,6 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/lib/procs.sh"
+. "$ROOT/bench/lib.sh"
 PGTMP=$ROOT/tests/lib/pgtmp
 
 BUILD=build; MODE=capture; SECS=20; SYNC=off; SCALE=10
@@ -57,10 +58,10 @@ if [ "$MODE" != none ]; then
 fi
 if [ "$MODE" = e2e ]; then
     EP=tcp://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "$BUILD/relay/tablepub-relay" --db "host=$PGHOST port=$PGPORT dbname=postgres user=profile_relay" \
+    "$(tool_path "$BUILD" tablepub-relay)" --db "host=$PGHOST port=$PGPORT dbname=postgres user=profile_relay" \
         --publish "$EP" --heartbeat-interval 1h --log-level warn >"$DIR/relay.log" 2>&1 &
     RELAY_PID=$!; PIDS+=("$RELAY_PID")
-    "$BUILD/relay/tablepub-bench-subscriber" "$EP" 1000000000000 600000 >/dev/null 2>&1 &
+    "$(tool_path "$BUILD" tablepub-bench-subscriber)" "$EP" 1000000000000 600000 >/dev/null 2>&1 &
     PIDS+=("$!")
     sleep 1.5
 fi
@@ -89,24 +90,24 @@ echo "== bench/profile.sh --mode $MODE --seconds $SECS --sync $SYNC ($(date -u +
 grep -E '^tps' "$DIR/pgbench.out"
 echo
 echo "== perf: share of samples by process (comm)"
-perf report -i "$DIR/perf.data" --no-children -g none --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -10
+perf report -i "$DIR/perf.data" --no-children -g none --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -10 || true
 echo
 echo "== perf: pgbench backends, self time by symbol (top 45)"
 perf report -i "$DIR/perf.data" --no-children -g none --comm postgres --sort dso,sym --stdio 2>/dev/null \
-    | grep -E '^ +[0-9]' | head -45
+    | grep -E '^ +[0-9]' | head -45 || true
 echo
 echo "== perf: pgbench backends, inclusive time (children) of selected functions"
 perf report -i "$DIR/perf.data" --children -g none --comm postgres --sort sym --stdio 2>/dev/null \
-    | grep -E '^ +[0-9]' | grep -E 'tablepub_capture_row|EncodeRowChange|PackChange|OutboxInsert|FlushBuffer|heap_multi_insert|heap_insert|index_insert|_bt_doinsert|XLogInsert|ExecutorFinish|AfterTrigger|CommitTransaction|XLogFlush|XLogWrite|ExecUpdate|ExecInsert|exec_execute_message|PostgresMain|LWLockAcquire|Async_Notify|PreCommit_Notify|GetCapturePlan|tablepub__v1__change__pack|LoadXactState|heap_getattr|MakeColumn|BuildIndexInfo|RelationGetIndexList|get_relname_relid|heap_getnext|table_beginscan|index_open|table_open' | head -40
+    | grep -E '^ +[0-9]' | grep -E 'tablepub_capture_row|EncodeRowChange|PackChange|OutboxInsert|FlushBuffer|heap_multi_insert|heap_insert|index_insert|_bt_doinsert|XLogInsert|ExecutorFinish|AfterTrigger|CommitTransaction|XLogFlush|XLogWrite|ExecUpdate|ExecInsert|exec_execute_message|PostgresMain|LWLockAcquire|Async_Notify|PreCommit_Notify|GetCapturePlan|tablepub__v1__change__pack|LoadXactState|heap_getattr|MakeColumn|BuildIndexInfo|RelationGetIndexList|get_relname_relid|heap_getnext|table_beginscan|index_open|table_open' | head -40 || true
 if [ -n "$RELAY_PID" ]; then
     echo
     echo "== perf: relay process, self time by symbol (top 25)"
     perf report -i "$DIR/perf.data" --no-children -g none --comm tablepub-relay --sort dso,sym --stdio 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -25
+        | grep -E '^ +[0-9]' | head -25 || true
 fi
 echo
 echo "== wait events of active pgbench / relay backends (10 ms samples)"
-awk -F'|' 'NF == 2 {n[$1 " " $2]++; t[$1]++} END {for (k in n) {split(k, a, " "); printf "%6d  %5.1f%%  %s\n", n[k], 100 * n[k] / t[a[1]], k}}' "$DIR/waits" | sort -k3,3 -k1,1nr | head -30
+awk -F'|' 'NF == 2 {n[$1 " " $2]++; t[$1]++} END {for (k in n) {split(k, a, " "); printf "%6d  %5.1f%%  %s\n", n[k], 100 * n[k] / t[a[1]], k}}' "$DIR/waits" | sort -k3,3 -k1,1nr | head -30 || true
 echo
 echo "== pg_stat_statements: top statements by total time"
 psql -X -P pager=off -c "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
