@@ -34,7 +34,8 @@
 # to docs/img/peers.png; "-": print the report only), PEERS_OUT (a
 # directory to keep raw results and logs in).
 #
-# A/B comparisons: a mode may carry a variant, MODE@V (e.g. "capture
+# Rounds alternate the order of the modes (odd rounds as listed, even
+# rounds reversed). A/B comparisons: a mode may carry a variant, MODE@V (e.g. "capture
 # capture@B"); variant V runs PostgreSQL from PEERS_PGBIN_V (a bindir whose
 # pkglibdir has another build of the extension) and the relay from
 # PEERS_BUILD_V, with PEERS_RELAY_ARGS_V.
@@ -413,41 +414,58 @@ run_latency() {
 }
 
 # --- Main -------------------------------------------------------------------
-for tool in tablepub-relay tablepub-bench-subscriber tablepub-tail; do
-    [ -n "$(tool_path "$BUILD" $tool)" ] || die "$tool is not in $BUILD: build the relay first (make)"
-done
-for m in $MODES $BULK; do
-    case $(base_of "$m") in wal2json | pgq) need_peers=1 ;; esac
-done
-if [ -n "${need_peers:-}" ]; then
-    provide_peers "$(pg_config --bindir)"
+# In a function, called on the script's last line with exit: bash has read
+# the whole file before anything runs, so editing it meanwhile is harmless.
+main() {
+    for tool in tablepub-relay tablepub-bench-subscriber tablepub-tail; do
+        [ -n "$(tool_path "$BUILD" $tool)" ] || die "$tool is not in $BUILD: build the relay first (make)"
+    done
     for m in $MODES $BULK; do
-        v=$(variant_of "$m")
-        [ -n "$v" ] && provide_peers "$(pgbin_of "$v")"
+        case $(base_of "$m") in wal2json | pgq) need_peers=1 ;; esac
     done
-fi
+    if [ -n "${need_peers:-}" ]; then
+        provide_peers "$(pg_config --bindir)"
+        for m in $MODES $BULK; do
+            v=$(variant_of "$m")
+            [ -n "$v" ] && provide_peers "$(pgbin_of "$v")"
+        done
+    fi
 
-STARTED=$(date -u +%Y-%m-%dT%H:%MZ)
-{
-    echo "date	$STARTED"
-    echo "machine	$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "postgres	$(postgres --version)"
-    echo "settings	rounds=$ROUNDS seconds=$SECONDS_RUN scale=$SCALE clients=$CLIENTS threads=$THREADS rows=$ROWS fsync=on shared_buffers=256MB max_wal_size=4GB"
-    echo "commit	$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +changes)"
-    echo "command	PEERS_ROUNDS=$ROUNDS PEERS_SECONDS=$SECONDS_RUN bench/peers.sh"
-} >"$OUT/meta.tsv"
+    STARTED=$(date -u +%Y-%m-%dT%H:%MZ)
+    {
+        echo "date	$STARTED"
+        echo "machine	$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "postgres	$(postgres --version)"
+        echo "settings	rounds=$ROUNDS seconds=$SECONDS_RUN scale=$SCALE clients=$CLIENTS threads=$THREADS rows=$ROWS fsync=on shared_buffers=256MB max_wal_size=4GB"
+        echo "commit	$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +changes)"
+        echo "command	PEERS_ROUNDS=$ROUNDS PEERS_SECONDS=$SECONDS_RUN bench/peers.sh"
+    } >"$OUT/meta.tsv"
 
-for round in $(seq 1 "$ROUNDS"); do
-    for sync in $SYNCS; do
-        for mode in $MODES; do run_tps "$mode" "$sync" "$round"; done
+    # reversed WORDS...: the words in reverse order.
+    reversed() { local out=() w; for w in "$@"; do out=("$w" "${out[@]+"${out[@]}"}"); done; echo "${out[*]-}"; }
+
+    # Even rounds run the modes in reverse order: on this kind of machine the
+    # position in a round matters (a run right after another one's cluster
+    # went away measured up to 2x apart), so every mode gets both positions.
+    for round in $(seq 1 "$ROUNDS"); do
+        modes=$MODES bulk=$BULK
+        if [ $((round % 2)) = 0 ]; then
+            # shellcheck disable=SC2086
+            modes=$(reversed $MODES) bulk=$(reversed $BULK)
+        fi
+        for sync in $SYNCS; do
+            for mode in $modes; do run_tps "$mode" "$sync" "$round"; done
+        done
+        for mode in $bulk; do run_bulk "$mode" "$round"; done
+        for rate in $LAT_RATES; do run_latency "$rate" "$round"; done
     done
-    for mode in $BULK; do run_bulk "$mode" "$round"; done
-    for rate in $LAT_RATES; do run_latency "$rate" "$round"; done
-done
 
-args=(--results "$RESULTS" --meta "$OUT/meta.tsv")
-if [ "$DOCS" != - ]; then
-    mkdir -p "$(dirname "$DOCS")/img"
-    args+=(--docs "$DOCS" --plot "$(dirname "$DOCS")/img/peers.png")
-fi
-/usr/bin/python3 "$ROOT/bench/tools/peers_report.py" "${args[@]}"
+    args=(--results "$RESULTS" --meta "$OUT/meta.tsv")
+    if [ "$DOCS" != - ]; then
+        mkdir -p "$(dirname "$DOCS")/img"
+        args+=(--docs "$DOCS" --plot "$(dirname "$DOCS")/img/peers.png")
+    fi
+    /usr/bin/python3 "$ROOT/bench/tools/peers_report.py" "${args[@]}"
+}
+
+main "$@"; exit $?
