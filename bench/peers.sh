@@ -99,9 +99,12 @@ stop_tracked() { stop_pid "$1"; drop_pid "$1"; }
 # --- Variants ---------------------------------------------------------------
 variant_of() { case $1 in *@*) echo "${1#*@}" ;; *) echo "" ;; esac; }
 base_of() { echo "${1%@*}"; }
+# The PostgreSQL in PATH at the start; every cluster's PATH starts from here.
+DEFAULT_PGBIN=$(pg_config --bindir)
+START_PATH=$PATH
 pgbin_of() {
     local v=$1 var
-    if [ -z "$v" ]; then pg_config --bindir; return; fi
+    if [ -z "$v" ]; then echo "$DEFAULT_PGBIN"; return; fi
     var=PEERS_PGBIN_$v
     [ -n "${!var:-}" ] || die "variant $v: set $var"
     echo "${!var}"
@@ -118,7 +121,7 @@ relay_args_of() {
     var=PEERS_RELAY_ARGS_$v
     echo "${!var:-${PEERS_RELAY_ARGS:-}}"
 }
-cluster_bin() { cat "$1/pgbin" 2>/dev/null || pg_config --bindir; }
+cluster_bin() { cat "$1/pgbin" 2>/dev/null || echo "$DEFAULT_PGBIN"; }
 
 # --- Peers from Debian ------------------------------------------------------
 # The Debian packages install into the system PostgreSQL; a PostgreSQL
@@ -154,7 +157,7 @@ new_cluster() {
     echo "$bin" >"$DIR/pgbin"
     # shellcheck disable=SC1091
     . "$DIR/env"
-    export PATH=$bin:$PATH
+    export PATH=$bin:$START_PATH
 }
 drop_cluster() {
     PGBIN=$(cluster_bin "$DIR") "$PGTMP" stop "$DIR" >/dev/null 2>&1 || true
@@ -424,7 +427,7 @@ main() {
         case $(base_of "$m") in wal2json | pgq) need_peers=1 ;; esac
     done
     if [ -n "${need_peers:-}" ]; then
-        provide_peers "$(pg_config --bindir)"
+        provide_peers "$DEFAULT_PGBIN"
         for m in $MODES $BULK; do
             v=$(variant_of "$m")
             [ -n "$v" ] && provide_peers "$(pgbin_of "$v")"
@@ -460,7 +463,7 @@ main() {
         for rate in $LAT_RATES; do run_latency "$rate" "$round"; done
     done
 
-    args=(--results "$RESULTS" --meta "$OUT/meta.tsv")
+    args=(--results "$RESULTS" --meta "$OUT/meta.tsv" --note "${PEERS_NOTE:-}")
     if [ "$DOCS" != - ]; then
         mkdir -p "$(dirname "$DOCS")/img"
         args+=(--docs "$DOCS" --plot "$(dirname "$DOCS")/img/peers.png")

@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--meta", required=True)
     ap.add_argument("--docs")
     ap.add_argument("--plot")
+    ap.add_argument("--note", default="", help="a sentence printed under the header (what variants are)")
     args = ap.parse_args()
 
     meta = dict(line.rstrip("\n").split("\t", 1) for line in open(args.meta) if "\t" in line)
@@ -96,6 +97,9 @@ def main():
     w(f"Command: `{meta.get('command', 'bench/peers.sh')}`; {meta.get('settings', '')}.")
     w(f"Date {meta.get('date', '?')}, commit {meta.get('commit', '?')}; machine: {meta.get('machine', '?')}; "
       f"{meta.get('postgres', '')}. Every measurement on a fresh cluster; modes alternate within each round.")
+    if args.note:
+        w("")
+        w(args.note)
     w("")
     if args.plot and tps:
         w("![pgbench TPS relative to no capture, by mode and synchronous_commit](img/peers.png)")
