@@ -206,13 +206,15 @@ start_relay() {
     RELAY_T0=$(now_s)
 }
 
-# start_counter VARIANT: the C++ subscriber, connected before the relay starts.
+# start_counter VARIANT EXPECTED IDLE_MS: the C++ subscriber, connected
+# before the relay starts. It reports after EXPECTED changes, or when no
+# message came for IDLE_MS (the relay's heartbeats, 1 h apart, never
+# extend that): long enough for the relay's first batch query over a
+# backlog on a busy machine.
 start_counter() {
     local build; build=$(build_of "$1")
     COUNTER_OUT=$WORK/counter.$RANDOM
-    # Waits up to 3 s for a change after the last one, then reports. The
-    # relay's heartbeats (1 h) never extend that.
-    "$(tool_path "$build" tablepub-bench-subscriber)" "$ENDPOINT" 1000000000000 3000 >"$COUNTER_OUT" 2>&1 &
+    "$(tool_path "$build" tablepub-bench-subscriber)" "$ENDPOINT" "$2" "$3" >"$COUNTER_OUT" 2>&1 &
     COUNTER_PID=$!
     PIDS+=("$COUNTER_PID")
 }
@@ -281,7 +283,7 @@ run_tps() {
             new_endpoint
             start_relay "$v"
             if [ "$base" = e2e ]; then
-                start_counter "$v"
+                start_counter "$v" 1000000000000 5000
             else
                 TAIL_OUT=$WORK/tail.jsonl
                 "$(tool_path "$(build_of "$v")" tablepub-tail)" --connect "$ENDPOINT" >"$TAIL_OUT" 2>"$WORK/tail.err" &
@@ -314,7 +316,7 @@ run_tps() {
             hwm=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$RELAY_PID/status")
             counter_result "$expected"
             record rss "$sync" "$mode" "$round" "$rss" "$hwm"
-            # seconds from the end of pgbench to the last change received (the counter waited 3 s idle after it)
+            # seconds from the end of pgbench to the last change received (the counter waited 5 s idle after it)
             extra="lag=$(calc "$COUNTER_LAST - $t_end")s"
             stop_tracked "$RELAY_PID" ;;
         e2e_tail)
@@ -367,7 +369,7 @@ run_bulk() {
     case $base in
         tablepub)
             new_endpoint
-            start_counter "$v"
+            start_counter "$v" "$n" 120000
             sleep 0.5
             start_relay "$v"
             counter_result "$n"
