@@ -14,7 +14,8 @@ is done:
                               WRITERS threads, each with its own
                               RequestContext, call nova.db.main.api for
                               SECONDS (at most RATE operations per second
-                              each when given) and return at once
+                              each when given) and return at once; writer
+                              w carries on with the instances it had
     wait                      waits for the writers: "ok OPS ops, E errors ..."
     quit
 
@@ -70,6 +71,9 @@ class Driver:
         self.writers = []
         self.ops = collections.Counter()
         self.errors = []
+        self.mine = collections.defaultdict(dict)  # writer -> its instances that exist: uuid -> vm_state
+        self.done = collections.defaultdict(set)   # writer -> the operations it ran
+        self.calls = collections.Counter()         # writer -> operations started
         self.compute_nodes = {}  # host -> compute node id
         self.services = {}       # host -> service id
 
@@ -139,11 +143,10 @@ class Driver:
         rng = random.Random(seed)
         ctx = nova_context.RequestContext(user_id="user-%d" % w, project_id="project-%d" % (w % 2),
                                           is_admin=True)
-        mine = {}  # this writer's instances that still exist: uuid -> vm_state
-        done = set()
-        n = 0
+        mine, done = self.mine[w], self.done[w]  # kept from one start to the next
         while time.monotonic() < deadline:
-            n += 1
+            self.calls[w] += 1
+            n = self.calls[w]
             op = self.pick(rng, mine, done)
             done.add(op)
             try:
