@@ -25,12 +25,14 @@
 #    applied exactly what the bus carried (tests/torture/lib.sh tt_finish);
 #    only block_device_mapping resynced; nothing of an unpublished table or
 #    column reached the bus, the mirrors or the outbox, byte for byte
-#    (tests/nova/check_nova.py); Nova saw no error.
+#    (tests/nova/check_nova.py); Nova saw no error; the policy feed of
+#    docs/openstack.md, run as printed, ends with the policy's verdict on
+#    the final tables.
 scenario=nova
 set -- "${1:-1}" "${@:2}"
 . "$(dirname "$0")/../torture/lib.sh"
 here=$root/tests/nova
-NOVA_SECONDS=${NOVA_SECONDS:-20}
+NOVA_SECONDS=${NOVA_SECONDS:-15}
 NOVA_WRITERS=${NOVA_WRITERS:-4}
 INITIAL=8f2f1571d55b  # Nova Zed's first alembic revision (every table exists)
 TABLES=()
@@ -98,6 +100,14 @@ do
 done
 tt_log "subscribers joined mid-stream and are live"
 
+# docs/openstack.md's policy feed, run as the page prints it.
+awk '/<!-- policy_feed.py:/ { f = 1; next } f && /^```python/ { p = 1; next } p && /^```/ { exit } p' \
+    "$root/docs/openstack.md" >"$D/policy_feed.py"
+grep -q Subscriber "$D/policy_feed.py" || tt_fail "no policy_feed.py block in docs/openstack.md"
+PYTHONPATH="$build/python:$root/clients/python" "$py" "$D/policy_feed.py" "${TT_PUB[A]}" "${TT_SNAP[A]}" \
+    >"$D/feed.log" 2>"$D/feed.err" &
+TT_PID[feed]=$!
+
 nova sync head
 # The relay dies once the raw tail has the upgrade's SCHEMA messages, while
 # Nova writes.
@@ -129,4 +139,16 @@ tt_finish
     --files "$D"/mirror-c.jsonl "$D"/mirror-p.jsonl "$D"/tail-c.jsonl \
     --tables "$(IFS=,; echo "${TABLES[*]}")" --upgraded public.block_device_mapping \
     || tt_fail "see above"
+# The feed's last line is the policy evaluated on the final tables.
+want=$(tt_sql "SELECT (SELECT count(*) FROM instances) || ' instances, ' || (SELECT count(*) FROM services) || ' services, '
+    || (SELECT count(*) FROM instances WHERE deleted = 0 AND vm_state = 'active' AND host IN
+        (SELECT host FROM services WHERE \"binary\" = 'nova-compute' AND disabled AND deleted = 0)) || ' violations'")
+t0=$(date +%s)
+until tail -n 1 "$D/feed.log" | grep -qF " $want "; do
+    kill -0 "${TT_PID[feed]}" 2>/dev/null || tt_fail "docs/openstack.md's policy feed died: $(tail -5 "$D/feed.err")"
+    [ $(( $(date +%s) - t0 )) -lt "$TT_TIMEOUT" ] \
+        || tt_fail "the policy feed's last line is '$(tail -n 1 "$D/feed.log")', not '$want'"
+    sleep 0.1
+done
+tt_log "docs/openstack.md's policy feed ($(grep -c . "$D/feed.log") lines) ends with: $(tail -n 1 "$D/feed.log")"
 echo "nova: ok in $(( $(date +%s) - tt_start )) s"
