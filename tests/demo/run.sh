@@ -25,7 +25,7 @@ py=/usr/bin/python3
 SECONDS_OF_WORK=${DEMO_SECONDS:-20}
 SHOW_LINES=12
 SCHEMA=${DEMO_SCHEMA:-nova}
-if [ "$SCHEMA" = nova ] && ! "$py" -c 'import nova.db.main.api, psycopg2' 2>/dev/null; then
+if [ "$SCHEMA" = nova ] && ! "$py" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("nova") and u.find_spec("psycopg2")))'; then
     echo "demo: python3-nova or python3-psycopg2 is not installed (make deps); using the small schema" >&2
     SCHEMA=small
 fi
@@ -59,6 +59,11 @@ trap 'exit 130' INT TERM HUP
 t0=$(date +%s)
 say() { printf '[%3ds] %s\n' $(( $(date +%s) - t0 )) "$*"; }
 
+if [ "$SCHEMA" = nova ]; then
+    # Nova imports (seconds) while the cluster starts; tests/nova/nova_driver.py.
+    coproc NOVA { exec "$py" "$root/tests/nova/nova_driver.py" 2>"$D/nova.log"; }
+    NOVA_PID=$!
+fi
 say "starting a throwaway PostgreSQL cluster"
 "$root/tests/lib/pgtmp" start "$PGD" --owner $$ >/dev/null
 . "$PGD/env"
@@ -76,10 +81,8 @@ if [ "$SCHEMA" = nova ]; then
     # Nova's own login owns its database; tablepub is added by a superuser.
     psql -qX -v ON_ERROR_STOP=1 -c "CREATE ROLE nova LOGIN" -c "CREATE DATABASE nova OWNER nova" >/dev/null
     export PGDATABASE=nova
-    coproc NOVA { exec "$py" "$root/tests/nova/nova_driver.py" \
-        "postgresql+psycopg2://nova@/nova?host=$PGHOST&port=$PGPORT" 2>"$D/nova.log"; }
-    NOVA_PID=$!
     nova_reply import >/dev/null
+    nova_cmd connect "postgresql+psycopg2://nova@/nova?host=$PGHOST&port=$PGPORT" >/dev/null
     say "Nova (python3-nova $(dpkg-query -W -f='${Version}' python3-nova 2>/dev/null)) imported; its migrations create database nova: $(nova_cmd sync head)"
     psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tablepub" >/dev/null
     create_relay_role

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Drives a real Nova database (Debian's python3-nova) for the tablepub tests.
 
-    nova_driver.py URL
+    nova_driver.py
 
-URL is an SQLAlchemy URL (postgresql+psycopg2://...). Nova is imported once
-(it takes seconds) and then obeys commands read from stdin, one a line,
-answering each with one line on stdout ("ok ..." or "error ...") once it
-is done:
+Nova is imported once (it takes seconds; "ok ready" on stdout says it is
+done) and then obeys commands read from stdin, one a line, answering each
+with one line on stdout ("ok ..." or "error ...") once it is done:
 
+    connect URL               Nova's [database] connection, an SQLAlchemy URL
+                              (postgresql+psycopg2://...); first
     sync REVISION|head        nova.db.migration.db_sync(): Nova's own migrations
     setup                     services and compute nodes of 3 compute hosts
     start SEED SECONDS WRITERS [RATE]
@@ -392,12 +393,15 @@ class Driver:
         db.instance_destroy(ctx, inst_uuid, hard_delete=True)
 
 
-def main():
-    if len(sys.argv) < 2:
-        raise SystemExit(__doc__)
+def connect(url):
+    """Configures Nova's database access as nova.conf's [database] would."""
     CONF([], project="nova", default_config_files=[])
-    CONF.set_override("connection", sys.argv[1], group="database")
+    CONF.set_override("connection", url, group="database")
     db.configure(CONF)
+    return "connected"
+
+
+def main():
     driver = Driver()
     print("ok ready", flush=True)
     for line in sys.stdin:
@@ -405,7 +409,9 @@ def main():
         if not words:
             continue
         try:
-            if words[0] == "sync":
+            if words[0] == "connect":
+                out = "ok " + connect(words[1])
+            elif words[0] == "sync":
                 out = "ok " + driver.sync(words[1])
             elif words[0] == "setup":
                 out = "ok " + driver.setup()

@@ -38,18 +38,12 @@ INITIAL=8f2f1571d55b  # Nova Zed's first alembic revision (every table exists)
 TABLES=()
 while read -r t; do TABLES+=("$t"); done < <(sed -n "s/^SELECT tablepub.publish('\([a-z_.]*\)'.*/\1/p" "$here/publish.sql")
 
-"$py" -c 'import nova.db.main.api, psycopg2' 2>/dev/null \
+"$py" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("nova") and u.find_spec("psycopg2")))' \
     || tt_fail "python3-nova and python3-psycopg2 are not installed (make deps)"
 
-tt_pg_start
-# Nova's own login owns its database, as in a deployment: no superuser.
-psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE nova LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
-createdb -O nova nova
-export PGDATABASE=nova
-
-# Nova, imported once, obeys one command a line (tests/nova/nova_driver.py).
-coproc NOVA { exec "$py" "$here/nova_driver.py" "postgresql+psycopg2://nova@/nova?host=$PGHOST&port=$PGPORT" \
-    2>"$D/nova.log"; }
+# Nova, imported once (while the cluster starts), obeys one command a line
+# (tests/nova/nova_driver.py).
+coproc NOVA { exec "$py" "$here/nova_driver.py" 2>"$D/nova.log"; }
 TT_PID[nova]=$NOVA_PID
 nova_reply() {
     local reply
@@ -60,8 +54,13 @@ nova_reply() {
     esac
 }
 nova() { echo "$*" >&"${NOVA[1]}"; nova_reply "$@"; }
+tt_pg_start
+# Nova's own login owns its database, as in a deployment: no superuser.
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE nova LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+createdb -O nova nova
+export PGDATABASE=nova
 nova_reply import
-
+nova connect "postgresql+psycopg2://nova@/nova?host=$PGHOST&port=$PGPORT"
 nova sync $INITIAL
 tt_db_init nova
 psql -qX -v ON_ERROR_STOP=1 -f "$here/publish.sql" >/dev/null
