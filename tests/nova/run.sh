@@ -6,8 +6,9 @@
 #
 # 1. A throwaway cluster; database `nova`, owned by the non-superuser login
 #    Nova uses, created by Nova's own migrations (nova.db.migration.db_sync)
-#    at its initial revision; CREATE EXTENSION tablepub (a superuser); the tables a policy engine wants are published
-#    (tests/nova/publish.sql), the rest deliberately not.
+#    at its initial revision; CREATE EXTENSION tablepub (a superuser); the
+#    tables a policy engine wants are published (tests/nova/publish.sql),
+#    the rest deliberately not.
 # 2. The relay runs as a login whose only privilege is membership in
 #    tablepub_relay; a raw tail records every message on the bus.
 # 3. Writers (threads, each with its own RequestContext) call
