@@ -8,7 +8,7 @@
 # out a relay crash, and at the end a row-by-row check that its mirror
 # equals the tables.
 #
-#   tests/demo/run.sh [BUILD]     (BUILD/relay/tablepub-relay, -tail; default ./build)
+#   tests/demo/run.sh [BUILD]     (BUILD/bin/tablepub-relay, -tail; default ./build)
 #
 # Without python3-nova (or with DEMO_SCHEMA=small) it falls back to a small
 # Nova-like schema of our own (sql/demo_nova.sql, tests/demo/nova_workload.py).
@@ -18,8 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-relay_bin=$build/relay/tablepub-relay
-tail_bin=$build/relay/tablepub-tail
+relay_bin=$build/bin/tablepub-relay
+tail_bin=$build/bin/tablepub-tail
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 SECONDS_OF_WORK=${DEMO_SECONDS:-20}
