@@ -11,6 +11,7 @@
 #include "tablepub/error.hpp"
 #include "tablepub/log_limiter.hpp"
 #include "tablepub/logging.hpp"
+#include "tablepub/metrics.hpp"
 #include "tablepub/relay.hpp"
 #include "tablepub/sync_server.hpp"
 
@@ -47,12 +48,16 @@ int main(int argc, char** argv) {
     if (const int* code = std::get_if<int>(&parsed)) return *code;
     const auto& options = std::get<tablepub::RelayOptions>(parsed);
     try {
-        tablepub::setup_logging(options.log_level);
+        tablepub::setup_logging(options.log_level, options.log_format);
         // Every key file is read before anything is bound: a relay told to
         // use CURVE whose keys are not right does not start.
         auto audiences = tablepub::load_audiences(options.groups, options.curve_secret_key);
         const bool restricted = tablepub::audiences_restricted(audiences);
         tablepub::Relay::install_signal_handlers();
+        // Listening before the database is reached: /healthz answers while
+        // the relay connects or stands by.
+        std::unique_ptr<tablepub::Metrics> metrics;
+        if (!options.metrics.endpoint.empty()) metrics = std::make_unique<tablepub::Metrics>(options.metrics);
         // The snapshot service runs in its own thread with its own sessions
         // and its own ZeroMQ context, hence its own ZAP handler, declared
         // before the server so that it outlives the ROUTER socket.
@@ -78,6 +83,7 @@ int main(int argc, char** argv) {
             sync_options.max_credit = static_cast<std::uint32_t>(options.snapshot_max_credit);
             sync_options.max_streams_per_peer = static_cast<std::size_t>(options.snapshot_max_streams_per_peer);
             sync_options.preempt_after = options.snapshot_preempt_after;
+            if (metrics) sync_options.stats = metrics->sync_stats();
             if (restricted) {
                 sync_zap = std::make_unique<tablepub::ZapHandler>(sync_ctx, tablepub::zap_domains(audiences));
                 sync_options.authorize = make_authorizer(audiences);
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
             }
         }
         tablepub::Relay relay(options, std::move(audiences));
+        if (metrics) relay.set_observer(*metrics);
         return relay.run();
     } catch (const tablepub::ConfigError& e) {
         std::cerr << "tablepub-relay: " << e.what() << "\n";
