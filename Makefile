@@ -12,7 +12,8 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
-	python3-zmq python3-protobuf clang libclang-rt-14-dev
+	python3-zmq python3-protobuf clang libclang-rt-14-dev \
+	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd
 
 .PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
 	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
@@ -47,6 +48,7 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-ops
 	$(MAKE) test-torture
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
@@ -69,6 +71,13 @@ torture: deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
+
+# The systemd unit (systemd-analyze) and a real Prometheus scraping the
+# relay's --metrics (tests/ops, about 20 s).
+.PHONY: test-ops
+test-ops: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/ops/run.sh $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh

@@ -12,6 +12,7 @@
 #include "tablepub/log_limiter.hpp"
 #include "tablepub/logging.hpp"
 #include "tablepub/metrics.hpp"
+#include "tablepub/systemd_notify.hpp"
 #include "tablepub/relay.hpp"
 #include "tablepub/sync_server.hpp"
 
@@ -100,8 +101,12 @@ int main(int argc, char** argv) {
             }
         }
         tablepub::Relay relay(options, std::move(audiences));
-        if (metrics) relay.set_observer(*metrics);
-        return relay.run();
+        tablepub::RelayObserver no_metrics;
+        tablepub::SystemdNotifier notifier(metrics ? *metrics : no_metrics);
+        relay.set_observer(notifier);
+        const int rc = relay.run();
+        tablepub::SystemdNotifier::stopping();
+        return rc;
     } catch (const tablepub::ConfigError& e) {
         std::cerr << "tablepub-relay: " << e.what() << "\n";
         return 1;

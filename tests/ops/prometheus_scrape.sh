@@ -9,7 +9,8 @@
 # it writes 3 transactions into a published table and asks Prometheus'
 # HTTP API (PromQL) for the lag, the role and the messages published, until
 # the answers are there (at most 30 s). Also checks /healthz, /readyz and
-# that every log line is a JSON object. Every server is stopped on every
+# that every log line is a JSON object, and that the relay tells
+# $NOTIFY_SOCKET READY=1 (systemd Type=notify). Every server is stopped on every
 # exit path.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,11 +25,11 @@ py=/usr/bin/python3
 D=$(mktemp -d /tmp/tablepub-prom.XXXX)
 chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
-RELAY= PROM=
+RELAY= PROM= NOTIFY=
 . "$root/tests/lib/procs.sh"
 cleanup() {
     local rc=$?
-    stop_pid "$PROM"; stop_pid "$RELAY"
+    stop_pid "$PROM"; stop_pid "$RELAY"; stop_pid "$NOTIFY"
     "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
     if [ $rc -ne 0 ]; then
         echo "prometheus_scrape: FAILED (logs kept in $D)" >&2
@@ -51,10 +52,23 @@ SQL
 . "$root/tests/lib/relay_role.sh"
 create_relay_role
 
+# systemd's side of Type=notify: a datagram socket recording what the relay
+# sends to $NOTIFY_SOCKET (READY=1 once connected).
+"$py" - "$D/notify.sock" "$D/notify.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+        out.flush()
+PY
+NOTIFY=$!
+
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P=$(free_port); M=$(free_port); W=$(free_port)
 
-"$relay_bin" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$RELAY_ROLE" \
+NOTIFY_SOCKET=$D/notify.sock "$relay_bin" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$RELAY_ROLE" \
     --publish "tcp://127.0.0.1:$P" --metrics "127.0.0.1:$M" --metrics-outbox-interval 1s \
     --log-format json --start-delay 10ms 2>"$D/relay.log" &
 RELAY=$!
@@ -86,6 +100,8 @@ wait_for() {
 }
 
 wait_for 15 http "http://127.0.0.1:$M/readyz"
+wait_for 15 grep -qx 'READY=1' "$D/notify.txt"
+grep -qx 'STATUS=active: publishing' "$D/notify.txt"
 http "http://127.0.0.1:$M/healthz" >/dev/null
 
 cat >"$D/prometheus.yml" <<YML
