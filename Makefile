@@ -79,6 +79,26 @@ test-ops: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/ops/run.sh $(BUILD)
 
+# --- Debian packages (packaging/debian): postgresql-15-tablepub,
+# tablepub-relay, python3-tablepub, built with debhelper and pg_buildext in
+# a copy of the tree under $(DEB_BUILD); lintian must report no error.
+# `make test-deb` installs them on this machine, checks CREATE EXTENSION
+# and a relay publishing a change, and purges them (tests/ops/deb_test.sh).
+DEB_BUILD ?= $(BUILD)/deb
+DEB_TOOLS = debhelper dh-python lintian postgresql-server-dev-all python3-all
+.PHONY: deb test-deb
+deb: deps
+	$(MAKE) deps DEB_PACKAGES="$(DEB_TOOLS)"
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/tablepub
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' \
+		| tar -c --null -T - -f - | tar -x -C $(DEB_BUILD)/tablepub
+	cp -r packaging/debian $(DEB_BUILD)/tablepub/debian
+	cd $(DEB_BUILD)/tablepub && dpkg-buildpackage -b -us -uc -j$(JOBS)
+	lintian --fail-on error $(DEB_BUILD)/*.changes
+
+test-deb: deb
+	tests/ops/deb_test.sh $(DEB_BUILD)
+
 test-extension: extension
 	extension/test/run.sh
 
