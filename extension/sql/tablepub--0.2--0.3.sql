@@ -728,21 +728,28 @@ $$;
 COMMENT ON FUNCTION tablepub.status_partitions() IS 'the outbox partitions: current (written), retired (cleaned by TRUNCATE once published and older than tablepub.retention) or empty; live_rows is the statistics collector''s estimate';
 
 CREATE VIEW tablepub.status AS
-SELECT (SELECT r.pid FROM tablepub.status_relays() r WHERE r.role = 'active') AS relay_pid,
-       (SELECT r.connected_since FROM tablepub.status_relays() r WHERE r.role = 'active') AS relay_since,
-       (SELECT array_agg(r.pid ORDER BY r.pid) FROM tablepub.status_relays() r WHERE r.role = 'standby')
-           AS standby_pids,
+WITH relays AS (SELECT * FROM tablepub.status_relays()),
+     tables AS (SELECT coalesce(sum(t.waiting_rows), 0)::int8 AS waiting_rows,
+                       max(t.oldest_waiting_xid_age) AS oldest_waiting_xid_age,
+                       max(t.oldest_waiting_age) AS oldest_waiting_age
+                  FROM tablepub.status_tables() t),
+     parts AS (SELECT max(p.partition::text) FILTER (WHERE p.state = 'current') AS current_partition,
+                      sum(p.bytes)::int8 AS outbox_bytes
+                 FROM tablepub.status_partitions() p)
+SELECT (SELECT r.pid FROM relays r WHERE r.role = 'active') AS relay_pid,
+       (SELECT r.connected_since FROM relays r WHERE r.role = 'active') AS relay_since,
+       (SELECT array_agg(r.pid ORDER BY r.pid) FROM relays r WHERE r.role = 'standby') AS standby_pids,
        st.last_batch,
        st.updated AS last_batch_done,
        (SELECT b.created FROM tablepub.relay_batch b WHERE b.done IS NULL) AS open_batch_since,
        (SELECT count(*) FROM tablepub.publication) AS published_tables,
-       (SELECT coalesce(sum(t.waiting_rows), 0)::int8 FROM tablepub.status_tables() t) AS waiting_rows,
-       (SELECT max(t.oldest_waiting_xid_age) FROM tablepub.status_tables() t) AS oldest_waiting_xid_age,
-       (SELECT max(t.oldest_waiting_age) FROM tablepub.status_tables() t) AS oldest_waiting_age,
+       tables.waiting_rows,
+       tables.oldest_waiting_xid_age,
+       tables.oldest_waiting_age,
        tablepub.retention() AS retention,
-       (SELECT p.partition FROM tablepub.status_partitions() p WHERE p.state = 'current') AS current_partition,
-       (SELECT sum(p.bytes)::int8 FROM tablepub.status_partitions() p) AS outbox_bytes
-  FROM tablepub.relay_state st;
+       parts.current_partition::regclass AS current_partition,
+       parts.outbox_bytes
+  FROM tablepub.relay_state st, tables, parts;
 COMMENT ON VIEW tablepub.status IS 'one row: the active relay and its standbys, the last batch done, what waits in the outbox and how old it is, the retention and the current outbox partition (details: status_tables(), status_relays(), status_partitions())';
 
 REVOKE ALL ON FUNCTION tablepub.status_tables(), tablepub.status_relays(), tablepub.status_partitions() FROM PUBLIC;

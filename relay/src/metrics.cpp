@@ -64,21 +64,24 @@ Metrics::Metrics(MetricsOptions options)
         .Set(1);
     lag_seconds_ = &BuildGauge()
                         .Name("tablepub_relay_lag_seconds")
-                        .Help("Age of the oldest committed change the relay knows of and has not published: time "
-                              "since the newest point up to which everything is published (0 when caught up)")
+                        .Help(
+                            "Age of the oldest committed change the relay knows of and has not published: time "
+                            "since the newest point up to which everything is published (0 when caught up)")
                         .Register(r)
                         .Add({});
     lag_transactions_ = &BuildGauge()
                              .Name("tablepub_relay_lag_transactions")
-                             .Help("Transaction ids the database assigned between the newest published point and "
-                                   "the snapshot of the batch in hand (0 when caught up)")
+                             .Help(
+                                 "Transaction ids the database assigned between the newest published point and "
+                                 "the snapshot of the batch in hand (0 when caught up)")
                              .Register(r)
                              .Add({});
     auto& roles = BuildGauge()
-                        .Name("tablepub_relay_role")
-                        .Help("1 for the relay's current role: active (holds the relay lock), standby (connected, "
-                              "waiting for the lock) or connecting")
-                        .Register(r);
+                      .Name("tablepub_relay_role")
+                      .Help(
+                          "1 for the relay's current role: active (holds the relay lock), standby (connected, "
+                          "waiting for the lock) or connecting")
+                      .Register(r);
     for (int i = 0; i < 3; ++i) roles_[i] = &roles.Add({{"role", ROLE_NAMES[i]}});
     reconnects_ = &BuildCounter()
                        .Name("tablepub_database_reconnects_total")
@@ -90,22 +93,19 @@ Metrics::Metrics(MetricsOptions options)
                    .Help("Errors the relay recovered from, by kind")
                    .Register(r);
     for (const char* kind : {"connection_lost", "database", "maintain"}) errors_->Add({{"kind", kind}});
-    batches_ = &BuildCounter()
-                    .Name("tablepub_batches_total")
-                    .Help("Batches published and marked done")
-                    .Register(r)
-                    .Add({});
-    batch_seconds_ =
-        &BuildHistogram()
-             .Name("tablepub_batch_duration_seconds")
-             .Help("Time to read and publish one batch")
-             .Register(r)
-             .Add({}, Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                  2.5, 5, 10, 30, 60});
+    batches_ =
+        &BuildCounter().Name("tablepub_batches_total").Help("Batches published and marked done").Register(r).Add({});
+    batch_seconds_ = &BuildHistogram()
+                          .Name("tablepub_batch_duration_seconds")
+                          .Help("Time to read and publish one batch")
+                          .Register(r)
+                          .Add({}, Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
     messages_ = &BuildCounter()
                      .Name("tablepub_messages_published_total")
-                     .Help("Messages published per table (changes, SCHEMA, RESYNC; tables beyond "
-                           "--metrics-max-tables count as table=\"other\")")
+                     .Help(
+                         "Messages published per table (changes, SCHEMA, RESYNC; tables beyond "
+                         "--metrics-max-tables count as table=\"other\")")
                      .Register(r);
     transactions_ = &BuildCounter()
                          .Name("tablepub_transactions_published_total")
@@ -129,10 +129,8 @@ Metrics::Metrics(MetricsOptions options)
                          .Name("tablepub_outbox_bytes")
                          .Help("Size of each outbox partition with its index and TOAST")
                          .Register(r);
-    sync_active_ = &BuildGauge()
-                        .Name("tablepub_sync_streams_active")
-                        .Help("Snapshot and replay streams running")
-                        .Register(r);
+    sync_active_ =
+        &BuildGauge().Name("tablepub_sync_streams_active").Help("Snapshot and replay streams running").Register(r);
     sync_served_ = &BuildCounter()
                         .Name("tablepub_sync_streams_served_total")
                         .Help("Snapshot and replay streams that sent their last chunk")
@@ -141,10 +139,8 @@ Metrics::Metrics(MetricsOptions options)
                         .Name("tablepub_sync_streams_failed_total")
                         .Help("Snapshot and replay streams that ended early (error reply, cancel, client gone)")
                         .Register(r);
-    sync_bytes_ = &BuildCounter()
-                       .Name("tablepub_sync_bytes_total")
-                       .Help("Bytes of snapshot and replay replies sent")
-                       .Register(r);
+    sync_bytes_ =
+        &BuildCounter().Name("tablepub_sync_bytes_total").Help("Bytes of snapshot and replay replies sent").Register(r);
     for (const char* kind : KIND_NAMES) {
         sync_active_->Add({{"kind", kind}});
         sync_served_->Add({{"kind", kind}});
@@ -174,7 +170,8 @@ Metrics::Metrics(MetricsOptions options)
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
     });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    server.Get("/healthz",
+               [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
         const auto [ok, why] = ready();
         res.status = ok ? 200 : 503;
@@ -214,17 +211,13 @@ void Metrics::reconnect() { reconnects_->Increment(); }
 
 void Metrics::error(std::string_view kind) { errors_->Add({{"kind", std::string(kind)}}).Increment(); }
 
-void Metrics::published_as_of(clock::time_point as_of) {
-    published_as_of_.store(as_of.time_since_epoch().count());
-}
+void Metrics::published_as_of(clock::time_point as_of) { published_as_of_.store(as_of.time_since_epoch().count()); }
 
 void Metrics::batch_in_hand(clock::time_point taken, std::uint64_t xids) {
     in_hand_taken_ = taken;
     xids_behind_.store(xids);
     pending_.store(true);
 }
-
-
 
 void Metrics::caught_up(clock::time_point as_of) {
     published_as_of(as_of);
@@ -313,16 +306,15 @@ std::string Metrics::render() {
 
 std::pair<bool, std::string> Metrics::ready() const {
     switch (static_cast<RelayRole>(role_.load())) {
-    case RelayRole::standby:
-        return {true, "standby: connected, waiting for the relay lock"};
-    case RelayRole::active: {
-        const double lag = lag_seconds();
-        const double limit = std::chrono::duration<double>(options_.ready_lag).count();
-        if (lag > limit) return {false, "active, " + std::to_string(lag) + " s behind (more than --metrics-ready-lag)"};
-        return {true, "active, " + std::to_string(lag) + " s behind"};
-    }
-    case RelayRole::connecting:
-        break;
+        case RelayRole::standby: return {true, "standby: connected, waiting for the relay lock"};
+        case RelayRole::active: {
+            const double lag = lag_seconds();
+            const double limit = std::chrono::duration<double>(options_.ready_lag).count();
+            if (lag > limit)
+                return {false, "active, " + std::to_string(lag) + " s behind (more than --metrics-ready-lag)"};
+            return {true, "active, " + std::to_string(lag) + " s behind"};
+        }
+        case RelayRole::connecting: break;
     }
     return {false, "connecting to the database"};
 }

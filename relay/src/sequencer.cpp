@@ -207,7 +207,8 @@ std::vector<StreamUpdate> Sequencer::batch_updates() const {
     out.reserve(touched_.size());
     for (const auto relid : touched_) {
         const auto& e = entries_.at(relid);
-        out.push_back(StreamUpdate{streams_.at(relid), e.batch_first_seq, e.batch_prev_schema_seq, e.batch_transactions});
+        out.push_back(
+            StreamUpdate{streams_.at(relid), e.batch_first_seq, e.batch_prev_schema_seq, e.batch_transactions});
     }
     return out;
 }

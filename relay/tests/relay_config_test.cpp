@@ -18,9 +18,9 @@ using namespace std::chrono_literals;
 class ConfigTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() /
-               ("tablepub-config-test-" + std::to_string(::getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ =
+            std::filesystem::temp_directory_path() / ("tablepub-config-test-" + std::to_string(::getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::create_directories(dir_);
     }
     void TearDown() override {
@@ -72,8 +72,8 @@ TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFile) {
     const auto r = parse({"--config", file, "--fetch-rows", "700"});
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
     const auto& o = std::get<RelayOptions>(r);
-    EXPECT_EQ(o.fetch_rows, 700);                // flag over variable and file
-    EXPECT_EQ(o.poll_interval, 3s);              // variable over file
+    EXPECT_EQ(o.fetch_rows, 700);                  // flag over variable and file
+    EXPECT_EQ(o.poll_interval, 3s);                // variable over file
     EXPECT_EQ(o.metrics.endpoint, "127.0.0.1:1");  // file over default
 }
 

@@ -12,9 +12,9 @@
 #include "tablepub/log_limiter.hpp"
 #include "tablepub/logging.hpp"
 #include "tablepub/metrics.hpp"
-#include "tablepub/systemd_notify.hpp"
 #include "tablepub/relay.hpp"
 #include "tablepub/sync_server.hpp"
+#include "tablepub/systemd_notify.hpp"
 
 namespace {
 

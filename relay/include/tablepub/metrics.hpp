@@ -79,8 +79,8 @@ private:
     std::shared_ptr<SyncStats> sync_;
 
     std::atomic<int> role_{0};
-    std::atomic<bool> pending_{false};                  // a batch is in hand
-    std::atomic<clock::rep> published_as_of_{0};        // steady clock ticks
+    std::atomic<bool> pending_{false};            // a batch is in hand
+    std::atomic<clock::rep> published_as_of_{0};  // steady clock ticks
     std::atomic<std::uint64_t> xids_behind_{0};
     clock::time_point in_hand_taken_{};  // relay thread only
 
@@ -110,7 +110,7 @@ private:
     std::size_t tables_labelled_ = 0;
     std::unordered_map<std::string, bool> labelled_;  // table -> has its own label
 
-    std::mutex refresh_mutex_;  // scrapes may run concurrently
+    std::mutex refresh_mutex_;                           // scrapes may run concurrently
     std::uint64_t sync_seen_[3][SyncStats::KINDS] = {};  // served, failed, bytes
     std::uint64_t refused_seen_[SyncStats::REFUSALS] = {};
 
