@@ -1,4 +1,4 @@
-#include "tablepub/metrics.hpp"
+#include "relay/metrics.hpp"
 
 #include <httplib.h>
 #include <prometheus/counter.h>
@@ -14,7 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "tablepub/error.hpp"
+#include "common/error.hpp"
 
 namespace tablepub {
 

@@ -1,4 +1,4 @@
-#include "tablepub/relay_config.hpp"
+#include "relay/relay_config.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -7,7 +7,7 @@
 #include <regex>
 #include <sstream>
 
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_options.hpp"
 
 namespace tablepub {
 

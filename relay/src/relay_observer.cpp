@@ -1,9 +1,9 @@
-#include "tablepub/relay_observer.hpp"
+#include "relay/relay_observer.hpp"
 
 #include <charconv>
 #include <cstdlib>
 
-#include "tablepub/pg_connection.hpp"
+#include "common/pg_connection.hpp"
 
 namespace tablepub {
 

@@ -1,12 +1,12 @@
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_options.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <ostream>
 
-#include "tablepub/error.hpp"
-#include "tablepub/relay_config.hpp"
+#include "common/error.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 

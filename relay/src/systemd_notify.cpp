@@ -1,4 +1,4 @@
-#include "tablepub/systemd_notify.hpp"
+#include "relay/systemd_notify.hpp"
 
 #include <systemd/sd-daemon.h>
 

@@ -2,8 +2,8 @@
 
 #include <httplib.h>
 
-#include "tablepub/error.hpp"
-#include "tablepub/metrics.hpp"
+#include "common/error.hpp"
+#include "relay/metrics.hpp"
 
 namespace tablepub {
 namespace {

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "tablepub/relay_config.hpp"
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_config.hpp"
+#include "relay/relay_options.hpp"
 
 namespace tablepub {
 namespace {

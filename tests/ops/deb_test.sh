@@ -109,7 +109,11 @@ for i in $(seq 1 60); do
 done
 wait "$TAIL" || { echo "deb_test: tablepub-tail failed" >&2; exit 1; }
 TAIL=
-grep -q '"table":"public.t","op":"insert"' "$D/tail.jsonl" || { cat "$D/tail.jsonl" >&2; exit 1; }
+python3 - "$D/tail.jsonl" <<'PY'
+import json, sys
+changes = [json.loads(line) for line in open(sys.argv[1])]
+assert any(c["table"] == "public.t" and c["op"] == "insert" and c["values"]["v"] == "deb" for c in changes), changes
+PY
 head -c 300 "$D/tail.jsonl"; echo
 python3 -c 'import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1]).status != 200)' \
     "http://127.0.0.1:$M/readyz"

@@ -16,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-relay_bin=$build/relay/tablepub-relay
+relay_bin=$build/bin/tablepub-relay
 prometheus_bin=${PROMETHEUS:-/usr/bin/prometheus}
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3

@@ -17,7 +17,7 @@ command -v systemd-analyze >/dev/null || { echo "systemd_verify: systemd-analyze
 
 D=$(mktemp -d /tmp/tablepub-systemd.XXXX)
 trap 'rm -rf "$D"' EXIT
-sed "s|/usr/bin/tablepub-relay|$build/relay/tablepub-relay|" "$unit" >"$D/tablepub-relay@.service"
+sed "s|/usr/bin/tablepub-relay|$build/bin/tablepub-relay|" "$unit" >"$D/tablepub-relay@.service"
 ln -s tablepub-relay@.service "$D/tablepub-relay@nova.service"
 out=$(systemd-analyze verify "$D/tablepub-relay@nova.service" 2>&1) || { echo "$out" >&2; exit 1; }
 if [ -n "$out" ]; then
