@@ -14,9 +14,10 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev \
+	python3-nova python3-psycopg2 \
 	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
+.PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
 	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
 
 all: extension relay
@@ -51,6 +52,7 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-nova
 	$(MAKE) test-ops
 	$(MAKE) test-torture
 	$(MAKE) test-sanitize
@@ -61,6 +63,14 @@ test: deps
 test-consistency: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/consistency/run_all.sh $(BUILD)
+
+# tablepub in a real Nova database (Debian's python3-nova), written by Nova's
+# own code, upgraded from its initial schema revision while published
+# (tests/nova/run.sh; about 50 s).
+.PHONY: test-nova
+test-nova: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/nova/run.sh 1 $(BUILD)
 
 # The fault-injection scenarios (tests/torture): once each with seed 1 in
 # `make test`; `make torture` runs rounds of them with seeds 1, 2, ... for
@@ -193,9 +203,19 @@ demo: deps
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/demo/run.sh $(BUILD)
 
-bench: deps
+# The peers bench/peers.sh compares tablepub with, the profiler and the
+# plotting library: installed by `make bench` only (make test needs none).
+BENCH_PACKAGES = postgresql-15-wal2json postgresql-15-pgq3 pgqd linux-perf python3-matplotlib
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+# bench/peers.sh (tablepub beside wal2json and PgQ; writes its part of
+# docs/benchmarks.md and docs/img/peers.png), then the relay's own figures.
+bench: bench-deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	bench/peers.sh $(BUILD)
 	bench/run_all.sh $(BUILD)
 
 clean:
