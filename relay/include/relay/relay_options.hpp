@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "relay/audience.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 
@@ -49,6 +50,10 @@ struct RelayOptions {
     // Every endpoint group: those of --group, and "default" for --publish /
     // --snapshot (left out when --group is given and they are not).
     std::vector<AudienceSpec> groups;
+    // Operations (relay_config.hpp): metrics endpoint, log format.
+    MetricsOptions metrics;
+    std::string log_format = "text";
+    bool print_config = false;
 };
 
 // Parsed options, or the exit code when the process should stop right away
