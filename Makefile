@@ -13,9 +13,11 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
-	python3-zmq python3-protobuf clang libclang-rt-14-dev
+	python3-zmq python3-protobuf clang libclang-rt-14-dev \
+	python3-nova python3-psycopg2 \
+	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
+.PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
 	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
 
 all: extension relay
@@ -50,6 +52,8 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-consistency
+	$(MAKE) test-nova
+	$(MAKE) test-ops
 	$(MAKE) test-torture
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
@@ -59,6 +63,14 @@ test: deps
 test-consistency: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/consistency/run_all.sh $(BUILD)
+
+# tablepub in a real Nova database (Debian's python3-nova), written by Nova's
+# own code, upgraded from its initial schema revision while published
+# (tests/nova/run.sh; about 50 s).
+.PHONY: test-nova
+test-nova: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/nova/run.sh 1 $(BUILD)
 
 # The fault-injection scenarios (tests/torture): once each with seed 1 in
 # `make test`; `make torture` runs rounds of them with seeds 1, 2, ... for
@@ -72,6 +84,33 @@ torture: deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
+
+# The systemd unit (systemd-analyze) and a real Prometheus scraping the
+# relay's --metrics (tests/ops, about 20 s).
+.PHONY: test-ops
+test-ops: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/ops/run.sh $(BUILD)
+
+# --- Debian packages (packaging/debian): postgresql-15-tablepub,
+# tablepub-relay, python3-tablepub, built with debhelper and pg_buildext in
+# a copy of the tree under $(DEB_BUILD); lintian must report no error.
+# `make test-deb` installs them on this machine, checks CREATE EXTENSION
+# and a relay publishing a change, and purges them (tests/ops/deb_test.sh).
+DEB_BUILD ?= $(BUILD)/deb
+DEB_TOOLS = debhelper dh-python lintian postgresql-server-dev-all python3-all
+.PHONY: deb test-deb
+deb: deps
+	$(MAKE) deps DEB_PACKAGES="$(DEB_TOOLS)"
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/tablepub
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' \
+		| tar -c --null -T - -f - | tar -x -C $(DEB_BUILD)/tablepub
+	cp -r packaging/debian $(DEB_BUILD)/tablepub/debian
+	cd $(DEB_BUILD)/tablepub && dpkg-buildpackage -b -us -uc -j$(JOBS)
+	lintian --fail-on error $(DEB_BUILD)/*.changes
+
+test-deb: deb
+	tests/ops/deb_test.sh $(DEB_BUILD)
 
 test-extension: extension
 	extension/test/run.sh
@@ -164,9 +203,19 @@ demo: deps
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/demo/run.sh $(BUILD)
 
-bench: deps
+# The peers bench/peers.sh compares tablepub with, the profiler and the
+# plotting library: installed by `make bench` only (make test needs none).
+BENCH_PACKAGES = postgresql-15-wal2json postgresql-15-pgq3 pgqd linux-perf python3-matplotlib
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+# bench/peers.sh (tablepub beside wal2json and PgQ; writes its part of
+# docs/benchmarks.md and docs/img/peers.png), then the relay's own figures.
+bench: bench-deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	bench/peers.sh $(BUILD)
 	bench/run_all.sh $(BUILD)
 
 clean:

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "common/error.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 
@@ -65,7 +66,8 @@ void add_bytes(CLI::App& app, const std::string& name, const std::string& env, s
            },
            help + " (default " + std::to_string(target >> 20) + "MB)")
         ->envname(env)
-        ->type_name("SIZE");
+        ->type_name("SIZE")
+        ->default_str(std::to_string(target >> 20) + "MB");
 }
 
 // Adds a duration option that takes "250ms", "2s", ... and its env variable.
@@ -82,7 +84,8 @@ void add_duration(CLI::App& app, const std::string& name, const std::string& env
            },
            help + " (default " + std::to_string(target.count()) + "ms)")
         ->envname(env)
-        ->type_name("DURATION");
+        ->type_name("DURATION")
+        ->default_str(std::to_string(target.count()) + "ms");
 }
 
 }  // namespace
@@ -154,7 +157,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
            },
            "after binding, wait this long before publishing so subscribers can (re)connect (default 300ms)")
         ->envname("TABLEPUB_START_DELAY")
-        ->type_name("DURATION");
+        ->type_name("DURATION")
+        ->default_str("300ms");
     app.add_option("--fetch-rows", o.fetch_rows, "outbox rows fetched per round trip (bounds memory)")
         ->envname("TABLEPUB_FETCH_ROWS")
         ->check(CLI::Range(1, 1'000'000))
@@ -187,8 +191,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
         ->capture_default_str();
+    add_ops_options(app, o);
 
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    const auto all = with_environment(app, args);
+    std::vector<std::string> reversed(all.rbegin(), all.rend());
     try {
         app.parse(reversed);
     } catch (const CLI::Success& e) {
@@ -227,6 +233,7 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
                "(use keys= in the group) (see --help)\n";
         return 2;
     }
+    if (print_config_if_asked(app, o, out)) return 0;
     return o;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "relay/audience.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 
@@ -22,7 +23,7 @@ struct RelayOptions {
     // sends at most one NOTIFY per tablepub.notify_interval (10 ms).
     std::chrono::milliseconds linger{100};
     std::chrono::milliseconds linger_poll{1};
-    std::chrono::milliseconds batch_interval{20};  // most a batch waits after a large one
+    std::chrono::milliseconds batch_interval{100};  // most a batch waits after a large one
     std::chrono::milliseconds heartbeat_interval{5000};
     std::chrono::milliseconds maintain_interval{60000};
     std::chrono::milliseconds start_delay{300};  // after binding, before the first message
@@ -49,6 +50,10 @@ struct RelayOptions {
     // Every endpoint group: those of --group, and "default" for --publish /
     // --snapshot (left out when --group is given and they are not).
     std::vector<AudienceSpec> groups;
+    // Operations (relay_config.hpp): metrics endpoint, log format.
+    MetricsOptions metrics;
+    std::string log_format = "text";
+    bool print_config = false;
 };
 
 // Parsed options, or the exit code when the process should stop right away

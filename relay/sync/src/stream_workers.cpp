@@ -1,5 +1,6 @@
 // The snapshot and replay streams (docs/protocol.md sections 5 and 6).
 
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "snapshot_progress.hpp"
 #include "stream.hpp"
 #include "relay/batch_reader.hpp"
 #include "common/error.hpp"
@@ -223,7 +225,8 @@ void run_snapshot(StreamContext& ctx)
             "                WHERE l.locktype = 'relation' AND l.granted"
             "                  AND l.pid = pg_catalog.pg_backend_pid()"
             "                  AND l.relation = r.relid"
-            "                  AND l.mode = 'AccessShareLock')"
+            "                  AND l.mode = 'AccessShareLock'),"
+            "       c.reltuples"
             "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
             "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
             "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
@@ -284,6 +287,7 @@ void run_snapshot(StreamContext& ctx)
     const auto n = ctx.chunk_rows();
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
     std::uint64_t rows = 0;
+    SnapshotProgress progress(name, std::strtod(info.text(0, 9).c_str(), nullptr), started);
     // Row by row: the relay holds one row of the table at a time, however
     // large the rows; the server waits while the client grants no credit.
     conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot", {}, true);
@@ -294,7 +298,7 @@ void run_snapshot(StreamContext& ctx)
         check_element_size(ctx, bytes.size(), "a row", name);
         if (!columns.empty()) bytes = projected = project(bytes, columns);
         add_bounded(ctx, enc, n, bytes, "a row", name);
-        ++rows;
+        progress.row(++rows);
     }
     if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");

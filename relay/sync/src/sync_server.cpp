@@ -37,6 +37,11 @@ struct QueuedReply {
     std::shared_ptr<Stream> stream;
 };
 
+SyncStats::Kind kind_of(const v1::Request& request) noexcept
+{
+    return request.has_snapshot() ? SyncStats::SNAPSHOT : SyncStats::REPLAY;
+}
+
 // ZeroMQ's free function of a reply: called once it has written the reply
 // to the connection (or dropped it), from whichever thread that was.
 void release_reply(void*, void* hint) noexcept
@@ -123,6 +128,10 @@ void StreamContext::send(std::string reply)
     push_.send(zmq::buffer(stream_->identity), zmq::send_flags::sndmore);
     push_.send(zmq::buffer(&id, sizeof id), zmq::send_flags::sndmore);
     push_.send(body, zmq::send_flags::none);
+    if (options_.stats) {
+        SyncStats::add(options_.stats->bytes[stream_->request.has_snapshot() ? SyncStats::SNAPSHOT : SyncStats::REPLAY],
+                       size);
+    }
 }
 
 void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
@@ -224,8 +233,14 @@ struct SyncServer::Impl {
         }
     }
 
+    void count_refusal(SyncStats::Refusal why) noexcept
+    {
+        if (options.stats) SyncStats::add(options.stats->refused[why]);
+    }
+
     void malformed(const std::string& identity, std::uint64_t request_id, const std::string& message)
     {
+        count_refusal(SyncStats::MALFORMED);
         malformed_log(message);
         reply_error(identity, request_id, v1::MALFORMED_REQUEST, message);
     }
@@ -323,6 +338,7 @@ struct SyncServer::Impl {
                                     ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
                                     : std::make_pair(req.replay().schema_name(), req.replay().table_name());
             if (auto refusal = options.authorize(peer_user_id(body), names.first, names.second)) {
+                count_refusal(SyncStats::FORBIDDEN);
                 reply_error(identity, id, v1::FORBIDDEN, *refusal);
                 return;
             }
@@ -332,6 +348,7 @@ struct SyncServer::Impl {
             return;
         }
         if (auto busy = admit(identity)) {
+            count_refusal(SyncStats::BUSY);
             reply_error(identity, id, v1::BUSY, *busy);
             return;
         }
@@ -341,6 +358,7 @@ struct SyncServer::Impl {
         s->credit = req.credit() == 0 ? options.default_credit : std::min(req.credit(), options.max_credit);
         s->request = std::move(req);
         ++active;
+        if (options.stats) SyncStats::add(options.stats->started[kind_of(s->request)]);
         s->worker = std::thread([this, s] { work(s); });
         streams.emplace(key, std::move(s));
     }
@@ -353,6 +371,7 @@ struct SyncServer::Impl {
         const auto what = req.has_snapshot() ? "snapshot" : "replay";
         const auto table = req.has_snapshot() ? req.snapshot().schema_name() + "." + req.snapshot().table_name()
                                               : req.replay().schema_name() + "." + req.replay().table_name();
+        bool served = false;
         try {
             sync::StreamContext ctx2(ctx, inproc, options, sp);
             try {
@@ -360,6 +379,7 @@ struct SyncServer::Impl {
                     sync::run_snapshot(ctx2);
                 else
                     sync::run_replay(ctx2);
+                served = true;
             } catch (const sync::StreamAborted& a) {
                 if (a.preempted) {
                     spdlog::info("{} of {}: no credit for {} ms while another client waited, stream dropped",
@@ -384,6 +404,10 @@ struct SyncServer::Impl {
             }
         } catch (const std::exception& e) {
             spdlog::error("{} of {}: cannot reply: {}", what, table, e.what());
+        }
+        if (options.stats) {
+            auto& counters = served ? options.stats->served : options.stats->failed;
+            SyncStats::add(counters[kind_of(req)]);
         }
         s.finished = true;
     }

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "common/bus_security.hpp"
+#include "relay/sync_stats.hpp"
 
 namespace tablepub {
 
@@ -54,6 +55,8 @@ struct SyncServerOptions {
     std::function<std::optional<std::string>(const std::string& user_id, const std::string& schema,
                                              const std::string& table)>
         authorize;
+    // Set: counts requests, streams and reply bytes (relay --metrics).
+    std::shared_ptr<SyncStats> stats;
 };
 
 // Serves snapshot and replay requests in a thread of its own, with one
