@@ -95,8 +95,11 @@ bool Relay::activate(bool first) {
             store_.check_extension();
             fatal = false;
             // Qualified names only: no user-created function or operator may
-            // stand in for one the relay's SQL calls.
-            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
+            // stand in for one the relay's SQL calls. Standard strings, which
+            // the bytea parameters of relay_finish_batch need, whatever the
+            // role or database sets.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
+                       "SET standard_conforming_strings = on");
             store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
@@ -126,8 +129,8 @@ bool Relay::activate(bool first) {
             throw;
         } catch (const Error& e) {
             // At startup an unreachable database is a configuration problem.
-            if (fatal) throw ConfigError(e.what());
-            spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+            if (fatal) throw ConfigError(describe(e));
+            spdlog::warn("{}; retrying in {} ms", describe(e), backoff.count());
         }
         conn_ = PgConnection();
         sleep_interruptible(backoff);
@@ -298,7 +301,7 @@ void Relay::maintain_if_due() {
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("outbox maintenance failed: {}", e.what());
+        spdlog::warn("outbox maintenance failed: {}", describe(e));
     }
 }
 
@@ -353,9 +356,9 @@ int Relay::run() {
             throw;
         } catch (const Error& e) {
             if (dynamic_cast<const ConnectionLost*>(&e)) {
-                spdlog::warn("{}; reconnecting", e.what());
+                spdlog::warn("{}; reconnecting", describe(e));
             } else {
-                spdlog::error("{}; reconnecting to redo from the durable state", e.what());
+                spdlog::error("{}; reconnecting to redo from the durable state", describe(e));
                 sleep_interruptible(std::chrono::milliseconds(1000));
             }
             conn_ = PgConnection();
