@@ -126,5 +126,5 @@ int main(int argc, char** argv) {
         }
         std::printf("%5d  %18.1f  %20.1f  %19.0f  %21.0f\n", r + 1, me, mg, ce, cg);
     }
-    return sink == 0 ? 1 : 0;
+    return rounds > 0 && sink == 0 ? 1 : 0;
 }
