@@ -16,9 +16,17 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-# The encoder and what it needs, relative to the tree's root.
-SOURCES="relay/src/wire.cpp relay/src/error.cpp relay/sync/src/reply_encoding.cpp"
-INCLUDES="relay/include relay/sync/include"
+# The encoder and what it needs, relative to a tree's root (before the
+# layout of issue 9 they were under relay/).
+sources() {
+    if git -C "$ROOT" cat-file -e "$1:common/src/wire.cpp" 2>/dev/null; then
+        SOURCES="common/src/wire.cpp common/src/error.cpp relay/sync/src/reply_encoding.cpp"
+        INCLUDES="common/include relay/sync/include"
+    else
+        SOURCES="relay/src/wire.cpp relay/src/error.cpp relay/sync/src/reply_encoding.cpp"
+        INCLUDES="relay/include relay/sync/include"
+    fi
+}
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -38,8 +46,11 @@ build() {
     done
     $CXX $flags -o "$WORK/$1" "$ROOT/bench/codec/encode_bench.cpp" $objs "$WORK/gen.o" "$WORK/bytes.o" -lprotobuf -lpthread
 }
+SOURCES="common/src/wire.cpp common/src/error.cpp relay/sync/src/reply_encoding.cpp"
+INCLUDES="common/include relay/sync/include"
 build now "$ROOT"
 if [ -n "$BASE" ]; then
+    sources "$BASE"
     mkdir -p "$WORK/base-tree"
     git -C "$ROOT" archive "$BASE" $SOURCES $INCLUDES | tar -x -C "$WORK/base-tree"
     build base "$WORK/base-tree"

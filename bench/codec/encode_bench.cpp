@@ -12,8 +12,15 @@
 
 #include "envelope_bytes.pb.h"
 #include "tablepub.pb.h"
+// Built against this tree or, by bench/codec.sh --base, an older one from
+// before the layout of issue 9.
+#if __has_include("common/wire.hpp")
+#include "common/wire.hpp"
+#include "sync/reply_encoding.hpp"
+#else
 #include "tablepub/reply_encoding.hpp"
 #include "tablepub/wire.hpp"
+#endif
 
 namespace {
 

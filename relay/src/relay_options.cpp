@@ -1,12 +1,12 @@
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_options.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <ostream>
 
-#include "tablepub/cli_options.hpp"
-#include "tablepub/error.hpp"
+#include "common/cli_options.hpp"
+#include "common/error.hpp"
 
 namespace tablepub {
 

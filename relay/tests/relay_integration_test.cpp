@@ -14,8 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "harness.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/state_store.hpp"
+#include "common/error.hpp"
+#include "relay/state_store.hpp"
 
 namespace tablepub::test {
 namespace {

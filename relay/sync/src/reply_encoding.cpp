@@ -1,6 +1,6 @@
-#include "tablepub/reply_encoding.hpp"
+#include "sync/reply_encoding.hpp"
 
-#include "tablepub/wire.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 

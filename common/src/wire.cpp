@@ -1,0 +1,126 @@
+#include "common/wire.hpp"
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include "tablepub.pb.h"
+#include "common/error.hpp"
+
+namespace tablepub {
+
+namespace {
+
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
+
+enum WireType : std::uint32_t { VARINT = 0, FIXED64 = 1, LEN = 2, FIXED32 = 5 };
+
+constexpr std::uint32_t tag(std::uint32_t field, WireType type) { return (field << 3) | type; }
+
+void put_varint(std::string& out, std::uint64_t v) {
+    std::uint8_t buf[10];
+    const auto* end = CodedOutputStream::WriteVarint64ToArray(v, buf);
+    out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
+}
+
+void put_bytes(std::string& out, std::uint32_t field, std::string_view v) {
+    if (v.empty()) return;
+    append_length_prefix(out, field, v.size());
+    out.append(v);
+}
+
+}  // namespace
+
+void append_varint_field(std::string& out, std::uint32_t field, std::uint64_t value) {
+    if (value == 0) return;  // proto3 leaves defaults out
+    put_varint(out, tag(field, VARINT));
+    put_varint(out, value);
+}
+
+void append_length_prefix(std::string& out, std::uint32_t field, std::size_t size) {
+    put_varint(out, tag(field, LEN));
+    put_varint(out, size);
+}
+
+std::size_t length_prefix_size(std::uint32_t field, std::size_t size) noexcept {
+    return CodedOutputStream::VarintSize32(tag(field, LEN)) + CodedOutputStream::VarintSize64(size);
+}
+
+void encode_message_envelope(std::string& out, const MessageHeader& h, std::size_t change_size) {
+    put_bytes(out, 1, h.schema_name);
+    put_bytes(out, 2, h.table_name);
+    append_varint_field(out, 3, h.seq);
+    append_varint_field(out, 4, h.txid);
+    append_varint_field(out, 5, h.tx_last ? 1 : 0);
+    append_varint_field(out, 6, h.schema_seq);
+    // A oneof member is always written, even when empty.
+    append_length_prefix(out, 10, change_size);
+}
+
+void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
+    encode_message_envelope(out, h, change.size());
+    out.append(change);
+}
+
+std::string oversized_change(std::string_view schema_name, std::string_view table_name, std::uint64_t txid,
+                             std::uint64_t size, std::uint64_t limit) {
+    v1::Change c;
+    c.set_op(v1::RESYNC);
+    c.set_reason("a change of table " + std::string(schema_name) + "." + std::string(table_name) + " in transaction " +
+                 std::to_string(txid) + " is " + std::to_string(size) + " bytes, over the relay's limit of " +
+                 std::to_string(limit) + " bytes (--max-change-bytes)");
+    return c.SerializeAsString();
+}
+
+std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
+                             std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice) {
+    v1::Message msg;
+    msg.set_schema_name(std::string(schema_name));
+    msg.set_table_name(std::string(table_name));
+    msg.set_seq(seq);
+    msg.set_schema_seq(schema_seq);
+    auto* hb = msg.mutable_heartbeat();
+    hb->set_interval_ms(interval_ms);
+    hb->set_unpublished(notice.unpublished);
+    hb->set_moved_to_schema(std::string(notice.moved_to_schema));
+    hb->set_moved_to_table(std::string(notice.moved_to_table));
+    return msg.SerializeAsString();
+}
+
+ChangeOp peek_op(std::string_view change) {
+    // A change is at most 1 GB (a bytea), so its size fits protobuf's int.
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(change.data()), static_cast<int>(change.size()));
+    std::uint64_t op = 0;
+    while (in.CurrentPosition() < static_cast<int>(change.size())) {
+        const std::uint32_t t = in.ReadTagNoLastTag();
+        const auto field = t >> 3;
+        bool ok = true;
+        switch (t & 7) {
+            case VARINT: {
+                std::uint64_t v = 0;
+                ok = in.ReadVarint64(&v);
+                if (field == 1) op = v;  // last one wins, as in protobuf
+                break;
+            }
+            case FIXED64: ok = in.Skip(8); break;
+            case LEN: {
+                std::uint32_t len = 0;
+                ok = in.ReadVarint32(&len) && in.Skip(static_cast<int>(len));
+                break;
+            }
+            case FIXED32: ok = in.Skip(4); break;
+            default: throw Error("malformed change: unsupported wire type");
+        }
+        if (t == 0 || !ok) throw Error("malformed change: truncated or overlong field");
+    }
+    if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
+    return static_cast<ChangeOp>(op);
+}
+
+std::string make_topic(std::string_view schema_name, std::string_view table_name) {
+    std::string t;
+    t.reserve(schema_name.size() + table_name.size() + 1);
+    t.append(schema_name).append(".").append(table_name);
+    return t;
+}
+
+}  // namespace tablepub
