@@ -32,8 +32,11 @@ nlohmann::json stats_json(const SyncStats& s) {
 }
 
 // Writes the mirror, then the status (so a reader that sees dump N in the
-// status finds the mirror of dump N or later).
+// status finds the mirror of dump N or later). The status is taken first,
+// at the same moment as the mirror's rows: taken after writing a large
+// mirror, it would call every table stale for the time the write took.
 void dump(const TailOptions& options, const Subscriber& sub, std::uint64_t dumps) {
+    const std::string status = json_line(tail_status_json(sub.status(), dumps)) + "\n";
     std::string content;
     for (const auto& table : options.tables) {
         sub.with_table(table, [&](const TableSync& t) {
@@ -44,7 +47,7 @@ void dump(const TailOptions& options, const Subscriber& sub, std::uint64_t dumps
         });
     }
     write_file_atomically(options.mirror, content);
-    write_file_atomically(options.mirror + ".status", json_line(tail_status_json(sub.status(), dumps)) + "\n");
+    write_file_atomically(options.mirror + ".status", status);
 }
 
 }  // namespace
