@@ -97,8 +97,11 @@ bool Relay::activate(bool first) {
             if (!first) observer_->reconnect();
             fatal = false;
             // Qualified names only: no user-created function or operator may
-            // stand in for one the relay's SQL calls.
-            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
+            // stand in for one the relay's SQL calls. Standard strings, which
+            // the bytea parameters of relay_finish_batch need, whatever the
+            // role or database sets.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
+                       "SET standard_conforming_strings = on");
             store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
@@ -137,8 +140,8 @@ bool Relay::activate(bool first) {
             throw;
         } catch (const Error& e) {
             // At startup an unreachable database is a configuration problem.
-            if (fatal) throw ConfigError(e.what());
-            spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+            if (fatal) throw ConfigError(describe(e));
+            spdlog::warn("{}; retrying in {} ms", describe(e), backoff.count());
         }
         conn_ = PgConnection();
         sleep_interruptible(backoff);
@@ -328,7 +331,7 @@ void Relay::maintain_if_due() {
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("outbox maintenance failed: {}", e.what());
+        spdlog::warn("outbox maintenance failed: {}", describe(e));
         observer_->maintained(false);
     }
 }
@@ -343,7 +346,7 @@ void Relay::observe_outbox_if_due() {
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("cannot read the outbox sizes for the metrics: {}", e.what());
+        spdlog::warn("cannot read the outbox sizes for the metrics: {}", describe(e));
     }
 }
 
@@ -400,10 +403,10 @@ int Relay::run() {
         } catch (const Error& e) {
             if (dynamic_cast<const ConnectionLost*>(&e)) {
                 observer_->error("connection_lost");
-                spdlog::warn("{}; reconnecting", e.what());
+                spdlog::warn("{}; reconnecting", describe(e));
             } else {
                 observer_->error("database");
-                spdlog::error("{}; reconnecting to redo from the durable state", e.what());
+                spdlog::error("{}; reconnecting to redo from the durable state", describe(e));
                 sleep_interruptible(std::chrono::milliseconds(1000));
             }
             conn_ = PgConnection();

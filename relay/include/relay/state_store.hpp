@@ -66,8 +66,8 @@ private:
     PgConnection& conn_;
 };
 
-// Array literal helpers for the relay functions' array parameters.
+// The array literal of the relay functions' array parameters (bytea
+// elements as PgConnection::bytea_param() gives them).
 [[nodiscard]] std::string pg_array_literal(const std::vector<std::string>& elements);
-[[nodiscard]] std::string pg_bytea_hex(std::string_view bytes);
 
 }  // namespace tablepub

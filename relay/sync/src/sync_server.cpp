@@ -9,6 +9,7 @@
 
 #include "stream.hpp"
 #include "common/error.hpp"
+#include "common/wire.hpp"
 #include "sync/reply_encoding.hpp"
 #include "sync/request_limits.hpp"
 #include "sync/request_validation.hpp"
@@ -168,7 +169,7 @@ void check_element_size(const StreamContext& ctx, std::size_t element_bytes, con
 {
     const auto limit = ctx.options().max_reply_bytes;
     // The element alone in a chunk: its tag, length and the Reply header.
-    if (element_bytes + 1 + varint_size(element_bytes) + ChunkEncoder::HEADER_ROOM > limit)
+    if (length_prefix_size(1, element_bytes) + element_bytes + ChunkEncoder::HEADER_ROOM > limit)
         throw TooLarge(std::string(what) + " of table " + table + " is " + std::to_string(element_bytes) +
                        " bytes, more than the relay sends in one reply (" + std::to_string(limit) +
                        " bytes, --snapshot-max-reply-bytes)");
@@ -396,14 +397,14 @@ struct SyncServer::Impl {
                 spdlog::warn("{} of {}: {}", what, table, e.what());
                 ctx2.send_error(v1::TOO_LARGE, e.what());
             } catch (const ConnectionLost& e) {
-                spdlog::warn("{} of {}: database unavailable: {}", what, table, e.what());
+                spdlog::warn("{} of {}: database unavailable: {}", what, table, describe(e));
                 ctx2.send_error(v1::UNAVAILABLE, std::string("database unavailable: ") + e.what());
             } catch (const std::exception& e) {
-                spdlog::warn("{} of {}: {}", what, table, e.what());
+                spdlog::warn("{} of {}: {}", what, table, describe(e));
                 ctx2.send_error(v1::INTERNAL, e.what());
             }
         } catch (const std::exception& e) {
-            spdlog::error("{} of {}: cannot reply: {}", what, table, e.what());
+            spdlog::error("{} of {}: cannot reply: {}", what, table, describe(e));
         }
         if (options.stats) {
             auto& counters = served ? options.stats->served : options.stats->failed;
@@ -482,7 +483,7 @@ struct SyncServer::Impl {
                 }
                 reap(false);
             } catch (const std::exception& e) {
-                spdlog::error("snapshot server: {}", e.what());
+                spdlog::error("snapshot server: {}", describe(e));
             }
         }
         reap(true);
