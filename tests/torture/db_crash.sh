@@ -29,8 +29,6 @@ tt_db_init postgres
 tt_sql "SELECT tablepub.publish('sc')" >/dev/null
 TABLES=(public.acct public.item public.evt public.sc)
 published() { tt_sql "SELECT coalesce(sum(last_seq), 0) FROM tablepub.relay_stream"; }
-held_sql="SELECT EXISTS (SELECT FROM pg_stat_activity WHERE usename = '$TT_RELAY_ROLE'
-          AND application_name = 'tablepub-relay' AND wait_event_type = 'Lock')"
 
 tt_relay A
 tt_raw_tail
@@ -49,15 +47,11 @@ for round in 1 2 3; do
         tt_wait_sql "2000 messages published in round $round" \
             "SELECT coalesce(sum(last_seq), 0) >= $from + 2000 FROM tablepub.relay_stream"
         if [ $round = 1 ]; then
-            psql -qXAt -c "BEGIN; LOCK TABLE tablepub.relay_batch IN EXCLUSIVE MODE; SELECT pg_sleep(600)" \
-                >/dev/null 2>&1 &
-            TT_PID[blocker]=$!
-            tt_wait_sql "the relay's drain to wait for the lock" "$held_sql"
+            tt_hold_drain
             n=$(tt_sql "SELECT count(*) FROM sc")
             tt_wait_sql "100 more commits while the drain waits" "SELECT count(*) >= $n + 100 FROM sc"
         fi
         tt_crash_db
-        tt_stop blocker
         # One session commits in WAL order: the crash lost a suffix of its ids.
         kept=$(tt_sql "SELECT max(id) FROM sc")
         lost=$(awk -v m="$kept" '$1 > m' "$D/ids-$round" | wc -l)

@@ -119,6 +119,22 @@ tt_hold_walwriter() {
     TT_STOPPED+=("$pid")
 }
 
+# tt_hold_drain: holds the active relay's drain (whose synchronous batch
+# commits flush the WAL) until the next crash: a session takes an EXCLUSIVE
+# lock on tablepub.relay_batch, and the wait ends when the relay's session
+# is blocked by that session (pg_blocking_pids; any other lock wait of the
+# relay, say maintain() waiting for an outbox partition, is not the hold).
+tt_hold_drain() {
+    PGAPPNAME=tt-hold-drain psql -qXAt \
+        -c "BEGIN; LOCK TABLE tablepub.relay_batch IN EXCLUSIVE MODE; SELECT pg_sleep(600)" >/dev/null 2>&1 &
+    TT_PID[hold-drain]=$!
+    tt_wait_sql "the relay's drain to wait for the held lock" \
+        "SELECT EXISTS (SELECT FROM pg_stat_activity r, pg_stat_activity h
+                         WHERE r.usename = '$TT_RELAY_ROLE' AND r.application_name = 'tablepub-relay'
+                           AND h.application_name = 'tt-hold-drain'
+                           AND h.pid = ANY (pg_catalog.pg_blocking_pids(r.pid)))"
+}
+
 # tt_crash_db: crashes the database and restarts it (pg_ctl restart -m
 # immediate: every server process quits at once, nothing is flushed). A WAL
 # writer held by tt_hold_walwriter cannot quit, and the postmaster would wait
@@ -130,6 +146,7 @@ tt_crash_db() {
     for pid in "${TT_STOPPED[@]+"${TT_STOPPED[@]}"}"; do kill -9 "$pid" 2>/dev/null || true; done
     TT_STOPPED=()
     wait "$pg" || tt_fail "pg_ctl restart -m immediate failed (see $PGD/postgres.log)"
+    tt_stop hold-drain
 }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 

@@ -31,8 +31,6 @@ writer() {  # writer N: a busy writer whose committed ids go to $D/ids-N
     "$py" "$tt_here/serial_writer.py" sc "$D/ids-$1" "$((seed * 10 + $1))" 2>>"$D/writer.err" &
     TT_PID[writer]=$!
 }
-blocker_sql="SELECT EXISTS (SELECT FROM pg_stat_activity WHERE usename = '$TT_RELAY_ROLE'
-             AND application_name = 'tablepub-relay' AND wait_event_type = 'Lock')"
 
 tt_relay A
 tt_raw_tail
@@ -41,10 +39,7 @@ tt_wait_sql "the writer's first commits" "SELECT count(*) > 600 FROM sc"
 
 # Hold the WAL writer and the drain: every later WAL flush would come from them.
 tt_hold_walwriter
-psql -qXAt -c "BEGIN; LOCK TABLE tablepub.relay_batch IN EXCLUSIVE MODE; SELECT pg_sleep(600)" \
-    >/dev/null 2>&1 &
-TT_PID[blocker]=$!
-tt_wait_sql "the relay's drain to wait for the lock" "$blocker_sql"
+tt_hold_drain
 committed_before=$(wc -l <"$D/ids-1")
 tt_wait_sql "more commits while the drain waits" "SELECT count(*) > $((committed_before + 500 + 300)) FROM sc"
 tt_log "drain held; the writer goes on; subscribers join by snapshot"
@@ -58,7 +53,6 @@ tt_crash_db
 tt_log "database crashed and restarted"
 { wait "${TT_PID[writer]}"; } 2>/dev/null || true
 unset 'TT_PID[writer]'
-stop_pid "${TT_PID[blocker]}"; unset 'TT_PID[blocker]'
 
 # The crash must have taken back commits, or the run proved nothing. One
 # session commits in WAL order, so what a crash loses of it is a suffix: the
