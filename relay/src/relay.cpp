@@ -1,4 +1,4 @@
-#include "tablepub/relay.hpp"
+#include "relay/relay.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,9 +13,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "tablepub/batch_reader.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/wait_readable.hpp"
+#include "relay/batch_reader.hpp"
+#include "common/error.hpp"
+#include "relay/wait_readable.hpp"
 
 namespace tablepub {
 

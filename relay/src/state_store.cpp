@@ -1,8 +1,8 @@
-#include "tablepub/state_store.hpp"
+#include "relay/state_store.hpp"
 
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
-#include "tablepub/wal_flush.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
+#include "relay/wal_flush.hpp"
 
 namespace tablepub {
 

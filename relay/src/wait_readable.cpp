@@ -1,4 +1,4 @@
-#include "tablepub/wait_readable.hpp"
+#include "relay/wait_readable.hpp"
 
 #include <algorithm>
 #include <cerrno>

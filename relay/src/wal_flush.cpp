@@ -1,7 +1,7 @@
-#include "tablepub/wal_flush.hpp"
+#include "relay/wal_flush.hpp"
 
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
 
 namespace tablepub {
 

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tablepub/wait_readable.hpp"
+#include "relay/wait_readable.hpp"
 
 namespace tablepub {
 namespace {

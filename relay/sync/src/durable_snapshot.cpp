@@ -1,7 +1,7 @@
 #include "durable_snapshot.hpp"
 
-#include "tablepub/error.hpp"
-#include "tablepub/wal_flush.hpp"
+#include "common/error.hpp"
+#include "relay/wal_flush.hpp"
 
 namespace tablepub::sync {
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "tablepub/pg_connection.hpp"
+#include "common/pg_connection.hpp"
 
 namespace tablepub::sync {
 

@@ -20,7 +20,7 @@
 
 #include "durable_snapshot.hpp"
 #include "tablepub.pb.h"
-#include "tablepub/sync_server.hpp"
+#include "sync/sync_server.hpp"
 
 namespace tablepub::sync {
 
