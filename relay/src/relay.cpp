@@ -15,6 +15,7 @@
 
 #include "relay/batch_reader.hpp"
 #include "common/error.hpp"
+#include "relay/wait_readable.hpp"
 
 namespace tablepub {
 
@@ -65,14 +66,7 @@ Relay::~Relay() = default;
 bool Relay::stopping() const noexcept { return g_stop.load(); }
 
 void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
-    zmq::pollitem_t items[2] = {{nullptr, g_stop_pipe[0], ZMQ_POLLIN, 0}, {nullptr, fd, ZMQ_POLLIN, 0}};
-    try {
-        // A negative timeout makes zmq_poll wait forever: a deadline that
-        // passed while this thread was preempted must mean "do not wait".
-        zmq::poll(items, fd >= 0 ? 2 : 1, std::max(d, std::chrono::milliseconds(0)));
-    } catch (const zmq::error_t& e) {
-        if (e.num() != EINTR) throw;
-    }
+    wait_readable(g_stop_pipe[0], fd, d);
     char buf[16];
     while (g_stop_pipe[0] >= 0 && ::read(g_stop_pipe[0], buf, sizeof buf) > 0) {
     }

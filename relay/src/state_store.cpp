@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
+#include "relay/wal_flush.hpp"
 
 namespace tablepub {
 
@@ -41,19 +42,9 @@ void StateStore::check_extension() {
     }
 }
 
-void StateStore::make_commits_durable() {
-    // Every setting but off flushes the local WAL at commit; keep a stronger
-    // one (remote_apply, ...) that the cluster asks for.
-    conn_.exec(
-        "SELECT set_config('synchronous_commit', 'on', false) "
-        "WHERE current_setting('synchronous_commit') = 'off'");
-}
+void StateStore::make_commits_durable() { tablepub::make_commits_durable(conn_); }
 
-void StateStore::flush_wal() {
-    // A transaction with an xid writes a commit record, and a synchronous
-    // commit flushes the WAL up to it, so every record inserted before.
-    conn_.exec("BEGIN; SELECT pg_current_xact_id(); COMMIT");
-}
+void StateStore::flush_wal() { tablepub::flush_wal(conn_); }
 
 std::optional<int> StateStore::try_lock() {
     auto res = conn_.exec_params("SELECT pg_try_advisory_lock($1::int8)", {LOCK_KEY});

@@ -31,7 +31,7 @@ struct RelayOptions {
     std::vector<std::string> snapshot;
     int snapshot_chunk_rows = 1000;
     int snapshot_max_streams = 8;
-    std::chrono::milliseconds snapshot_idle_timeout{60000};
+    std::chrono::milliseconds snapshot_idle_timeout{30000};
     // Bounds of the snapshot service's memory (see SyncServerOptions).
     std::int64_t snapshot_chunk_bytes = 1 << 20;
     std::int64_t snapshot_max_reply_bytes = 256 << 20;

@@ -219,7 +219,8 @@ void run_snapshot(StreamContext& ctx)
             "                  AND l.relation = r.relid"
             "                  AND l.mode = 'AccessShareLock'),"
             "       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
-            "       c.reltuples"
+            "       c.reltuples,"
+            "       pg_catalog.pg_current_wal_flush_lsn() >= pg_catalog.pg_current_wal_insert_lsn()"
             "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
             "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
             "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
@@ -242,6 +243,13 @@ void run_snapshot(StreamContext& ctx)
                        "column(s) " + info.text(0, 3) + " of table " + name + " are not published");
         return;
     }
+    // Durable before sent: the snapshot may see transactions committed with
+    // synchronous_commit = off whose commit records are still in the WAL
+    // buffers. The statement above compared the flushed WAL with the insert
+    // position after its snapshot was taken; when the flush lags, a flush
+    // started from now on covers the snapshot (docs/design.md section 3).
+    const bool flushed = info.value(0, 11) != "t" && ctx.durable().make_durable(Clock::now());
+
     v1::Reply begin;
     begin.set_request_id(stream.request_id);
     auto* b = begin.mutable_snapshot_begin();
@@ -303,7 +311,8 @@ void run_snapshot(StreamContext& ctx)
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
-    spdlog::info("snapshot of {}: {} rows at seq {} in {} ms", name, rows, b->seq(), ms);
+    spdlog::info("snapshot of {}: {} rows at seq {} in {} ms{}", name, rows, b->seq(), ms,
+                 flushed ? " (flushed the WAL first)" : "");
 }
 
 namespace {

@@ -102,8 +102,8 @@ void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
 namespace sync {
 
 StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
-                             std::shared_ptr<Stream> stream)
-    : options_(options), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
+                             DurableSnapshots& durable, std::shared_ptr<Stream> stream)
+    : options_(options), durable_(durable), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
 {
     push_.set(zmq::sockopt::linger, 0);
     push_.connect(inproc);
@@ -188,13 +188,15 @@ struct SyncServer::Impl {
     std::atomic<std::size_t> active{0};
     std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<Stream>> streams;
     MalformedLog malformed_log;
+    sync::DurableSnapshots durable;
 
     Impl(zmq::context_t& c, SyncServerOptions o)
         : ctx(c),
           options(std::move(o)),
           inproc("inproc://tablepub-sync-" + std::to_string(++server_counter)),
           router(c, zmq::socket_type::router),
-          pull(c, zmq::socket_type::pull)
+          pull(c, zmq::socket_type::pull),
+          durable(options.conninfo)
     {
         configure_router(router, options);
         const auto bind = [this](const std::vector<std::string>& endpoints) {
@@ -374,7 +376,7 @@ struct SyncServer::Impl {
                                               : req.replay().schema_name() + "." + req.replay().table_name();
         bool served = false;
         try {
-            sync::StreamContext ctx2(ctx, inproc, options, sp);
+            sync::StreamContext ctx2(ctx, inproc, options, durable, sp);
             try {
                 if (req.has_snapshot())
                     sync::run_snapshot(ctx2);
