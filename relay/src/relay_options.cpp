@@ -188,6 +188,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
         ->capture_default_str();
 
+    add_amqp_options(app, o.amqp);
+
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
         app.parse(reversed);
@@ -199,6 +201,10 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
     }
     if (o.snapshot_max_reply_bytes < o.snapshot_chunk_bytes) {
         err << "tablepub-relay: --snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes (see --help)\n";
+        return 2;
+    }
+    if (const auto problem = amqp_options_problem(o.amqp)) {
+        err << "tablepub-relay: " << *problem << " (see --help)\n";
         return 2;
     }
     if (o.publish.empty()) {

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "tablepub/amqp_options.hpp"
 #include "tablepub/audience.hpp"
 
 namespace tablepub {
@@ -49,6 +50,8 @@ struct RelayOptions {
     // Every endpoint group: those of --group, and "default" for --publish /
     // --snapshot (left out when --group is given and they are not).
     std::vector<AudienceSpec> groups;
+    // The RabbitMQ sink (off unless --amqp is given).
+    AmqpOptions amqp;
 };
 
 // Parsed options, or the exit code when the process should stop right away
