@@ -1,6 +1,10 @@
 #include "tablepub/amqp_options.hpp"
 
+#include <amqp.h>
+
 #include <CLI/CLI.hpp>
+
+#include <vector>
 
 #include "tablepub/relay_options.hpp"
 
@@ -88,6 +92,12 @@ std::optional<std::string> amqp_options_problem(const AmqpOptions& o) {
     if (!o.enabled()) return std::nullopt;
     if (o.url.rfind("amqp://", 0) != 0) {
         return "--amqp must be an amqp:// URL (amqps is not supported)";
+    }
+    std::vector<char> buf(o.url.begin(), o.url.end());
+    buf.push_back('\0');
+    amqp_connection_info ci{};
+    if (amqp_parse_url(buf.data(), &ci) != AMQP_STATUS_OK) {
+        return "--amqp is not a valid URL (amqp://user:password@host:port/vhost)";
     }
     const auto ex = o.effective_exchange();
     if (ex.empty() || ex.size() > 127 || ex.rfind("amq.", 0) == 0) {

@@ -5,6 +5,9 @@
 #
 #   broker_init DIR      chooses ports and writes the configuration
 #   broker_start         starts it and waits until it takes AMQP connections
+#                        (= broker_launch, then broker_wait; broker_wait may
+#                        run in the background, broker_launch may not: it
+#                        records the pids this shell stops)
 #   broker_stop          stops it (SIGTERM to the server script, which stops
 #                        the Erlang VM cleanly) and its epmd; state is kept,
 #                        so broker_start again is a broker restart
@@ -39,7 +42,7 @@ CONF
 }
 
 
-broker_start() {
+broker_launch() {
     # Our own epmd in the foreground, so that it is our child and stopped by
     # pid (the VM would otherwise start a daemon one).
     if [ -z "$BROKER_EPMD_PID" ]; then
@@ -51,6 +54,9 @@ broker_start() {
     # stops the VM and waits for it.
     env "${broker_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server >>"$BROKER_DIR/server.log" 2>&1 &
     BROKER_PID=$!
+}
+
+broker_wait() {
     "$py" - "$BROKER_PORT" "$BROKER_PID" "${BROKER_TIMEOUT:-120}" <<'PY' || { tail -n 30 "$BROKER_DIR/server.log" >&2; return 1; }
 import os, socket, sys, time
 import amqp
@@ -71,6 +77,11 @@ while True:
             sys.exit("rabbitmq-server did not accept AMQP connections in time")
         time.sleep(0.2)
 PY
+}
+
+broker_start() {
+    broker_launch
+    broker_wait
 }
 
 broker_stop() {

@@ -70,7 +70,8 @@ wait_for() {
 
 # The broker starts in the background while PostgreSQL is set up.
 broker_init "$D/broker"
-broker_start >"$D/broker-start.log" 2>&1 &
+broker_launch
+broker_wait >"$D/broker-start.log" 2>&1 &
 broker_starting=$!
 
 "$root/tests/lib/pgtmp" start "$D/pg" --owner $$ >/dev/null
@@ -181,7 +182,7 @@ sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > i
     sql "CALL public.work('public.items', 20001, 500)"
     last=$(sql "SELECT max(seq) FROM (SELECT last_seq AS seq FROM tablepub.relay_stream WHERE table_name = 'items') s")
     wait_for "ZeroMQ to deliver seq $last while the broker is down" \
-        grep -q "\"table\":\"public.items\",\"op\":\"[a-z]*\",\"seq\":$last," "$D/zmq.jsonl"
+        grep -q "\"seq\":$last,\"table\":\"public.items\"" "$D/zmq.jsonl"
     grep -q "ZeroMQ publishing continues" "$D/relay-A2.log" || fail "the relay did not report the broker outage"
     log "(c) ZeroMQ delivered up to seq $last with the broker down"
     broker_start
