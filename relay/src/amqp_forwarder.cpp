@@ -77,10 +77,7 @@ std::vector<ForwardBatch> load_batches(PgConnection& db, std::int64_t position) 
 }  // namespace
 
 AmqpForwarder::AmqpForwarder(AmqpOptions options, std::string conninfo, FetchLimits limits)
-    : options_(std::move(options)),
-      conninfo_(std::move(conninfo)),
-      limits_(limits),
-      sink_name_(options_.sink_name()) {}
+    : options_(std::move(options)), conninfo_(std::move(conninfo)), limits_(limits), sink_name_(options_.sink_name()) {}
 
 AmqpForwarder::~AmqpForwarder() {
     stop_.store(true);
@@ -92,7 +89,9 @@ AmqpForwarder::~AmqpForwarder() {
     if (thread_.joinable()) thread_.join();
 }
 
-void AmqpForwarder::start() { thread_ = std::thread([this] { run(); }); }
+void AmqpForwarder::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void AmqpForwarder::notify() {
     {
@@ -117,9 +116,10 @@ void AmqpForwarder::run() {
             return;
         } catch (const std::exception& e) {
             if (!failing) {
-                spdlog::warn("RabbitMQ sink \"{}\": {}; retrying (ZeroMQ publishing continues; the sink catches up "
-                             "from batch {} when the broker is back)",
-                             sink_name_, e.what(), position_ + 1);
+                spdlog::warn(
+                    "RabbitMQ sink \"{}\": {}; retrying (ZeroMQ publishing continues; the sink catches up "
+                    "from batch {} when the broker is back)",
+                    sink_name_, e.what(), position_ + 1);
                 failing = true;
             } else {
                 spdlog::debug("RabbitMQ sink \"{}\": {}", sink_name_, e.what());
@@ -155,8 +155,8 @@ void AmqpForwarder::session() {
         "INSERT INTO tablepub.relay_amqp_position (sink, last_batch, consumed)"
         " SELECT $1, last_batch, consumed FROM tablepub.relay_state ON CONFLICT (sink) DO NOTHING",
         {sink_name_});
-    position_ = db.exec_params("SELECT last_batch FROM tablepub.relay_amqp_position WHERE sink = $1", {sink_name_})
-                    .int64(0, 0);
+    position_ =
+        db.exec_params("SELECT last_batch FROM tablepub.relay_amqp_position WHERE sink = $1", {sink_name_}).int64(0, 0);
     AmqpTarget target;
     target.url = options_.url;
     target.exchange = options_.effective_exchange();
@@ -196,7 +196,8 @@ std::size_t AmqpForwarder::forward_some(PgConnection& db, AmqpSink& sink, AmqpPu
                 if (row.oversized) {
                     // Published as a RESYNC by the relay: the same one here.
                     const auto& s = seq.stream(row.relid);
-                    seq.add(row.relid, row.txid, oversized_change(s.schema_name, s.table_name, row.txid, row.size, limit));
+                    seq.add(row.relid, row.txid,
+                            oversized_change(s.schema_name, s.table_name, row.txid, row.size, limit));
                 } else if (row.large != nullptr) {
                     seq.add(row.relid, row.txid, std::move(*row.large));
                 } else {

@@ -15,9 +15,7 @@ std::string AmqpOptions::effective_exchange() const {
     return format == AmqpFormat::oslo ? "openstack" : "tablepub";
 }
 
-bool AmqpOptions::effective_durable() const noexcept {
-    return durable.value_or(format == AmqpFormat::protobuf);
-}
+bool AmqpOptions::effective_durable() const noexcept { return durable.value_or(format == AmqpFormat::protobuf); }
 
 std::string AmqpOptions::sink_name() const {
     // A sink is its format and exchange: pointing the relay at another

@@ -35,7 +35,7 @@ std::string redact_amqp_url(std::string_view url) {
     return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
 }
 
-AmqpSink::AmqpSink(const AmqpTarget& target) : exchange_(target.exchange) {
+AmqpSink::AmqpSink(const AmqpTarget& target) : exchange_(target.exchange), timeout_(target.timeout) {
     std::vector<char> buf(target.url.begin(), target.url.end());
     buf.push_back('\0');
     amqp_connection_info ci{};
@@ -54,7 +54,8 @@ AmqpSink::AmqpSink(const AmqpTarget& target) : exchange_(target.exchange) {
         amqp_socket_t* sock = amqp_tcp_socket_new(conn_);
         if (sock == nullptr) throw AmqpError("cannot create a TCP socket for AMQP");
         timeval tv = to_timeval(target.timeout);
-        if (amqp_set_handshake_timeout(conn_, &tv) != AMQP_STATUS_OK || amqp_set_rpc_timeout(conn_, &tv) != AMQP_STATUS_OK) {
+        if (amqp_set_handshake_timeout(conn_, &tv) != AMQP_STATUS_OK ||
+            amqp_set_rpc_timeout(conn_, &tv) != AMQP_STATUS_OK) {
             throw AmqpError("cannot set the AMQP timeouts");
         }
         const int status = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
@@ -68,7 +69,8 @@ AmqpSink::AmqpSink(const AmqpTarget& target) : exchange_(target.exchange) {
             amqp_login(conn_, ci.vhost, 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
         if (login.reply_type != AMQP_RESPONSE_NORMAL) {
             amqp_get_rpc_reply(conn_);
-            throw AmqpError("cannot log in to RabbitMQ at " + where_ + " as \"" + ci.user + "\" (wrong user, password or vhost?)");
+            throw AmqpError("cannot log in to RabbitMQ at " + where_ + " as \"" + ci.user +
+                            "\" (wrong user, password or vhost?)");
         }
         amqp_channel_open(conn_, 1);
         check_reply("open a channel");
@@ -107,25 +109,23 @@ void AmqpSink::fail(const std::string& message) {
 void AmqpSink::check_reply(const char* what) {
     const amqp_rpc_reply_t r = amqp_get_rpc_reply(conn_);
     switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        return;
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_ + ": " +
-                        amqp_error_string2(r.library_error));
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-            const auto* m = static_cast<const amqp_channel_close_t*>(r.reply.decoded);
+        case AMQP_RESPONSE_NORMAL: return;
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
             throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_ + ": " +
-                            std::to_string(m->reply_code) + " " + text_of(m->reply_text));
-        }
-        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-            const auto* m = static_cast<const amqp_connection_close_t*>(r.reply.decoded);
-            throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_ + ": " +
-                            std::to_string(m->reply_code) + " " + text_of(m->reply_text));
-        }
-        break;
-    default:
-        break;
+                            amqp_error_string2(r.library_error));
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+                const auto* m = static_cast<const amqp_channel_close_t*>(r.reply.decoded);
+                throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_ + ": " +
+                                std::to_string(m->reply_code) + " " + text_of(m->reply_text));
+            }
+            if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+                const auto* m = static_cast<const amqp_connection_close_t*>(r.reply.decoded);
+                throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_ + ": " +
+                                std::to_string(m->reply_code) + " " + text_of(m->reply_text));
+            }
+            break;
+        default: break;
     }
     throw AmqpError(std::string("cannot ") + what + " on RabbitMQ at " + where_);
 }
@@ -164,7 +164,7 @@ void AmqpSink::publish(std::string_view routing_key, std::string_view body, cons
     }
     ++published_;
     if (unconfirmed() > CONFIRM_WINDOW) {
-        read_confirms(CONFIRM_WINDOW / 2, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+        read_confirms(CONFIRM_WINDOW / 2, std::chrono::steady_clock::now() + timeout_);
     }
 }
 
@@ -187,10 +187,10 @@ void AmqpSink::on_ack(std::uint64_t tag, bool multiple) {
 
 void AmqpSink::read_confirms(std::uint64_t target, std::chrono::steady_clock::time_point deadline) {
     while (unconfirmed() > target) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
-            fail("RabbitMQ at " + where_ + " did not confirm " + std::to_string(unconfirmed()) +
-                            " messages in time");
+            fail("RabbitMQ at " + where_ + " did not confirm " + std::to_string(unconfirmed()) + " messages in time");
         }
         timeval tv = to_timeval(left);
         amqp_frame_t frame{};
@@ -201,28 +201,27 @@ void AmqpSink::read_confirms(std::uint64_t target, std::chrono::steady_clock::ti
         }
         if (frame.frame_type != AMQP_FRAME_METHOD) continue;
         switch (frame.payload.method.id) {
-        case AMQP_BASIC_ACK_METHOD: {
-            const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-            on_ack(ack->delivery_tag, ack->multiple != 0);
-            break;
-        }
-        case AMQP_BASIC_NACK_METHOD: {
-            const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-            fail("RabbitMQ at " + where_ + " refused message " + std::to_string(nack->delivery_tag) +
-                            " (basic.nack)");
-        }
-        case AMQP_CHANNEL_CLOSE_METHOD: {
-            const auto* m = static_cast<const amqp_channel_close_t*>(frame.payload.method.decoded);
-            fail("RabbitMQ at " + where_ + " closed the channel: " + std::to_string(m->reply_code) + " " +
-                            text_of(m->reply_text));
-        }
-        case AMQP_CONNECTION_CLOSE_METHOD: {
-            const auto* m = static_cast<const amqp_connection_close_t*>(frame.payload.method.decoded);
-            fail("RabbitMQ at " + where_ + " closed the connection: " + std::to_string(m->reply_code) + " " +
-                            text_of(m->reply_text));
-        }
-        default:
-            break;
+            case AMQP_BASIC_ACK_METHOD: {
+                const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+                on_ack(ack->delivery_tag, ack->multiple != 0);
+                break;
+            }
+            case AMQP_BASIC_NACK_METHOD: {
+                const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+                fail("RabbitMQ at " + where_ + " refused message " + std::to_string(nack->delivery_tag) +
+                     " (basic.nack)");
+            }
+            case AMQP_CHANNEL_CLOSE_METHOD: {
+                const auto* m = static_cast<const amqp_channel_close_t*>(frame.payload.method.decoded);
+                fail("RabbitMQ at " + where_ + " closed the channel: " + std::to_string(m->reply_code) + " " +
+                     text_of(m->reply_text));
+            }
+            case AMQP_CONNECTION_CLOSE_METHOD: {
+                const auto* m = static_cast<const amqp_connection_close_t*>(frame.payload.method.decoded);
+                fail("RabbitMQ at " + where_ + " closed the connection: " + std::to_string(m->reply_code) + " " +
+                     text_of(m->reply_text));
+            }
+            default: break;
         }
         amqp_maybe_release_buffers(conn_);
     }
@@ -238,7 +237,8 @@ void AmqpSink::keepalive() {
         fail("lost the connection to RabbitMQ at " + where_ + ": " + amqp_error_string2(status));
     }
     if (status == AMQP_STATUS_OK && frame.frame_type == AMQP_FRAME_METHOD &&
-        (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD || frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+        (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+         frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
         fail("RabbitMQ at " + where_ + " closed the connection");
     }
     amqp_maybe_release_buffers(conn_);

@@ -70,15 +70,15 @@ TEST(AmqpOptions, Flags) {
 }
 
 TEST(AmqpOptions, BadUsageIsExitTwo) {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"--amqp", "http://h"},
-             {"--amqp", "amqps://h"},
-             {"--amqp", "amqp://["},
-             {"--amqp", "amqp://h", "--amqp-format", "json"},
-             {"--amqp", "amqp://h", "--amqp-exchange", "amq.topic"},
-             {"--amqp", "amqp://h", "--amqp-routing-prefix", ""},
-             {"--amqp", "amqp://h", "--amqp-durable", "maybe"},
-             {"--amqp", "amqp://h", "--amqp-confirm-timeout", "0"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"--amqp", "http://h"},
+                                               {"--amqp", "amqps://h"},
+                                               {"--amqp", "amqp://["},
+                                               {"--amqp", "amqp://h", "--amqp-format", "json"},
+                                               {"--amqp", "amqp://h", "--amqp-exchange", "amq.topic"},
+                                               {"--amqp", "amqp://h", "--amqp-routing-prefix", ""},
+                                               {"--amqp", "amqp://h", "--amqp-durable", "maybe"},
+                                               {"--amqp", "amqp://h", "--amqp-confirm-timeout", "0"}}) {
         std::string err;
         const auto r = parse(args, &err);
         ASSERT_TRUE(std::holds_alternative<int>(r)) << args.back();

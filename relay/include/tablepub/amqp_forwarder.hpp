@@ -52,7 +52,7 @@ private:
     std::string conninfo_;
     FetchLimits limits_;
     std::string sink_name_;
-    std::string database_;  // oslo publisher_id "tablepub.<database>"
+    std::string database_;       // oslo publisher_id "tablepub.<database>"
     std::int64_t position_ = 0;  // last batch confirmed and stored
     bool session_ok_ = false;    // the current session got as far as forwarding
     std::thread thread_;

@@ -57,8 +57,8 @@ public:
     ~AmqpSink();
 
     // Publishes one persistent message (delivery mode 2). Reads confirms
-    // when more than CONFIRM_WINDOW are outstanding, so neither side's
-    // buffers grow without bound.
+    // when more than CONFIRM_WINDOW are outstanding (waiting at most the
+    // target's timeout), so neither side's buffers grow without bound.
     void publish(std::string_view routing_key, std::string_view body, const AmqpMessageProperties& props);
     // Returns once the broker confirmed every message published so far;
     // throws AmqpError on a nack, a closed channel or connection, or when
@@ -82,10 +82,11 @@ private:
 
     amqp_connection_state_t_* conn_ = nullptr;
     std::string exchange_;
-    std::string where_;  // host:port/vhost for messages
-    bool broken_ = false;  // after an error: no clean close
-    std::uint64_t published_ = 0;  // delivery tags 1..published_ were sent
-    std::uint64_t confirmed_ = 0;  // every tag up to this one is acked
+    std::chrono::milliseconds timeout_;    // for confirms read while publishing
+    std::string where_;                    // host:port/vhost for messages
+    bool broken_ = false;                  // after an error: no clean close
+    std::uint64_t published_ = 0;          // delivery tags 1..published_ were sent
+    std::uint64_t confirmed_ = 0;          // every tag up to this one is acked
     std::set<std::uint64_t> acked_above_;  // acked tags above confirmed_ (single acks out of order)
 };
 
