@@ -115,6 +115,13 @@ void AmqpForwarder::run() {
             session();
             return;
         } catch (const std::exception& e) {
+            // A session that got as far as forwarding ended an outage (if
+            // any): this failure starts a new one.
+            if (session_ok_) {
+                failing = false;
+                backoff = std::chrono::milliseconds(100);
+                session_ok_ = false;
+            }
             if (!failing) {
                 spdlog::warn(
                     "RabbitMQ sink \"{}\": {}; retrying (ZeroMQ publishing continues; the sink catches up "
@@ -123,11 +130,6 @@ void AmqpForwarder::run() {
                 failing = true;
             } else {
                 spdlog::debug("RabbitMQ sink \"{}\": {}", sink_name_, e.what());
-            }
-            // A session that ran for a while was not a fast failure loop.
-            if (session_ok_) {
-                backoff = std::chrono::milliseconds(100);
-                session_ok_ = false;
             }
         }
         idle(backoff);
