@@ -3,7 +3,10 @@ the relay's oslo format: get_notification_listener with an endpoint whose
 info() receives each change; the payloads mirror the tables (mirror.py).
 Writes its state to STATUS every 100 ms until SIGTERM.
 
-usage: oslo_listener.py TRANSPORT_URL EXCHANGE TOPIC STATUS"""
+usage: oslo_listener.py TRANSPORT_URL EXCHANGE TOPIC STATUS [durable]
+(durable: amqp_durable_queues = true, to match the relay's --amqp-durable
+true, so that queued notifications survive a broker restart)"""
+import os
 import signal
 import sys
 import threading
@@ -20,6 +23,8 @@ def main():
     conf = cfg.ConfigOpts()
     conf([], project="tablepub-test")
     transport = oslo_messaging.get_notification_transport(conf, url=url)
+    if sys.argv[5:] == ["durable"]:
+        conf.set_override("amqp_durable_queues", True, group="oslo_messaging_rabbit")
     lock = threading.Lock()
     mirror = Mirror()
     seen = {"publisher_ids": set(), "bad": []}
@@ -49,8 +54,10 @@ def main():
             mirror.dump(status)
             if seen["bad"]:
                 raise SystemExit("; ".join(seen["bad"][:5]))
-            with open(status + ".publishers", "w") as f:
-                f.write("\n".join(sorted(seen["publisher_ids"])))
+            # Replaced in one step: the test reads it at any moment.
+            with open(status + ".publishers.tmp", "w") as f:
+                f.write("".join(p + "\n" for p in sorted(seen["publisher_ids"])))
+            os.replace(status + ".publishers.tmp", status + ".publishers")
         time.sleep(0.1)
     listener.stop()
     listener.wait()

@@ -13,7 +13,8 @@
 # middle of the stream and restarted: duplicates allowed, nothing lost;
 # (c) the broker stopped while writes go on: a ZeroMQ subscriber receives
 # every change meanwhile, the broker is restarted and the consumer catches
-# up with nothing lost; and the oslo listener through a relay kill.
+# up with nothing lost; and the oslo listener (durable queue) through a
+# relay kill and a broker restart.
 # Nothing sleeps to synchronize: every wait polls for a condition and fails
 # after AMQP_TIMEOUT seconds (default 180).
 set -euo pipefail
@@ -193,11 +194,15 @@ fi
 # (d) oslo.messaging: the relay restarted with --amqp-format oslo (a new
 # sink, starting where the relay is); a table published from then on reaches
 # an unmodified notification listener whole.
+# The long run makes exchange and queue durable on both sides, and restarts
+# the broker under the listener too.
+oslo_flags=(--amqp-format oslo) durable=()
+[ $short -eq 0 ] && { oslo_flags+=(--amqp-durable true); durable=(durable); }
 stop_pid "${PID[relay]}"
-relay oslo --amqp-format oslo
+relay oslo "${oslo_flags[@]}"
 wait_for "the oslo sink to start" grep -q 'RabbitMQ sink "oslo:openstack"' "$D/relay-oslo.log"
 "$py" "$here/oslo_listener.py" "rabbit://guest:guest@127.0.0.1:$BROKER_PORT/" openstack notifications "$D/oslo.json" \
-    >"$D/oslo.log" 2>&1 &
+    "${durable[@]+"${durable[@]}"}" >"$D/oslo.log" 2>&1 &
 PID[oslo]=$!
 sql "SELECT tablepub.publish('public.events')" >/dev/null
 sql "CALL public.work('public.events', 1, ${AMQP_OSLO_ROWS:-200})"
@@ -210,7 +215,11 @@ sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.events"]["last"] > 
         "$D/oslo.json" "$(sql "SELECT last_seq + 100 FROM tablepub.relay_stream WHERE table_name = 'events'")"
     kill -9 "${PID[relay]}"; wait "${PID[relay]}" 2>/dev/null || true
     log "(d) relay killed mid-stream"
-    relay oslo2 --amqp-format oslo
+    relay oslo2 "${oslo_flags[@]}"
+    broker_stop
+    log "(d) broker stopped"
+    broker_start
+    log "(d) broker restarted"
     wait "${PID[work]}"; unset 'PID[work]'
 fi
 check_mirror "$D/oslo.json" events | sed "s/^/[amqp] (d) oslo listener: /"
