@@ -5,6 +5,7 @@ PG_CONFIG ?= $(shell command -v pg_config >/dev/null 2>&1 && echo pg_config || e
 BUILD     ?= build
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
 JOBS      ?= $(shell nproc)
+PREFIX    ?= /usr/local
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential cmake pkg-config python3 \
@@ -34,13 +35,15 @@ deps:
 extension:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
 
+# The C++ components (relay, libtablepub, tools, bench tools): one CMake
+# project at the top, built into $(BUILD); programs land in $(BUILD)/bin.
 relay:
-	cmake -S relay -B $(BUILD)/relay -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE)
-	cmake --build $(BUILD)/relay -j $(JOBS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE)
+	cmake --build $(BUILD) -j $(JOBS)
 
 install: all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
-	cmake --install $(BUILD)/relay --prefix /usr/local
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: deps
 	$(MAKE) all
@@ -89,7 +92,7 @@ test-extension: extension
 
 test-relay: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
-	ctest --test-dir $(BUILD)/relay --output-on-failure -j 1
+	ctest --test-dir $(BUILD) --output-on-failure -j 1
 
 test-python: relay
 	clients/python/run_tests.sh $(BUILD)
@@ -103,13 +106,14 @@ SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks
 # ctest selection (-R/-E/-L). The 1M-row test asserts a resident-memory
 # bound that ASan's shadow memory and quarantine make meaningless; the
 # abuse and bus-security suites are not built here (they run in test-relay).
+SANITIZE_TARGETS = common_unit_tests relay_unit_tests relay_integration_tests tablepub_sync_tests \
+	tablepub_sync_integration_tests tablepub_client_tests tablepub_tail_tests tablepub_client_integration_tests
 SANITIZE_TESTS ?= -E 'MillionRowTransactionInBoundedMemory|LargeChangesFlowInBoundedMemory|SyncAbuse|NOT_BUILT|SnapshotNeverSeesATruncateOrRewriteFromTheFuture'
 
 test-sanitize:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
-	cmake -S relay -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABLEPUB_SANITIZE=ON
-	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target relay_unit_tests relay_integration_tests \
-		tablepub_client_tests tablepub_tail_tests tablepub_client_integration_tests
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABLEPUB_SANITIZE=ON
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target $(SANITIZE_TARGETS)
 	$(SANITIZE_ENV) ctest --test-dir $(SANITIZE_BUILD) --output-on-failure -j 1 $(SANITIZE_TESTS)
 
 # --- Fuzzing (libFuzzer, clang++). `make fuzz FUZZ_SECONDS=N` runs every
@@ -129,10 +133,10 @@ FUZZ_TEST_SECONDS ?= 20
 FUZZ_CXX ?= clang++
 FUZZ_TARGETS = client request
 FUZZ_BUILD_TARGETS = fuzz-build-relay
-FUZZ_BIN_client = $(FUZZ_BUILD)/fuzz/fuzz_client
-FUZZ_CORPUS_client = relay/fuzz/corpus/client
-FUZZ_BIN_request = $(FUZZ_BUILD)/fuzz/fuzz_request
-FUZZ_CORPUS_request = relay/fuzz/corpus/request
+FUZZ_BIN_client = $(FUZZ_BUILD)/bin/fuzz_client
+FUZZ_CORPUS_client = fuzz/corpus/client
+FUZZ_BIN_request = $(FUZZ_BUILD)/bin/fuzz_request
+FUZZ_CORPUS_request = fuzz/corpus/request
 # The extension's change decoder (extension/fuzz), a plain C harness.
 FUZZ_TARGETS += decoder
 FUZZ_BUILD_TARGETS += fuzz-build-extension
@@ -144,7 +148,7 @@ fuzz-build-extension:
 		$(abspath $(FUZZ_BUILD))/extension/decode_change_fuzzer
 
 fuzz-build-relay:
-	cmake -S relay -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DTABLEPUB_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request
 

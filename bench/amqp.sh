@@ -55,7 +55,7 @@ round() {
     sql "INSERT INTO public.b SELECT g, 'row ' || g FROM generate_series($base + 1, $base + $ROWS) g"
     base=$((base + ROWS))
     last=$(sql "SELECT coalesce(max(last_seq), 0) FROM tablepub.relay_stream")
-    "$build/relay/tablepub-tail" --connect "$pub" --table public.b --count "$ROWS" >/dev/null 2>"$D/tail.err" &
+    "$build/bin/tablepub-tail" --connect "$pub" --table public.b --count "$ROWS" >/dev/null 2>"$D/tail.err" &
     tail_pid=$!
     local flags=()
     if [ "$mode" = B ]; then
@@ -64,7 +64,7 @@ round() {
         flags=(--amqp "$BROKER_URL")
     fi
     t0=$(now)
-    "$build/relay/tablepub-relay" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=tp_relay" \
+    "$build/bin/tablepub-relay" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=tp_relay" \
         --publish "$pub" --start-delay 300ms "${flags[@]}" 2>>"$D/relay.log" &
     relay_pid=$!
     wait "$tail_pid"; tz=$(now); tail_pid=""

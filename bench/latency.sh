@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/relay/tablepub-relay
+RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
 [ -x "$RELAY" ] || { echo "build the relay first (make)" >&2; exit 1; }
 
 start_cluster

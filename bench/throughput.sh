@@ -21,8 +21,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/relay/tablepub-relay
-COUNTER=$BENCH_ROOT/$BUILD/relay/tablepub-bench-subscriber
+RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
+COUNTER=$BENCH_ROOT/$BUILD/bin/tablepub-bench-subscriber
 [ -x "$RELAY" ] && [ -x "$COUNTER" ] || { echo "build the relay first (make)" >&2; exit 1; }
 
 start_cluster

@@ -3,7 +3,7 @@
 # non-superuser member of tablepub_relay with --curve-secret-key and
 # --curve-allow: the allowed client's mirror equals the table (snapshot and
 # deltas); a client whose key is not allowed gets nothing.
-#   clients/python/curve_test.sh BUILD   (BUILD/relay/tablepub-relay, tablepub-keygen, BUILD/python)
+#   clients/python/curve_test.sh BUILD   (BUILD/bin/tablepub-relay, tablepub-keygen, BUILD/python)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,9 +17,9 @@ cleanup() { [ -n "$RELAY" ] && kill "$RELAY" 2>/dev/null; wait 2>/dev/null || tr
 trap cleanup EXIT
 K=$D/keys
 mkdir -p "$K/clients"
-"$build/relay/tablepub-keygen" "$K/relay" >/dev/null
-"$build/relay/tablepub-keygen" "$K/alice" >/dev/null
-"$build/relay/tablepub-keygen" "$K/mallory" >/dev/null
+"$build/bin/tablepub-keygen" "$K/relay" >/dev/null
+"$build/bin/tablepub-keygen" "$K/alice" >/dev/null
+"$build/bin/tablepub-keygen" "$K/mallory" >/dev/null
 cp "$K/alice.key" "$K/clients/"
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION tablepub;
@@ -31,7 +31,7 @@ SQL
 create_relay_role
 P=ipc://$D/pub.sock
 S=ipc://$D/snap.sock
-"$build/relay/tablepub-relay" --db "dbname=postgres user=$RELAY_ROLE" --publish "$P" --snapshot "$S" \
+"$build/bin/tablepub-relay" --db "dbname=postgres user=$RELAY_ROLE" --publish "$P" --snapshot "$S" \
     --curve-secret-key "$K/relay.key_secret" --curve-allow "$K/clients" --heartbeat-interval 500 \
     2>"$D/relay.log" &
 RELAY=$!

@@ -3,12 +3,12 @@
 # table with 20k rows, writers running while the client joins mid-stream;
 # the client's mirror must equal the tables, and the snapshot endpoint must
 # answer bad requests with the right error codes.
-#   clients/python/integration_test.sh BUILD   (BUILD/relay/tablepub-relay, BUILD/python)
+#   clients/python/integration_test.sh BUILD   (BUILD/bin/tablepub-relay, BUILD/python)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
-relay_bin=$build/relay/tablepub-relay
+relay_bin=$build/bin/tablepub-relay
 py=/usr/bin/python3
 D=$(mktemp -d /tmp/tablepub-pyit.XXXX); rmdir "$D"
 "$root/tests/lib/pgtmp" start "$D" --owner $$ >/dev/null

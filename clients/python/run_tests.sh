@@ -15,7 +15,7 @@ protoc -I "$root/proto" --python_out="$build" "$root/proto/tablepub.proto"
 cd "$here"
 PYTHONPATH="$build:$here" "$py" -m unittest discover -s tests -v
 # Against a real relay when it has been built (make test-python builds it).
-if [ -x "$broot/relay/tablepub-relay" ] && command -v psql >/dev/null; then
+if [ -x "$broot/bin/tablepub-relay" ] && command -v psql >/dev/null; then
     "$here/integration_test.sh" "$broot"
     "$here/curve_test.sh" "$broot"
 fi

@@ -1,14 +1,14 @@
-#include "tablepub/amqp_format.hpp"
+#include "relay/amqp_format.hpp"
 
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
 #include "tablepub.pb.h"
-#include "tablepub/amqp_sink.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/tail_format.hpp"
-#include "tablepub/wire.hpp"
+#include "relay/amqp_sink.hpp"
+#include "common/error.hpp"
+#include "common/change_json.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 

@@ -1,4 +1,4 @@
-#include "tablepub/amqp_forwarder.hpp"
+#include "relay/amqp_forwarder.hpp"
 
 #include <map>
 #include <unordered_map>
@@ -6,12 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "tablepub/amqp_format.hpp"
-#include "tablepub/amqp_sink.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
-#include "tablepub/sequencer.hpp"
-#include "tablepub/wire.hpp"
+#include "relay/amqp_format.hpp"
+#include "relay/amqp_sink.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
+#include "relay/sequencer.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 

@@ -1,4 +1,4 @@
-#include "tablepub/amqp_options.hpp"
+#include "relay/amqp_options.hpp"
 
 #include <amqp.h>
 
@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_options.hpp"
 
 namespace tablepub {
 

@@ -1,4 +1,4 @@
-#include "tablepub/amqp_sink.hpp"
+#include "relay/amqp_sink.hpp"
 
 #include <amqp.h>
 #include <amqp_framing.h>

@@ -1,11 +1,11 @@
-#include "tablepub/audience.hpp"
+#include "relay/audience.hpp"
 
 #include <algorithm>
 
 #include "tablepub.pb.h"
-#include "tablepub/curve_keys.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/wire.hpp"
+#include "common/curve_keys.hpp"
+#include "common/error.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 

@@ -1,12 +1,12 @@
-#include "tablepub/batch_reader.hpp"
+#include "relay/batch_reader.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
 
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
 
 namespace tablepub {
 

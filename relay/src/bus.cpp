@@ -1,4 +1,4 @@
-#include "tablepub/bus.hpp"
+#include "relay/bus.hpp"
 
 namespace tablepub {
 

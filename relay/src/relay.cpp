@@ -1,4 +1,4 @@
-#include "tablepub/relay.hpp"
+#include "relay/relay.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,8 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "tablepub/batch_reader.hpp"
-#include "tablepub/error.hpp"
+#include "relay/batch_reader.hpp"
+#include "common/error.hpp"
 
 namespace tablepub {
 

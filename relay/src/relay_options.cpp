@@ -1,11 +1,11 @@
-#include "tablepub/relay_options.hpp"
+#include "relay/relay_options.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <ostream>
 
-#include "tablepub/error.hpp"
+#include "common/error.hpp"
 
 namespace tablepub {
 

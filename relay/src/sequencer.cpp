@@ -1,7 +1,7 @@
-#include "tablepub/sequencer.hpp"
+#include "relay/sequencer.hpp"
 
 #include "tablepub.pb.h"
-#include "tablepub/error.hpp"
+#include "common/error.hpp"
 
 namespace tablepub {
 

@@ -1,7 +1,7 @@
-#include "tablepub/state_store.hpp"
+#include "relay/state_store.hpp"
 
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
 
 namespace tablepub {
 

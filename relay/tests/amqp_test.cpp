@@ -13,10 +13,10 @@
 #include <sstream>
 
 #include "tablepub.pb.h"
-#include "tablepub/amqp_format.hpp"
-#include "tablepub/amqp_sink.hpp"
-#include "tablepub/relay_options.hpp"
-#include "tablepub/wire.hpp"
+#include "relay/amqp_format.hpp"
+#include "relay/amqp_sink.hpp"
+#include "relay/relay_options.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 namespace {

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "tablepub.pb.h"
-#include "tablepub/audience.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/log_limiter.hpp"
+#include "relay/audience.hpp"
+#include "common/error.hpp"
+#include "common/log_limiter.hpp"
 
 namespace tablepub {
 namespace {

@@ -18,8 +18,8 @@
 #include <zmq_addon.hpp>
 
 #include "harness.hpp"
-#include "tablepub/bus_security.hpp"
-#include "tablepub/curve_keys.hpp"
+#include "common/bus_security.hpp"
+#include "common/curve_keys.hpp"
 #include "tablepub/subscriber.hpp"
 
 namespace tablepub::test {

@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness.hpp"
-#include "tablepub/error.hpp"
+#include "common/error.hpp"
 
 namespace tablepub::test {
 namespace {

@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "tablepub/relay_options.hpp"
-#include "tablepub/tail_options.hpp"
+#include "relay/relay_options.hpp"
+#include "tail/tail_options.hpp"
 
 namespace tablepub {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "tablepub.pb.h"
-#include "tablepub/sequencer.hpp"
+#include "relay/sequencer.hpp"
 
 namespace tablepub {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "tablepub/state_store.hpp"
+#include "relay/state_store.hpp"
 
 namespace tablepub {
 namespace {

@@ -4,7 +4,7 @@
     compare.py MIRROR_FILE --tables T1,T2,... [--raw RAW_STREAM_FILE [--delivered TAIL_OUTPUT_FILE]]
 
 The tables are dumped by psql (PG* from the environment) into the same JSON
-form tablepub-tail uses (see value_to_json in relay/src/tail_format.cpp):
+form tablepub-tail uses (see value_to_json in tools/tail/src/tail_format.cpp):
 numeric as its exact text, bytea as base64, timestamptz as
 YYYY-MM-DDTHH:MM:SS.ffffffZ, timestamp without the Z, date as YYYY-MM-DD,
 jsonb embedded, arrays and uuid as their text. Both sides are then brought

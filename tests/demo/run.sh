@@ -6,7 +6,7 @@
 # mid-stream, riding out a relay crash, and at the end a row-by-row check
 # that its mirror equals the tables.
 #
-#   tests/demo/run.sh [BUILD]     (BUILD/relay/tablepub-relay, -tail; default ./build)
+#   tests/demo/run.sh [BUILD]     (BUILD/bin/tablepub-relay, -tail; default ./build)
 #
 # The extension must be installed (make demo does it). DEMO_SECONDS sets the
 # workload's length (default 20). DEMO_OSLO=1 (make demo DEMO_OSLO=1) also
@@ -17,8 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-relay_bin=$build/relay/tablepub-relay
-tail_bin=$build/relay/tablepub-tail
+relay_bin=$build/bin/tablepub-relay
+tail_bin=$build/bin/tablepub-tail
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 SECONDS_OF_WORK=${DEMO_SECONDS:-20}

@@ -6,7 +6,7 @@
 
 Like `tablepub-tail --mirror`: on SIGUSR1 and on exit (SIGTERM) writes FILE
 (one {"row":{...},"table":"s.t"} line per row, values in tablepub-tail's JSON
-form, see value_to_json in relay/src/tail_format.cpp) and FILE.status (same
+form, see value_to_json in tools/tail/src/tail_format.cpp) and FILE.status (same
 fields as the tail's), so tests/consistency/caught_up.py and compare.py
 read both subscribers alike. PYTHONPATH must hold tablepub_pb2 and
 clients/python.

@@ -50,9 +50,14 @@ tt_wait_caught_up
 
 # 2. During a replay: the C++ subscriber is held (SIGSTOP) while a bulk
 #    update goes past the relay's --send-hwm; released, it replays the gap,
-#    and the relay dies while the replay cursor is open.
+#    and the relay dies while the replay cursor is open. The update must
+#    overflow everything that can hold messages for a stopped subscriber,
+#    not only the 2000-message high-water mark: the kernel's socket buffers
+#    on loopback can hold tens of MB (tcp_rmem max 32 MB here), and 20k
+#    messages of 40-byte rows fitted in them under load, so no gap, no
+#    replay. 20k rows of 3 kB are 60 MB on the wire.
 kill -STOP "${TT_PID[tail-c]}"
-tt_sql "UPDATE bulk SET v = v + 1" >/dev/null
+tt_sql "UPDATE bulk SET v = v + 1, pad = repeat('y', 3000)" >/dev/null
 tt_wait_sql "the bulk update published" \
     "SELECT NOT EXISTS (SELECT FROM tablepub.outbox WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state)))"
 kill -CONT "${TT_PID[tail-c]}"
@@ -60,8 +65,9 @@ kill_when "during a replay" "tablepub-relay snapshot" tablepub_replay
 tt_wait_caught_up
 
 # 3. Mid-batch: the relay dies inside the batch transaction that publishes
-#    a 20k-row transaction.
-tt_sql "UPDATE bulk SET v = v + 1" >/dev/null &
+#    a 20k-row transaction (which also shrinks the rows again, so that the
+#    mirrors compared at the end stay small).
+tt_sql "UPDATE bulk SET v = v + 1, pad = 'z'" >/dev/null &
 TT_PID[bulk]=$!
 kill_when "mid-batch" tablepub-relay tablepub_batch
 wait "${TT_PID[bulk]}"; unset 'TT_PID[bulk]'

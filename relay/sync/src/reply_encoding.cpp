@@ -1,4 +1,4 @@
-#include "tablepub/reply_encoding.hpp"
+#include "sync/reply_encoding.hpp"
 
 namespace tablepub {
 

@@ -1,4 +1,4 @@
-#include "tablepub/request_limits.hpp"
+#include "sync/request_limits.hpp"
 
 namespace tablepub {
 

@@ -1,8 +1,8 @@
-#include "tablepub/request_validation.hpp"
+#include "sync/request_validation.hpp"
 
 #include <limits>
 
-#include "tablepub/request_limits.hpp"
+#include "sync/request_limits.hpp"
 
 namespace tablepub::sync {
 

@@ -19,7 +19,7 @@
 #include <zmq.hpp>
 
 #include "tablepub.pb.h"
-#include "tablepub/sync_server.hpp"
+#include "sync/sync_server.hpp"
 
 namespace tablepub::sync {
 

@@ -10,13 +10,13 @@
 #include <spdlog/spdlog.h>
 
 #include "stream.hpp"
-#include "tablepub/batch_reader.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/pg_connection.hpp"
+#include "relay/batch_reader.hpp"
+#include "common/error.hpp"
+#include "common/pg_connection.hpp"
 #include "tablepub/pg_snapshot.hpp"
-#include "tablepub/reply_encoding.hpp"
-#include "tablepub/sequencer.hpp"
-#include "tablepub/state_store.hpp"
+#include "sync/reply_encoding.hpp"
+#include "relay/sequencer.hpp"
+#include "relay/state_store.hpp"
 
 namespace tablepub::sync {
 

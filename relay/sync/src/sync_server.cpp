@@ -1,4 +1,4 @@
-#include "tablepub/sync_server.hpp"
+#include "sync/sync_server.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -8,10 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include "stream.hpp"
-#include "tablepub/error.hpp"
-#include "tablepub/reply_encoding.hpp"
-#include "tablepub/request_limits.hpp"
-#include "tablepub/request_validation.hpp"
+#include "common/error.hpp"
+#include "sync/reply_encoding.hpp"
+#include "sync/request_limits.hpp"
+#include "sync/request_validation.hpp"
 
 namespace tablepub {
 

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "harness.hpp"
-#include "tablepub/request_limits.hpp"
+#include "sync/request_limits.hpp"
 #include "tablepub/subscriber.hpp"
 
 namespace tablepub::test {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "tablepub.pb.h"
-#include "tablepub/reply_encoding.hpp"
+#include "sync/reply_encoding.hpp"
 
 using tablepub::ChunkEncoder;
 namespace v1 = tablepub::v1;

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "tablepub/request_limits.hpp"
+#include "sync/request_limits.hpp"
 
 using tablepub::add_credit;
 using tablepub::request_problem;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "tablepub/request_validation.hpp"
+#include "sync/request_validation.hpp"
 
 namespace tablepub::sync {
 namespace {

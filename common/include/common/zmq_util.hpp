@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/wire.hpp"
+#include "common/bus_security.hpp"
+
+namespace tablepub {
+
+// A PUB socket bound to one or more endpoints; sends [topic, body] pairs.
+class Publisher {
+public:
+    // Binds every endpoint with the given security; throws ConfigError
+    // naming the endpoint that failed.
+    Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm,
+              const EndpointSecurity& security = {});
+
+    // Queues one message; ZeroMQ drops it for a subscriber whose queue is
+    // at the high-water mark (the subscriber sees the seq gap).
+    void send(std::string_view topic, std::string_view body);
+    // The same; a body of ZERO_COPY_BYTES or more is taken over (body.bytes
+    // is left empty) and handed to ZeroMQ without a copy: every subscriber's
+    // queue shares it, and it is freed when the last one has sent it.
+    void send(std::string_view topic, HeadroomBuffer& body);
+
+    // Bytes of taken-over bodies that ZeroMQ has not freed yet.
+    [[nodiscard]] std::size_t queued_bytes() const noexcept { return queued_->load(); }
+
+    [[nodiscard]] zmq::socket_t& socket() noexcept { return socket_; }
+
+    static constexpr std::size_t ZERO_COPY_BYTES = 64 * 1024;
+
+private:
+    zmq::socket_t socket_;
+    // Shared with the free callbacks, which run on ZeroMQ's I/O thread and
+    // may outlive this object while the context lingers.
+    std::shared_ptr<std::atomic<std::size_t>> queued_ = std::make_shared<std::atomic<std::size_t>>(0);
+};
+
+// A SUB socket connected to endpoints and subscribed to topic prefixes.
+[[nodiscard]] zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,
+                                            const std::vector<std::string>& prefixes, const CurveClient& curve = {});
+
+}  // namespace tablepub

@@ -1,0 +1,165 @@
+#include "common/wire.hpp"
+
+#include "tablepub.pb.h"
+#include "common/error.hpp"
+
+namespace tablepub {
+
+namespace {
+
+enum WireType : std::uint32_t { VARINT = 0, FIXED64 = 1, LEN = 2, FIXED32 = 5 };
+
+void put_varint(std::string& out, std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
+    while (v >= 0x80) {
+        buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out.append(buf, n);
+}
+
+void put_tag(std::string& out, std::uint32_t field, WireType type) { put_varint(out, (field << 3) | type); }
+
+void put_uint(std::string& out, std::uint32_t field, std::uint64_t v) {
+    if (v == 0) return;  // proto3 leaves defaults out
+    put_tag(out, field, VARINT);
+    put_varint(out, v);
+}
+
+void put_bytes(std::string& out, std::uint32_t field, std::string_view v) {
+    if (v.empty()) return;
+    put_tag(out, field, LEN);
+    put_varint(out, v.size());
+    out.append(v);
+}
+
+// Reads a varint at pos; throws on truncation.
+std::uint64_t get_varint(std::string_view in, std::size_t& pos) {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (pos >= in.size()) throw Error("malformed change: truncated varint");
+        const auto byte = static_cast<std::uint8_t>(in[pos++]);
+        v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0) return v;
+    }
+    throw Error("malformed change: varint too long");
+}
+
+}  // namespace
+
+void encode_message_envelope(std::string& out, const MessageHeader& h, std::size_t change_size) {
+    put_bytes(out, 1, h.schema_name);
+    put_bytes(out, 2, h.table_name);
+    put_uint(out, 3, h.seq);
+    put_uint(out, 4, h.txid);
+    put_uint(out, 5, h.tx_last ? 1 : 0);
+    put_uint(out, 6, h.schema_seq);
+    // A oneof member is always written, even when empty.
+    put_tag(out, 10, LEN);
+    put_varint(out, change_size);
+}
+
+void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
+    encode_message_envelope(out, h, change.size());
+    out.append(change);
+}
+
+std::string oversized_change(std::string_view schema_name, std::string_view table_name, std::uint64_t txid,
+                             std::uint64_t size, std::uint64_t limit) {
+    v1::Change c;
+    c.set_op(v1::RESYNC);
+    c.set_reason("a change of table " + std::string(schema_name) + "." + std::string(table_name) + " in transaction " +
+                 std::to_string(txid) + " is " + std::to_string(size) + " bytes, over the relay's limit of " +
+                 std::to_string(limit) + " bytes (--max-change-bytes)");
+    return c.SerializeAsString();
+}
+
+std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
+                             std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice) {
+    v1::Message msg;
+    msg.set_schema_name(std::string(schema_name));
+    msg.set_table_name(std::string(table_name));
+    msg.set_seq(seq);
+    msg.set_schema_seq(schema_seq);
+    auto* hb = msg.mutable_heartbeat();
+    hb->set_interval_ms(interval_ms);
+    hb->set_unpublished(notice.unpublished);
+    hb->set_moved_to_schema(std::string(notice.moved_to_schema));
+    hb->set_moved_to_table(std::string(notice.moved_to_table));
+    return msg.SerializeAsString();
+}
+
+ChangeOp peek_op(std::string_view change) {
+    std::size_t pos = 0;
+    std::uint64_t op = 0;
+    while (pos < change.size()) {
+        const std::uint64_t tag = get_varint(change, pos);
+        const auto field = tag >> 3;
+        switch (static_cast<std::uint32_t>(tag & 7)) {
+            case VARINT: {
+                const auto v = get_varint(change, pos);
+                if (field == 1) op = v;  // last one wins, as in protobuf
+                break;
+            }
+            case FIXED64: pos += 8; break;
+            case LEN: {
+                const auto len = get_varint(change, pos);
+                if (len > change.size() - std::min(pos, change.size())) {
+                    throw Error("malformed change: field longer than the change");
+                }
+                pos += len;
+                break;
+            }
+            case FIXED32: pos += 4; break;
+            default: throw Error("malformed change: unsupported wire type");
+        }
+    }
+    if (pos > change.size()) throw Error("malformed change: truncated field");
+    if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
+    return static_cast<ChangeOp>(op);
+}
+
+MessageHeader peek_message_header(std::string_view message) {
+    MessageHeader h;
+    std::size_t pos = 0;
+    while (pos < message.size()) {
+        const std::uint64_t tag = get_varint(message, pos);
+        const auto field = tag >> 3;
+        switch (static_cast<std::uint32_t>(tag & 7)) {
+            case VARINT: {
+                const auto v = get_varint(message, pos);
+                if (field == 3) h.seq = v;
+                if (field == 4) h.txid = v;
+                if (field == 5) h.tx_last = v != 0;
+                if (field == 6) h.schema_seq = v;
+                break;
+            }
+            case FIXED64: pos += 8; break;
+            case LEN: {
+                const auto len = get_varint(message, pos);
+                if (len > message.size() - std::min(pos, message.size())) {
+                    throw Error("malformed message: field longer than the message");
+                }
+                if (field == 1) h.schema_name = message.substr(pos, len);
+                if (field == 2) h.table_name = message.substr(pos, len);
+                pos += len;
+                break;
+            }
+            case FIXED32: pos += 4; break;
+            default: throw Error("malformed message: unsupported wire type");
+        }
+    }
+    if (pos > message.size()) throw Error("malformed message: truncated field");
+    return h;
+}
+
+std::string make_topic(std::string_view schema_name, std::string_view table_name) {
+    std::string t;
+    t.reserve(schema_name.size() + table_name.size() + 1);
+    t.append(schema_name).append(".").append(table_name);
+    return t;
+}
+
+}  // namespace tablepub

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "relay/state_store.hpp"
+#include "common/wire.hpp"
+
+namespace tablepub {
+
+class PgConnection;
+
+// How much of the outbox the relay holds at a time.
+struct FetchLimits {
+    int rows = 10000;                             // rows per FETCH
+    std::int64_t bytes = 64 << 20;                // change bytes per FETCH or per read of large changes
+    std::int64_t max_change_bytes = 256LL << 20;  // larger changes are not read, but replaced
+};
+
+// One outbox row as the reader hands it on. Exactly one of the three forms:
+// `bytes` (valid during the call), `large` (a change read on its own, with
+// MESSAGE_HEADROOM in front; may be moved from), or `oversized` (a change
+// over max_change_bytes, never read: only its size is known).
+struct OutboxRow {
+    std::uint32_t relid = 0;
+    std::uint64_t txid = 0;
+    std::uint64_t size = 0;  // octet length of the change
+    std::string_view bytes;
+    HeadroomBuffer* large = nullptr;
+    bool oversized = false;
+};
+
+// Reads the outbox rows of one batch in publishing order, (largest pos of
+// the transaction, txid, pos), through a server-side cursor. Memory is
+// bounded in rows and in bytes whatever the batch: a FETCH returns at most
+// `rows` rows and carries inline only changes of up to bytes / rows bytes
+// (at least 1 kB), so at most about `bytes`; larger changes come back as
+// their length and row address, and are read afterwards, several per query
+// up to `bytes`, or one at a time in slices when larger than a slice.
+// Changes over max_change_bytes are never read.
+class BatchReader {
+public:
+    using RowFn = std::function<void(OutboxRow& row)>;
+    // Called with every table oid of a chunk before the next chunk is
+    // requested, so it may query the connection (name lookups).
+    using PrepareFn = std::function<void(std::uint32_t relid)>;
+    // Called between chunks and after each read of large changes
+    // (heartbeats during long batches).
+    using IdleFn = std::function<void()>;
+
+    BatchReader(PgConnection& conn, FetchLimits limits) noexcept : conn_(conn), limits_(limits) {}
+
+    // Returns the number of rows read.
+    std::uint64_t read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle);
+
+    // Changes larger than this are not sent inline by the cursor.
+    [[nodiscard]] std::int64_t inline_limit() const noexcept;
+    // Changes larger than this are read in slices of this size.
+    [[nodiscard]] std::int64_t slice_bytes() const noexcept;
+
+private:
+    struct Pending;
+    void read_large(std::vector<Pending>& rows, const RowFn& row);
+
+    PgConnection& conn_;
+    FetchLimits limits_;
+};
+
+// The query selecting a batch's rows in publishing order (relid, txid,
+// change); the replay of the sync server reads the same rows.
+[[nodiscard]] std::string batch_query(const std::string& prev_literal, const std::string& snap_literal);
+
+// The drain's form of it: relid, txid, the change when it is at most
+// inline_limit bytes, else its address as text "<size> <gen> <ctid>".
+[[nodiscard]] std::string batch_read_query(const std::string& prev_literal, const std::string& snap_literal,
+                                           std::int64_t inline_limit);
+
+}  // namespace tablepub

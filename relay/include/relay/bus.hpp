@@ -1,0 +1,47 @@
+// The relay's publishing side: one PUB socket per audience (endpoint
+// group), each with its own security, carrying only the group's tables.
+// The Sequencer and the heartbeats send through it as through one socket.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "relay/audience.hpp"
+#include "common/bus_security.hpp"
+#include "common/zmq_util.hpp"
+
+namespace tablepub {
+
+class Bus {
+public:
+    // Binds the publish endpoints of every audience that has some; with
+    // zap set, each socket's connections are checked under the audience's
+    // name. Throws ConfigError naming the endpoint that failed.
+    Bus(zmq::context_t& ctx, const std::vector<Audience>& audiences, int send_hwm, bool zap);
+
+    // Sends [topic, body] on every socket whose audience may see the table.
+    void send(std::string_view topic, std::string_view body);
+    // The same for a message built with headroom: handed to ZeroMQ without
+    // a copy when one audience carries it (a copy for each further one).
+    void send(std::string_view topic, HeadroomBuffer& body);
+
+    // Bytes of zero-copy messages ZeroMQ still holds, over every socket.
+    [[nodiscard]] std::size_t queued_bytes() const noexcept;
+
+    // Has the handler log failed handshakes on every socket.
+    void watch(ZapHandler& zap);
+
+private:
+    struct Group {
+        std::string name;
+        std::unique_ptr<Publisher> publisher;
+        TableFilter tables;
+    };
+    std::vector<Group> groups_;
+};
+
+}  // namespace tablepub

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "relay/amqp_forwarder.hpp"
+#include "relay/audience.hpp"
+#include "relay/batch_reader.hpp"
+#include "relay/bus.hpp"
+#include "common/bus_security.hpp"
+#include "common/pg_connection.hpp"
+#include "relay/relay_options.hpp"
+#include "relay/sequencer.hpp"
+#include "relay/state_store.hpp"
+#include "common/zmq_util.hpp"
+
+namespace tablepub {
+
+// The relay daemon: holds the relay lock, drains the outbox batch by batch
+// and publishes every change, sends heartbeats, cleans the outbox, and
+// survives connection loss by reconnecting and redoing from durable state.
+class Relay {
+public:
+    // audiences: the endpoint groups with their keys loaded
+    // (load_audiences); empty: one plain group on options.publish.
+    explicit Relay(RelayOptions options, std::vector<Audience> audiences = {});
+    Relay(const Relay&) = delete;
+    Relay& operator=(const Relay&) = delete;
+    ~Relay();
+
+    // Runs until stop is requested; returns the process exit code.
+    int run();
+
+    // Async-signal-safe: asks the relay to finish its batch and exit.
+    static void request_stop() noexcept;
+    // Installs SIGTERM/SIGINT handlers calling request_stop().
+    static void install_signal_handlers();
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    // (Re)connects, LISTENs, takes the lock (standing by while another relay
+    // holds it) and loads the streams. Returns false when stopping.
+    bool activate(bool first);
+    // Publishes batches until none is left; notified: a NOTIFY woke us.
+    void drain(bool notified);
+    void process(const Batch& batch);
+    // Waits (at most 1 s) while more than --fetch-bytes of large messages
+    // are still queued in ZeroMQ.
+    void wait_for_send_queue();
+    // Publishes a RESYNC in place of a change over --max-change-bytes.
+    void add_oversized(const OutboxRow& row);
+    // Spaces batches by the previous batch's size, up to --batch-interval:
+    // under load, fewer and larger batches cost the database less.
+    void pace();
+    // Waits for a notification, the poll interval (linger_poll while
+    // active), a timer or a stop; true when notifications arrived.
+    bool wait_for_work();
+    void heartbeat_if_due();
+    // Tells a renamed table's former topic where the table went.
+    void announce_move(const TopicMove& m);
+    void maintain_if_due();
+    [[nodiscard]] bool stopping() const noexcept;
+    // Sleeps up to d, returning early on a stop request.
+    void sleep_interruptible(std::chrono::milliseconds d);
+    // Blocks on fd (may be -1) and the stop pipe for at most d.
+    void wait_fd(int fd, std::chrono::milliseconds d);
+
+    RelayOptions options_;
+    std::vector<Audience> audiences_;
+    zmq::context_t zmq_ctx_;
+    // Declared before publisher_ so that it outlives the PUB sockets.
+    std::unique_ptr<ZapHandler> zap_;
+    std::unique_ptr<Bus> publisher_;
+    PgConnection conn_;
+    StateStore store_;
+    Sequencer sequencer_;
+    std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
+    std::vector<TopicMove> unstored_moves_;  // announced, stored after the batch
+    clock::time_point next_heartbeat_;
+    clock::time_point next_maintain_;
+    // Until then the relay polls every linger_poll instead of waiting for a
+    // NOTIFY: writers throttle their NOTIFYs (tablepub.notify_interval).
+    clock::time_point active_until_;
+    clock::time_point last_batch_at_;
+    std::uint64_t last_batch_rows_ = 0;
+    // The RabbitMQ sink, started once this relay is active (--amqp).
+    std::unique_ptr<AmqpForwarder> amqp_;
+    // (table, txid) of the last oversized change logged: one line per pair.
+    std::pair<std::uint32_t, std::uint64_t> last_oversized_{0, 0};
+};
+
+}  // namespace tablepub

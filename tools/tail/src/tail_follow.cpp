@@ -1,0 +1,148 @@
+#include "tail/tail_follow.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <ostream>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "tablepub.pb.h"
+#include "common/bus_security.hpp"
+#include "tablepub/subscriber.hpp"
+#include "common/change_json.hpp"
+#include "tail/tail_mirror.hpp"
+
+namespace tablepub {
+
+namespace {
+
+nlohmann::json columns_json(const google::protobuf::RepeatedPtrField<v1::Column>& cols, BytesFormat bytes) {
+    auto obj = nlohmann::json::object();
+    for (const auto& c : cols) obj[c.name()] = value_to_json(c.value(), bytes);
+    return obj;
+}
+
+nlohmann::json stats_json(const SyncStats& s) {
+    return {{"applied", s.applied},       {"skipped_visible", s.skipped_visible},
+            {"duplicates", s.duplicates}, {"gaps", s.gaps},
+            {"replays", s.replays},       {"snapshots", s.snapshots},
+            {"resyncs", s.resyncs},       {"anomalies", s.anomalies},
+            {"dropped", s.dropped},       {"resync_markers", s.resync_markers}};
+}
+
+// Writes the mirror, then the status (so a reader that sees dump N in the
+// status finds the mirror of dump N or later). The status is taken first,
+// at the same moment as the mirror's rows: taken after writing a large
+// mirror, it would call every table stale for the time the write took.
+void dump(const TailOptions& options, const Subscriber& sub, std::uint64_t dumps) {
+    const std::string status = json_line(tail_status_json(sub.status(), dumps)) + "\n";
+    std::string content;
+    for (const auto& table : options.tables) {
+        sub.with_table(table, [&](const TableSync& t) {
+            for (const auto& line : mirror_lines(table, t.mirror(), t.schema(), options.bytes)) {
+                content += line;
+                content += '\n';
+            }
+        });
+    }
+    write_file_atomically(options.mirror, content);
+    write_file_atomically(options.mirror + ".status", status);
+}
+
+}  // namespace
+
+nlohmann::json tail_status_json(const std::vector<TableStatus>& tables, std::uint64_t dumps) {
+    auto arr = nlohmann::json::array();
+    for (const auto& t : tables) {
+        arr.push_back({{"table", t.table},
+                       {"state", to_string(t.state)},
+                       {"last_seq", t.last_seq},
+                       {"latest_seq", t.latest_seq},
+                       {"lag", t.lag},
+                       {"buffered", t.buffered},
+                       {"rows", t.rows},
+                       {"stale", t.stale},
+                       {"moved_to", t.moved_to},
+                       {"reason", t.reason},
+                       {"stats", stats_json(t.stats)}});
+    }
+    return {{"dumps", dumps}, {"tables", std::move(arr)}};
+}
+
+int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::ostream& out, std::ostream& err) {
+    std::uint64_t printed = 0;
+    bool done = false;
+    SyncCallbacks cb;
+    if (options.snapshot) {
+        cb.on_snapshot_begin = [&](const std::string& table, const v1::SnapshotBegin& b) {
+            nlohmann::json j{{"table", table},   {"op", "snapshot_begin"}, {"seq", b.seq()},
+                             {"xmin", b.xmin()}, {"xmax", b.xmax()},       {"xip", b.xip()}};
+            out << json_line(j) << '\n';
+        };
+        cb.on_snapshot_row = [&](const std::string& table, const v1::Change& row) {
+            nlohmann::json j{{"table", table},
+                             {"op", "snapshot"},
+                             {"key", columns_json(row.key(), options.bytes)},
+                             {"values", columns_json(row.values(), options.bytes)}};
+            out << json_line(j) << '\n';
+        };
+        cb.on_snapshot_end = [&](const std::string& table, std::uint64_t rows) {
+            out << json_line({{"table", table}, {"op", "snapshot_end"}, {"rows", rows}}) << '\n';
+        };
+    }
+    cb.on_change = [&](const std::string& table, const v1::Message& msg) {
+        if (done) return;
+        out << json_line(message_to_json(table, msg, options.bytes)) << '\n';
+        if (options.count != 0 && ++printed >= options.count) done = true;
+    };
+    cb.on_state = [&](const std::string& table, SyncState from, SyncState to, const std::string& why) {
+        err << "tablepub-tail: " << table << ": " << to_string(from) << " -> " << to_string(to) << " (" << why << ")"
+            << std::endl;
+    };
+
+    SubscriberOptions so;
+    so.publish_endpoints = options.connect;
+    so.snapshot_endpoints = options.snapshot_endpoints;
+    so.tables = options.tables;
+    so.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
+    so.sync.keep_mirror = !options.mirror.empty();
+    const auto curve = load_curve_client(options.curve_server_key, options.curve_client_key);
+    so.curve_server_key = curve.server_key;
+    so.curve_public_key = curve.public_key;
+    so.curve_secret_key = curve.secret_key;
+    Subscriber sub(std::move(so), std::move(cb));
+
+    std::uint64_t dumps = 0;
+    int status = 0;
+    while (*signals.stop == 0 && !done) {
+        try {
+            sub.poll(std::chrono::milliseconds(100));
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) throw;
+        }
+        out.flush();
+        if (*signals.dump != 0) {
+            *signals.dump = 0;
+            if (options.mirror.empty()) continue;
+            try {
+                dump(options, sub, ++dumps);
+            } catch (const std::exception& e) {
+                err << "tablepub-tail: " << e.what() << std::endl;
+                status = 1;
+            }
+        }
+    }
+    out.flush();
+    if (!options.mirror.empty()) {
+        try {
+            dump(options, sub, ++dumps);
+        } catch (const std::exception& e) {
+            err << "tablepub-tail: " << e.what() << std::endl;
+            return 1;
+        }
+    }
+    return status;
+}
+
+}  // namespace tablepub

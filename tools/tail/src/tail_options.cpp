@@ -1,0 +1,123 @@
+#include "tail/tail_options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <ostream>
+
+namespace tablepub {
+
+TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+    TailOptions o;
+    CLI::App app{
+        "tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
+        "\n"
+        "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
+        "included) and checks each table's seq: a message it never received (a reader slower\n"
+        "than the relay overflows its --send-hwm) is reported on stderr as\n"
+        "\"tablepub-tail: table T: missed seq A..B (N messages)\", with a summary at exit and\n"
+        "exit status 3 (unless --allow-gaps). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
+        "then only the changes that take effect after it, without duplicates or gaps.\n"
+        "\n"
+        "Lines in --snapshot mode:\n"
+        "  {\"op\":\"snapshot_begin\",\"table\",\"seq\",\"xmin\",\"xmax\",\"xip\"}  a snapshot starts\n"
+        "      (again after a resync: drop what you built from the previous one)\n"
+        "  {\"op\":\"snapshot\",\"table\",\"key\",\"values\"}  one snapshot row (INSERT form)\n"
+        "  {\"op\":\"snapshot_end\",\"table\",\"rows\"}\n"
+        "  then changes as in raw mode: op insert/update/delete/truncate/schema/unpublish/resync.\n"
+        "  {\"op\":\"resync\",\"reason\"} means the rows changed in a way no row change says:\n"
+        "  a new snapshot_begin follows; drop what you built from the previous one.\n"
+        "State changes (syncing, live, replaying, resyncing, unpublished, moved, failed) are\n"
+        "logged on stderr; moved names the table's new topic.\n"
+        "\n"
+        "Values print as JSON by type; SQL_ASCII text that is not UTF-8 prints as\n"
+        "{\"raw_text\":BYTES}, BYTES encoded as --bytes says. Heartbeats (--heartbeats) carry\n"
+        "\"unpublished\":true for an unpublished table and \"moved_to\":\"schema.table\" on the\n"
+        "old topic of a renamed one.\n"
+        "\n"
+        "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
+        "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
+        "name, values as printed in changes, sorted by table then primary key; then\n"
+        "FILE.status, one JSON object: {\"dumps\":N,\"tables\":[{\"table\",\"state\",\"last_seq\",\n"
+        "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"moved_to\",\"reason\",\"stats\":{...}}]}.",
+        "tablepub-tail"};
+    app.set_version_flag("--version", std::string("tablepub-tail ") + TABLEPUB_VERSION);
+    app.add_option("--connect", o.connect, "relay PUB endpoint to connect to (repeatable)")
+        ->envname("TABLEPUB_CONNECT")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--table", o.tables, "table to follow, as schema.table (repeatable; default: all)")
+        ->envname("TABLEPUB_TABLE")
+        ->delimiter(',');
+    app.add_flag("--heartbeats", o.heartbeats, "print heartbeats too")->envname("TABLEPUB_HEARTBEATS");
+    std::string bytes = "base64";
+    app.add_option("--bytes", bytes, "how bytea values print: base64 or hex (\\x...)")
+        ->envname("TABLEPUB_BYTES")
+        ->check(CLI::IsMember({"base64", "hex"}))
+        ->capture_default_str();
+    app.add_option("--count", o.count, "exit after printing this many changes (0: run until interrupted)")
+        ->envname("TABLEPUB_COUNT");
+    app.add_flag("--allow-gaps", o.allow_gaps,
+                 "raw mode: exit 0 although messages were lost (each gap is still reported on stderr)")
+        ->envname("TABLEPUB_ALLOW_GAPS");
+    app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
+        ->envname("TABLEPUB_SNAPSHOT");
+    app.add_option("--snapshot-endpoint", o.snapshot_endpoints,
+                   "relay snapshot (ROUTER) endpoint for --snapshot and --mirror (repeatable)")
+        ->envname("TABLEPUB_SNAPSHOT_ENDPOINT")
+        ->delimiter(',');
+    app.add_option("--mirror", o.mirror, "keep a mirror of each --table; write it to FILE on SIGUSR1 and on exit")
+        ->envname("TABLEPUB_MIRROR");
+    app.add_option("--request-timeout", o.request_timeout_ms,
+                   "ms without a reply before a snapshot/replay request is asked again")
+        ->envname("TABLEPUB_REQUEST_TIMEOUT")
+        ->check(CLI::Range(100, 3'600'000))
+        ->capture_default_str();
+    app.add_option("--curve-server-key", o.curve_server_key,
+                   "the relay's CURVE public key file (its .key); with --curve-client-key: connect with CURVE")
+        ->envname("TABLEPUB_CURVE_SERVER_KEY")
+        ->type_name("FILE");
+    app.add_option("--curve-client-key", o.curve_client_key,
+                   "this client's CURVE secret key file (tablepub-keygen's .key_secret, mode 0600)")
+        ->envname("TABLEPUB_CURVE_CLIENT_KEY")
+        ->type_name("FILE");
+
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::Success& e) {
+        return app.exit(e, out, err);
+    } catch (const CLI::ParseError& e) {
+        err << "tablepub-tail: " << e.what() << " (see --help)\n";
+        return 2;
+    }
+    for (const auto& t : o.tables) {
+        if (t.find('.') == std::string::npos) {
+            err << "tablepub-tail: --table \"" << t << "\" must be schema.table (see --help)\n";
+            return 2;
+        }
+    }
+    if (o.subscriber_mode()) {
+        if (o.tables.empty()) {
+            err << "tablepub-tail: --snapshot and --mirror need at least one --table (see --help)\n";
+            return 2;
+        }
+        if (o.snapshot_endpoints.empty()) {
+            err << "tablepub-tail: --snapshot and --mirror need --snapshot-endpoint (see --help)\n";
+            return 2;
+        }
+    }
+    if (o.curve_server_key.empty() != o.curve_client_key.empty()) {
+        err << "tablepub-tail: --curve-server-key and --curve-client-key go together (see --help)\n";
+        return 2;
+    }
+    o.bytes = bytes == "hex" ? BytesFormat::hex : BytesFormat::base64;
+    return o;
+}
+
+bool topic_selected(const TailOptions& options, std::string_view topic) {
+    return options.tables.empty() ||
+           std::find(options.tables.begin(), options.tables.end(), topic) != options.tables.end();
+}
+
+}  // namespace tablepub
