@@ -17,7 +17,7 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	python3-nova python3-psycopg2 \
 	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp
 
-.PHONY: all deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
+.PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
 	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize test-amqp test-amqp-short
 
 all: extension relay
@@ -188,9 +188,19 @@ demo: deps
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/demo/run.sh $(BUILD)
 
-bench: deps
+# The peers bench/peers.sh compares tablepub with, the profiler and the
+# plotting library: installed by `make bench` only (make test needs none).
+BENCH_PACKAGES = postgresql-15-wal2json postgresql-15-pgq3 pgqd linux-perf python3-matplotlib
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+# bench/peers.sh (tablepub beside wal2json and PgQ; writes its part of
+# docs/benchmarks.md and docs/img/peers.png), then the relay's own figures.
+bench: bench-deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	bench/peers.sh $(BUILD)
 	bench/run_all.sh $(BUILD)
 
 clean:

@@ -20,8 +20,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
-[ -x "$RELAY" ] || { echo "build the relay first (make)" >&2; exit 1; }
+RELAY=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-relay)
+[ -n "$RELAY" ] && [ -x "$RELAY" ] || { echo "build the relay first (make)" >&2; exit 1; }
 
 start_cluster
 WORK=$BENCH_DIR/bench

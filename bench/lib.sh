@@ -37,3 +37,13 @@ machine_line() {
 
 # calc EXPR: floating-point arithmetic without bc (not on every machine).
 calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
+
+# tool_path BUILD_DIR NAME: a program the build made (build/relay/NAME
+# before the layout move of issue 9, wherever CMake puts it after).
+tool_path() {
+    local build=$1 name=$2 p
+    for p in "$build/relay/$name" "$build/$name" "$build/bin/$name"; do
+        [ -x "$p" ] && { echo "$p"; return; }
+    done
+    find "$build" -maxdepth 4 -type f -perm -u+x -name "$name" 2>/dev/null | head -1
+}

@@ -4,9 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build}
-echo "## Capture overhead (issue 2)"; echo
-"$here/capture_overhead.sh"; echo
-echo "## Relay throughput, memory and pgbench with the relay (issue 3)"; echo
+# Capture cost beside wal2json and PgQ: bench/peers.sh (make bench runs it first).
+echo "## Relay throughput and memory (issue 3)"; echo
 "$here/throughput.sh" "$build"; echo
 echo "## Latency (issue 3)"; echo
 "$here/latency.sh" "$build"; echo

@@ -19,8 +19,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
-CLIENT=$BENCH_ROOT/$BUILD/bin/tablepub-bench-snapshot
+RELAY=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-relay)
+CLIENT=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-bench-snapshot)
 [ -x "$RELAY" ] && [ -x "$CLIENT" ] || { echo "build the relay first (make)" >&2; exit 1; }
 
 start_cluster

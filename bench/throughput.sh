@@ -5,24 +5,22 @@
 #     relay starts and a subscriber counts them (rate: first to last receipt;
 #     also the wall time from the relay's start to the last receipt);
 #  2. the same for one ROWS-row transaction, with the relay's peak RSS;
-#  3. pgbench tpcb-like TPS with the four tables published and the relay
-#     draining, vs no capture at all.
+# (pgbench with the relay draining: bench/peers.sh.)
 # Prints a markdown report.
-#   bench/throughput.sh [BUILD_DIR] [--rows N] [--duration SECONDS]
+#   bench/throughput.sh [BUILD_DIR] [--rows N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BUILD=build; ROWS=1000000; DURATION=30
+BUILD=build; ROWS=1000000
 [ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { BUILD=$1; shift; }
 while [ $# -gt 0 ]; do
     case $1 in
         --rows) ROWS=$2; shift 2 ;;
-        --duration) DURATION=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
-COUNTER=$BENCH_ROOT/$BUILD/bin/tablepub-bench-subscriber
+RELAY=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-relay)
+COUNTER=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-bench-subscriber)
 [ -x "$RELAY" ] && [ -x "$COUNTER" ] || { echo "build the relay first (make)" >&2; exit 1; }
 
 start_cluster
@@ -82,45 +80,13 @@ psqlq -c "UPDATE items SET n = n + 1" >/dev/null
 drain "one transaction"
 RATE_ONE=$RATE SECS_ONE=$SECS PEAK_ONE=$PEAK WALL_ONE=$WALL
 
-# pgbench: no capture vs published with the relay draining.
-init_pgbench() {
-    pgbench -q -i -s 10 >/dev/null 2>&1
-    psqlq -c "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY" -c "VACUUM ANALYZE"
-    if [ "$1" = published ]; then
-        for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
-            psqlq -c "SELECT tablepub.publish('$t')" >/dev/null
-        done
-    fi
-    psqlq -c "CHECKPOINT"
-}
-tps() { pgbench -n -c 4 -j 2 -T "$DURATION" 2>/dev/null | awk '/^tps = /{print $3}'; }
-psqlq -c "SELECT tablepub.unpublish('items')" -c "DROP TABLE items" >/dev/null
-# Two alternating rounds: single 30 s runs on this VM vary by 20%. pgbench -i
-# drops the tables, which also unpublishes them.
-NONE_RUNS=() RELAY_RUNS=()
-for round in 1 2; do
-    init_pgbench none
-    NONE_RUNS+=("$(tps)")
-    init_pgbench published
-    start_relay
-    RELAY_RUNS+=("$(tps)")
-    stop_relay
-    echo "pgbench round $round: none ${NONE_RUNS[-1]}, published+relay ${RELAY_RUNS[-1]}" >&2
-done
-TPS_NONE=$(calc "(${NONE_RUNS[0]} + ${NONE_RUNS[1]}) / 2")
-TPS_RELAY=$(calc "(${RELAY_RUNS[0]} + ${RELAY_RUNS[1]}) / 2")
-
 cat <<MD
 Machine: $(machine_line)
-Command: bench/throughput.sh --rows $ROWS --duration $DURATION
+Command: bench/throughput.sh --rows $ROWS
 
 | end to end, relay to one subscriber | changes | first to last receipt, s | changes/s | relay start to last receipt, s | relay peak RSS |
 | --- | ---: | ---: | ---: | ---: | ---: |
 | $ROWS inserts in 100 transactions | $ROWS | $SECS_MANY | $RATE_MANY | $WALL_MANY | $PEAK_MANY MB |
 | one $ROWS-row UPDATE transaction | $ROWS | $SECS_ONE | $RATE_ONE | $WALL_ONE | $PEAK_ONE MB |
 
-| pgbench tpcb-like (scale 10, 4 clients, ${DURATION} s, 2 alternating rounds) | TPS runs | mean TPS | vs none |
-| --- | --- | ---: | ---: |
-| no capture | ${NONE_RUNS[*]} | $TPS_NONE | 1.00x |
-| 4 tables published, relay draining | ${RELAY_RUNS[*]} | $TPS_RELAY | $(awk "BEGIN { printf \"%.2f\", $TPS_RELAY / $TPS_NONE }")x |
 MD

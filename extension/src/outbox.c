@@ -21,6 +21,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -43,7 +44,7 @@ static struct
 	int16		gen;			/* current generation when first needed */
 	Oid			part;			/* tablepub.outbox_<gen> */
 	Oid			index;			/* its btree index on txid */
-	IndexInfo  *index_info;		/* in TopTransactionContext */
+	IndexInfo  *index_info;		/* in relcache_cxt */
 } xstate;
 
 /* This transaction wrote something to the outbox (reset at its end). */
@@ -59,24 +60,69 @@ static TimestampTz last_notify = 0;
 /* Last position handed out by this backend: positions strictly increase. */
 static XLogRecPtr last_pos = InvalidXLogRecPtr;
 
+/*
+ * What stays valid across transactions until a relcache invalidation of one
+ * of these relations (DROP EXTENSION, TRUNCATE by maintain(), any ALTER):
+ * the catalog lookups LoadXactState would otherwise repeat for every
+ * transaction. The current generation itself is read for every transaction.
+ */
+static struct
+{
+	bool		valid;
+	Oid			state;			/* tablepub.outbox_state */
+	Oid			part[3];		/* tablepub.outbox_<gen>, InvalidOid: not looked up yet */
+	Oid			index[3];		/* their indexes */
+	IndexInfo  *index_info[3];	/* in relcache_cxt */
+} relcache;
+static MemoryContext relcache_cxt = NULL;
+
+static void
+ForgetOutboxRelations(Datum arg, Oid relid)
+{
+	int			i;
+
+	if (!relcache.valid)
+		return;
+	if (OidIsValid(relid) && relid != relcache.state)
+	{
+		for (i = 0; i < 3; i++)
+			if (relid == relcache.part[i] || relid == relcache.index[i])
+				break;
+		if (i == 3)
+			return;
+	}
+	/* The running transaction keeps what it loaded: its IndexInfo stays. */
+	relcache.valid = false;
+}
+
 /* Reads the current generation and its partition once per transaction. */
 static void
 LoadXactState(void)
 {
-	Oid			nsp = get_namespace_oid("tablepub", false);
-	Oid			state_relid = get_relname_relid("outbox_state", nsp);
 	Relation	state;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	char		name[NAMEDATALEN];
 	Relation	part;
-	List	   *indexes;
 	MemoryContext old;
 	int			gen = -1;
 
-	if (!OidIsValid(state_relid))
-		elog(ERROR, "relation tablepub.outbox_state is missing");
-	state = table_open(state_relid, AccessShareLock);
+	if (!relcache.valid)
+	{
+		Oid			nsp = get_namespace_oid("tablepub", false);
+
+		memset(&relcache, 0, sizeof(relcache));
+		if (relcache_cxt == NULL)
+			relcache_cxt = AllocSetContextCreate(TopMemoryContext, "tablepub outbox relations",
+												 ALLOCSET_SMALL_SIZES);
+		else if (xstate.lxid != MyProc->lxid)
+			MemoryContextReset(relcache_cxt);
+		relcache.state = get_relname_relid("outbox_state", nsp);
+		if (!OidIsValid(relcache.state))
+			elog(ERROR, "relation tablepub.outbox_state is missing");
+		relcache.valid = true;
+	}
+	/* Opening it processes pending invalidations: relcache may be reset here. */
+	state = table_open(relcache.state, AccessShareLock);
 	scan = table_beginscan(state, GetLatestSnapshot(), 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -89,28 +135,53 @@ LoadXactState(void)
 	}
 	table_endscan(scan);
 	table_close(state, AccessShareLock);
-	if (gen < 0)
+	if (gen < 0 || gen > 2)
 		elog(ERROR, "tablepub.outbox_state has no current generation");
-
-	snprintf(name, sizeof(name), "outbox_%d", gen);
-	xstate.part = get_relname_relid(name, nsp);
-	if (!OidIsValid(xstate.part))
-		elog(ERROR, "relation tablepub.%s is missing", name);
-	part = table_open(xstate.part, RowExclusiveLock);
-	indexes = RelationGetIndexList(part);
-	if (list_length(indexes) != 1)
-		elog(ERROR, "relation tablepub.%s must have exactly one index", name);
-	xstate.index = linitial_oid(indexes);
+	if (!relcache.valid)
 	{
-		Relation	index = index_open(xstate.index, RowExclusiveLock);
+		/* Invalidated while the state was opened: look everything up again. */
+		LoadXactState();
+		return;
+	}
 
-		old = MemoryContextSwitchTo(TopTransactionContext);
-		xstate.index_info = BuildIndexInfo(index);
+	if (!OidIsValid(relcache.part[gen]))
+	{
+		char		name[NAMEDATALEN];
+
+		snprintf(name, sizeof(name), "outbox_%d", gen);
+		relcache.part[gen] = get_relname_relid(name, get_namespace_oid("tablepub", false));
+		if (!OidIsValid(relcache.part[gen]))
+			elog(ERROR, "relation tablepub.%s is missing", name);
+	}
+	part = table_open(relcache.part[gen], RowExclusiveLock);
+	if (relcache.valid && relcache.index_info[gen] == NULL)
+	{
+		List	   *indexes = RelationGetIndexList(part);
+		Relation	index;
+
+		if (list_length(indexes) != 1)
+			elog(ERROR, "relation tablepub.%s must have exactly one index",
+				 RelationGetRelationName(part));
+		relcache.index[gen] = linitial_oid(indexes);
+		index = index_open(relcache.index[gen], RowExclusiveLock);
+		old = MemoryContextSwitchTo(relcache_cxt);
+		relcache.index_info[gen] = BuildIndexInfo(index);
 		MemoryContextSwitchTo(old);
 		index_close(index, NoLock);
 	}
+	else if (relcache.valid)
+		index_close(index_open(relcache.index[gen], RowExclusiveLock), NoLock);
 	table_close(part, NoLock);
+	if (!relcache.valid)
+	{
+		/* Invalidated by the locks just taken: look everything up again. */
+		LoadXactState();
+		return;
+	}
 	xstate.gen = gen;
+	xstate.part = relcache.part[gen];
+	xstate.index = relcache.index[gen];
+	xstate.index_info = relcache.index_info[gen];
 	xstate.lxid = MyProc->lxid;
 }
 
@@ -437,6 +508,7 @@ InitOutbox(void)
 {
 	buffer.cxt = AllocSetContextCreate(TopMemoryContext, "tablepub outbox buffer",
 									   ALLOCSET_DEFAULT_SIZES);
+	CacheRegisterRelcacheCallback(ForgetOutboxRelations, (Datum) 0);
 	RegisterXactCallback(OutboxXactCallback, NULL);
 	RegisterSubXactCallback(OutboxSubXactCallback, NULL);
 	prev_ExecutorStart = ExecutorStart_hook;

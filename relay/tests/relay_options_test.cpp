@@ -103,7 +103,7 @@ TEST_F(OptionsTest, SnapshotServiceAndLinger) {
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(off));
     EXPECT_TRUE(std::get<RelayOptions>(off).snapshot.empty());
     EXPECT_EQ(std::get<RelayOptions>(off).linger, 100ms);
-    EXPECT_EQ(std::get<RelayOptions>(off).batch_interval, 20ms);
+    EXPECT_EQ(std::get<RelayOptions>(off).batch_interval, 100ms);
 
     const auto r = parse({"--snapshot", "tcp://*:2", "--snapshot", "ipc:///tmp/s", "--snapshot-chunk-rows", "50",
                           "--snapshot-max-streams", "3", "--snapshot-idle-timeout", "5s", "--linger", "20ms",

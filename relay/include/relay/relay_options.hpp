@@ -23,7 +23,7 @@ struct RelayOptions {
     // sends at most one NOTIFY per tablepub.notify_interval (10 ms).
     std::chrono::milliseconds linger{100};
     std::chrono::milliseconds linger_poll{1};
-    std::chrono::milliseconds batch_interval{20};  // most a batch waits after a large one
+    std::chrono::milliseconds batch_interval{100};  // most a batch waits after a large one
     std::chrono::milliseconds heartbeat_interval{5000};
     std::chrono::milliseconds maintain_interval{60000};
     std::chrono::milliseconds start_delay{300};  // after binding, before the first message
