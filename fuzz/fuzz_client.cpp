@@ -22,7 +22,7 @@
 #include "fuzz_input.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/table_sync.hpp"
-#include "common/change_json.hpp"
+#include "tail/tail_format.hpp"
 #include "tail/tail_mirror.hpp"
 
 namespace {
@@ -65,10 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cb.on_snapshot_row = [&](const std::string&, const v1::Change& row) {
         v1::Message m;
         *m.mutable_change() = row;
-        printed += tablepub::json_line(tablepub::message_to_json("public.t", m, bytes)).size();
+        printed += tablepub::message_json("public.t", m, bytes).size();
     };
     cb.on_change = [&](const std::string& table, const v1::Message& m) {
-        printed += tablepub::json_line(tablepub::message_to_json(table, m, bytes)).size();
+        printed += tablepub::message_json(table, m, bytes).size();
     };
     TableSync sync("public", "t", options, cb);
     auto now = TableSync::Clock::time_point{};
@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             v1::Message msg;
             if (msg.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
                 // The raw tail prints every message it receives.
-                printed += tablepub::json_line(tablepub::message_to_json("public.t", msg, bytes)).size();
+                printed += tablepub::message_json("public.t", msg, bytes).size();
                 sync.on_message(msg, now);
             }
             break;

@@ -61,10 +61,10 @@ void Publisher::send(std::string_view topic, HeadroomBuffer& body) {
 }
 
 zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,
-                              const std::vector<std::string>& prefixes, const CurveClient& curve) {
+                              const std::vector<std::string>& prefixes, const CurveClient& curve, int receive_hwm) {
     zmq::socket_t sock(ctx, zmq::socket_type::sub);
     apply_curve_client(sock, curve);
-    sock.set(zmq::sockopt::rcvhwm, 0);
+    sock.set(zmq::sockopt::rcvhwm, receive_hwm);
     for (const auto& p : prefixes) sock.set(zmq::sockopt::subscribe, p);
     for (const auto& ep : endpoints) {
         try {

@@ -7,7 +7,7 @@
 #include "tablepub.pb.h"
 #include "relay/amqp_sink.hpp"
 #include "common/error.hpp"
-#include "common/change_json.hpp"
+#include "tail/tail_format.hpp"
 #include "common/wire.hpp"
 
 namespace tablepub {
@@ -39,7 +39,7 @@ std::string amqp_routing_key(std::string_view prefix, std::string_view schema_na
 std::string oslo_notification(const v1::Message& msg, std::string_view database,
                               std::chrono::system_clock::time_point now) {
     const std::string topic = make_topic(msg.schema_name(), msg.table_name());
-    nlohmann::json payload = message_to_json(topic, msg, BytesFormat::base64);
+    nlohmann::json payload = nlohmann::json::parse(message_json(topic, msg, BytesFormat::base64));
     const std::string op = payload.value("op", std::string("unknown"));
     // Deterministic ids: a message sent again after a crash carries the
     // same ones (oslo.messaging's listener also drops a _unique_id it saw

@@ -44,8 +44,10 @@ private:
     std::shared_ptr<std::atomic<std::size_t>> queued_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
-// A SUB socket connected to endpoints and subscribed to topic prefixes.
+// A SUB socket connected to endpoints and subscribed to topic prefixes,
+// queueing at most receive_hwm messages per connection (0: no limit).
 [[nodiscard]] zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,
-                                            const std::vector<std::string>& prefixes, const CurveClient& curve = {});
+                                            const std::vector<std::string>& prefixes, const CurveClient& curve = {},
+                                            int receive_hwm = 0);
 
 }  // namespace tablepub

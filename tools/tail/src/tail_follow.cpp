@@ -10,18 +10,12 @@
 #include "tablepub.pb.h"
 #include "common/bus_security.hpp"
 #include "tablepub/subscriber.hpp"
-#include "common/change_json.hpp"
+#include "tail/tail_format.hpp"
 #include "tail/tail_mirror.hpp"
 
 namespace tablepub {
 
 namespace {
-
-nlohmann::json columns_json(const google::protobuf::RepeatedPtrField<v1::Column>& cols, BytesFormat bytes) {
-    auto obj = nlohmann::json::object();
-    for (const auto& c : cols) obj[c.name()] = value_to_json(c.value(), bytes);
-    return obj;
-}
 
 nlohmann::json stats_json(const SyncStats& s) {
     return {{"applied", s.applied},       {"skipped_visible", s.skipped_visible},
@@ -80,20 +74,26 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
                              {"xmin", b.xmin()}, {"xmax", b.xmax()},       {"xip", b.xip()}};
             out << json_line(j) << '\n';
         };
-        cb.on_snapshot_row = [&](const std::string& table, const v1::Change& row) {
-            nlohmann::json j{{"table", table},
-                             {"op", "snapshot"},
-                             {"key", columns_json(row.key(), options.bytes)},
-                             {"values", columns_json(row.values(), options.bytes)}};
-            out << json_line(j) << '\n';
+        cb.on_snapshot_row = [&, line = std::string()](const std::string& table, const v1::Change& row) mutable {
+            line.assign("{\"key\":");
+            append_columns_json(line, row.key(), options.bytes);
+            line += ",\"op\":\"snapshot\",\"table\":";
+            append_json_string(line, table);
+            line += ",\"values\":";
+            append_columns_json(line, row.values(), options.bytes);
+            line += "}\n";
+            out.write(line.data(), static_cast<std::streamsize>(line.size()));
         };
         cb.on_snapshot_end = [&](const std::string& table, std::uint64_t rows) {
             out << json_line({{"table", table}, {"op", "snapshot_end"}, {"rows", rows}}) << '\n';
         };
     }
-    cb.on_change = [&](const std::string& table, const v1::Message& msg) {
+    cb.on_change = [&, line = std::string()](const std::string& table, const v1::Message& msg) mutable {
         if (done) return;
-        out << json_line(message_to_json(table, msg, options.bytes)) << '\n';
+        line.clear();
+        append_message_json(line, table, msg, options.bytes);
+        line += '\n';
+        out.write(line.data(), static_cast<std::streamsize>(line.size()));
         if (options.count != 0 && ++printed >= options.count) done = true;
     };
     cb.on_state = [&](const std::string& table, SyncState from, SyncState to, const std::string& why) {

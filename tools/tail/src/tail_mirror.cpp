@@ -96,10 +96,20 @@ std::vector<std::string> mirror_lines(std::string_view table, const Mirror& mirr
             auto it = row.find(name);
             e.key.push_back(it == row.end() ? null_value : it->second);
         }
-        // nlohmann::json objects keep their members sorted by name.
-        auto cols = nlohmann::json::object();
-        for (const auto& [name, value] : row) cols[name] = value_to_json(value, bytes);
-        e.line = json_line({{"table", std::string(table)}, {"row", std::move(cols)}});
+        // Members sorted by name, as every object tablepub-tail prints
+        // (a Row is a std::map: its names are in that order already).
+        e.line = "{\"row\":{";
+        bool first = true;
+        for (const auto& [name, value] : row) {
+            if (!first) e.line += ',';
+            first = false;
+            append_json_string(e.line, name);
+            e.line += ':';
+            append_value_json(e.line, value, bytes);
+        }
+        e.line += "},\"table\":";
+        append_json_string(e.line, table);
+        e.line += '}';
         entries.push_back(std::move(e));
     });
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {

@@ -12,11 +12,18 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
     CLI::App app{
         "tablepub-tail: prints the changes a tablepub relay publishes, one JSON object a line.\n"
         "\n"
-        "Without --snapshot/--mirror it prints the raw stream (duplicates after a relay restart\n"
-        "included) and checks each table's seq: a message it never received (a reader slower\n"
-        "than the relay overflows its --send-hwm) is reported on stderr as\n"
+        "Without --snapshot/--mirror it prints the stream of every table (or each --table) from\n"
+        "where it joined and checks each table's seq. A reader slower than the relay overflows\n"
+        "the relay's --send-hwm, and ZeroMQ drops messages:\n"
+        "  with --snapshot-endpoint, the tail replays what was dropped and prints each table's\n"
+        "    messages once and in seq order (live messages wait meanwhile, up to\n"
+        "    --replay-buffer bytes; beyond that they are replayed too);\n"
+        "  without it (or when the relay no longer retains them: GONE) it prints what arrives,\n"
+        "    duplicates after a relay restart included.\n"
+        "Every range it could not print is reported on stderr as\n"
         "\"tablepub-tail: table T: missed seq A..B (N messages)\", with a summary at exit and\n"
-        "exit status 3 (unless --allow-gaps). With them it follows each --table through tablepub::Subscriber: snapshot,\n"
+        "exit status 3 (unless --allow-gaps).\n"
+        "With --snapshot/--mirror it follows each --table through tablepub::Subscriber: snapshot,\n"
         "then only the changes that take effect after it, without duplicates or gaps.\n"
         "\n"
         "Lines in --snapshot mode:\n"
@@ -58,12 +65,24 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
     app.add_option("--count", o.count, "exit after printing this many changes (0: run until interrupted)")
         ->envname("TABLEPUB_COUNT");
     app.add_flag("--allow-gaps", o.allow_gaps,
-                 "raw mode: exit 0 although messages were lost (each gap is still reported on stderr)")
+                 "raw mode: exit 0 although messages were lost (each one still reported on stderr)")
         ->envname("TABLEPUB_ALLOW_GAPS");
+    app.add_option("--receive-hwm", o.receive_hwm,
+                   "raw mode: messages the tail's socket queues per relay before the relay's --send-hwm applies "
+                   "(0: no limit; default 0, or 100000 with --snapshot-endpoint)")
+        ->envname("TABLEPUB_RECEIVE_HWM")
+        ->check(CLI::Range(0, 100'000'000));
+    app.add_option("--replay-buffer", o.replay_buffer_bytes,
+                   "raw mode with --snapshot-endpoint: bytes of live messages held while a replay runs "
+                   "(suffixes k, M, G: 1024-based); more are dropped and replayed afterwards")
+        ->envname("TABLEPUB_REPLAY_BUFFER")
+        ->transform(CLI::AsSizeValue(false))
+        ->default_str("64MiB");
     app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
         ->envname("TABLEPUB_SNAPSHOT");
     app.add_option("--snapshot-endpoint", o.snapshot_endpoints,
-                   "relay snapshot (ROUTER) endpoint for --snapshot and --mirror (repeatable)")
+                   "relay snapshot (ROUTER) endpoint: replays for the raw mode, snapshots for --snapshot and --mirror "
+                   "(repeatable)")
         ->envname("TABLEPUB_SNAPSHOT_ENDPOINT")
         ->delimiter(',');
     app.add_option("--mirror", o.mirror, "keep a mirror of each --table; write it to FILE on SIGUSR1 and on exit")

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/change_json.hpp"
+#include "tail/tail_format.hpp"
 
 namespace tablepub {
 
@@ -27,7 +27,7 @@ class Value;
 [[nodiscard]] std::strong_ordering compare_values(const v1::Value& a, const v1::Value& b);
 
 // The mirror's rows as lines `{"row":{...},"table":"schema.table"}`, columns
-// by name, values as tablepub-tail prints them (value_to_json), sorted by
+// by name, values as tablepub-tail prints them (append_value_json), sorted by
 // the primary key in key order (schema key_position), ties by the line.
 [[nodiscard]] std::vector<std::string> mirror_lines(std::string_view table, const Mirror& mirror,
                                                     const v1::TableSchema& schema, BytesFormat bytes);

@@ -1,14 +1,17 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "common/change_json.hpp"
+#include "tail/tail_format.hpp"
 
 namespace tablepub {
+
+inline constexpr int DEFAULT_REPAIR_RECEIVE_HWM = 100'000;
 
 // Configuration of tablepub-tail; every flag also reads TABLEPUB_<FLAG>.
 struct TailOptions {
@@ -18,6 +21,14 @@ struct TailOptions {
     BytesFormat bytes = BytesFormat::base64;
     std::uint64_t count = 0;  // exit after this many changes; 0: never
     bool allow_gaps = false;  // raw mode: exit 0 even when messages were lost
+    // Raw mode: messages queued in the SUB socket per connection; -1: 0 (no
+    // limit, so nothing is dropped while memory lasts) without
+    // --snapshot-endpoint, DEFAULT_REPAIR_RECEIVE_HWM with one (memory
+    // stays bounded; what the relay drops is replayed).
+    int receive_hwm = -1;
+    // Raw mode with --snapshot-endpoint: bytes of live messages held while
+    // a replay runs (tail_repair.hpp).
+    std::size_t replay_buffer_bytes = 64u << 20;
     // Subscriber mode (--snapshot or --mirror): snapshot + deltas through
     // tablepub::Subscriber instead of printing the raw stream.
     bool snapshot = false;  // print the snapshot rows before the changes
