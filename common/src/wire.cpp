@@ -116,6 +116,40 @@ ChangeOp peek_op(std::string_view change) {
     return static_cast<ChangeOp>(op);
 }
 
+MessageHeader peek_message_header(std::string_view message) {
+    MessageHeader h;
+    std::size_t pos = 0;
+    while (pos < message.size()) {
+        const std::uint64_t tag = get_varint(message, pos);
+        const auto field = tag >> 3;
+        switch (static_cast<std::uint32_t>(tag & 7)) {
+            case VARINT: {
+                const auto v = get_varint(message, pos);
+                if (field == 3) h.seq = v;
+                if (field == 4) h.txid = v;
+                if (field == 5) h.tx_last = v != 0;
+                if (field == 6) h.schema_seq = v;
+                break;
+            }
+            case FIXED64: pos += 8; break;
+            case LEN: {
+                const auto len = get_varint(message, pos);
+                if (len > message.size() - std::min(pos, message.size())) {
+                    throw Error("malformed message: field longer than the message");
+                }
+                if (field == 1) h.schema_name = message.substr(pos, len);
+                if (field == 2) h.table_name = message.substr(pos, len);
+                pos += len;
+                break;
+            }
+            case FIXED32: pos += 4; break;
+            default: throw Error("malformed message: unsupported wire type");
+        }
+    }
+    if (pos > message.size()) throw Error("malformed message: truncated field");
+    return h;
+}
+
 std::string make_topic(std::string_view schema_name, std::string_view table_name) {
     std::string t;
     t.reserve(schema_name.size() + table_name.size() + 1);

@@ -232,6 +232,7 @@ void Relay::drain(bool notified) {
         took += clock::now() - finishing;
         observer_->batch_done(took, updates);
         if (batch) observe_batch(batch, finishing);
+        if (amqp_) amqp_->notify();
         if (!unstored_moves_.empty()) {
             store_.record_moves(unstored_moves_);
             unstored_moves_.clear();
@@ -370,6 +371,13 @@ int Relay::run() {
     if (zap_) publisher_->watch(*zap_);
     const auto bound = clock::now();
     if (!activate(true)) return 0;
+    if (options_.amqp.enabled()) {
+        // It follows the batches this relay marks done, from a position of
+        // its own; the ZeroMQ path never waits for it.
+        amqp_ = std::make_unique<AmqpForwarder>(
+            options_.amqp, options_.db, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
+        amqp_->start();
+    }
     // PUB drops what it sends before a subscriber's connection is up: give
     // subscribers (reconnecting after a relay restart) a moment.
     const auto settle = bound + options_.start_delay - clock::now();

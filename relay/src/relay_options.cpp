@@ -188,6 +188,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
     add_log_level(app, "TABLEPUB_LOG_LEVEL", o.log_level);
     add_ops_options(app, o);
 
+    add_amqp_options(app, o.amqp);
+
     // The environment is turned into flags placed before the command line's
     // (relay_config.hpp): flag > environment > config file.
     if (const auto status = parse_command_line(app, with_environment(app, args), PROGRAM, out, err))
@@ -195,6 +197,7 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
     if (o.snapshot_max_reply_bytes < o.snapshot_chunk_bytes) {
         return usage_error(err, PROGRAM, "--snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes");
     }
+    if (const auto problem = amqp_options_problem(o.amqp)) return usage_error(err, PROGRAM, *problem);
     if (o.publish.empty()) return usage_error(err, PROGRAM, "--publish needs at least one endpoint");
     try {
         for (const auto& g : group_specs) o.groups.push_back(parse_audience(g));

@@ -83,6 +83,10 @@ void encode_message_envelope(std::string& out, const MessageHeader& header, std:
 // fields. Throws Error on malformed input.
 [[nodiscard]] ChangeOp peek_op(std::string_view change);
 
+// The envelope fields of a serialized Message (names point into it), read
+// without parsing its change or heartbeat. Throws Error on malformed input.
+[[nodiscard]] MessageHeader peek_message_header(std::string_view message);
+
 // The ZeroMQ topic of a table: "<schema>.<table>".
 [[nodiscard]] std::string make_topic(std::string_view schema_name, std::string_view table_name);
 

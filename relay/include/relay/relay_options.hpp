@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "relay/amqp_options.hpp"
 #include "relay/audience.hpp"
 #include "relay/relay_config.hpp"
 
@@ -54,6 +55,8 @@ struct RelayOptions {
     MetricsOptions metrics;
     std::string log_format = "text";
     bool print_config = false;
+    // The RabbitMQ sink (off unless --amqp is given).
+    AmqpOptions amqp;
 };
 
 // Parsed options, or the exit code when the process should stop right away
