@@ -117,36 +117,39 @@ ChangeOp peek_op(std::string_view change) {
 }
 
 MessageHeader peek_message_header(std::string_view message) {
+    // Read like peek_op(): protobuf's own varint reader, names pointing into
+    // the message.
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(message.data()), static_cast<int>(message.size()));
     MessageHeader h;
-    std::size_t pos = 0;
-    while (pos < message.size()) {
-        const std::uint64_t tag = get_varint(message, pos);
-        const auto field = tag >> 3;
-        switch (static_cast<std::uint32_t>(tag & 7)) {
+    while (in.CurrentPosition() < static_cast<int>(message.size())) {
+        const std::uint32_t t = in.ReadTagNoLastTag();
+        const auto field = t >> 3;
+        bool ok = true;
+        switch (t & 7) {
             case VARINT: {
-                const auto v = get_varint(message, pos);
+                std::uint64_t v = 0;
+                ok = in.ReadVarint64(&v);
                 if (field == 3) h.seq = v;
                 if (field == 4) h.txid = v;
                 if (field == 5) h.tx_last = v != 0;
                 if (field == 6) h.schema_seq = v;
                 break;
             }
-            case FIXED64: pos += 8; break;
+            case FIXED64: ok = in.Skip(8); break;
             case LEN: {
-                const auto len = get_varint(message, pos);
-                if (len > message.size() - std::min(pos, message.size())) {
-                    throw Error("malformed message: field longer than the message");
-                }
-                if (field == 1) h.schema_name = message.substr(pos, len);
-                if (field == 2) h.table_name = message.substr(pos, len);
-                pos += len;
+                std::uint32_t len = 0;
+                ok = in.ReadVarint32(&len);
+                const auto at = static_cast<std::size_t>(in.CurrentPosition());
+                ok = ok && in.Skip(static_cast<int>(len));
+                if (ok && field == 1) h.schema_name = message.substr(at, len);
+                if (ok && field == 2) h.table_name = message.substr(at, len);
                 break;
             }
-            case FIXED32: pos += 4; break;
+            case FIXED32: ok = in.Skip(4); break;
             default: throw Error("malformed message: unsupported wire type");
         }
+        if (t == 0 || !ok) throw Error("malformed message: truncated or overlong field");
     }
-    if (pos > message.size()) throw Error("malformed message: truncated field");
     return h;
 }
 
