@@ -15,10 +15,11 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev \
 	python3-nova python3-psycopg2 \
-	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd
+	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
+	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp
 
 .PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
-	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
+	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize test-amqp test-amqp-short
 
 all: extension relay
 
@@ -54,6 +55,7 @@ test: deps
 	$(MAKE) test-consistency
 	$(MAKE) test-nova
 	$(MAKE) test-ops
+	$(MAKE) test-amqp-short
 	$(MAKE) test-torture
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
@@ -111,6 +113,17 @@ deb: deps
 
 test-deb: deb
 	tests/ops/deb_test.sh $(DEB_BUILD)
+# The RabbitMQ sink against a real broker (tests/amqp/run.sh): `make test`
+# runs the short part (a consumer and an oslo.messaging listener mirror
+# their tables, about 30 s); test-amqp adds a relay kill -9 and a broker
+# restart under writes (about 2 min).
+test-amqp-short: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/amqp/run.sh --short $(BUILD)
+
+test-amqp: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/amqp/run.sh $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh

@@ -758,6 +758,60 @@ GRANT EXECUTE ON FUNCTION tablepub.status_tables(), tablepub.status_relays(), ta
                           tablepub.retention() TO tablepub_admin, pg_monitor;
 GRANT SELECT ON tablepub.status TO tablepub_admin, pg_monitor;
 
+-- ---------------------------------------------------------------------------
+-- amqp13: the relay's RabbitMQ sink (docs/design.md, "RabbitMQ sink")
+-- ---------------------------------------------------------------------------
+
+-- Where each RabbitMQ sink of the relay is: it forwards done batches after
+-- last_batch and stores a batch here only once the broker confirmed every
+-- message of it. relay_maintain() keeps the outbox rows and the batches a
+-- sink has not forwarded yet.
+CREATE TABLE tablepub.relay_amqp_position (
+    sink       text        PRIMARY KEY,
+    last_batch int8        NOT NULL,
+    consumed   pg_snapshot NOT NULL,
+    updated    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tablepub.relay_amqp_position IS
+    'Position of each RabbitMQ sink of the relay ("<format>:<exchange>"); delete a sink''s row when it is retired, or the outbox is kept for it forever.';
+COMMENT ON COLUMN tablepub.relay_amqp_position.last_batch IS 'the last batch whose every message the broker confirmed';
+COMMENT ON COLUMN tablepub.relay_amqp_position.consumed IS 'snap of that batch: outbox rows of transactions visible in it were forwarded';
+COMMENT ON COLUMN tablepub.relay_amqp_position.updated IS 'when the position last moved';
+
+-- As before, plus: the outbox is cleaned only up to the oldest position of
+-- the relay and its RabbitMQ sinks, and batches a sink still has to forward
+-- are kept.
+CREATE OR REPLACE FUNCTION tablepub.relay_maintain()
+    RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st tablepub.relay_state;
+    keep_from int8;
+    consumed pg_snapshot;
+BEGIN
+    SELECT * INTO st FROM tablepub.relay_state;
+    consumed := st.consumed;
+    keep_from := st.last_batch;
+    -- Positions only move forward along the batches, so the sink with the
+    -- oldest batch has the oldest snapshot.
+    SELECT p.last_batch, p.consumed INTO keep_from, consumed
+      FROM (SELECT a.last_batch, a.consumed FROM tablepub.relay_amqp_position a
+            UNION ALL SELECT st.last_batch, st.consumed) p
+     ORDER BY p.last_batch LIMIT 1;
+    SELECT m.rotated, m.truncated INTO rotated, truncated FROM tablepub.maintain(consumed) m;
+    DELETE FROM tablepub.relay_batch
+     WHERE done < now() - tablepub.retention() AND batch_id < st.last_batch AND batch_id <= keep_from;
+    GET DIAGNOSTICS batches_deleted = ROW_COUNT;
+    DELETE FROM tablepub.relay_topic_history
+     WHERE renamed < now() - tablepub.retention()
+       AND renamed < (SELECT coalesce(min(b.done), 'infinity') FROM tablepub.relay_batch b);
+    RETURN NEXT;
+END
+$$;
+
+REVOKE ALL ON tablepub.relay_amqp_position FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON tablepub.relay_amqp_position TO tablepub_relay;
+
 
 -- ---------------------------------------------------------------------------
 -- exclname: excluded columns are remembered by name as well as by number

@@ -15,6 +15,7 @@
 
 #include "relay/batch_reader.hpp"
 #include "common/error.hpp"
+#include "relay/wait_readable.hpp"
 
 namespace tablepub {
 
@@ -65,14 +66,7 @@ Relay::~Relay() = default;
 bool Relay::stopping() const noexcept { return g_stop.load(); }
 
 void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
-    zmq::pollitem_t items[2] = {{nullptr, g_stop_pipe[0], ZMQ_POLLIN, 0}, {nullptr, fd, ZMQ_POLLIN, 0}};
-    try {
-        // A negative timeout makes zmq_poll wait forever: a deadline that
-        // passed while this thread was preempted must mean "do not wait".
-        zmq::poll(items, fd >= 0 ? 2 : 1, std::max(d, std::chrono::milliseconds(0)));
-    } catch (const zmq::error_t& e) {
-        if (e.num() != EINTR) throw;
-    }
+    wait_readable(g_stop_pipe[0], fd, d);
     char buf[16];
     while (g_stop_pipe[0] >= 0 && ::read(g_stop_pipe[0], buf, sizeof buf) > 0) {
     }
@@ -97,8 +91,11 @@ bool Relay::activate(bool first) {
             if (!first) observer_->reconnect();
             fatal = false;
             // Qualified names only: no user-created function or operator may
-            // stand in for one the relay's SQL calls.
-            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
+            // stand in for one the relay's SQL calls. Standard strings, which
+            // the bytea parameters of relay_finish_batch need, whatever the
+            // role or database sets.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
+                       "SET standard_conforming_strings = on");
             store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
@@ -137,8 +134,8 @@ bool Relay::activate(bool first) {
             throw;
         } catch (const Error& e) {
             // At startup an unreachable database is a configuration problem.
-            if (fatal) throw ConfigError(e.what());
-            spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+            if (fatal) throw ConfigError(describe(e));
+            spdlog::warn("{}; retrying in {} ms", describe(e), backoff.count());
         }
         conn_ = PgConnection();
         sleep_interruptible(backoff);
@@ -235,6 +232,7 @@ void Relay::drain(bool notified) {
         took += clock::now() - finishing;
         observer_->batch_done(took, updates);
         if (batch) observe_batch(batch, finishing);
+        if (amqp_) amqp_->notify();
         if (!unstored_moves_.empty()) {
             store_.record_moves(unstored_moves_);
             unstored_moves_.clear();
@@ -328,7 +326,7 @@ void Relay::maintain_if_due() {
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("outbox maintenance failed: {}", e.what());
+        spdlog::warn("outbox maintenance failed: {}", describe(e));
         observer_->maintained(false);
     }
 }
@@ -343,7 +341,7 @@ void Relay::observe_outbox_if_due() {
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("cannot read the outbox sizes for the metrics: {}", e.what());
+        spdlog::warn("cannot read the outbox sizes for the metrics: {}", describe(e));
     }
 }
 
@@ -373,6 +371,13 @@ int Relay::run() {
     if (zap_) publisher_->watch(*zap_);
     const auto bound = clock::now();
     if (!activate(true)) return 0;
+    if (options_.amqp.enabled()) {
+        // It follows the batches this relay marks done, from a position of
+        // its own; the ZeroMQ path never waits for it.
+        amqp_ = std::make_unique<AmqpForwarder>(
+            options_.amqp, options_.db, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
+        amqp_->start();
+    }
     // PUB drops what it sends before a subscriber's connection is up: give
     // subscribers (reconnecting after a relay restart) a moment.
     const auto settle = bound + options_.start_delay - clock::now();
@@ -400,10 +405,10 @@ int Relay::run() {
         } catch (const Error& e) {
             if (dynamic_cast<const ConnectionLost*>(&e)) {
                 observer_->error("connection_lost");
-                spdlog::warn("{}; reconnecting", e.what());
+                spdlog::warn("{}; reconnecting", describe(e));
             } else {
                 observer_->error("database");
-                spdlog::error("{}; reconnecting to redo from the durable state", e.what());
+                spdlog::error("{}; reconnecting to redo from the durable state", describe(e));
                 sleep_interruptible(std::chrono::milliseconds(1000));
             }
             conn_ = PgConnection();

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
         std::cerr << "tablepub-relay: " << e.what() << "\n";
         return 1;
     } catch (const std::exception& e) {
-        spdlog::critical("fatal: {}", e.what());
+        spdlog::critical("fatal: {}", tablepub::describe(e));
         return 1;
     }
 }

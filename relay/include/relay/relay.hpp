@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include "relay/amqp_forwarder.hpp"
 #include "relay/audience.hpp"
 #include "relay/batch_reader.hpp"
 #include "relay/bus.hpp"
@@ -102,6 +103,8 @@ private:
     clock::time_point active_until_;
     clock::time_point last_batch_at_;
     std::uint64_t last_batch_rows_ = 0;
+    // The RabbitMQ sink, started once this relay is active (--amqp).
+    std::unique_ptr<AmqpForwarder> amqp_;
     // (table, txid) of the last oversized change logged: one line per pair.
     std::pair<std::uint32_t, std::uint64_t> last_oversized_{0, 0};
 };

@@ -9,6 +9,7 @@
 
 #include "stream.hpp"
 #include "common/error.hpp"
+#include "common/wire.hpp"
 #include "sync/reply_encoding.hpp"
 #include "sync/request_limits.hpp"
 #include "sync/request_validation.hpp"
@@ -101,8 +102,8 @@ void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
 namespace sync {
 
 StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
-                             std::shared_ptr<Stream> stream)
-    : options_(options), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
+                             DurableSnapshots& durable, std::shared_ptr<Stream> stream)
+    : options_(options), durable_(durable), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
 {
     push_.set(zmq::sockopt::linger, 0);
     push_.connect(inproc);
@@ -168,7 +169,7 @@ void check_element_size(const StreamContext& ctx, std::size_t element_bytes, con
 {
     const auto limit = ctx.options().max_reply_bytes;
     // The element alone in a chunk: its tag, length and the Reply header.
-    if (element_bytes + 1 + varint_size(element_bytes) + ChunkEncoder::HEADER_ROOM > limit)
+    if (length_prefix_size(1, element_bytes) + element_bytes + ChunkEncoder::HEADER_ROOM > limit)
         throw TooLarge(std::string(what) + " of table " + table + " is " + std::to_string(element_bytes) +
                        " bytes, more than the relay sends in one reply (" + std::to_string(limit) +
                        " bytes, --snapshot-max-reply-bytes)");
@@ -187,13 +188,15 @@ struct SyncServer::Impl {
     std::atomic<std::size_t> active{0};
     std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<Stream>> streams;
     MalformedLog malformed_log;
+    sync::DurableSnapshots durable;
 
     Impl(zmq::context_t& c, SyncServerOptions o)
         : ctx(c),
           options(std::move(o)),
           inproc("inproc://tablepub-sync-" + std::to_string(++server_counter)),
           router(c, zmq::socket_type::router),
-          pull(c, zmq::socket_type::pull)
+          pull(c, zmq::socket_type::pull),
+          durable(options.conninfo)
     {
         configure_router(router, options);
         const auto bind = [this](const std::vector<std::string>& endpoints) {
@@ -373,7 +376,7 @@ struct SyncServer::Impl {
                                               : req.replay().schema_name() + "." + req.replay().table_name();
         bool served = false;
         try {
-            sync::StreamContext ctx2(ctx, inproc, options, sp);
+            sync::StreamContext ctx2(ctx, inproc, options, durable, sp);
             try {
                 if (req.has_snapshot())
                     sync::run_snapshot(ctx2);
@@ -396,14 +399,14 @@ struct SyncServer::Impl {
                 spdlog::warn("{} of {}: {}", what, table, e.what());
                 ctx2.send_error(v1::TOO_LARGE, e.what());
             } catch (const ConnectionLost& e) {
-                spdlog::warn("{} of {}: database unavailable: {}", what, table, e.what());
+                spdlog::warn("{} of {}: database unavailable: {}", what, table, describe(e));
                 ctx2.send_error(v1::UNAVAILABLE, std::string("database unavailable: ") + e.what());
             } catch (const std::exception& e) {
-                spdlog::warn("{} of {}: {}", what, table, e.what());
+                spdlog::warn("{} of {}: {}", what, table, describe(e));
                 ctx2.send_error(v1::INTERNAL, e.what());
             }
         } catch (const std::exception& e) {
-            spdlog::error("{} of {}: cannot reply: {}", what, table, e.what());
+            spdlog::error("{} of {}: cannot reply: {}", what, table, describe(e));
         }
         if (options.stats) {
             auto& counters = served ? options.stats->served : options.stats->failed;
@@ -482,7 +485,7 @@ struct SyncServer::Impl {
                 }
                 reap(false);
             } catch (const std::exception& e) {
-                spdlog::error("snapshot server: {}", e.what());
+                spdlog::error("snapshot server: {}", describe(e));
             }
         }
         reap(true);

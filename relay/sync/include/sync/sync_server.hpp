@@ -34,7 +34,7 @@ struct SyncServerOptions {
     std::uint32_t max_credit = 16;       // cap on the chunks a client may have in flight
     std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
     std::size_t max_streams_per_peer = 4;  // per client connection (ROUTER routing id)
-    std::chrono::milliseconds idle_timeout{60'000};  // without credit before TIMEOUT
+    std::chrono::milliseconds idle_timeout{30'000};  // without credit before TIMEOUT
     // A stream that waited this long for credit gives its slot to a new
     // request when every slot is taken (the stalled stream gets TIMEOUT).
     std::chrono::milliseconds preempt_after{2'000};
