@@ -52,7 +52,10 @@ broker_launch() {
     fi
     # env execs the server script: $! is the script, whose SIGTERM handler
     # stops the VM and waits for it.
-    env "${broker_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server >>"$BROKER_DIR/server.log" 2>&1 &
+    # Started in BROKER_DIR: Mnesia writes its crash dumps (MnesiaCore.*)
+    # into the VM's working directory, and they must not land in the tree.
+    (cd "$BROKER_DIR" && exec env "${broker_env[@]}" ERL_CRASH_DUMP="$BROKER_DIR/erl_crash.dump" \
+        /usr/lib/rabbitmq/bin/rabbitmq-server >>"$BROKER_DIR/server.log" 2>&1) &
     BROKER_PID=$!
 }
 
