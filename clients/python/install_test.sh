@@ -10,6 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 T=$(mktemp -d /tmp/tablepub-pyinst.XXXX)
+chmod 755 "$T"  # pgtmp runs postgres as its own user, in our working directory
 trap 'rm -rf "$T"' EXIT
 /usr/bin/python3 -m venv --system-site-packages "$T/venv"
 # pip builds in place (build/ and *.egg-info are in .gitignore).
