@@ -15,10 +15,12 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev \
 	python3-nova python3-psycopg2 \
+	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
+	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp \
 	python3-venv python3-pip python3-setuptools python3-wheel
 
 .PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
-	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize
+	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize test-amqp test-amqp-short
 
 all: extension relay
 
@@ -54,6 +56,8 @@ test: deps
 	$(MAKE) test-install
 	$(MAKE) test-consistency
 	$(MAKE) test-nova
+	$(MAKE) test-ops
+	$(MAKE) test-amqp-short
 	$(MAKE) test-torture
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
@@ -84,6 +88,44 @@ torture: deps
 	$(MAKE) all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
+
+# The systemd unit (systemd-analyze) and a real Prometheus scraping the
+# relay's --metrics (tests/ops, about 20 s).
+.PHONY: test-ops
+test-ops: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/ops/run.sh $(BUILD)
+
+# --- Debian packages (packaging/debian): postgresql-15-tablepub,
+# tablepub-relay, python3-tablepub, built with debhelper and pg_buildext in
+# a copy of the tree under $(DEB_BUILD); lintian must report no error.
+# `make test-deb` installs them on this machine, checks CREATE EXTENSION
+# and a relay publishing a change, and purges them (tests/ops/deb_test.sh).
+DEB_BUILD ?= $(BUILD)/deb
+DEB_TOOLS = debhelper dh-python lintian postgresql-server-dev-all python3-all
+.PHONY: deb test-deb
+deb: deps
+	$(MAKE) deps DEB_PACKAGES="$(DEB_TOOLS)"
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/tablepub
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' \
+		| tar -c --null -T - -f - | tar -x -C $(DEB_BUILD)/tablepub
+	cp -r packaging/debian $(DEB_BUILD)/tablepub/debian
+	cd $(DEB_BUILD)/tablepub && dpkg-buildpackage -b -us -uc -j$(JOBS)
+	lintian --fail-on error $(DEB_BUILD)/*.changes
+
+test-deb: deb
+	tests/ops/deb_test.sh $(DEB_BUILD)
+# The RabbitMQ sink against a real broker (tests/amqp/run.sh): `make test`
+# runs the short part (a consumer and an oslo.messaging listener mirror
+# their tables, about 30 s); test-amqp adds a relay kill -9 and a broker
+# restart under writes (about 2 min).
+test-amqp-short: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/amqp/run.sh --short $(BUILD)
+
+test-amqp: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/amqp/run.sh $(BUILD)
 
 test-extension: extension
 	extension/test/run.sh

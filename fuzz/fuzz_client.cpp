@@ -17,8 +17,6 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include <google/protobuf/stubs/logging.h>
-
 #include "fuzz_input.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/table_sync.hpp"
@@ -28,26 +26,10 @@
 namespace {
 
 using tablepub::TableSync;
+using tablepub::fuzz::check;
 namespace v1 = tablepub::v1;
 
-// A crash with a message the fuzzer's report shows.
-void check(bool ok, const char* what)
-{
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
-
 }  // namespace
-
-// protobuf logs every string field that is not UTF-8; the fuzzer makes
-// thousands a second, which would only slow it down.
-extern "C" int LLVMFuzzerInitialize(int*, char***)
-{
-    google::protobuf::SetLogHandler(nullptr);
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {

@@ -1,14 +1,26 @@
-// The byte format the fuzz targets read, shared with the seed corpus
-// generator (capture_corpus.py): a stream of records, each an op byte
-// followed, for ops that carry a frame, by a 2-byte little-endian length
-// and that many bytes (fewer at the end of the input).
+// What the fuzz targets share: the byte format they read, shared with the
+// seed corpus generator (capture_corpus.py): a stream of records, each an
+// op byte followed, for ops that carry a frame, by a 2-byte little-endian
+// length and that many bytes (fewer at the end of the input); and how they
+// report a broken invariant. Their LLVMFuzzerInitialize is fuzz_init.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 namespace tablepub::fuzz {
+
+// A crash with a message the fuzzer's report shows.
+inline void check(bool ok, const char* what)
+{
+    if (!ok) {
+        std::fprintf(stderr, "invariant violated: %s\n", what);
+        std::abort();
+    }
+}
 
 class Input {
 public:

@@ -14,32 +14,16 @@
 #include <vector>
 
 #include "sync/request_validation.hpp"
-#include <google/protobuf/stubs/logging.h>
 
 #include "fuzz_input.hpp"
 #include "relay/state_store.hpp"
 
 namespace {
 
+using tablepub::fuzz::check;
 namespace v1 = tablepub::v1;
 
-void check(bool ok, const char* what)
-{
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
-
 }  // namespace
-
-// protobuf logs every string field that is not UTF-8; the fuzzer makes
-// thousands a second, which would only slow it down.
-extern "C" int LLVMFuzzerInitialize(int*, char***)
-{
-    google::protobuf::SetLogHandler(nullptr);
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <cstring>
+#include <memory>
 
 #include "common/error.hpp"
 
@@ -47,6 +48,7 @@ PgConnection& PgConnection::operator=(PgConnection&& other) noexcept {
         PQfinish(conn_);
         conn_ = other.conn_;
         other.conn_ = nullptr;
+        sent_sql_ = std::move(other.sent_sql_);
     }
     return *this;
 }
@@ -57,7 +59,9 @@ bool PgConnection::ok() const noexcept { return conn_ != nullptr && PQstatus(con
 
 void PgConnection::fail(const std::string& what, const std::string& sqlstate, const std::string& context) {
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK || is_connection_state(sqlstate)) {
-        throw ConnectionLost("database connection lost: " + what, sqlstate, context);
+        // libpq's own errors (the server went away) have no SQLSTATE:
+        // connection_failure is what they mean.
+        throw ConnectionLost("database connection lost: " + what, sqlstate.empty() ? "08006" : sqlstate, context);
     }
     throw DbError(what, sqlstate, context);
 }
@@ -98,6 +102,7 @@ void PgConnection::send_params(const std::string& sql, const std::vector<std::op
                           binary_result ? 1 : 0) == 0) {
         fail(first_line(PQerrorMessage(conn_)), "", sql);
     }
+    sent_sql_ = sql;
 }
 
 PgResult PgConnection::wait_result() {
@@ -105,7 +110,7 @@ PgResult PgConnection::wait_result() {
     // Keep the first result (an error wins), then drain to the terminating null.
     PgResult first(PQgetResult(conn_));
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-    return check(std::move(first), "");
+    return check(std::move(first), sent_sql_);
 }
 
 void PgConnection::send_row_by_row(const std::string& sql, const std::vector<std::optional<std::string>>& params,
@@ -120,7 +125,7 @@ PgResult PgConnection::next_row() {
     if (res && PQresultStatus(res.get()) == PGRES_SINGLE_TUPLE) return res;
     // The end (an empty PGRES_TUPLES_OK) or an error: drain to the null result.
     while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-    check(std::move(res), "");
+    check(std::move(res), sent_sql_);
     return PgResult();
 }
 
@@ -128,7 +133,7 @@ int PgConnection::socket() const noexcept { return conn_ ? PQsocket(conn_) : -1;
 
 int PgConnection::consume_notifications() {
     if (conn_ == nullptr) throw ConnectionLost("not connected");
-    if (PQconsumeInput(conn_) == 0) fail(first_line(PQerrorMessage(conn_)), "", "");
+    if (PQconsumeInput(conn_) == 0) fail(first_line(PQerrorMessage(conn_)), "", "(waiting for notifications)");
     int n = 0;
     while (PGnotify* note = PQnotifies(conn_)) {
         PQfreemem(note);
@@ -139,12 +144,31 @@ int PgConnection::consume_notifications() {
 
 bool PgConnection::result_ready() const noexcept { return conn_ != nullptr && PQisBusy(conn_) == 0; }
 
+std::string PgConnection::take_escaped(void* escaped) const {
+    const std::unique_ptr<void, decltype(&PQfreemem)> owned(escaped, &PQfreemem);
+    if (!owned) throw DbError(first_line(PQerrorMessage(conn_)));
+    return std::string(static_cast<const char*>(owned.get()));
+}
+
 std::string PgConnection::escape_literal(const std::string& s) const {
-    char* esc = PQescapeLiteral(conn_, s.data(), s.size());
-    if (esc == nullptr) throw DbError(first_line(PQerrorMessage(conn_)));
-    std::string out(esc);
-    PQfreemem(esc);
-    return out;
+    return take_escaped(PQescapeLiteral(conn_, s.data(), s.size()));
+}
+
+std::string PgConnection::escape_identifier(const std::string& s) const {
+    return take_escaped(PQescapeIdentifier(conn_, s.data(), s.size()));
+}
+
+std::string PgConnection::bytea_param(std::string_view bytes) const {
+    // libpq writes the form a string literal needs; only with
+    // standard_conforming_strings on is that the bare bytea text a
+    // parameter takes (off doubles the backslash).
+    const char* std_strings = PQparameterStatus(conn_, "standard_conforming_strings");
+    if (std_strings == nullptr || std::strcmp(std_strings, "on") != 0) {
+        throw DbError("cannot pass a bytea parameter: standard_conforming_strings is not on");
+    }
+    std::size_t n = 0;
+    return take_escaped(
+        PQescapeByteaConn(conn_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &n));
 }
 
 int PgConnection::backend_pid() const noexcept { return conn_ ? PQbackendPID(conn_) : 0; }

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <memory>
 
 #include "common/error.hpp"
 
@@ -27,6 +28,15 @@ bool PgResult::is_null(int row, int col) const noexcept { return PQgetisnull(res
 
 std::string_view PgResult::value(int row, int col) const noexcept {
     return {PQgetvalue(res_, row, col), static_cast<std::size_t>(PQgetlength(res_, row, col))};
+}
+
+std::string PgResult::bytea(int row, int col) const {
+    if (PQfformat(res_, col) == 1) return std::string(value(row, col));
+    std::size_t n = 0;
+    const std::unique_ptr<unsigned char, decltype(&PQfreemem)> raw(
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(res_, row, col)), &n), &PQfreemem);
+    if (!raw) throw Error("out of memory decoding a bytea value");
+    return std::string(reinterpret_cast<const char*>(raw.get()), n);
 }
 
 std::int64_t PgResult::int64(int row, int col) const {

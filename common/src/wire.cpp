@@ -1,5 +1,7 @@
 #include "common/wire.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include "tablepub.pb.h"
 #include "common/error.hpp"
 
@@ -7,58 +9,51 @@ namespace tablepub {
 
 namespace {
 
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
+
 enum WireType : std::uint32_t { VARINT = 0, FIXED64 = 1, LEN = 2, FIXED32 = 5 };
 
+constexpr std::uint32_t tag(std::uint32_t field, WireType type) { return (field << 3) | type; }
+
 void put_varint(std::string& out, std::uint64_t v) {
-    char buf[10];
-    std::size_t n = 0;
-    while (v >= 0x80) {
-        buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    buf[n++] = static_cast<char>(v);
-    out.append(buf, n);
-}
-
-void put_tag(std::string& out, std::uint32_t field, WireType type) { put_varint(out, (field << 3) | type); }
-
-void put_uint(std::string& out, std::uint32_t field, std::uint64_t v) {
-    if (v == 0) return;  // proto3 leaves defaults out
-    put_tag(out, field, VARINT);
-    put_varint(out, v);
+    std::uint8_t buf[10];
+    const auto* end = CodedOutputStream::WriteVarint64ToArray(v, buf);
+    out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
 }
 
 void put_bytes(std::string& out, std::uint32_t field, std::string_view v) {
     if (v.empty()) return;
-    put_tag(out, field, LEN);
-    put_varint(out, v.size());
+    append_length_prefix(out, field, v.size());
     out.append(v);
-}
-
-// Reads a varint at pos; throws on truncation.
-std::uint64_t get_varint(std::string_view in, std::size_t& pos) {
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (pos >= in.size()) throw Error("malformed change: truncated varint");
-        const auto byte = static_cast<std::uint8_t>(in[pos++]);
-        v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-        if ((byte & 0x80) == 0) return v;
-    }
-    throw Error("malformed change: varint too long");
 }
 
 }  // namespace
 
+void append_varint_field(std::string& out, std::uint32_t field, std::uint64_t value) {
+    if (value == 0) return;  // proto3 leaves defaults out
+    put_varint(out, tag(field, VARINT));
+    put_varint(out, value);
+}
+
+void append_length_prefix(std::string& out, std::uint32_t field, std::size_t size) {
+    put_varint(out, tag(field, LEN));
+    put_varint(out, size);
+}
+
+std::size_t length_prefix_size(std::uint32_t field, std::size_t size) noexcept {
+    return CodedOutputStream::VarintSize32(tag(field, LEN)) + CodedOutputStream::VarintSize64(size);
+}
+
 void encode_message_envelope(std::string& out, const MessageHeader& h, std::size_t change_size) {
     put_bytes(out, 1, h.schema_name);
     put_bytes(out, 2, h.table_name);
-    put_uint(out, 3, h.seq);
-    put_uint(out, 4, h.txid);
-    put_uint(out, 5, h.tx_last ? 1 : 0);
-    put_uint(out, 6, h.schema_seq);
+    append_varint_field(out, 3, h.seq);
+    append_varint_field(out, 4, h.txid);
+    append_varint_field(out, 5, h.tx_last ? 1 : 0);
+    append_varint_field(out, 6, h.schema_seq);
     // A oneof member is always written, even when empty.
-    put_tag(out, 10, LEN);
-    put_varint(out, change_size);
+    append_length_prefix(out, 10, change_size);
 }
 
 void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
@@ -92,33 +87,70 @@ std::string encode_heartbeat(std::string_view schema_name, std::string_view tabl
 }
 
 ChangeOp peek_op(std::string_view change) {
-    std::size_t pos = 0;
+    // A change is at most 1 GB (a bytea), so its size fits protobuf's int.
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(change.data()), static_cast<int>(change.size()));
     std::uint64_t op = 0;
-    while (pos < change.size()) {
-        const std::uint64_t tag = get_varint(change, pos);
-        const auto field = tag >> 3;
-        switch (static_cast<std::uint32_t>(tag & 7)) {
+    while (in.CurrentPosition() < static_cast<int>(change.size())) {
+        const std::uint32_t t = in.ReadTagNoLastTag();
+        const auto field = t >> 3;
+        bool ok = true;
+        switch (t & 7) {
             case VARINT: {
-                const auto v = get_varint(change, pos);
+                std::uint64_t v = 0;
+                ok = in.ReadVarint64(&v);
                 if (field == 1) op = v;  // last one wins, as in protobuf
                 break;
             }
-            case FIXED64: pos += 8; break;
+            case FIXED64: ok = in.Skip(8); break;
             case LEN: {
-                const auto len = get_varint(change, pos);
-                if (len > change.size() - std::min(pos, change.size())) {
-                    throw Error("malformed change: field longer than the change");
-                }
-                pos += len;
+                std::uint32_t len = 0;
+                ok = in.ReadVarint32(&len) && in.Skip(static_cast<int>(len));
                 break;
             }
-            case FIXED32: pos += 4; break;
+            case FIXED32: ok = in.Skip(4); break;
             default: throw Error("malformed change: unsupported wire type");
         }
+        if (t == 0 || !ok) throw Error("malformed change: truncated or overlong field");
     }
-    if (pos > change.size()) throw Error("malformed change: truncated field");
     if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
     return static_cast<ChangeOp>(op);
+}
+
+MessageHeader peek_message_header(std::string_view message) {
+    // Read like peek_op(): protobuf's own varint reader, names pointing into
+    // the message.
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(message.data()), static_cast<int>(message.size()));
+    MessageHeader h;
+    while (in.CurrentPosition() < static_cast<int>(message.size())) {
+        const std::uint32_t t = in.ReadTagNoLastTag();
+        const auto field = t >> 3;
+        bool ok = true;
+        switch (t & 7) {
+            case VARINT: {
+                std::uint64_t v = 0;
+                ok = in.ReadVarint64(&v);
+                if (field == 3) h.seq = v;
+                if (field == 4) h.txid = v;
+                if (field == 5) h.tx_last = v != 0;
+                if (field == 6) h.schema_seq = v;
+                break;
+            }
+            case FIXED64: ok = in.Skip(8); break;
+            case LEN: {
+                std::uint32_t len = 0;
+                ok = in.ReadVarint32(&len);
+                const auto at = static_cast<std::size_t>(in.CurrentPosition());
+                ok = ok && in.Skip(static_cast<int>(len));
+                if (ok && field == 1) h.schema_name = message.substr(at, len);
+                if (ok && field == 2) h.table_name = message.substr(at, len);
+                break;
+            }
+            case FIXED32: ok = in.Skip(4); break;
+            default: throw Error("malformed message: unsupported wire type");
+        }
+        if (t == 0 || !ok) throw Error("malformed message: truncated or overlong field");
+    }
+    return h;
 }
 
 std::string make_topic(std::string_view schema_name, std::string_view table_name) {

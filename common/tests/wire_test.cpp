@@ -54,6 +54,39 @@ TEST(Wire, EnvelopeIsTheMessageBeforeTheChange) {
     EXPECT_LE(envelope.size(), MESSAGE_HEADROOM);
 }
 
+// Every header field and the change length at each varint length (1 to 10
+// bytes), names up to the 255 bytes MESSAGE_HEADROOM allows: the envelope
+// plus the change is what protobuf serializes for the parsed message.
+TEST(Wire, EnvelopeMatchesProtobufAtVarintBoundaries) {
+    const std::uint64_t numbers[] = {0,          1,          127,        128,        16383, 16384, (1ULL << 21) - 1,
+                                     1ULL << 21, 1ULL << 35, 1ULL << 56, 1ULL << 63, ~0ULL};
+    const std::string names[] = {"", "t", std::string(127, 'n'), std::string(128, 'n'), std::string(255, 'n')};
+    const std::size_t change_sizes[] = {0, 1, 127, 128, 16384, 1 << 21};
+    std::size_t i = 0;
+    for (const auto n : numbers) {
+        for (const auto& name : names) {
+            const auto size = change_sizes[i++ % std::size(change_sizes)];
+            v1::Change c;
+            c.set_reason(std::string(size, 'r'));
+            const auto change = c.SerializeAsString();
+            const MessageHeader h{name, std::string_view(name).substr(name.size() / 2), n, n / 3, (n & 1) != 0, n / 7};
+            std::string envelope;
+            encode_message_envelope(envelope, h, change.size());
+            EXPECT_LE(envelope.size(), MESSAGE_HEADROOM);
+
+            v1::Message expected;
+            expected.set_schema_name(std::string(h.schema_name));
+            expected.set_table_name(std::string(h.table_name));
+            expected.set_seq(h.seq);
+            expected.set_txid(h.txid);
+            expected.set_tx_last(h.tx_last);
+            expected.set_schema_seq(h.schema_seq);
+            *expected.mutable_change() = c;
+            EXPECT_EQ(envelope + change, expected.SerializeAsString()) << "n " << n << " name " << name.size();
+        }
+    }
+}
+
 TEST(Wire, OversizedChangeIsADeterministicResync) {
     const auto a = oversized_change("public", "big", 1234, 314572800, 268435456);
     EXPECT_EQ(a, oversized_change("public", "big", 1234, 314572800, 268435456));

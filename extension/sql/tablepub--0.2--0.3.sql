@@ -649,3 +649,165 @@ REVOKE ALL ON FUNCTION tablepub.relay_stream_renamed() FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON tablepub.relay_topic_history TO tablepub_relay;
 GRANT UPDATE (seq) ON tablepub.relay_topic_history TO tablepub_relay;
 COMMENT ON COLUMN tablepub.relay_stream.published IS 'false after an UNPUBLISH message (its heartbeats then say unpublished)';
+
+-- ops12: status for operators (docs/operations.md, "Status in SQL") --------
+-- SECURITY DEFINER functions, so that tablepub_admin and pg_monitor see the
+-- relay's state and the outbox without reading either; the view
+-- tablepub.status sums them up in one row. They read catalogs, the relay's
+-- tables and the unpublished part of the outbox (through its txid index,
+-- as the relay does): cheap while the relay keeps up, proportional to the
+-- backlog when it does not. They never take an xid.
+
+CREATE FUNCTION tablepub.status_tables()
+    RETURNS TABLE (table_name regclass, published boolean, topic text, last_seq int8, last_published timestamptz,
+                   waiting_rows int8, waiting_transactions int8, oldest_waiting_txid xid8,
+                   oldest_waiting_xid_age int8, oldest_waiting_age interval)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH st AS (SELECT consumed FROM tablepub.relay_state),
+    waiting AS (
+        SELECT o.relid, count(*) AS n, count(DISTINCT o.txid) AS ntx, min(o.txid) AS oldest
+          FROM tablepub.outbox o, st
+         WHERE (o.txid >= pg_snapshot_xmax(st.consumed)
+                OR o.txid = ANY (ARRAY(SELECT pg_snapshot_xip(st.consumed))))
+           AND NOT pg_visible_in_snapshot(o.txid, st.consumed)
+         GROUP BY o.relid)
+    SELECT coalesce(p.relid, s.relid, w.relid)::regclass,
+           p.relid IS NOT NULL,
+           s.schema_name || '.' || s.table_name,
+           coalesce(s.last_seq, 0),
+           s.updated,
+           coalesce(w.n, 0),
+           coalesce(w.ntx, 0),
+           w.oldest,
+           pg_snapshot_xmax(pg_current_snapshot())::text::int8 - w.oldest::text::int8,
+           CASE WHEN w.oldest IS NOT NULL AND current_setting('track_commit_timestamp')::boolean
+                THEN now() - pg_xact_commit_timestamp(xid(w.oldest)) END
+      FROM tablepub.publication p
+      FULL JOIN tablepub.relay_stream s ON s.relid = p.relid
+      FULL JOIN waiting w ON w.relid = coalesce(p.relid, s.relid)
+     WHERE p.relid IS NOT NULL OR w.relid IS NOT NULL
+     ORDER BY coalesce(p.relid, s.relid, w.relid)::regclass::text
+$$;
+COMMENT ON FUNCTION tablepub.status_tables() IS 'per published table (and any other table with unpublished outbox rows): its topic, last published seq and when its stream last moved, the committed outbox rows and transactions the relay has not published yet, the oldest of them and its age in transaction ids and (with track_commit_timestamp) in time';
+
+CREATE FUNCTION tablepub.status_relays()
+    RETURNS TABLE (role text, pid int, connected_since timestamptz, application_name text, client_addr inet,
+                   usename name)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    -- The active relay holds the advisory lock tablepub.relay_lock_key() in
+    -- this database; a standby waits for it (an ungranted lock).
+    SELECT CASE WHEN l.granted THEN 'active' ELSE 'standby' END, l.pid, a.backend_start, a.application_name,
+           a.client_addr, a.usename
+      FROM pg_locks l
+      LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory'
+       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+       AND l.classid = (tablepub.relay_lock_key() >> 32)::oid
+       AND l.objid = (tablepub.relay_lock_key() & 4294967295)::oid
+       AND l.objsubid = 1
+     ORDER BY l.granted DESC, a.backend_start, l.pid
+$$;
+COMMENT ON FUNCTION tablepub.status_relays() IS 'the relays connected to this database: the active one (holding the relay lock) and the standbys waiting for it, with their sessions';
+
+CREATE FUNCTION tablepub.status_partitions()
+    RETURNS TABLE (partition regclass, gen int2, state text, since timestamptz, retired timestamptz,
+                   truncatable_after timestamptz, live_rows int8, bytes int8)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.oid::regclass, s.gen,
+           CASE WHEN s.retired IS NULL THEN 'current'
+                WHEN NOT EXISTS (SELECT FROM tablepub.outbox o WHERE o.gen = s.gen) THEN 'empty'
+                ELSE 'retired' END,
+           s.since, s.retired,
+           CASE WHEN s.retired IS NOT NULL THEN s.retired + tablepub.retention() END,
+           pg_stat_get_live_tuples(c.oid), pg_total_relation_size(c.oid)
+      FROM tablepub.outbox_state s
+      JOIN pg_class c ON c.relname = 'outbox_' || s.gen
+                     AND c.relnamespace = 'tablepub'::regnamespace
+     ORDER BY s.gen
+$$;
+COMMENT ON FUNCTION tablepub.status_partitions() IS 'the outbox partitions: current (written), retired (cleaned by TRUNCATE once published and older than tablepub.retention) or empty; live_rows is the statistics collector''s estimate';
+
+CREATE VIEW tablepub.status AS
+WITH relays AS (SELECT * FROM tablepub.status_relays()),
+     tables AS (SELECT coalesce(sum(t.waiting_rows), 0)::int8 AS waiting_rows,
+                       max(t.oldest_waiting_xid_age) AS oldest_waiting_xid_age,
+                       max(t.oldest_waiting_age) AS oldest_waiting_age
+                  FROM tablepub.status_tables() t),
+     parts AS (SELECT max(p.partition::text) FILTER (WHERE p.state = 'current') AS current_partition,
+                      sum(p.bytes)::int8 AS outbox_bytes
+                 FROM tablepub.status_partitions() p)
+SELECT (SELECT r.pid FROM relays r WHERE r.role = 'active') AS relay_pid,
+       (SELECT r.connected_since FROM relays r WHERE r.role = 'active') AS relay_since,
+       (SELECT array_agg(r.pid ORDER BY r.pid) FROM relays r WHERE r.role = 'standby') AS standby_pids,
+       st.last_batch,
+       st.updated AS last_batch_done,
+       (SELECT b.created FROM tablepub.relay_batch b WHERE b.done IS NULL) AS open_batch_since,
+       (SELECT count(*) FROM tablepub.publication) AS published_tables,
+       tables.waiting_rows,
+       tables.oldest_waiting_xid_age,
+       tables.oldest_waiting_age,
+       tablepub.retention() AS retention,
+       parts.current_partition::regclass AS current_partition,
+       parts.outbox_bytes
+  FROM tablepub.relay_state st, tables, parts;
+COMMENT ON VIEW tablepub.status IS 'one row: the active relay and its standbys, the last batch done, what waits in the outbox and how old it is, the retention and the current outbox partition (details: status_tables(), status_relays(), status_partitions())';
+
+REVOKE ALL ON FUNCTION tablepub.status_tables(), tablepub.status_relays(), tablepub.status_partitions() FROM PUBLIC;
+REVOKE ALL ON tablepub.status FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tablepub.status_tables(), tablepub.status_relays(), tablepub.status_partitions(),
+                          tablepub.retention() TO tablepub_admin, pg_monitor;
+GRANT SELECT ON tablepub.status TO tablepub_admin, pg_monitor;
+
+-- ---------------------------------------------------------------------------
+-- amqp13: the relay's RabbitMQ sink (docs/design.md, "RabbitMQ sink")
+-- ---------------------------------------------------------------------------
+
+-- Where each RabbitMQ sink of the relay is: it forwards done batches after
+-- last_batch and stores a batch here only once the broker confirmed every
+-- message of it. relay_maintain() keeps the outbox rows and the batches a
+-- sink has not forwarded yet.
+CREATE TABLE tablepub.relay_amqp_position (
+    sink       text        PRIMARY KEY,
+    last_batch int8        NOT NULL,
+    consumed   pg_snapshot NOT NULL,
+    updated    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tablepub.relay_amqp_position IS
+    'Position of each RabbitMQ sink of the relay ("<format>:<exchange>"); delete a sink''s row when it is retired, or the outbox is kept for it forever.';
+COMMENT ON COLUMN tablepub.relay_amqp_position.last_batch IS 'the last batch whose every message the broker confirmed';
+COMMENT ON COLUMN tablepub.relay_amqp_position.consumed IS 'snap of that batch: outbox rows of transactions visible in it were forwarded';
+COMMENT ON COLUMN tablepub.relay_amqp_position.updated IS 'when the position last moved';
+
+-- As before, plus: the outbox is cleaned only up to the oldest position of
+-- the relay and its RabbitMQ sinks, and batches a sink still has to forward
+-- are kept.
+CREATE OR REPLACE FUNCTION tablepub.relay_maintain()
+    RETURNS TABLE (rotated boolean, truncated int2[], batches_deleted int8)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st tablepub.relay_state;
+    keep_from int8;
+    consumed pg_snapshot;
+BEGIN
+    SELECT * INTO st FROM tablepub.relay_state;
+    consumed := st.consumed;
+    keep_from := st.last_batch;
+    -- Positions only move forward along the batches, so the sink with the
+    -- oldest batch has the oldest snapshot.
+    SELECT p.last_batch, p.consumed INTO keep_from, consumed
+      FROM (SELECT a.last_batch, a.consumed FROM tablepub.relay_amqp_position a
+            UNION ALL SELECT st.last_batch, st.consumed) p
+     ORDER BY p.last_batch LIMIT 1;
+    SELECT m.rotated, m.truncated INTO rotated, truncated FROM tablepub.maintain(consumed) m;
+    DELETE FROM tablepub.relay_batch
+     WHERE done < now() - tablepub.retention() AND batch_id < st.last_batch AND batch_id <= keep_from;
+    GET DIAGNOSTICS batches_deleted = ROW_COUNT;
+    DELETE FROM tablepub.relay_topic_history
+     WHERE renamed < now() - tablepub.retention()
+       AND renamed < (SELECT coalesce(min(b.done), 'infinity') FROM tablepub.relay_batch b);
+    RETURN NEXT;
+END
+$$;
+
+REVOKE ALL ON tablepub.relay_amqp_position FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON tablepub.relay_amqp_position TO tablepub_relay;

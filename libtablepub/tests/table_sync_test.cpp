@@ -96,6 +96,28 @@ struct Harness {
         reply(r);
     }
 
+    // Answers the request with MOVED: the table is now schema.table.
+    void moved(const v1::Request& req, const std::string& schema, const std::string& table,
+               const std::string& message = "")
+    {
+        v1::Reply r;
+        r.set_request_id(req.request_id());
+        r.mutable_error()->set_code(v1::MOVED);
+        r.mutable_error()->set_message(message);
+        r.mutable_error()->set_moved_to_schema(schema);
+        r.mutable_error()->set_moved_to_table(table);
+        reply(r);
+    }
+
+    // Live on an empty snapshot, then a heartbeat at seq 2 makes it ask for
+    // a replay, answered with `code`.
+    void fail_replay(v1::ErrorCode code)
+    {
+        go_live(0);
+        live(heartbeat(2));
+        error(take(), code);
+    }
+
     std::string v(std::int64_t id) const
     {
         google::protobuf::RepeatedPtrField<v1::Column> k;
@@ -626,13 +648,7 @@ TEST(TableSync, MovedErrorOnReplay)
     h.live(heartbeat(4));
     auto rep = h.take();
     ASSERT_TRUE(rep.has_replay());
-    v1::Reply r;
-    r.set_request_id(rep.request_id());
-    r.mutable_error()->set_code(v1::MOVED);
-    r.mutable_error()->set_message("table \"public\".\"t\" was renamed");
-    r.mutable_error()->set_moved_to_schema("archive");
-    r.mutable_error()->set_moved_to_table("t");
-    h.reply(r);
+    h.moved(rep, "archive", "t", "table \"public\".\"t\" was renamed");
     EXPECT_EQ(h.sync.state(), SyncState::moved);
     EXPECT_EQ(h.sync.moved_to(), "archive.t");
     EXPECT_NE(h.sync.reason().find("MOVED"), std::string::npos);
@@ -647,13 +663,7 @@ TEST(TableSync, MovedErrorOnSnapshot)
 {
     Harness h;
     h.sync.start(h.now);
-    auto req = h.take();
-    v1::Reply r;
-    r.set_request_id(req.request_id());
-    r.mutable_error()->set_code(v1::MOVED);
-    r.mutable_error()->set_moved_to_schema("s");
-    r.mutable_error()->set_moved_to_table("u");
-    h.reply(r);
+    h.moved(h.take(), "s", "u");
     EXPECT_EQ(h.sync.state(), SyncState::moved);
     EXPECT_EQ(h.sync.moved_to(), "s.u");
     h.now += 1h;
@@ -686,9 +696,7 @@ TEST(TableSync, ForbiddenAndTooLargeRetrySlowly)
 TEST(TableSync, ForbiddenReplay)
 {
     Harness h;
-    h.go_live(0);
-    h.live(heartbeat(2));
-    h.error(h.take(), v1::FORBIDDEN);
+    h.fail_replay(v1::FORBIDDEN);
     EXPECT_EQ(h.sync.state(), SyncState::failed);
     EXPECT_FALSE(h.sync.take_request());
     h.now += 6s;
@@ -700,9 +708,7 @@ TEST(TableSync, ForbiddenReplay)
 TEST(TableSync, TooLargeReplayResyncs)
 {
     Harness h;
-    h.go_live(0);
-    h.live(heartbeat(2));
-    h.error(h.take(), v1::TOO_LARGE);
+    h.fail_replay(v1::TOO_LARGE);
     EXPECT_EQ(h.sync.state(), SyncState::resyncing);
     EXPECT_TRUE(h.take().has_snapshot());
 }

@@ -45,16 +45,12 @@ LargeAddress parse_large(std::string_view v) {
 // transactions touching the same row in commit order (design.md 1).
 std::string batch_rows(const std::string& outer, const std::string& inner, const std::string& prev,
                        const std::string& snap) {
-    std::string q = "SELECT " + outer + " FROM (SELECT " + inner +
-                    ", max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox"
-                    " WHERE (txid >= pg_snapshot_xmax(@P::pg_snapshot)"
-                    "        OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(@P::pg_snapshot))))"
-                    " AND txid < pg_snapshot_xmax(@S::pg_snapshot)"
-                    " AND pg_visible_in_snapshot(txid, @S::pg_snapshot)"
-                    " AND NOT pg_visible_in_snapshot(txid, @P::pg_snapshot)) b"
-                    " ORDER BY last_pos, txid, pos";
-    for (std::size_t at; (at = q.find("@P")) != std::string::npos;) q.replace(at, 2, prev);
-    for (std::size_t at; (at = q.find("@S")) != std::string::npos;) q.replace(at, 2, snap);
+    const std::string p = "(" + prev + ")::pg_snapshot", s = "(" + snap + ")::pg_snapshot";
+    std::string q = "SELECT " + outer + " FROM (SELECT " + inner;
+    q += ", max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox";
+    q += " WHERE (txid >= pg_snapshot_xmax(" + p + ") OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(" + p + "))))";
+    q += " AND txid < pg_snapshot_xmax(" + s + ") AND pg_visible_in_snapshot(txid, " + s + ")";
+    q += " AND NOT pg_visible_in_snapshot(txid, " + p + ")) b ORDER BY last_pos, txid, pos";
     return q;
 }
 
@@ -159,7 +155,9 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
     std::uint64_t count = 0;
     try {
         // Transaction, cursor and first chunk in one round trip; a BINARY
-        // cursor returns binary columns through the simple protocol.
+        // cursor returns binary columns through the simple protocol. That
+        // protocol takes no parameters: the two snapshots (texts the
+        // database gave) go in as literals quoted by libpq.
         PgResult first = conn_.exec(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +

@@ -15,6 +15,7 @@
 
 #include "relay/batch_reader.hpp"
 #include "common/error.hpp"
+#include "relay/wait_readable.hpp"
 
 namespace tablepub {
 
@@ -65,14 +66,7 @@ Relay::~Relay() = default;
 bool Relay::stopping() const noexcept { return g_stop.load(); }
 
 void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
-    zmq::pollitem_t items[2] = {{nullptr, g_stop_pipe[0], ZMQ_POLLIN, 0}, {nullptr, fd, ZMQ_POLLIN, 0}};
-    try {
-        // A negative timeout makes zmq_poll wait forever: a deadline that
-        // passed while this thread was preempted must mean "do not wait".
-        zmq::poll(items, fd >= 0 ? 2 : 1, std::max(d, std::chrono::milliseconds(0)));
-    } catch (const zmq::error_t& e) {
-        if (e.num() != EINTR) throw;
-    }
+    wait_readable(g_stop_pipe[0], fd, d);
     char buf[16];
     while (g_stop_pipe[0] >= 0 && ::read(g_stop_pipe[0], buf, sizeof buf) > 0) {
     }
@@ -90,16 +84,22 @@ bool Relay::activate(bool first) {
     bool fatal = first;
     for (;;) {
         if (stopping()) return false;
+        observer_->set_role(RelayRole::connecting);
         try {
             conn_ = PgConnection(options_.db);
             store_.check_extension();
+            if (!first) observer_->reconnect();
             fatal = false;
             // Qualified names only: no user-created function or operator may
-            // stand in for one the relay's SQL calls.
-            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp");
+            // stand in for one the relay's SQL calls. Standard strings, which
+            // the bytea parameters of relay_finish_batch need, whatever the
+            // role or database sets.
+            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
+                       "SET standard_conforming_strings = on");
             store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
+                observer_->set_role(RelayRole::standby);
                 store_.send_lock_wait();
                 // Wait for the lock, a stop request, or the connection to go.
                 for (;;) {
@@ -119,6 +119,14 @@ bool Relay::activate(bool first) {
             sequencer_.load_moves(store_.load_moves());
             unstored_moves_.clear();  // a redone batch finds them again
             names_.clear();
+            if (observer_->outbox_interval().count() > 0) {
+                // Lag after a restart counts from the last published batch,
+                // not from now: the outage is lag too.
+                const auto age = std::chrono::duration<double>(published_age_seconds(conn_));
+                observer_->published_as_of(clock::now() - std::chrono::duration_cast<clock::duration>(age));
+                next_outbox_stats_ = clock::now();
+            }
+            observer_->set_role(RelayRole::active);
             spdlog::info("active: database backend pid {}, {} streams", conn_.backend_pid(),
                          sequencer_.streams().size());
             return true;
@@ -126,8 +134,8 @@ bool Relay::activate(bool first) {
             throw;
         } catch (const Error& e) {
             // At startup an unreachable database is a configuration problem.
-            if (fatal) throw ConfigError(e.what());
-            spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+            if (fatal) throw ConfigError(describe(e));
+            spdlog::warn("{}; retrying in {} ms", describe(e), backoff.count());
         }
         conn_ = PgConnection();
         sleep_interruptible(backoff);
@@ -206,15 +214,25 @@ void Relay::drain(bool notified) {
     // record the batch without scanning for rows first; otherwise (poll)
     // record one only when there are rows.
     pace();
+    const auto taken = clock::now();
     auto batch = store_.next_batch(notified);
+    observe_batch(batch, taken);
     if (batch || notified) active_until_ = clock::now() + options_.linger;
     while (batch) {
+        const auto started = clock::now();
         process(*batch);
+        auto took = clock::now() - started;
         // Notifications that arrived while publishing: chain the next batch
         // into the same commit.
         const bool more = conn_.consume_notifications() > 0;
         if (more) pace();
-        batch = store_.finish_and_next(*batch, sequencer_.batch_updates(), more);
+        const auto updates = sequencer_.batch_updates();
+        const auto finishing = clock::now();
+        batch = store_.finish_and_next(*batch, updates, more);
+        took += clock::now() - finishing;
+        observer_->batch_done(took, updates);
+        if (batch) observe_batch(batch, finishing);
+        if (amqp_) amqp_->notify();
         if (!unstored_moves_.empty()) {
             store_.record_moves(unstored_moves_);
             unstored_moves_.clear();
@@ -222,6 +240,14 @@ void Relay::drain(bool notified) {
         heartbeat_if_due();
         // A stop request waits for the batch in hand, not for the backlog.
         if (stopping()) return;
+    }
+}
+
+void Relay::observe_batch(const std::optional<Batch>& batch, clock::time_point taken) {
+    if (batch) {
+        observer_->batch_in_hand(taken, xids_between(batch->prev, batch->snap));
+    } else {
+        observer_->caught_up(taken);
     }
 }
 
@@ -278,6 +304,7 @@ void Relay::heartbeat_if_due() {
         publisher_->send(topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(u.first),
                                                  s.schema_seq, interval, notice));
     }
+    observer_->heartbeat();
 }
 
 void Relay::announce_move(const TopicMove& m) {
@@ -295,10 +322,26 @@ void Relay::maintain_if_due() {
     next_maintain_ = now + options_.maintain_interval;
     try {
         spdlog::debug("maintenance: {}", store_.maintain());
+        observer_->maintained(true);
     } catch (const ConnectionLost&) {
         throw;
     } catch (const DbError& e) {
-        spdlog::warn("outbox maintenance failed: {}", e.what());
+        spdlog::warn("outbox maintenance failed: {}", describe(e));
+        observer_->maintained(false);
+    }
+}
+
+void Relay::observe_outbox_if_due() {
+    const auto interval = observer_->outbox_interval();
+    const auto now = clock::now();
+    if (interval.count() <= 0 || now < next_outbox_stats_) return;
+    next_outbox_stats_ = now + interval;
+    try {
+        observer_->outbox(read_outbox_partitions(conn_));
+    } catch (const ConnectionLost&) {
+        throw;
+    } catch (const DbError& e) {
+        spdlog::warn("cannot read the outbox sizes for the metrics: {}", describe(e));
     }
 }
 
@@ -328,6 +371,13 @@ int Relay::run() {
     if (zap_) publisher_->watch(*zap_);
     const auto bound = clock::now();
     if (!activate(true)) return 0;
+    if (options_.amqp.enabled()) {
+        // It follows the batches this relay marks done, from a position of
+        // its own; the ZeroMQ path never waits for it.
+        amqp_ = std::make_unique<AmqpForwarder>(
+            options_.amqp, options_.db, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
+        amqp_->start();
+    }
     // PUB drops what it sends before a subscriber's connection is up: give
     // subscribers (reconnecting after a relay restart) a moment.
     const auto settle = bound + options_.start_delay - clock::now();
@@ -348,14 +398,17 @@ int Relay::run() {
             if (stopping()) break;
             heartbeat_if_due();
             maintain_if_due();
+            observe_outbox_if_due();
             notified = wait_for_work();
         } catch (const ConfigError&) {
             throw;
         } catch (const Error& e) {
             if (dynamic_cast<const ConnectionLost*>(&e)) {
-                spdlog::warn("{}; reconnecting", e.what());
+                observer_->error("connection_lost");
+                spdlog::warn("{}; reconnecting", describe(e));
             } else {
-                spdlog::error("{}; reconnecting to redo from the durable state", e.what());
+                observer_->error("database");
+                spdlog::error("{}; reconnecting to redo from the durable state", describe(e));
                 sleep_interruptible(std::chrono::milliseconds(1000));
             }
             conn_ = PgConnection();

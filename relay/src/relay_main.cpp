@@ -11,8 +11,10 @@
 #include "common/error.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
+#include "relay/metrics.hpp"
 #include "relay/relay.hpp"
 #include "sync/sync_server.hpp"
+#include "relay/systemd_notify.hpp"
 
 namespace {
 
@@ -47,12 +49,16 @@ int main(int argc, char** argv) {
     if (const int* code = std::get_if<int>(&parsed)) return *code;
     const auto& options = std::get<tablepub::RelayOptions>(parsed);
     try {
-        tablepub::setup_logging(options.log_level);
+        tablepub::setup_logging(options.log_level, options.log_format);
         // Every key file is read before anything is bound: a relay told to
         // use CURVE whose keys are not right does not start.
         auto audiences = tablepub::load_audiences(options.groups, options.curve_secret_key);
         const bool restricted = tablepub::audiences_restricted(audiences);
         tablepub::Relay::install_signal_handlers();
+        // Listening before the database is reached: /healthz answers while
+        // the relay connects or stands by.
+        std::unique_ptr<tablepub::Metrics> metrics;
+        if (!options.metrics.endpoint.empty()) metrics = std::make_unique<tablepub::Metrics>(options.metrics);
         // The snapshot service runs in its own thread with its own sessions
         // and its own ZeroMQ context, hence its own ZAP handler, declared
         // before the server so that it outlives the ROUTER socket.
@@ -78,6 +84,7 @@ int main(int argc, char** argv) {
             sync_options.max_credit = static_cast<std::uint32_t>(options.snapshot_max_credit);
             sync_options.max_streams_per_peer = static_cast<std::size_t>(options.snapshot_max_streams_per_peer);
             sync_options.preempt_after = options.snapshot_preempt_after;
+            if (metrics) sync_options.stats = metrics->sync_stats();
             if (restricted) {
                 sync_zap = std::make_unique<tablepub::ZapHandler>(sync_ctx, tablepub::zap_domains(audiences));
                 sync_options.authorize = make_authorizer(audiences);
@@ -94,12 +101,17 @@ int main(int argc, char** argv) {
             }
         }
         tablepub::Relay relay(options, std::move(audiences));
-        return relay.run();
+        tablepub::RelayObserver no_metrics;
+        tablepub::SystemdNotifier notifier(metrics ? *metrics : no_metrics);
+        relay.set_observer(notifier);
+        const int rc = relay.run();
+        tablepub::SystemdNotifier::stopping();
+        return rc;
     } catch (const tablepub::ConfigError& e) {
         std::cerr << "tablepub-relay: " << e.what() << "\n";
         return 1;
     } catch (const std::exception& e) {
-        spdlog::critical("fatal: {}", e.what());
+        spdlog::critical("fatal: {}", tablepub::describe(e));
         return 1;
     }
 }

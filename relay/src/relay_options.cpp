@@ -5,7 +5,9 @@
 #include <charconv>
 #include <ostream>
 
+#include "common/cli_options.hpp"
 #include "common/error.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 
@@ -50,6 +52,8 @@ std::optional<std::int64_t> parse_bytes(std::string_view text) {
 
 namespace {
 
+const char* const PROGRAM = "tablepub-relay";
+
 // Adds a byte-size option that takes "64kB", "256MB", ... within [lo, hi].
 void add_bytes(CLI::App& app, const std::string& name, const std::string& env, std::int64_t& target, std::int64_t lo,
                std::int64_t hi, const std::string& help) {
@@ -65,7 +69,8 @@ void add_bytes(CLI::App& app, const std::string& name, const std::string& env, s
            },
            help + " (default " + std::to_string(target >> 20) + "MB)")
         ->envname(env)
-        ->type_name("SIZE");
+        ->type_name("SIZE")
+        ->default_str(std::to_string(target >> 20) + "MB");
 }
 
 // Adds a duration option that takes "250ms", "2s", ... and its env variable.
@@ -82,26 +87,25 @@ void add_duration(CLI::App& app, const std::string& name, const std::string& env
            },
            help + " (default " + std::to_string(target.count()) + "ms)")
         ->envname(env)
-        ->type_name("DURATION");
+        ->type_name("DURATION")
+        ->default_str(std::to_string(target.count()) + "ms");
 }
 
 }  // namespace
 
 RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     RelayOptions o;
-    CLI::App app{"tablepub-relay: publishes the changes of published PostgreSQL tables on ZeroMQ", "tablepub-relay"};
-    app.set_version_flag("--version", std::string("tablepub-relay ") + TABLEPUB_VERSION);
+    CLI::App app{"tablepub-relay: publishes the changes of published PostgreSQL tables on ZeroMQ", PROGRAM};
+    app.set_version_flag("--version", std::string(PROGRAM) + " " + TABLEPUB_VERSION);
     app.add_option("--db", o.db, "libpq conninfo or URI; PG* environment variables fill in the rest")
         ->envname("TABLEPUB_DB");
-    app.add_option("--publish", o.publish, "ZeroMQ endpoint to bind the PUB socket to (repeatable)")
-        ->envname("TABLEPUB_PUBLISH")
-        ->delimiter(',')
+    add_endpoints(app, "--publish", "TABLEPUB_PUBLISH", o.publish,
+                  "ZeroMQ endpoint to bind the PUB socket to (repeatable)")
         ->capture_default_str();
     add_duration(app, "--poll-interval", "TABLEPUB_POLL_INTERVAL", o.poll_interval,
                  "check the outbox this often without a NOTIFY");
-    app.add_option("--snapshot", o.snapshot, "ZeroMQ endpoint for snapshot and replay requests (repeatable; none: off)")
-        ->envname("TABLEPUB_SNAPSHOT")
-        ->delimiter(',');
+    add_endpoints(app, "--snapshot", "TABLEPUB_SNAPSHOT", o.snapshot,
+                  "ZeroMQ endpoint for snapshot and replay requests (repeatable; none: off)");
     app.add_option("--snapshot-chunk-rows", o.snapshot_chunk_rows, "rows per snapshot chunk")
         ->envname("TABLEPUB_SNAPSHOT_CHUNK_ROWS")
         ->check(CLI::Range(1, 100000))
@@ -154,7 +158,8 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
            },
            "after binding, wait this long before publishing so subscribers can (re)connect (default 300ms)")
         ->envname("TABLEPUB_START_DELAY")
-        ->type_name("DURATION");
+        ->type_name("DURATION")
+        ->default_str("300ms");
     app.add_option("--fetch-rows", o.fetch_rows, "outbox rows fetched per round trip (bounds memory)")
         ->envname("TABLEPUB_FETCH_ROWS")
         ->check(CLI::Range(1, 1'000'000))
@@ -167,15 +172,12 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_SEND_HWM")
         ->check(CLI::Range(1, 100'000'000))
         ->capture_default_str();
-    app.add_option("--curve-secret-key", o.curve_secret_key,
-                   "the relay's CURVE secret key file (tablepub-keygen); endpoints with an allow-list use CURVE")
-        ->envname("TABLEPUB_CURVE_SECRET_KEY")
-        ->type_name("FILE");
-    app.add_option("--curve-allow", o.curve_allow,
-                   "client public keys allowed on --publish/--snapshot: a directory of *.key files or one file "
-                   "of keys (needs --curve-secret-key)")
-        ->envname("TABLEPUB_CURVE_ALLOW")
-        ->type_name("PATH");
+    add_file(app, "--curve-secret-key", "TABLEPUB_CURVE_SECRET_KEY", o.curve_secret_key,
+             "the relay's CURVE secret key file (tablepub-keygen); endpoints with an allow-list use CURVE");
+    add_file(app, "--curve-allow", "TABLEPUB_CURVE_ALLOW", o.curve_allow,
+             "client public keys allowed on --publish/--snapshot: a directory of *.key files or one file "
+             "of keys (needs --curve-secret-key)",
+             "PATH");
     std::vector<std::string> group_specs;
     app.add_option("--group", group_specs,
                    "an endpoint group: NAME:pub=EP,snap=EP,keys=PATH,secret=FILE,tables=s.t,s2.* (repeatable; "
@@ -183,33 +185,24 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         ->envname("TABLEPUB_GROUP")
         ->delimiter(';')
         ->type_name("SPEC");
-    app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
-        ->envname("TABLEPUB_LOG_LEVEL")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
-        ->capture_default_str();
+    add_log_level(app, "TABLEPUB_LOG_LEVEL", o.log_level);
+    add_ops_options(app, o);
 
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    try {
-        app.parse(reversed);
-    } catch (const CLI::Success& e) {
-        return app.exit(e, out, err);
-    } catch (const CLI::ParseError& e) {
-        err << "tablepub-relay: " << e.what() << " (see --help)\n";
-        return 2;
-    }
+    add_amqp_options(app, o.amqp);
+
+    // The environment is turned into flags placed before the command line's
+    // (relay_config.hpp): flag > environment > config file.
+    if (const auto status = parse_command_line(app, with_environment(app, args), PROGRAM, out, err))
+        return *status;
     if (o.snapshot_max_reply_bytes < o.snapshot_chunk_bytes) {
-        err << "tablepub-relay: --snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes (see --help)\n";
-        return 2;
+        return usage_error(err, PROGRAM, "--snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes");
     }
-    if (o.publish.empty()) {
-        err << "tablepub-relay: --publish needs at least one endpoint (see --help)\n";
-        return 2;
-    }
+    if (const auto problem = amqp_options_problem(o.amqp)) return usage_error(err, PROGRAM, *problem);
+    if (o.publish.empty()) return usage_error(err, PROGRAM, "--publish needs at least one endpoint");
     try {
         for (const auto& g : group_specs) o.groups.push_back(parse_audience(g));
     } catch (const ConfigError& e) {
-        err << "tablepub-relay: " << e.what() << " (see --help)\n";
-        return 2;
+        return usage_error(err, PROGRAM, e.what());
     }
     // With --group, the default endpoints are not opened unless asked for:
     // an unasked-for plain endpoint carrying every table would defeat the
@@ -223,10 +216,11 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
         d.allow_path = o.curve_allow;
         o.groups.insert(o.groups.begin(), std::move(d));
     } else if (!o.curve_allow.empty()) {
-        err << "tablepub-relay: --curve-allow applies to --publish/--snapshot, which are not given with --group "
-               "(use keys= in the group) (see --help)\n";
-        return 2;
+        return usage_error(err, PROGRAM,
+                           "--curve-allow applies to --publish/--snapshot, which are not given with --group "
+                           "(use keys= in the group)");
     }
+    if (print_config_if_asked(app, o, out)) return 0;
     return o;
 }
 

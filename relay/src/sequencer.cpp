@@ -21,7 +21,11 @@ void Sequencer::load(std::vector<StreamState> streams) {
 }
 
 void Sequencer::begin_batch() {
-    for (const auto relid : touched_) entries_[relid].batch_first_seq = 0;
+    for (const auto relid : touched_) {
+        auto& e = entries_[relid];
+        e.batch_first_seq = 0;
+        e.batch_transactions = 0;
+    }
     touched_.clear();
     in_tx_.clear();
     in_transaction_ = false;
@@ -80,7 +84,9 @@ void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
         release_if_large(buf_);
     }
     release_if_large(p.change);
-    entries_[s.relid].sent_seq = p.seq;
+    auto& e = entries_[s.relid];
+    e.sent_seq = p.seq;
+    if (tx_last) ++e.batch_transactions;
     p.present = false;
     ++messages_sent_;
     if (p.moves) record_move(s, p);
@@ -201,7 +207,8 @@ std::vector<StreamUpdate> Sequencer::batch_updates() const {
     out.reserve(touched_.size());
     for (const auto relid : touched_) {
         const auto& e = entries_.at(relid);
-        out.push_back(StreamUpdate{streams_.at(relid), e.batch_first_seq, e.batch_prev_schema_seq});
+        out.push_back(
+            StreamUpdate{streams_.at(relid), e.batch_first_seq, e.batch_prev_schema_seq, e.batch_transactions});
     }
     return out;
 }

@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
+#include "relay/wal_flush.hpp"
 
 namespace tablepub {
 
@@ -26,18 +27,6 @@ std::string pg_array_literal(const std::vector<std::string>& elements) {
     return out;
 }
 
-std::string pg_bytea_hex(std::string_view bytes) {
-    static const char* const digits = "0123456789abcdef";
-    std::string out = "\\x";
-    out.reserve(2 + bytes.size() * 2);
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
-}
-
 void StateStore::check_extension() {
     auto res = conn_.exec(
         "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL AND "
@@ -53,34 +42,21 @@ void StateStore::check_extension() {
     }
 }
 
-void StateStore::make_commits_durable() {
-    // Every setting but off flushes the local WAL at commit; keep a stronger
-    // one (remote_apply, ...) that the cluster asks for.
-    conn_.exec(
-        "SELECT set_config('synchronous_commit', 'on', false) "
-        "WHERE current_setting('synchronous_commit') = 'off'");
-}
+void StateStore::make_commits_durable() { tablepub::make_commits_durable(conn_); }
 
-void StateStore::flush_wal() {
-    // A transaction with an xid writes a commit record, and a synchronous
-    // commit flushes the WAL up to it, so every record inserted before.
-    conn_.exec("BEGIN; SELECT pg_current_xact_id(); COMMIT");
-}
+void StateStore::flush_wal() { tablepub::flush_wal(conn_); }
 
 std::optional<int> StateStore::try_lock() {
-    auto res = conn_.exec(std::string("SELECT pg_try_advisory_lock(") + LOCK_KEY + ")");
+    auto res = conn_.exec_params("SELECT pg_try_advisory_lock($1::int8)", {LOCK_KEY});
     if (res.value(0, 0) == "t") return std::nullopt;
-    auto holder = conn_.exec(
+    auto holder = conn_.exec_params(
         "SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND classid = (" +
-        std::string(LOCK_KEY) +
-        "::int8 >> 32)::oid "
-        "AND objid = (" +
-        std::string(LOCK_KEY) + "::int8 & 4294967295)::oid AND objsubid = 1");
+        "AND classid = ($1::int8 >> 32)::oid AND objid = ($1::int8 & 4294967295)::oid AND objsubid = 1",
+        {LOCK_KEY});
     return static_cast<int>(holder.int64(0, 0));
 }
 
-void StateStore::send_lock_wait() { conn_.send_params(std::string("SELECT pg_advisory_lock(") + LOCK_KEY + ")", {}); }
+void StateStore::send_lock_wait() { conn_.send_params("SELECT pg_advisory_lock($1::int8)", {LOCK_KEY}); }
 
 std::vector<StreamState> StateStore::load_streams() {
     auto res = conn_.exec(
@@ -95,17 +71,7 @@ std::vector<StreamState> StateStore::load_streams() {
         s.table_name = res.text(i, 2);
         s.last_seq = static_cast<std::uint64_t>(res.int64(i, 3));
         s.schema_seq = static_cast<std::uint64_t>(res.int64(i, 4));
-        // bytea arrives as text in hex form: decode it.
-        const auto hex = res.value(i, 5);
-        std::string raw;
-        if (hex.size() >= 2 && hex.substr(0, 2) == "\\x") {
-            raw.reserve((hex.size() - 2) / 2);
-            auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-            for (std::size_t k = 2; k + 1 < hex.size(); k += 2) {
-                raw += static_cast<char>((nib(hex[k]) << 4) | nib(hex[k + 1]));
-            }
-        }
-        s.schema = std::move(raw);
+        s.schema = res.bytea(i, 5);
         s.published = res.value(i, 6) == "t";
         out.push_back(std::move(s));
     }
@@ -133,7 +99,7 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
         schema_seq.push_back(std::to_string(u.state.schema_seq));
         schema_names.push_back(u.state.schema_name);
         table_names.push_back(u.state.table_name);
-        schemas.push_back(pg_bytea_hex(u.state.schema));
+        schemas.push_back(conn_.bytea_param(u.state.schema));
         published.push_back(u.state.published ? "t" : "f");
     }
     // One statement, so one implicit transaction and one round trip.

@@ -15,6 +15,7 @@
 
 #include "harness.hpp"
 #include "common/error.hpp"
+#include "relay/state_store.hpp"
 
 namespace tablepub::test {
 namespace {
@@ -642,6 +643,45 @@ TEST_F(RelayIT, OutboxIsCleanedAfterRetention) {
     db_.exec("INSERT INTO t VALUES (1000)");
     ASSERT_TRUE(sub.wait_count("public.t", 102));
     EXPECT_EQ(relay.terminate(), 0);
+}
+
+// A database error's log line names the failing statement and its
+// SQLSTATE, so that an operator can tell which of the relay's queries broke.
+TEST_F(RelayIT, DatabaseErrorLogNamesStatementAndSqlstate) {
+    db_.exec("REVOKE EXECUTE ON FUNCTION tablepub.relay_maintain() FROM tablepub_relay");
+    auto& relay = start_relay({"--maintain-interval", "100ms"});
+    ASSERT_TRUE(relay.wait_log("outbox maintenance failed"));
+    const auto log = relay.log();
+    const auto at = log.find("outbox maintenance failed");
+    const auto line = log.substr(at, log.find('\n', at) - at);
+    EXPECT_NE(line.find("permission denied for function relay_maintain"), std::string::npos) << line;
+    EXPECT_NE(line.find("(SQLSTATE 42501; statement: SELECT rotated, truncated, batches_deleted FROM "
+                        "tablepub.relay_maintain())"),
+              std::string::npos)
+        << line;
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
+// bytea goes through libpq both ways: PQescapeByteaConn for parameters
+// (inside the relay functions' array literals too), PQunescapeBytea or
+// binary results for values read.
+TEST_F(RelayIT, ByteaParametersAndResultsGoThroughLibpq) {
+    PgConnection conn(relay_conninfo_);
+    conn.exec("SET standard_conforming_strings = on");
+    EXPECT_EQ(conn.bytea_param(""), "\\x");
+    EXPECT_EQ(conn.bytea_param(std::string("\x00\x7f\xff", 3)), "\\x007fff");
+    // inside an array literal the backslash is escaped once more
+    EXPECT_EQ(pg_array_literal({conn.bytea_param("A")}), R"({"\\x41"})");
+    std::string all;
+    for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+    for (const bool binary : {false, true}) {
+        const auto r = conn.exec_params("SELECT ($1::bytea[])[1], ''::bytea", {pg_array_literal({conn.bytea_param(all)})},
+                                        binary);
+        EXPECT_EQ(r.bytea(0, 0), all) << binary;
+        EXPECT_EQ(r.bytea(0, 1), "") << binary;
+    }
+    conn.exec("SET standard_conforming_strings = off");
+    EXPECT_THROW((void)conn.bytea_param("A"), DbError);
 }
 
 TEST_F(RelayIT, BadFlagsAndUnreachableDatabaseFailClearly) {

@@ -11,12 +11,5 @@ TEST(StateStore, ArrayLiteralQuotesEverything) {
     EXPECT_EQ(pg_array_literal({"a\"b", "c\\d", "", "NULL", "x,y"}), R"({"a\"b","c\\d","","NULL","x,y"})");
 }
 
-TEST(StateStore, ByteaHex) {
-    EXPECT_EQ(pg_bytea_hex(""), "\\x");
-    EXPECT_EQ(pg_bytea_hex(std::string("\x00\x7f\xff", 3)), "\\x007fff");
-    // inside an array literal the backslash is escaped once more
-    EXPECT_EQ(pg_array_literal({pg_bytea_hex("A")}), R"({"\\x41"})");
-}
-
 }  // namespace
 }  // namespace tablepub

@@ -58,13 +58,15 @@ std::string Cluster::conninfo(const std::string& dbname) const {
 std::string Cluster::create_database(const std::string& name) {
     {
         PgConnection admin(conninfo());
-        admin.exec("CREATE DATABASE " + name);
+        admin.exec("CREATE DATABASE " + admin.escape_identifier(name));
     }
     PgConnection db(conninfo(name));
     db.exec("CREATE EXTENSION tablepub");
-    db.exec(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '") + RELAY_ROLE +
-            "') THEN CREATE ROLE " + RELAY_ROLE + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
-            " IN ROLE tablepub_relay; END IF; END$$");
+    // Roles belong to the cluster: the first database of the suite makes it.
+    if (db.exec_params("SELECT FROM pg_catalog.pg_roles WHERE rolname = $1", {RELAY_ROLE}).rows() == 0) {
+        db.exec("CREATE ROLE " + db.escape_identifier(RELAY_ROLE) +
+                " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS IN ROLE tablepub_relay");
+    }
     return conninfo(name);
 }
 

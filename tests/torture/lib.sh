@@ -42,10 +42,12 @@ declare -A TT_DUMPS=()   # subscriber name -> status dumps asked for
 TT_RELAY_ROLE=tp_relay
 TT_ALLOW_RESYNC=""       # set to a reason when a scenario's resyncs are by design
 TT_RAW=1                 # keep a raw tail of the stream and check it (compare.py --raw)
+TT_STOPPED=()            # pids of server processes held with SIGSTOP (tt_hold_walwriter)
 
 tt_cleanup() {
     local rc=$? n
     trap - EXIT
+    for n in "${TT_STOPPED[@]+"${TT_STOPPED[@]}"}"; do kill -CONT "$n" 2>/dev/null || true; done
     for n in "${!TT_PID[@]}"; do kill -CONT "${TT_PID[$n]}" 2>/dev/null || true; stop_pid "${TT_PID[$n]}"; done
     "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
     [ -n "${PGD2:-}" ] && { "$root/tests/lib/pgtmp" stop "$PGD2" >/dev/null 2>&1 || true; }
@@ -102,6 +104,51 @@ tt_wait_sql() {
         sleep 0.05
     done
 }
+
+# tt_hold_walwriter: stops the cluster's WAL writer (SIGSTOP) until the next
+# tt_crash_db, so that WAL of asynchronous commits stays in the WAL buffers
+# (give the cluster a large wal_buffers) until a backend flushes it: the
+# crash then loses every commit nobody flushed. A WAL writer merely slowed
+# (wal_writer_delay) still writes each completed WAL page at once, and
+# written pages survive a crash of PostgreSQL.
+tt_hold_walwriter() {
+    local pid
+    pid=$(tt_sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
+    [ -n "$pid" ] || tt_fail "no walwriter process"
+    kill -STOP "$pid"
+    TT_STOPPED+=("$pid")
+}
+
+# tt_hold_drain: holds the active relay's drain (whose synchronous batch
+# commits flush the WAL) until the next crash: a session takes an EXCLUSIVE
+# lock on tablepub.relay_batch, and the wait ends when the relay's session
+# is blocked by that session (pg_blocking_pids; any other lock wait of the
+# relay, say maintain() waiting for an outbox partition, is not the hold).
+tt_hold_drain() {
+    PGAPPNAME=tt-hold-drain psql -qXAt \
+        -c "BEGIN; LOCK TABLE tablepub.relay_batch IN EXCLUSIVE MODE; SELECT pg_sleep(600)" >/dev/null 2>&1 &
+    TT_PID[hold-drain]=$!
+    tt_wait_sql "the relay's drain to wait for the held lock" \
+        "SELECT EXISTS (SELECT FROM pg_stat_activity r, pg_stat_activity h
+                         WHERE r.usename = '$TT_RELAY_ROLE' AND r.application_name = 'tablepub-relay'
+                           AND h.application_name = 'tt-hold-drain'
+                           AND h.pid = ANY (pg_catalog.pg_blocking_pids(r.pid)))"
+}
+
+# tt_crash_db: crashes the database and restarts it (pg_ctl restart -m
+# immediate: every server process quits at once, nothing is flushed). A WAL
+# writer held by tt_hold_walwriter cannot quit, and the postmaster would wait
+# 5 s before it SIGKILLs it: it is SIGKILLed once the shutdown is asked for.
+tt_crash_db() {
+    local pg pid
+    as_pg "$PGTMP_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/postgres.log" -m immediate -w -t 60 restart >/dev/null &
+    pg=$!
+    for pid in "${TT_STOPPED[@]+"${TT_STOPPED[@]}"}"; do kill -9 "$pid" 2>/dev/null || true; done
+    TT_STOPPED=()
+    wait "$pg" || tt_fail "pg_ctl restart -m immediate failed (see $PGD/postgres.log)"
+    tt_stop hold-drain
+}
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # Relay endpoints: one pair per relay name, chosen once.
 declare -A TT_PUB=() TT_SNAP=()

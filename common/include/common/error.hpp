@@ -19,6 +19,13 @@ private:
     std::string context_;
 };
 
+// The one line a log gets for an error: its message, then for a database
+// error the SQLSTATE and the statement that failed (its first words, so
+// that a long query stays one short line; never its parameters), e.g.
+//   permission denied for function relay_maintain (SQLSTATE 42501;
+//   statement: SELECT rotated, ... FROM tablepub.relay_maintain())
+[[nodiscard]] std::string describe(const std::exception& e);
+
 // An error reported by the database for one statement; the session is usable.
 class DbError : public Error {
 public:

@@ -5,7 +5,9 @@
 namespace tablepub {
 
 // Configures the default spdlog logger: one line per event on stderr,
-// "<time> <level> <message>". Throws ConfigError for an unknown level.
-void setup_logging(const std::string& level);
+// "<time> <level> <message>" (format "text") or one JSON object with time,
+// level and message (format "json"). Throws ConfigError for an unknown
+// level or format.
+void setup_logging(const std::string& level, const std::string& format = "text");
 
 }  // namespace tablepub

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pg_result.hpp"
@@ -19,7 +20,9 @@ public:
     // Connects (blocking); conninfo may be a keyword string or a URI, and
     // the PG* environment variables fill in what it leaves out.
     explicit PgConnection(const std::string& conninfo);
-    PgConnection(PgConnection&& other) noexcept : conn_(other.conn_) { other.conn_ = nullptr; }
+    PgConnection(PgConnection&& other) noexcept : conn_(other.conn_), sent_sql_(std::move(other.sent_sql_)) {
+        other.conn_ = nullptr;
+    }
     PgConnection& operator=(PgConnection&& other) noexcept;
     PgConnection(const PgConnection&) = delete;
     PgConnection& operator=(const PgConnection&) = delete;
@@ -58,13 +61,22 @@ public:
     [[nodiscard]] bool result_ready() const noexcept;
 
     [[nodiscard]] std::string escape_literal(const std::string& s) const;
+    // An SQL identifier, always double-quoted (PQescapeIdentifier).
+    [[nodiscard]] std::string escape_identifier(const std::string& s) const;
+    // The text form of a bytea parameter value ("\\x..."), by libpq
+    // (PQescapeByteaConn); throws unless standard_conforming_strings is on.
+    [[nodiscard]] std::string bytea_param(std::string_view bytes) const;
     [[nodiscard]] int backend_pid() const noexcept;
 
 private:
     PgResult check(PgResult res, const std::string& sql);
+    // The text of a string libpq allocated (an escaped literal, identifier
+    // or bytea), freed; throws if libpq returned none.
+    [[nodiscard]] std::string take_escaped(void* escaped) const;
     [[noreturn]] void fail(const std::string& what, const std::string& sqlstate, const std::string& context);
 
     pg_conn* conn_ = nullptr;
+    std::string sent_sql_;  // the statement of send_params(), for errors of its result
 };
 
 }  // namespace tablepub

@@ -27,6 +27,9 @@ public:
     // The raw bytes of a field (text, or binary when requested so).
     [[nodiscard]] std::string_view value(int row, int col) const noexcept;
     [[nodiscard]] std::string text(int row, int col) const { return std::string(value(row, col)); }
+    // A bytea field as raw bytes, whichever format the result has (libpq
+    // decodes the text format: PQunescapeBytea).
+    [[nodiscard]] std::string bytea(int row, int col) const;
     // Text-format integer field.
     [[nodiscard]] std::int64_t int64(int row, int col) const;
     [[nodiscard]] pg_result* get() const noexcept { return res_; }

@@ -83,7 +83,25 @@ void encode_message_envelope(std::string& out, const MessageHeader& header, std:
 // fields. Throws Error on malformed input.
 [[nodiscard]] ChangeOp peek_op(std::string_view change);
 
+// The envelope fields of a serialized Message (names point into it), read
+// without parsing its change or heartbeat. Throws Error on malformed input.
+[[nodiscard]] MessageHeader peek_message_header(std::string_view message);
+
 // The ZeroMQ topic of a table: "<schema>.<table>".
 [[nodiscard]] std::string make_topic(std::string_view schema_name, std::string_view table_name);
+
+// The protobuf framing that the envelopes above and the snapshot endpoint's
+// chunk replies (reply_encoding.hpp) put around bytes that are already
+// serialized, so that those are embedded as they are, never parsed or
+// copied twice. This is the project's one protobuf encoder besides the
+// generated code; its varints are protobuf's own (CodedOutputStream).
+
+// Appends a varint field (nothing for 0: proto3 leaves defaults out).
+void append_varint_field(std::string& out, std::uint32_t field, std::uint64_t value);
+// Appends the tag and length of a length-delimited field (bytes, string or
+// submessage: the same on the wire) whose `size` bytes follow.
+void append_length_prefix(std::string& out, std::uint32_t field, std::size_t size);
+// Bytes append_length_prefix() writes.
+[[nodiscard]] std::size_t length_prefix_size(std::uint32_t field, std::size_t size) noexcept;
 
 }  // namespace tablepub

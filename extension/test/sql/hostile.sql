@@ -115,6 +115,11 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.encode_row('victim.secret', ROW(1, 'forged')::victim.secret)$$),
     ($$tablepub.decode_change('\x1200')$$),
     ($$tablepub.retention()$$),
+    -- status (ops12): for tablepub_admin and pg_monitor only
+    ($$(SELECT count(*) FROM tablepub.status_tables())$$),
+    ($$(SELECT count(*) FROM tablepub.status_relays())$$),
+    ($$(SELECT count(*) FROM tablepub.status_partitions())$$),
+    ($$(SELECT count(*) FROM tablepub.status)$$),
     ($$tablepub.check_may_manage('victim.secret')$$),
     ($$tablepub.sync_partition_triggers('victim.secret')$$),
     ($$tablepub.remove_all()$$),

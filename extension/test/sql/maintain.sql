@@ -59,5 +59,28 @@ SET ROLE tablepub_relay;
 SELECT rotated FROM tablepub.maintain(pg_current_snapshot());
 RESET ROLE;
 
+-- amqp13: relay_maintain() cleans only up to the oldest position, the
+-- relay's or a RabbitMQ sink's (tablepub.relay_amqp_position): a sink that
+-- has not forwarded a retired partition's rows or a batch keeps them.
+INSERT INTO m VALUES (100);
+UPDATE tablepub.outbox_state SET since = since - interval '2 hours' WHERE retired IS NULL;
+SELECT rotated FROM tablepub.maintain('1:1:'::pg_snapshot);
+UPDATE tablepub.outbox_state SET retired = retired - interval '2 hours' WHERE retired IS NOT NULL;
+INSERT INTO tablepub.relay_batch (batch_id, prev, snap, created, done)
+SELECT i, '1:1:', '1:1:', now() - interval '3 hours', now() - interval '3 hours' FROM generate_series(3, 5) i;
+UPDATE tablepub.relay_state SET consumed = pg_current_snapshot(), last_batch = 5;
+INSERT INTO tablepub.relay_amqp_position (sink, last_batch, consumed) VALUES ('protobuf:test', 3, '1:1:');
+SELECT gen, count(*) FROM tablepub.outbox GROUP BY gen ORDER BY gen;
+SELECT truncated, batches_deleted FROM tablepub.relay_maintain();
+SELECT gen, count(*) FROM tablepub.outbox GROUP BY gen ORDER BY gen;
+SELECT array_agg(batch_id ORDER BY batch_id) AS batches FROM tablepub.relay_batch;
+-- the sink caught up: everything the relay consumed goes
+UPDATE tablepub.relay_amqp_position SET last_batch = 5, consumed = pg_current_snapshot();
+SELECT array_length(truncated, 1) > 0 AS truncated_some, batches_deleted FROM tablepub.relay_maintain();
+SELECT gen, count(*) FROM tablepub.outbox GROUP BY gen ORDER BY gen;
+SELECT array_agg(batch_id ORDER BY batch_id) AS batches FROM tablepub.relay_batch;
+DELETE FROM tablepub.relay_amqp_position;
+DELETE FROM tablepub.relay_batch;
+
 DROP EXTENSION tablepub;
 DROP TABLE m;

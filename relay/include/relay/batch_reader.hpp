@@ -69,12 +69,13 @@ private:
 };
 
 // The query selecting a batch's rows in publishing order (relid, txid,
-// change); the replay of the sync server reads the same rows.
-[[nodiscard]] std::string batch_query(const std::string& prev_literal, const std::string& snap_literal);
+// change); the replay of the sync server reads the same rows. prev and snap
+// are SQL expressions of the two snapshots: parameters ("$1") or, where a
+// statement cannot take parameters, literals quoted by PQescapeLiteral.
+[[nodiscard]] std::string batch_query(const std::string& prev, const std::string& snap);
 
 // The drain's form of it: relid, txid, the change when it is at most
 // inline_limit bytes, else its address as text "<size> <gen> <ctid>".
-[[nodiscard]] std::string batch_read_query(const std::string& prev_literal, const std::string& snap_literal,
-                                           std::int64_t inline_limit);
+[[nodiscard]] std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit);
 
 }  // namespace tablepub

@@ -10,11 +10,13 @@
 
 #include <zmq.hpp>
 
+#include "relay/amqp_forwarder.hpp"
 #include "relay/audience.hpp"
 #include "relay/batch_reader.hpp"
 #include "relay/bus.hpp"
 #include "common/bus_security.hpp"
 #include "common/pg_connection.hpp"
+#include "relay/relay_observer.hpp"
 #include "relay/relay_options.hpp"
 #include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
@@ -33,6 +35,10 @@ public:
     Relay(const Relay&) = delete;
     Relay& operator=(const Relay&) = delete;
     ~Relay();
+
+    // Reports the relay's work to `observer` (metrics), which must outlive
+    // the relay. Call before run().
+    void set_observer(RelayObserver& observer) noexcept { observer_ = &observer; }
 
     // Runs until stop is requested; returns the process exit code.
     int run();
@@ -66,6 +72,10 @@ private:
     // Tells a renamed table's former topic where the table went.
     void announce_move(const TopicMove& m);
     void maintain_if_due();
+    // Reads the outbox sizes for the observer every outbox_interval().
+    void observe_outbox_if_due();
+    // Records a batch in hand with the observer; `taken`: before its snapshot.
+    void observe_batch(const std::optional<Batch>& batch, clock::time_point taken);
     [[nodiscard]] bool stopping() const noexcept;
     // Sleeps up to d, returning early on a stop request.
     void sleep_interruptible(std::chrono::milliseconds d);
@@ -85,11 +95,16 @@ private:
     std::vector<TopicMove> unstored_moves_;  // announced, stored after the batch
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;
+    RelayObserver default_observer_;
+    RelayObserver* observer_ = &default_observer_;
+    clock::time_point next_outbox_stats_;
     // Until then the relay polls every linger_poll instead of waiting for a
     // NOTIFY: writers throttle their NOTIFYs (tablepub.notify_interval).
     clock::time_point active_until_;
     clock::time_point last_batch_at_;
     std::uint64_t last_batch_rows_ = 0;
+    // The RabbitMQ sink, started once this relay is active (--amqp).
+    std::unique_ptr<AmqpForwarder> amqp_;
     // (table, txid) of the last oversized change logged: one line per pair.
     std::pair<std::uint32_t, std::uint64_t> last_oversized_{0, 0};
 };

@@ -9,7 +9,9 @@
 #include <variant>
 #include <vector>
 
+#include "relay/amqp_options.hpp"
 #include "relay/audience.hpp"
+#include "relay/relay_config.hpp"
 
 namespace tablepub {
 
@@ -30,7 +32,7 @@ struct RelayOptions {
     std::vector<std::string> snapshot;
     int snapshot_chunk_rows = 1000;
     int snapshot_max_streams = 8;
-    std::chrono::milliseconds snapshot_idle_timeout{60000};
+    std::chrono::milliseconds snapshot_idle_timeout{30000};
     // Bounds of the snapshot service's memory (see SyncServerOptions).
     std::int64_t snapshot_chunk_bytes = 1 << 20;
     std::int64_t snapshot_max_reply_bytes = 256 << 20;
@@ -49,6 +51,12 @@ struct RelayOptions {
     // Every endpoint group: those of --group, and "default" for --publish /
     // --snapshot (left out when --group is given and they are not).
     std::vector<AudienceSpec> groups;
+    // Operations (relay_config.hpp): metrics endpoint, log format.
+    MetricsOptions metrics;
+    std::string log_format = "text";
+    bool print_config = false;
+    // The RabbitMQ sink (off unless --amqp is given).
+    AmqpOptions amqp;
 };
 
 // Parsed options, or the exit code when the process should stop right away

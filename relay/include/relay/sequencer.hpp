@@ -29,6 +29,7 @@ struct StreamUpdate {
     StreamState state;
     std::uint64_t first_seq = 0;
     std::uint64_t prev_schema_seq = 0;  // the stream's schema_seq before first_seq
+    std::uint64_t transactions = 0;     // messages sent with tx_last (for metrics)
 };
 
 // A table's former topic after a rename: subscribers of it are told the new
@@ -104,6 +105,7 @@ private:
         std::uint64_t sent_seq = 0;
         std::uint64_t batch_first_seq = 0;  // 0: untouched in this batch
         std::uint64_t batch_prev_schema_seq = 0;
+        std::uint64_t batch_transactions = 0;
     };
 
     StreamState& stream_for(std::uint32_t relid);

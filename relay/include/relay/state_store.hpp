@@ -33,8 +33,8 @@ public:
     // records a batch then flushes the commit record of every transaction the
     // batch publishes (design.md section 2, "Durable before published").
     void make_commits_durable();
-    // Flushes the WAL up to now: commits a transaction that has an xid under
-    // the durable setting above.
+    // Flushes the WAL up to now (wal_flush.hpp: a transaction that takes an
+    // xid but writes no WAL would commit asynchronously and flush nothing).
     void flush_wal();
     // Tries the relay lock; returns the pid of the holder when it is taken.
     [[nodiscard]] std::optional<int> try_lock();
@@ -66,8 +66,8 @@ private:
     PgConnection& conn_;
 };
 
-// Array literal helpers for the relay functions' array parameters.
+// The array literal of the relay functions' array parameters (bytea
+// elements as PgConnection::bytea_param() gives them).
 [[nodiscard]] std::string pg_array_literal(const std::vector<std::string>& elements);
-[[nodiscard]] std::string pg_bytea_hex(std::string_view bytes);
 
 }  // namespace tablepub

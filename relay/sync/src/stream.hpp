@@ -18,6 +18,7 @@
 
 #include <zmq.hpp>
 
+#include "durable_snapshot.hpp"
 #include "tablepub.pb.h"
 #include "sync/sync_server.hpp"
 
@@ -63,9 +64,10 @@ struct TooLarge : std::runtime_error {
 class StreamContext {
 public:
     StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
-                  std::shared_ptr<Stream> stream);
+                  DurableSnapshots& durable, std::shared_ptr<Stream> stream);
 
     [[nodiscard]] const SyncServerOptions& options() const noexcept { return options_; }
+    [[nodiscard]] DurableSnapshots& durable() noexcept { return durable_; }
     [[nodiscard]] Stream& stream() noexcept { return *stream_; }
     [[nodiscard]] std::uint32_t chunk_rows() const noexcept;
 
@@ -80,6 +82,7 @@ public:
 
 private:
     const SyncServerOptions& options_;
+    DurableSnapshots& durable_;
     std::shared_ptr<Stream> stream_;
     zmq::socket_t push_;
 };

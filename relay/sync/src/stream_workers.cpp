@@ -1,5 +1,6 @@
 // The snapshot and replay streams (docs/protocol.md sections 5 and 6).
 
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <string>
@@ -9,34 +10,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include "snapshot_progress.hpp"
 #include "stream.hpp"
-#include "relay/batch_reader.hpp"
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
-#include "tablepub/pg_snapshot.hpp"
-#include "sync/reply_encoding.hpp"
+#include "relay/batch_reader.hpp"
 #include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
+#include "sync/reply_encoding.hpp"
 
 namespace tablepub::sync {
 
 namespace {
 
-// bytea in text output ("\x0a1b...") to raw bytes.
-std::string unhex(std::string_view hex)
-{
-    std::string raw;
-    if (hex.size() < 2 || hex.substr(0, 2) != "\\x") return raw;
-    auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-    raw.reserve((hex.size() - 2) / 2);
-    for (std::size_t k = 2; k + 1 < hex.size(); k += 2)
-        raw += static_cast<char>((nib(hex[k]) << 4) | nib(hex[k + 1]));
-    return raw;
-}
-
-// An SQL identifier, always double-quoted (quote_ident's escaping), so that
-// no user-chosen name (quotes, dots, spaces, upper case, keywords, names
-// equal to an alias or a function) can change what a statement means.
+// A name as the replies show it: double-quoted as an SQL identifier, the
+// form PQescapeIdentifier gives the statements (which need a connection
+// this message may have to do without).
 std::string quote_ident(std::string_view name)
 {
     std::string out = "\"";
@@ -166,10 +155,13 @@ bool impossible_name(const std::string& s)
 }
 
 // How the table's rows are read: every partition of a partitioned table,
-// and never the rows of inheritance children (their changes are not captured).
-std::string from_clause(const std::string& name, const std::string& relkind)
+// and never the rows of inheritance children (their changes are not
+// captured). `ident` is the quoted name (PQescapeIdentifier), so that no
+// user-chosen name (quotes, dots, spaces, upper case, keywords, names equal
+// to an alias or a function) can change what the statement means.
+std::string from_clause(const std::string& ident, const std::string& relkind)
 {
-    return (relkind == "p" ? "" : "ONLY ") + name;
+    return (relkind == "p" ? "" : "ONLY ") + ident;
 }
 
 }  // namespace
@@ -192,6 +184,8 @@ void run_snapshot(StreamContext& ctx)
     }
 
     PgConnection conn = open_session(ctx.options());
+    const std::string ident =
+        conn.escape_identifier(req.schema_name()) + "." + conn.escape_identifier(req.table_name());
     std::vector<std::string> projection(req.columns().begin(), req.columns().end());
     PgResult info;
     // LOCK TABLE resolves the name and locks in one step (and looks the name
@@ -201,7 +195,7 @@ void run_snapshot(StreamContext& ctx)
     for (int attempt = 0;; ++attempt) {
         conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         try {
-            conn.exec("LOCK TABLE " + name + " IN ACCESS SHARE MODE");
+            conn.exec("LOCK TABLE " + ident + " IN ACCESS SHARE MODE");
         } catch (const DbError& e) {
             conn.exec("ROLLBACK");
             if (e.sqlstate() == "55P03")
@@ -217,13 +211,16 @@ void run_snapshot(StreamContext& ctx)
             "                     FROM pg_catalog.unnest(tablepub.published_attnums(p)) AS u(attnum)"
             "                     JOIN pg_catalog.pg_attribute a ON a.attrelid = p.relid"
             "                      AND a.attnum = u.attnum))), ', '),"
-            "       pg_catalog.pg_current_snapshot()::pg_catalog.text,"
+            "       pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
             "       coalesce(s.last_seq, 0), coalesce(s.schema_seq, 0), coalesce(s.schema, ''),"
             "       EXISTS (SELECT FROM pg_catalog.pg_locks l"
             "                WHERE l.locktype = 'relation' AND l.granted"
             "                  AND l.pid = pg_catalog.pg_backend_pid()"
             "                  AND l.relation = r.relid"
-            "                  AND l.mode = 'AccessShareLock')"
+            "                  AND l.mode = 'AccessShareLock'),"
+            "       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
+            "       c.reltuples,"
+            "       pg_catalog.pg_current_wal_flush_lsn() >= pg_catalog.pg_current_wal_insert_lsn()"
             "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
             "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
             "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
@@ -246,18 +243,24 @@ void run_snapshot(StreamContext& ctx)
                        "column(s) " + info.text(0, 3) + " of table " + name + " are not published");
         return;
     }
-    const auto snap = PgSnapshot::parse(info.value(0, 4));
-    if (!snap) throw Error("unexpected pg_current_snapshot() " + info.text(0, 4));
+    // Durable before sent: the snapshot may see transactions committed with
+    // synchronous_commit = off whose commit records are still in the WAL
+    // buffers. The statement above compared the flushed WAL with the insert
+    // position after its snapshot was taken; when the flush lags, a flush
+    // started from now on covers the snapshot (docs/design.md section 3).
+    const bool flushed = info.value(0, 11) != "t" && ctx.durable().make_durable(Clock::now());
 
     v1::Reply begin;
     begin.set_request_id(stream.request_id);
     auto* b = begin.mutable_snapshot_begin();
-    b->set_xmin(snap->xmin);
-    b->set_xmax(snap->xmax);
-    for (auto x : snap->xip) b->add_xip(x);
+    b->set_xmin(static_cast<std::uint64_t>(info.int64(0, 4)));
+    b->set_xmax(static_cast<std::uint64_t>(info.int64(0, 9)));
+    // The transaction's snapshot again (REPEATABLE READ keeps it).
+    const auto xip = conn.exec("SELECT pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot())");
+    for (int i = 0; i < xip.rows(); ++i) b->add_xip(static_cast<std::uint64_t>(xip.int64(i, 0)));
     b->set_seq(static_cast<std::uint64_t>(info.int64(0, 5)));
     b->set_schema_seq(static_cast<std::uint64_t>(info.int64(0, 6)));
-    const auto schema_bytes = unhex(info.value(0, 7));
+    const auto schema_bytes = info.bytea(0, 7);
     if (!schema_bytes.empty() && !b->mutable_schema()->ParseFromString(schema_bytes))
         throw Error("malformed schema in tablepub.relay_stream for " + name);
     b->set_schema_name(req.schema_name());
@@ -266,9 +269,10 @@ void run_snapshot(StreamContext& ctx)
     // `r.*` is the whole row even when a column is named r; encode_row
     // refuses a row of any other table than the locked one.
     try {
-        conn.exec("DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row(" +
-                  info.text(0, 0) + "::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
-                  from_clause(name, info.text(0, 1)) + " AS r");
+        conn.exec_params("DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row("
+                         "$1::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
+                             from_clause(ident, info.text(0, 1)) + " AS r",
+                         {info.text(0, 0)});
     } catch (const DbError& e) {
         // Row-level security that applies to the relay's role: with
         // row_security off the read fails rather than return fewer rows.
@@ -284,6 +288,7 @@ void run_snapshot(StreamContext& ctx)
     const auto n = ctx.chunk_rows();
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
     std::uint64_t rows = 0;
+    SnapshotProgress progress(name, std::strtod(info.text(0, 10).c_str(), nullptr), started);
     // Row by row: the relay holds one row of the table at a time, however
     // large the rows; the server waits while the client grants no credit.
     conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot", {}, true);
@@ -294,7 +299,7 @@ void run_snapshot(StreamContext& ctx)
         check_element_size(ctx, bytes.size(), "a row", name);
         if (!columns.empty()) bytes = projected = project(bytes, columns);
         add_bounded(ctx, enc, n, bytes, "a row", name);
-        ++rows;
+        progress.row(++rows);
     }
     if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");
@@ -306,7 +311,8 @@ void run_snapshot(StreamContext& ctx)
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
-    spdlog::info("snapshot of {}: {} rows at seq {} in {} ms", name, rows, b->seq(), ms);
+    spdlog::info("snapshot of {}: {} rows at seq {} in {} ms{}", name, rows, b->seq(), ms,
+                 flushed ? " (flushed the WAL first)" : "");
 }
 
 namespace {
@@ -410,9 +416,8 @@ void run_replay(StreamContext& ctx)
     // Every outbox row of those batches must still be there: a missing one
     // would shift the numbers of all that follow.
     for (const auto& r : ranges) {
-        auto count = conn.exec("SELECT count(*) FROM (" +
-                               batch_query(conn.escape_literal(r.prev), conn.escape_literal(r.snap)) +
-                               ") q WHERE q.relid = " + std::to_string(relid));
+        auto count = conn.exec_params("SELECT count(*) FROM (" + batch_query("$1", "$2") + ") q WHERE q.relid = $3",
+                                      {r.prev, r.snap, std::to_string(relid)});
         if (static_cast<std::uint64_t>(count.int64(0, 0)) != r.last - r.first + 1) {
             ctx.send_error(v1::GONE, "the outbox rows of seq " + std::to_string(r.first) + ".." +
                                          std::to_string(r.last) + " of table " + name +
@@ -462,10 +467,10 @@ void run_replay(StreamContext& ctx)
     for (const auto& r : ranges) {
         // A change over --max-change-bytes is not read: it was published
         // as a RESYNC, and is replayed as the same one.
-        conn.exec("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
-                  " CASE WHEN octet_length(q.change) <= " + std::to_string(max_change) + " THEN q.change END FROM (" +
-                  batch_query(conn.escape_literal(r.prev), conn.escape_literal(r.snap)) +
-                  ") q WHERE q.relid = " + std::to_string(relid));
+        conn.exec_params("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
+                         " CASE WHEN octet_length(q.change) <= $4::int8 THEN q.change END FROM (" +
+                             batch_query("$1", "$2") + ") q WHERE q.relid = $3",
+                         {r.prev, r.snap, std::to_string(relid), std::to_string(max_change)});
         seq.begin_batch();
         // Row by row, as for a snapshot: one outbox row in memory at a time.
         // A change over --max-change-bytes is not read (column 3 is NULL):
@@ -479,7 +484,7 @@ void run_replay(StreamContext& ctx)
                         oversized_change(st.schema_name, st.table_name, txid,
                                          static_cast<std::uint64_t>(row.int64(0, 2)), max_change));
             } else {
-                seq.add(relid, txid, unhex(row.value(0, 3)));
+                seq.add(relid, txid, row.bytea(0, 3));
             }
         }
         seq.end_batch();

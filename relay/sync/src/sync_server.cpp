@@ -9,6 +9,7 @@
 
 #include "stream.hpp"
 #include "common/error.hpp"
+#include "common/wire.hpp"
 #include "sync/reply_encoding.hpp"
 #include "sync/request_limits.hpp"
 #include "sync/request_validation.hpp"
@@ -36,6 +37,11 @@ struct QueuedReply {
     std::string bytes;
     std::shared_ptr<Stream> stream;
 };
+
+SyncStats::Kind kind_of(const v1::Request& request) noexcept
+{
+    return request.has_snapshot() ? SyncStats::SNAPSHOT : SyncStats::REPLAY;
+}
 
 // ZeroMQ's free function of a reply: called once it has written the reply
 // to the connection (or dropped it), from whichever thread that was.
@@ -96,8 +102,8 @@ void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
 namespace sync {
 
 StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
-                             std::shared_ptr<Stream> stream)
-    : options_(options), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
+                             DurableSnapshots& durable, std::shared_ptr<Stream> stream)
+    : options_(options), durable_(durable), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
 {
     push_.set(zmq::sockopt::linger, 0);
     push_.connect(inproc);
@@ -123,6 +129,10 @@ void StreamContext::send(std::string reply)
     push_.send(zmq::buffer(stream_->identity), zmq::send_flags::sndmore);
     push_.send(zmq::buffer(&id, sizeof id), zmq::send_flags::sndmore);
     push_.send(body, zmq::send_flags::none);
+    if (options_.stats) {
+        SyncStats::add(options_.stats->bytes[stream_->request.has_snapshot() ? SyncStats::SNAPSHOT : SyncStats::REPLAY],
+                       size);
+    }
 }
 
 void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
@@ -159,7 +169,7 @@ void check_element_size(const StreamContext& ctx, std::size_t element_bytes, con
 {
     const auto limit = ctx.options().max_reply_bytes;
     // The element alone in a chunk: its tag, length and the Reply header.
-    if (element_bytes + 1 + varint_size(element_bytes) + ChunkEncoder::HEADER_ROOM > limit)
+    if (length_prefix_size(1, element_bytes) + element_bytes + ChunkEncoder::HEADER_ROOM > limit)
         throw TooLarge(std::string(what) + " of table " + table + " is " + std::to_string(element_bytes) +
                        " bytes, more than the relay sends in one reply (" + std::to_string(limit) +
                        " bytes, --snapshot-max-reply-bytes)");
@@ -178,13 +188,15 @@ struct SyncServer::Impl {
     std::atomic<std::size_t> active{0};
     std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<Stream>> streams;
     MalformedLog malformed_log;
+    sync::DurableSnapshots durable;
 
     Impl(zmq::context_t& c, SyncServerOptions o)
         : ctx(c),
           options(std::move(o)),
           inproc("inproc://tablepub-sync-" + std::to_string(++server_counter)),
           router(c, zmq::socket_type::router),
-          pull(c, zmq::socket_type::pull)
+          pull(c, zmq::socket_type::pull),
+          durable(options.conninfo)
     {
         configure_router(router, options);
         const auto bind = [this](const std::vector<std::string>& endpoints) {
@@ -224,8 +236,14 @@ struct SyncServer::Impl {
         }
     }
 
+    void count_refusal(SyncStats::Refusal why) noexcept
+    {
+        if (options.stats) SyncStats::add(options.stats->refused[why]);
+    }
+
     void malformed(const std::string& identity, std::uint64_t request_id, const std::string& message)
     {
+        count_refusal(SyncStats::MALFORMED);
         malformed_log(message);
         reply_error(identity, request_id, v1::MALFORMED_REQUEST, message);
     }
@@ -323,6 +341,7 @@ struct SyncServer::Impl {
                                     ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
                                     : std::make_pair(req.replay().schema_name(), req.replay().table_name());
             if (auto refusal = options.authorize(peer_user_id(body), names.first, names.second)) {
+                count_refusal(SyncStats::FORBIDDEN);
                 reply_error(identity, id, v1::FORBIDDEN, *refusal);
                 return;
             }
@@ -332,6 +351,7 @@ struct SyncServer::Impl {
             return;
         }
         if (auto busy = admit(identity)) {
+            count_refusal(SyncStats::BUSY);
             reply_error(identity, id, v1::BUSY, *busy);
             return;
         }
@@ -341,6 +361,7 @@ struct SyncServer::Impl {
         s->credit = req.credit() == 0 ? options.default_credit : std::min(req.credit(), options.max_credit);
         s->request = std::move(req);
         ++active;
+        if (options.stats) SyncStats::add(options.stats->started[kind_of(s->request)]);
         s->worker = std::thread([this, s] { work(s); });
         streams.emplace(key, std::move(s));
     }
@@ -353,13 +374,15 @@ struct SyncServer::Impl {
         const auto what = req.has_snapshot() ? "snapshot" : "replay";
         const auto table = req.has_snapshot() ? req.snapshot().schema_name() + "." + req.snapshot().table_name()
                                               : req.replay().schema_name() + "." + req.replay().table_name();
+        bool served = false;
         try {
-            sync::StreamContext ctx2(ctx, inproc, options, sp);
+            sync::StreamContext ctx2(ctx, inproc, options, durable, sp);
             try {
                 if (req.has_snapshot())
                     sync::run_snapshot(ctx2);
                 else
                     sync::run_replay(ctx2);
+                served = true;
             } catch (const sync::StreamAborted& a) {
                 if (a.preempted) {
                     spdlog::info("{} of {}: no credit for {} ms while another client waited, stream dropped",
@@ -376,14 +399,18 @@ struct SyncServer::Impl {
                 spdlog::warn("{} of {}: {}", what, table, e.what());
                 ctx2.send_error(v1::TOO_LARGE, e.what());
             } catch (const ConnectionLost& e) {
-                spdlog::warn("{} of {}: database unavailable: {}", what, table, e.what());
+                spdlog::warn("{} of {}: database unavailable: {}", what, table, describe(e));
                 ctx2.send_error(v1::UNAVAILABLE, std::string("database unavailable: ") + e.what());
             } catch (const std::exception& e) {
-                spdlog::warn("{} of {}: {}", what, table, e.what());
+                spdlog::warn("{} of {}: {}", what, table, describe(e));
                 ctx2.send_error(v1::INTERNAL, e.what());
             }
         } catch (const std::exception& e) {
-            spdlog::error("{} of {}: cannot reply: {}", what, table, e.what());
+            spdlog::error("{} of {}: cannot reply: {}", what, table, describe(e));
+        }
+        if (options.stats) {
+            auto& counters = served ? options.stats->served : options.stats->failed;
+            SyncStats::add(counters[kind_of(req)]);
         }
         s.finished = true;
     }
@@ -458,7 +485,7 @@ struct SyncServer::Impl {
                 }
                 reap(false);
             } catch (const std::exception& e) {
-                spdlog::error("snapshot server: {}", e.what());
+                spdlog::error("snapshot server: {}", describe(e));
             }
         }
         reap(true);

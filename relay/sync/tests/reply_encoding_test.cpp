@@ -61,6 +61,33 @@ TEST(ChunkEncoder, ReplayMessagesMatchProtobuf)
     EXPECT_EQ(parsed.replay_messages().messages(2).seq(), 3u);
 }
 
+// Request ids and element sizes at each varint length: byte for byte what
+// protobuf serializes for the parsed Reply.
+TEST(ChunkEncoder, MatchesProtobufAtVarintBoundaries)
+{
+    for (std::uint64_t id : {0ULL, 1ULL, 127ULL, 128ULL, 16384ULL, 1ULL << 35, 1ULL << 63, ~0ULL}) {
+        for (auto kind : {ChunkEncoder::Kind::snapshot_rows, ChunkEncoder::Kind::replay_messages}) {
+            v1::Reply expected;
+            expected.set_request_id(id);
+            ChunkEncoder enc(kind, id);
+            for (std::size_t size : {0u, 1u, 120u, 130u, 16380u, 16390u, 2100000u}) {
+                const auto r = row(static_cast<std::int64_t>(size), std::string(size, 'x'));
+                if (kind == ChunkEncoder::Kind::snapshot_rows) {
+                    *expected.mutable_snapshot_rows()->add_rows() = r;
+                    enc.add(r.SerializeAsString());
+                } else {
+                    v1::Message m;
+                    m.set_seq(id);
+                    *m.mutable_change() = r;
+                    *expected.mutable_replay_messages()->add_messages() = m;
+                    enc.add(m.SerializeAsString());
+                }
+            }
+            EXPECT_EQ(enc.finish(), expected.SerializeAsString()) << "id " << id;
+        }
+    }
+}
+
 TEST(ChunkEncoder, EmptyChunk)
 {
     v1::Reply expected;

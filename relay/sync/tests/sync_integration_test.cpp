@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <optional>
 
@@ -106,10 +107,12 @@ protected:
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     }
 
-    RelayProcess& start_relay() {
-        auto& r = start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                       "--poll-interval", "100ms", "--heartbeat-interval", "200ms", "--start-delay",
-                                       "100ms"});
+    RelayProcess& start_relay(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args{"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                      "--poll-interval", "100ms", "--heartbeat-interval", "200ms", "--start-delay",
+                                      "100ms"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto& r = start_relay_process(args);
         EXPECT_TRUE(r.wait_log("publishing on"));
         return r;
     }
@@ -362,6 +365,85 @@ TEST_F(SyncIT, SnapshotReadsEveryPartitionAndNoInheritanceChild) {
 
 // Row-level security: a snapshot never returns fewer rows than capture
 // sees. Without BYPASSRLS the relay's role is refused; with it, it reads all.
+// A client that takes one chunk of a snapshot and then neither grants
+// credit nor cancels (crashed, SIGSTOPped) must not hold the table's ACCESS
+// SHARE lock for good: an ALTER TABLE waits for it, and every writer of the
+// table queues behind the ALTER. After --snapshot-idle-timeout without
+// credit the relay drops the stream (TIMEOUT to the client, a log line),
+// its session ends, and the ALTER and the writers go through.
+TEST_F(SyncIT, AbandonedSnapshotReleasesItsLockAfterTheIdleTimeout) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY, pad text)");
+    db_.exec("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+    db_.exec("SELECT tablepub.publish('t')");
+    auto& relay = start_relay({"--snapshot-idle-timeout", "2s"});
+
+    zmq::context_t ctx(1);
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::linger, 0);
+    sock.set(zmq::sockopt::rcvtimeo, 60000);
+    sock.connect(snapshot_);
+    v1::Request req;
+    req.set_request_id(7);
+    req.set_credit(1);
+    req.set_max_chunk_rows(100);
+    req.mutable_snapshot()->set_schema_name("public");
+    req.mutable_snapshot()->set_table_name("t");
+    sock.send(zmq::buffer(req.SerializeAsString()));
+    auto next_reply = [&] {
+        zmq::message_t frame;
+        if (!sock.recv(frame)) throw std::runtime_error("no reply within 60 s");
+        v1::Reply rep;
+        if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
+            throw std::runtime_error("unparsable reply");
+        return rep;
+    };
+    ASSERT_TRUE(next_reply().has_snapshot_begin());
+    ASSERT_TRUE(next_reply().has_snapshot_rows());
+    // From here on the client is silent.
+
+    auto ddl = std::async(std::launch::async, [this] {
+        PgConnection c(conninfo_);
+        c.exec("SET application_name = 'abandoned-ddl'");
+        c.exec("ALTER TABLE t ADD COLUMN extra int");
+    });
+    // The ALTER must really be waiting for the snapshot's lock, else the test
+    // proves nothing.
+    bool waited = false;
+    for (int i = 0; i < 600 && !waited; ++i) {
+        waited = db_.exec("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'abandoned-ddl'"
+                          " AND wait_event_type = 'Lock')")
+                     .value(0, 0) == "t";
+        if (!waited) std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_TRUE(waited) << "the ALTER never waited for the snapshot's lock";
+    auto writer = std::async(std::launch::async, [this] {
+        PgConnection c(conninfo_);
+        c.exec("INSERT INTO t (id, pad) VALUES (5001, 'after')");
+    });
+
+    std::optional<v1::Reply> last;
+    try {
+        last = next_reply();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+    }
+    const bool ddl_done = ddl.wait_for(60s) == std::future_status::ready;
+    const bool writer_done = writer.wait_for(60s) == std::future_status::ready;
+    // Still waiting: end the relay (and with it the snapshot's session), so
+    // that the test fails instead of hanging.
+    if (!ddl_done || !writer_done) relay.kill9();
+    EXPECT_TRUE(ddl_done) << "the ALTER still waited for the abandoned snapshot";
+    EXPECT_TRUE(writer_done) << "the writer still waited behind the ALTER";
+    ddl.get();
+    writer.get();
+    ASSERT_TRUE(last && last->has_error()) << (last ? last->DebugString() : "no reply");
+    EXPECT_EQ(last->request_id(), 7u);
+    EXPECT_EQ(last->error().code(), v1::TIMEOUT) << last->error().message();
+    EXPECT_NE(last->error().message().find("no credit for 2000 ms"), std::string::npos) << last->error().message();
+    EXPECT_TRUE(relay.wait_log("snapshot of public.t: no credit for 2000 ms, stream dropped"));
+    EXPECT_EQ(db_.exec("SELECT count(*) FROM t").int64(0, 0), 5001);
+}
+
 TEST_F(SyncIT, RowLevelSecurityNeverFiltersASnapshot) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY, owner text)");
     db_.exec("INSERT INTO t SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 100) g");

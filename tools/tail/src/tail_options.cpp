@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli_options.hpp"
+
 #include <algorithm>
 #include <ostream>
 
@@ -49,9 +51,7 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "\"latest_seq\",\"lag\",\"rows\",\"stale\",\"moved_to\",\"reason\",\"stats\":{...}}]}.",
         "tablepub-tail"};
     app.set_version_flag("--version", std::string("tablepub-tail ") + TABLEPUB_VERSION);
-    app.add_option("--connect", o.connect, "relay PUB endpoint to connect to (repeatable)")
-        ->envname("TABLEPUB_CONNECT")
-        ->delimiter(',')
+    add_endpoints(app, "--connect", "TABLEPUB_CONNECT", o.connect, "relay PUB endpoint to connect to (repeatable)")
         ->capture_default_str();
     app.add_option("--table", o.tables, "table to follow, as schema.table (repeatable; default: all)")
         ->envname("TABLEPUB_TABLE")
@@ -80,11 +80,9 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->default_str("64MiB");
     app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
         ->envname("TABLEPUB_SNAPSHOT");
-    app.add_option("--snapshot-endpoint", o.snapshot_endpoints,
-                   "relay snapshot (ROUTER) endpoint: replays for the raw mode, snapshots for --snapshot and --mirror "
-                   "(repeatable)")
-        ->envname("TABLEPUB_SNAPSHOT_ENDPOINT")
-        ->delimiter(',');
+    add_endpoints(app, "--snapshot-endpoint", "TABLEPUB_SNAPSHOT_ENDPOINT", o.snapshot_endpoints,
+                  "relay snapshot (ROUTER) endpoint: replays for the raw mode, snapshots for --snapshot and --mirror "
+                  "(repeatable)");
     app.add_option("--mirror", o.mirror, "keep a mirror of each --table; write it to FILE on SIGUSR1 and on exit")
         ->envname("TABLEPUB_MIRROR");
     app.add_option("--request-timeout", o.request_timeout_ms,
@@ -92,44 +90,25 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->envname("TABLEPUB_REQUEST_TIMEOUT")
         ->check(CLI::Range(100, 3'600'000))
         ->capture_default_str();
-    app.add_option("--curve-server-key", o.curve_server_key,
-                   "the relay's CURVE public key file (its .key); with --curve-client-key: connect with CURVE")
-        ->envname("TABLEPUB_CURVE_SERVER_KEY")
-        ->type_name("FILE");
-    app.add_option("--curve-client-key", o.curve_client_key,
-                   "this client's CURVE secret key file (tablepub-keygen's .key_secret, mode 0600)")
-        ->envname("TABLEPUB_CURVE_CLIENT_KEY")
-        ->type_name("FILE");
+    add_file(app, "--curve-server-key", "TABLEPUB_CURVE_SERVER_KEY", o.curve_server_key,
+             "the relay's CURVE public key file (its .key); with --curve-client-key: connect with CURVE");
+    add_file(app, "--curve-client-key", "TABLEPUB_CURVE_CLIENT_KEY", o.curve_client_key,
+             "this client's CURVE secret key file (tablepub-keygen's .key_secret, mode 0600)");
 
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    try {
-        app.parse(reversed);
-    } catch (const CLI::Success& e) {
-        return app.exit(e, out, err);
-    } catch (const CLI::ParseError& e) {
-        err << "tablepub-tail: " << e.what() << " (see --help)\n";
-        return 2;
-    }
+    constexpr const char* program = "tablepub-tail";
+    if (const auto status = parse_command_line(app, args, program, out, err)) return *status;
     for (const auto& t : o.tables) {
-        if (t.find('.') == std::string::npos) {
-            err << "tablepub-tail: --table \"" << t << "\" must be schema.table (see --help)\n";
-            return 2;
-        }
+        if (t.find('.') == std::string::npos)
+            return usage_error(err, program, "--table \"" + t + "\" must be schema.table");
     }
     if (o.subscriber_mode()) {
-        if (o.tables.empty()) {
-            err << "tablepub-tail: --snapshot and --mirror need at least one --table (see --help)\n";
-            return 2;
-        }
-        if (o.snapshot_endpoints.empty()) {
-            err << "tablepub-tail: --snapshot and --mirror need --snapshot-endpoint (see --help)\n";
-            return 2;
-        }
+        if (o.tables.empty())
+            return usage_error(err, program, "--snapshot and --mirror need at least one --table");
+        if (o.snapshot_endpoints.empty())
+            return usage_error(err, program, "--snapshot and --mirror need --snapshot-endpoint");
     }
-    if (o.curve_server_key.empty() != o.curve_client_key.empty()) {
-        err << "tablepub-tail: --curve-server-key and --curve-client-key go together (see --help)\n";
-        return 2;
-    }
+    if (o.curve_server_key.empty() != o.curve_client_key.empty())
+        return usage_error(err, program, "--curve-server-key and --curve-client-key go together");
     o.bytes = bytes == "hex" ? BytesFormat::hex : BytesFormat::base64;
     return o;
 }

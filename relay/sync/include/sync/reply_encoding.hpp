@@ -1,5 +1,6 @@
 // Builds the chunk replies of the snapshot endpoint straight from the bytes
-// the database (or the sequencer) produced, without parsing each row.
+// the database (or the sequencer) produced, without parsing each row, with
+// the framing of wire.hpp.
 #pragma once
 
 #include <cstddef>
@@ -43,11 +44,5 @@ private:
     std::string payload_;  // HEADER_ROOM bytes, then the elements, tagged and length-prefixed
     std::size_t count_ = 0;
 };
-
-// Bytes of a protobuf varint.
-[[nodiscard]] std::size_t varint_size(std::uint64_t v) noexcept;
-
-// Appends a protobuf base-128 varint.
-void append_varint(std::string& out, std::uint64_t v);
 
 }  // namespace tablepub

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "common/bus_security.hpp"
+#include "relay/sync_stats.hpp"
 
 namespace tablepub {
 
@@ -33,7 +34,7 @@ struct SyncServerOptions {
     std::uint32_t max_credit = 16;       // cap on the chunks a client may have in flight
     std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
     std::size_t max_streams_per_peer = 4;  // per client connection (ROUTER routing id)
-    std::chrono::milliseconds idle_timeout{60'000};  // without credit before TIMEOUT
+    std::chrono::milliseconds idle_timeout{30'000};  // without credit before TIMEOUT
     // A stream that waited this long for credit gives its slot to a new
     // request when every slot is taken (the stalled stream gets TIMEOUT).
     std::chrono::milliseconds preempt_after{2'000};
@@ -54,6 +55,8 @@ struct SyncServerOptions {
     std::function<std::optional<std::string>(const std::string& user_id, const std::string& schema,
                                              const std::string& table)>
         authorize;
+    // Set: counts requests, streams and reply bytes (relay --metrics).
+    std::shared_ptr<SyncStats> stats;
 };
 
 // Serves snapshot and replay requests in a thread of its own, with one
