@@ -16,7 +16,8 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev \
 	python3-nova python3-psycopg2 \
 	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
-	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp
+	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp \
+	python3-venv python3-pip python3-setuptools python3-wheel
 
 .PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
 	fuzz fuzz-build fuzz-build-relay fuzz-build-extension test-fuzz test-sanitize test-amqp test-amqp-short
@@ -52,6 +53,7 @@ test: deps
 	$(MAKE) test-extension
 	$(MAKE) test-relay
 	$(MAKE) test-python
+	$(MAKE) test-install
 	$(MAKE) test-consistency
 	$(MAKE) test-nova
 	$(MAKE) test-ops
@@ -132,8 +134,19 @@ test-relay: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	ctest --test-dir $(BUILD) --output-on-failure -j 1
 
+# From the source tree, then installed with pip into a fresh venv (unit and
+# integration tests again from there).
 test-python: relay
 	clients/python/run_tests.sh $(BUILD)
+	clients/python/install_test.sh $(BUILD)
+
+# The C++ library installed into a temporary prefix, used by a program
+# outside the build with find_package(tablepub) and with pkg-config
+# (tests/install/run.sh; about 15 s once built).
+.PHONY: test-install
+test-install: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/install/run.sh $(BUILD)
 
 # --- Sanitizers: the relay, client and sync tests (unit and integration)
 # built with AddressSanitizer and UBSan in a build dir of their own. Any

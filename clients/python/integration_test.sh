@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 relay_bin=$build/bin/tablepub-relay
-py=/usr/bin/python3
+# PY: the python of an installed client (install_test.sh); else the source tree.
+py=${PY:-/usr/bin/python3}
 D=$(mktemp -d /tmp/tablepub-pyit.XXXX); rmdir "$D"
 "$root/tests/lib/pgtmp" start "$D" --owner $$ >/dev/null
 . "$D/env"
@@ -41,7 +42,7 @@ sleep 1
           INSERT INTO t VALUES (30000 + $i, 'new', NULL); INSERT INTO t2 VALUES ($i, 'x'); COMMIT;"
   done | psql -qX -v ON_ERROR_STOP=1 >/dev/null ) &
 W=$!
-export PYTHONPATH=$build/python:$here
+[ -n "${PY:-}" ] || export PYTHONPATH=$build/python:$here
 "$py" -m tablepub_client --connect tcp://127.0.0.1:$P --snapshot-endpoint tcp://127.0.0.1:$S \
     --table public.t --table public.t2 --seconds 10 --quiet --mirror "$D/mirror.jsonl" &
 C=$!
