@@ -13,7 +13,7 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler \
 	libprotobuf-c-dev protobuf-c-compiler \
 	libgtest-dev libspdlog-dev libcli11-dev nlohmann-json3-dev \
-	python3-zmq python3-protobuf clang libclang-rt-14-dev \
+	python3-zmq python3-protobuf clang libclang-rt-14-dev clang-format \
 	python3-nova python3-psycopg2 \
 	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
 	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp \
@@ -49,6 +49,7 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: deps
+	$(MAKE) format-check
 	$(MAKE) all
 	$(MAKE) test-extension
 	$(MAKE) test-relay
@@ -247,3 +248,13 @@ bench: bench-deps
 clean:
 	-$(MAKE) -C extension clean
 	rm -rf $(BUILD)
+
+# Every C++ file formatted by .clang-format (Debian's clang-format 14).
+CXX_SOURCES = git ls-files -z '*.cpp' '*.hpp' ':!:*/corpus/*'
+.PHONY: format format-check
+format:
+	$(CXX_SOURCES) | xargs -0 clang-format -i
+
+format-check:
+	$(CXX_SOURCES) | xargs -0 clang-format --dry-run --Werror
+

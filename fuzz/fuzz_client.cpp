@@ -31,8 +31,7 @@ namespace v1 = tablepub::v1;
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     tablepub::fuzz::Input in(data, size);
     const auto flags = in.byte();
     tablepub::SyncOptions options;
@@ -60,42 +59,38 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (!in.empty()) {
         const auto op = in.byte() % 7;
         switch (op) {
-        case 0: {
-            const auto frame = in.frame();
-            v1::Message msg;
-            if (msg.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
-                // The raw tail prints every message it receives.
-                printed += tablepub::message_json("public.t", msg, bytes).size();
-                sync.on_message(msg, now);
+            case 0: {
+                const auto frame = in.frame();
+                v1::Message msg;
+                if (msg.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+                    // The raw tail prints every message it receives.
+                    printed += tablepub::message_json("public.t", msg, bytes).size();
+                    sync.on_message(msg, now);
+                }
+                break;
             }
-            break;
-        }
-        case 1:
-        case 2: {
-            const bool steer = op == 1;
-            const auto frame = in.frame();
-            v1::Reply reply;
-            if (!reply.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) break;
-            if (steer) reply.set_request_id(sync.pending_request_id());
-            sync.on_reply(reply, now);
-            break;
-        }
-        case 3:
-            now += std::chrono::milliseconds(16 * in.byte());
-            sync.tick(now);
-            break;
-        case 4:
-            (void)sync.take_request();
-            break;
-        case 5:
-            sync.on_request_failed(sync.pending_request_id(), "timeout", now);
-            break;
-        case 6:
-            // Costs a pass over every row: a few per input are enough.
-            if (++dumps > 2) break;
-            for (const auto& line : tablepub::mirror_lines("public.t", sync.mirror(), sync.schema(), bytes))
-                printed += line.size();
-            break;
+            case 1:
+            case 2: {
+                const bool steer = op == 1;
+                const auto frame = in.frame();
+                v1::Reply reply;
+                if (!reply.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) break;
+                if (steer) reply.set_request_id(sync.pending_request_id());
+                sync.on_reply(reply, now);
+                break;
+            }
+            case 3:
+                now += std::chrono::milliseconds(16 * in.byte());
+                sync.tick(now);
+                break;
+            case 4: (void)sync.take_request(); break;
+            case 5: sync.on_request_failed(sync.pending_request_id(), "timeout", now); break;
+            case 6:
+                // Costs a pass over every row: a few per input are enough.
+                if (++dumps > 2) break;
+                for (const auto& line : tablepub::mirror_lines("public.t", sync.mirror(), sync.schema(), bytes))
+                    printed += line.size();
+                break;
         }
         check(sync.buffered() <= options.max_buffered, "buffer above max_buffered");
         check(options.keep_mirror || sync.mirror().empty(), "rows kept without keep_mirror");

@@ -3,8 +3,7 @@
 
 // protobuf logs every string field that is not UTF-8; the fuzzer makes
 // thousands a second, which would only slow it down.
-extern "C" int LLVMFuzzerInitialize(int*, char***)
-{
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
     google::protobuf::SetLogHandler(nullptr);
     return 0;
 }

@@ -14,8 +14,7 @@
 namespace tablepub::fuzz {
 
 // A crash with a message the fuzzer's report shows.
-inline void check(bool ok, const char* what)
-{
+inline void check(bool ok, const char* what) {
     if (!ok) {
         std::fprintf(stderr, "invariant violated: %s\n", what);
         std::abort();
@@ -28,15 +27,13 @@ public:
 
     [[nodiscard]] bool empty() const noexcept { return n_ == 0; }
 
-    std::uint8_t byte() noexcept
-    {
+    std::uint8_t byte() noexcept {
         if (n_ == 0) return 0;
         --n_;
         return *p_++;
     }
 
-    std::string_view frame() noexcept
-    {
+    std::string_view frame() noexcept {
         std::size_t len = byte();
         len |= static_cast<std::size_t>(byte()) << 8;
         if (len > n_) len = n_;

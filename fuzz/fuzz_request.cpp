@@ -25,8 +25,7 @@ namespace v1 = tablepub::v1;
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     tablepub::fuzz::Input in(data, size);
     std::size_t built = 0;
     while (!in.empty()) {

@@ -117,19 +117,19 @@ int main(int argc, char** argv) {
         double me = 1e18, mg = 1e18, ce = 1e18, cg = 1e18;
         for (int rep = 0; rep < 5; ++rep) {
             me = std::min(me, ns_per(messages / 5, [&](int i) {
-                encoder_message(a, changes[i & 63], static_cast<std::uint64_t>(i));
-                sink += a.size();
-            }));
+                              encoder_message(a, changes[i & 63], static_cast<std::uint64_t>(i));
+                              sink += a.size();
+                          }));
             mg = std::min(mg, ns_per(messages / 5, [&](int i) {
-                generated_message(m, b, changes[i & 63], static_cast<std::uint64_t>(i));
-                sink += b.size();
-            }));
+                              generated_message(m, b, changes[i & 63], static_cast<std::uint64_t>(i));
+                              sink += b.size();
+                          }));
             ce = std::min(ce, ns_per(chunks / 5, [&](int i) {
-                sink += encoder_chunk(rows, static_cast<std::uint64_t>(i)).size();
-            }));
+                              sink += encoder_chunk(rows, static_cast<std::uint64_t>(i)).size();
+                          }));
             cg = std::min(cg, ns_per(chunks / 5, [&](int i) {
-                sink += generated_chunk(rows, static_cast<std::uint64_t>(i)).size();
-            }));
+                              sink += generated_chunk(rows, static_cast<std::uint64_t>(i)).size();
+                          }));
         }
         std::printf("%5d  %18.1f  %20.1f  %19.0f  %21.0f\n", r + 1, me, mg, ce, cg);
     }

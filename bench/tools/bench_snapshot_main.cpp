@@ -91,7 +91,8 @@ int join(const std::string& pub, const std::string& snapshot, const std::string&
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "rows" && argc == 5) return count_rows(argv[2], argv[3], static_cast<std::uint32_t>(std::stoul(argv[4])));
+    if (mode == "rows" && argc == 5)
+        return count_rows(argv[2], argv[3], static_cast<std::uint32_t>(std::stoul(argv[4])));
     if (mode == "join" && argc == 5) return join(argv[2], argv[3], argv[4]);
     std::cerr << "usage: tablepub-bench-snapshot rows SNAPSHOT_ENDPOINT SCHEMA.TABLE CREDIT\n"
                  "       tablepub-bench-snapshot join PUB_ENDPOINT SNAPSHOT_ENDPOINT SCHEMA.TABLE\n";

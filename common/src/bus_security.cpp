@@ -83,8 +83,9 @@ void ZapHandler::on_monitor_event(zmq::socket_t& monitor, const std::string& lab
             std::memcpy(&value, static_cast<const char*>(ev[0].data()) + sizeof event, sizeof value);
             std::string why;
             if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-                why = "the client's security mechanism does not match the endpoint's (a plain client on a CURVE "
-                      "endpoint, or the reverse)";
+                why =
+                    "the client's security mechanism does not match the endpoint's (a plain client on a CURVE "
+                    "endpoint, or the reverse)";
             } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
                 why = "the client's CURVE handshake does not decrypt (it has the wrong server key)";
             } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -92,13 +93,14 @@ void ZapHandler::on_monitor_event(zmq::socket_t& monitor, const std::string& lab
             } else {
                 // Often a plain client on a CURVE endpoint that noticed the
                 // mismatch first, or a port scanner.
-                why = std::string("the client left during the handshake (") + zmq_strerror(static_cast<int>(value)) +
-                      ")";
+                why =
+                    std::string("the client left during the handshake (") + zmq_strerror(static_cast<int>(value)) + ")";
             }
             const auto endpoint = ev[1].to_string();
             if (const auto suppressed = limiter_.allow(label + '\n' + endpoint + '\n' + why)) {
-                spdlog::warn("refused a client on {} ({}): {}{}", endpoint, label, why,
-                             *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
+                spdlog::warn(
+                    "refused a client on {} ({}): {}{}", endpoint, label, why,
+                    *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
             }
         }
         ev.clear();
@@ -179,9 +181,12 @@ void ZapHandler::answer() {
                      *suppressed == 0 ? "" : " (" + std::to_string(*suppressed) + " other refusals not logged)");
     }
     const std::string request_id = req.size() > 1 ? req[1].to_string() : std::string();
-    std::array<zmq::const_buffer, 6> reply = {zmq::buffer(std::string_view("1.0")), zmq::buffer(request_id),
-                                              zmq::buffer(status),  zmq::buffer(text),
-                                              zmq::buffer(user),    zmq::buffer(std::string_view())};
+    std::array<zmq::const_buffer, 6> reply = {zmq::buffer(std::string_view("1.0")),
+                                              zmq::buffer(request_id),
+                                              zmq::buffer(status),
+                                              zmq::buffer(text),
+                                              zmq::buffer(user),
+                                              zmq::buffer(std::string_view())};
     zmq::send_multipart(socket_, reply);
 }
 

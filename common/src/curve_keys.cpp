@@ -38,13 +38,15 @@ struct Fd {
 std::string read_key_file(const std::string& path, const char* what, bool secret) {
     Fd f;
     f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (f.fd < 0) throw ConfigError(std::string("cannot open ") + what + " " + quoted(path) + ": " + std::strerror(errno));
+    if (f.fd < 0)
+        throw ConfigError(std::string("cannot open ") + what + " " + quoted(path) + ": " + std::strerror(errno));
     struct stat st {};
     if (::fstat(f.fd, &st) != 0) {
         throw ConfigError(std::string("cannot stat ") + what + " " + quoted(path) + ": " + std::strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) throw ConfigError(std::string(what) + " " + quoted(path) + " is not a regular file");
-    if (st.st_size > MAX_KEY_FILE) throw ConfigError(std::string(what) + " " + quoted(path) + " is too large to be a key file");
+    if (st.st_size > MAX_KEY_FILE)
+        throw ConfigError(std::string(what) + " " + quoted(path) + " is too large to be a key file");
     if (secret) {
         const bool mine = st.st_uid == ::geteuid();
         const bool root = st.st_uid == 0;
@@ -52,9 +54,10 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
             throw ConfigError(std::string(what) + " " + quoted(path) +
                               " must be owned by the user running this program or by root");
         }
-        if ((mine && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) || (root && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0)) {
-            throw ConfigError(std::string(what) + " " + quoted(path) + " has group or world access (chmod 0600 " + path +
-                              ", or 0640 if owned by root)");
+        if ((mine && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) ||
+            (root && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0)) {
+            throw ConfigError(std::string(what) + " " + quoted(path) + " has group or world access (chmod 0600 " +
+                              path + ", or 0640 if owned by root)");
         }
     }
     std::string text(static_cast<std::size_t>(st.st_size), '\0');
@@ -62,7 +65,8 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
     while (done < text.size()) {
         const auto n = ::read(f.fd, text.data() + done, text.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw ConfigError(std::string("cannot read ") + what + " " + quoted(path) + ": " + std::strerror(errno));
+        if (n < 0)
+            throw ConfigError(std::string("cannot read ") + what + " " + quoted(path) + ": " + std::strerror(errno));
         if (n == 0) break;
         done += static_cast<std::size_t>(n);
     }
@@ -113,7 +117,8 @@ KeyText parse_key_text(const std::string& text, const char* what, const std::str
         }
         if (name == "public-key" || name == "secret-key") {
             // Never echo the value: it may be a secret.
-            if (!is_z85_key(value)) throw ConfigError(where() + ": " + std::string(name) + " is not 40 characters of Z85");
+            if (!is_z85_key(value))
+                throw ConfigError(where() + ": " + std::string(name) + " is not 40 characters of Z85");
             (name == "public-key" ? k.public_keys : k.secret_keys).emplace_back(value);
         }
     }
@@ -157,7 +162,8 @@ CurveKeyPair load_secret_key_file(const std::string& path) {
     }
     pair.public_key = public_of(pair.secret_key);
     if (k.public_keys.size() > 1 || (k.public_keys.size() == 1 && k.public_keys.front() != pair.public_key)) {
-        throw ConfigError(std::string(what) + " " + quoted(path) + ": its public-key does not belong to its secret-key");
+        throw ConfigError(std::string(what) + " " + quoted(path) +
+                          ": its public-key does not belong to its secret-key");
     }
     return pair;
 }
@@ -183,7 +189,8 @@ std::set<std::string> load_allow_list(const std::string& path) {
     }
     if (S_ISDIR(st.st_mode)) {
         std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
-        if (!dir) throw ConfigError(std::string("cannot open ") + what + " " + quoted(path) + ": " + std::strerror(errno));
+        if (!dir)
+            throw ConfigError(std::string("cannot open ") + what + " " + quoted(path) + ": " + std::strerror(errno));
         while (const auto* e = ::readdir(dir.get())) {
             const std::string name = e->d_name;
             if (name.front() != '.' && ends_with(name, ".key")) files.push_back(path + "/" + name);

@@ -2,8 +2,8 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
-#include "tablepub.pb.h"
 #include "common/error.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 

@@ -68,22 +68,24 @@ TEST_F(CurveKeysTest, BareKeysAndCertificates) {
     EXPECT_EQ(load_secret_key_file(write("bare", "# comment\n\n" + k.secret_key + "\n")).public_key, k.public_key);
     EXPECT_EQ(load_public_key_file(write("bare.pub", k.public_key, 0644)), k.public_key);
     // pyzmq's certificate with metadata lines.
-    EXPECT_EQ(load_public_key_file(write("py.key", "metadata\n    name = \"x\"\ncurve\n    public-key = \"" +
-                                                       k.public_key + "\"\n", 0644)),
+    EXPECT_EQ(load_public_key_file(write(
+                  "py.key", "metadata\n    name = \"x\"\ncurve\n    public-key = \"" + k.public_key + "\"\n", 0644)),
               k.public_key);
     const auto other = generate_key_pair();
     EXPECT_NE(error_of([&] {
-                  (void)load_secret_key_file(write("mixed", "public-key = \"" + other.public_key +
-                                                                "\"\nsecret-key = \"" + k.secret_key + "\"\n"));
+                  (void)load_secret_key_file(write(
+                      "mixed", "public-key = \"" + other.public_key + "\"\nsecret-key = \"" + k.secret_key + "\"\n"));
               }).find("does not belong"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { (void)load_secret_key_file(write("two", k.secret_key + "\n" + other.secret_key)); })
-                  .find("exactly one"),
+    EXPECT_NE(error_of([&] {
+                  (void)load_secret_key_file(write("two", k.secret_key + "\n" + other.secret_key));
+              }).find("exactly one"),
               std::string::npos);
     EXPECT_NE(error_of([&] { (void)load_secret_key_file(write("junk", "hello world\n")); }).find("line 1"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { (void)load_public_key_file(write("sec.key", "secret-key = \"" + k.secret_key + "\"\n")); })
-                  .find("holds a secret key"),
+    EXPECT_NE(error_of([&] {
+                  (void)load_public_key_file(write("sec.key", "secret-key = \"" + k.secret_key + "\"\n"));
+              }).find("holds a secret key"),
               std::string::npos);
 }
 

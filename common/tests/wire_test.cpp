@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "tablepub.pb.h"
 #include "common/error.hpp"
 #include "common/wire.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 namespace {

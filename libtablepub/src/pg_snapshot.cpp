@@ -7,15 +7,13 @@
 
 namespace tablepub {
 
-bool PgSnapshot::visible(std::uint64_t txid) const noexcept
-{
+bool PgSnapshot::visible(std::uint64_t txid) const noexcept {
     if (txid < xmin) return true;
     if (txid >= xmax) return false;
     return !std::binary_search(xip.begin(), xip.end(), txid);
 }
 
-PgSnapshot PgSnapshot::from(const v1::SnapshotBegin& begin)
-{
+PgSnapshot PgSnapshot::from(const v1::SnapshotBegin& begin) {
     PgSnapshot s;
     s.xmin = begin.xmin();
     s.xmax = begin.xmax();
@@ -27,8 +25,7 @@ PgSnapshot PgSnapshot::from(const v1::SnapshotBegin& begin)
 namespace {
 
 // Parses one unsigned decimal number and advances `text` past it.
-std::optional<std::uint64_t> take_number(std::string_view& text)
-{
+std::optional<std::uint64_t> take_number(std::string_view& text) {
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc{} || end == text.data()) return std::nullopt;
@@ -38,8 +35,7 @@ std::optional<std::uint64_t> take_number(std::string_view& text)
 
 }  // namespace
 
-std::optional<PgSnapshot> PgSnapshot::parse(std::string_view text)
-{
+std::optional<PgSnapshot> PgSnapshot::parse(std::string_view text) {
     PgSnapshot s;
     auto xmin = take_number(text);
     if (!xmin || text.empty() || text.front() != ':') return std::nullopt;

@@ -8,8 +8,7 @@ namespace tablepub {
 
 namespace {
 
-bool is_z85_key(const std::string& k)
-{
+bool is_z85_key(const std::string& k) {
     std::uint8_t raw[32];
     return k.size() == 40 && zmq_z85_decode(raw, k.c_str()) != nullptr;
 }
@@ -17,17 +16,14 @@ bool is_z85_key(const std::string& k)
 // Checks the CURVE settings once, so that a typo fails the constructor
 // instead of every connection attempt in silence; derives our public key
 // from the secret one when it is not given.
-void check_curve(SubscriberOptions& o)
-{
+void check_curve(SubscriberOptions& o) {
     if (o.curve_server_key.empty()) {
         if (!o.curve_public_key.empty() || !o.curve_secret_key.empty())
             throw std::invalid_argument("CURVE client keys given without the relay's public key (curve_server_key)");
         return;
     }
-    if (!is_z85_key(o.curve_server_key))
-        throw std::invalid_argument("curve_server_key is not a 40-character Z85 key");
-    if (!is_z85_key(o.curve_secret_key))
-        throw std::invalid_argument("curve_secret_key is not a 40-character Z85 key");
+    if (!is_z85_key(o.curve_server_key)) throw std::invalid_argument("curve_server_key is not a 40-character Z85 key");
+    if (!is_z85_key(o.curve_secret_key)) throw std::invalid_argument("curve_secret_key is not a 40-character Z85 key");
     char derived[41];
     if (zmq_curve_public(derived, o.curve_secret_key.c_str()) != 0)
         throw std::invalid_argument(std::string("cannot use CURVE: ") + zmq_strerror(zmq_errno()));
@@ -36,8 +32,7 @@ void check_curve(SubscriberOptions& o)
         throw std::invalid_argument("curve_public_key does not belong to curve_secret_key");
 }
 
-void apply_curve(zmq::socket_t& s, const SubscriberOptions& o)
-{
+void apply_curve(zmq::socket_t& s, const SubscriberOptions& o) {
     if (o.curve_server_key.empty()) return;
     s.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
     s.set(zmq::sockopt::curve_publickey, o.curve_public_key);
@@ -47,8 +42,7 @@ void apply_curve(zmq::socket_t& s, const SubscriberOptions& o)
 }  // namespace
 
 Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
-    : options_(std::move(options)), ctx_(1), sub_(ctx_, zmq::socket_type::sub)
-{
+    : options_(std::move(options)), ctx_(1), sub_(ctx_, zmq::socket_type::sub) {
     if (options_.publish_endpoints.empty() || options_.snapshot_endpoints.empty())
         throw std::invalid_argument("a subscriber needs a publish and a snapshot endpoint");
     if (options_.tables.empty()) throw std::invalid_argument("a subscriber needs at least one table");
@@ -60,8 +54,7 @@ Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
         const auto dot = t.find('.');
         if (dot == std::string::npos || dot == 0 || dot + 1 == t.size())
             throw std::invalid_argument("table \"" + t + "\" is not of the form schema.table");
-        auto sync = std::make_unique<TableSync>(t.substr(0, dot), t.substr(dot + 1), options_.sync,
-                                                callbacks);
+        auto sync = std::make_unique<TableSync>(t.substr(0, dot), t.substr(dot + 1), options_.sync, callbacks);
         sub_.set(zmq::sockopt::subscribe, t);
         tables_.emplace(t, std::move(sync));
     }
@@ -71,39 +64,34 @@ Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
 
 Subscriber::~Subscriber() { stop(); }
 
-void Subscriber::connect_dealer()
-{
+void Subscriber::connect_dealer() {
     dealer_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     dealer_.set(zmq::sockopt::linger, 0);
     apply_curve(dealer_, options_);
     for (const auto& ep : options_.snapshot_endpoints) dealer_.connect(ep);
 }
 
-void Subscriber::send(const v1::Request& req)
-{
+void Subscriber::send(const v1::Request& req) {
     const auto bytes = req.SerializeAsString();
     // A request that cannot be queued now is retried by the timeout.
     (void)dealer_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
 }
 
-void Subscriber::on_stream_message(TableSync::Clock::time_point now)
-{
+void Subscriber::on_stream_message(TableSync::Clock::time_point now) {
     std::vector<zmq::message_t> frames;
     while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
         if (frames.size() == 2) {
             // SUB filters are prefixes: "public.t" also matches "public.t2".
             auto it = tables_.find(frames[0].to_string());
             v1::Message msg;
-            if (it != tables_.end() &&
-                msg.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())))
+            if (it != tables_.end() && msg.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())))
                 it->second->on_message(msg, now);
         }
         frames.clear();
     }
 }
 
-void Subscriber::on_reply(TableSync::Clock::time_point now)
-{
+void Subscriber::on_reply(TableSync::Clock::time_point now) {
     zmq::message_t frame;
     while (dealer_.recv(frame, zmq::recv_flags::dontwait)) {
         v1::Reply reply;
@@ -115,28 +103,24 @@ void Subscriber::on_reply(TableSync::Clock::time_point now)
         const auto id = reply.request_id();
         table->on_reply(reply, now);
         switch (reply.kind_case()) {
-        case v1::Reply::kSnapshotRows:
-        case v1::Reply::kReplayMessages:
-            if (table->pending_request_id() == id) {
-                v1::Request credit;
-                credit.set_request_id(id);
-                credit.mutable_credit_grant()->set_chunks(1);
-                send(credit);
-            }
-            break;
-        case v1::Reply::kSnapshotEnd:
-        case v1::Reply::kReplayEnd:
-        case v1::Reply::kError:
-            outstanding_.erase(id);
-            break;
-        default:
-            break;
+            case v1::Reply::kSnapshotRows:
+            case v1::Reply::kReplayMessages:
+                if (table->pending_request_id() == id) {
+                    v1::Request credit;
+                    credit.set_request_id(id);
+                    credit.mutable_credit_grant()->set_chunks(1);
+                    send(credit);
+                }
+                break;
+            case v1::Reply::kSnapshotEnd:
+            case v1::Reply::kReplayEnd:
+            case v1::Reply::kError: outstanding_.erase(id); break;
+            default: break;
         }
     }
 }
 
-void Subscriber::send_requests(TableSync::Clock::time_point now)
-{
+void Subscriber::send_requests(TableSync::Clock::time_point now) {
     for (auto& [topic, table] : tables_) {
         table->tick(now);
         auto req = table->take_request();
@@ -162,8 +146,7 @@ void Subscriber::send_requests(TableSync::Clock::time_point now)
 
 // A table that stopped following (moved, unpublished) no longer waits for
 // its stream: tell the relay, and do not let the stream time out later.
-void Subscriber::cancel_abandoned()
-{
+void Subscriber::cancel_abandoned() {
     for (auto it = outstanding_.begin(); it != outstanding_.end();) {
         if (it->second.table->pending_request_id() != it->first) {
             v1::Request cancel;
@@ -177,8 +160,7 @@ void Subscriber::cancel_abandoned()
     }
 }
 
-void Subscriber::expire_requests(TableSync::Clock::time_point now)
-{
+void Subscriber::expire_requests(TableSync::Clock::time_point now) {
     bool expired = false;
     for (auto it = outstanding_.begin(); it != outstanding_.end();) {
         if (now - it->second.last_activity > options_.request_timeout) {
@@ -200,16 +182,12 @@ void Subscriber::expire_requests(TableSync::Clock::time_point now)
     }
 }
 
-void Subscriber::poll(std::chrono::milliseconds timeout)
-{
+void Subscriber::poll(std::chrono::milliseconds timeout) {
     const auto deadline = TableSync::Clock::now() + timeout;
     do {
-        zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0},
-                                   {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - TableSync::Clock::now());
-        zmq::poll(items, 2, std::max(std::chrono::milliseconds(0),
-                                     std::min(left, std::chrono::milliseconds(100))));
+        zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - TableSync::Clock::now());
+        zmq::poll(items, 2, std::max(std::chrono::milliseconds(0), std::min(left, std::chrono::milliseconds(100))));
         std::lock_guard lock(mutex_);
         const auto now = TableSync::Clock::now();
         if (!started_) {
@@ -224,22 +202,19 @@ void Subscriber::poll(std::chrono::milliseconds timeout)
     } while (TableSync::Clock::now() < deadline);
 }
 
-void Subscriber::start()
-{
+void Subscriber::start() {
     if (running_.exchange(true)) return;
     thread_ = std::thread([this] {
         while (running_) poll(std::chrono::milliseconds(100));
     });
 }
 
-void Subscriber::stop() noexcept
-{
+void Subscriber::stop() noexcept {
     running_ = false;
     if (thread_.joinable()) thread_.join();
 }
 
-std::vector<TableStatus> Subscriber::status() const
-{
+std::vector<TableStatus> Subscriber::status() const {
     std::lock_guard lock(mutex_);
     std::vector<TableStatus> out;
     const auto now = TableSync::Clock::now();
@@ -261,9 +236,7 @@ std::vector<TableStatus> Subscriber::status() const
     return out;
 }
 
-bool Subscriber::with_table(const std::string& table,
-                            const std::function<void(const TableSync&)>& fn) const
-{
+bool Subscriber::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
     std::lock_guard lock(mutex_);
     auto it = tables_.find(table);
     if (it == tables_.end()) return false;
@@ -271,8 +244,7 @@ bool Subscriber::with_table(const std::string& table,
     return true;
 }
 
-bool Subscriber::all_live() const
-{
+bool Subscriber::all_live() const {
     std::lock_guard lock(mutex_);
     for (const auto& [topic, t] : tables_)
         if (t->state() != SyncState::live || t->lag() != 0) return false;

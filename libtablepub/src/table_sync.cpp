@@ -10,46 +10,39 @@ namespace {
 
 // Request ids are unique in the process, so one DEALER can carry the
 // streams of every table.
-std::uint64_t next_request_id() noexcept
-{
+std::uint64_t next_request_id() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
 }
 
 }  // namespace
 
-const char* to_string(SyncState s) noexcept
-{
+const char* to_string(SyncState s) noexcept {
     switch (s) {
-    case SyncState::syncing: return "syncing";
-    case SyncState::live: return "live";
-    case SyncState::replaying: return "replaying";
-    case SyncState::resyncing: return "resyncing";
-    case SyncState::unpublished: return "unpublished";
-    case SyncState::moved: return "moved";
-    case SyncState::failed: return "failed";
+        case SyncState::syncing: return "syncing";
+        case SyncState::live: return "live";
+        case SyncState::replaying: return "replaying";
+        case SyncState::resyncing: return "resyncing";
+        case SyncState::unpublished: return "unpublished";
+        case SyncState::moved: return "moved";
+        case SyncState::failed: return "failed";
     }
     return "?";
 }
 
-TableSync::TableSync(std::string schema_name, std::string table_name, SyncOptions options,
-                     SyncCallbacks callbacks)
+TableSync::TableSync(std::string schema_name, std::string table_name, SyncOptions options, SyncCallbacks callbacks)
     : schema_name_(std::move(schema_name)),
       table_name_(std::move(table_name)),
       name_(schema_name_ + "." + table_name_),
       options_(std::move(options)),
-      callbacks_(std::move(callbacks))
-{
-}
+      callbacks_(std::move(callbacks)) {}
 
-void TableSync::start(Clock::time_point now)
-{
+void TableSync::start(Clock::time_point now) {
     last_heard_ = now;
     request_snapshot();
 }
 
-void TableSync::set_state(SyncState s, const std::string& why)
-{
+void TableSync::set_state(SyncState s, const std::string& why) {
     reason_ = why;
     if (s == state_) return;
     auto from = state_;
@@ -57,8 +50,7 @@ void TableSync::set_state(SyncState s, const std::string& why)
     if (callbacks_.on_state) callbacks_.on_state(name_, from, s, why);
 }
 
-void TableSync::request_snapshot()
-{
+void TableSync::request_snapshot() {
     pending_ = Pending::snapshot;
     pending_id_ = next_request_id();
     retry_at_.reset();
@@ -72,8 +64,7 @@ void TableSync::request_snapshot()
     outbox_ = std::move(req);
 }
 
-void TableSync::request_replay()
-{
+void TableSync::request_replay() {
     // Everything after our position, up to the first message we hold (or the
     // latest the relay announced).
     std::uint64_t from = last_seq_ + 1;
@@ -93,8 +84,7 @@ void TableSync::request_replay()
     outbox_ = std::move(req);
 }
 
-void TableSync::resync(const std::string& why)
-{
+void TableSync::resync(const std::string& why) {
     ++stats_.resyncs;
     moved_to_.clear();
     // Heartbeats will announce the latest position again; an old, higher
@@ -105,8 +95,7 @@ void TableSync::resync(const std::string& why)
     request_snapshot();
 }
 
-void TableSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now)
-{
+void TableSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now) {
     pending_ = Pending::none;
     pending_id_ = 0;
     retry_what_ = what;
@@ -115,8 +104,7 @@ void TableSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock
 
 // Abandons any request in progress or scheduled (the Subscriber cancels a
 // stream whose id is no longer pending) and waits in state `s`.
-void TableSync::stop_following(SyncState s, const std::string& why)
-{
+void TableSync::stop_following(SyncState s, const std::string& why) {
     pending_ = Pending::none;
     pending_id_ = 0;
     outbox_.reset();
@@ -128,29 +116,23 @@ void TableSync::stop_following(SyncState s, const std::string& why)
 // The table now publishes under another name. Snapshot and replay under the
 // old name would only answer MOVED, so nothing is asked again; the rows stay
 // as they were at the rename, for the application to move or drop.
-void TableSync::move(std::string to, const std::string& why)
-{
+void TableSync::move(std::string to, const std::string& why) {
     moved_to_ = std::move(to);
     stop_following(SyncState::moved, why);
 }
 
-std::optional<v1::Request> TableSync::take_request()
-{
+std::optional<v1::Request> TableSync::take_request() {
     auto r = std::move(outbox_);
     outbox_.reset();
     return r;
 }
 
-bool TableSync::stale(Clock::time_point now) const noexcept
-{
-    if (heartbeat_ms_ == 0 || state_ == SyncState::unpublished || state_ == SyncState::moved)
-        return false;
-    return now - last_heard_ >
-           std::chrono::milliseconds(heartbeat_ms_ * options_.stale_heartbeats);
+bool TableSync::stale(Clock::time_point now) const noexcept {
+    if (heartbeat_ms_ == 0 || state_ == SyncState::unpublished || state_ == SyncState::moved) return false;
+    return now - last_heard_ > std::chrono::milliseconds(heartbeat_ms_ * options_.stale_heartbeats);
 }
 
-void TableSync::buffer(const v1::Message& msg)
-{
+void TableSync::buffer(const v1::Message& msg) {
     if (in_order_states() && msg.seq() <= last_seq_) {
         ++stats_.duplicates;
         return;
@@ -163,8 +145,7 @@ void TableSync::buffer(const v1::Message& msg)
     buffer_.emplace(msg.seq(), msg);
 }
 
-void TableSync::on_message(const v1::Message& msg, Clock::time_point now)
-{
+void TableSync::on_message(const v1::Message& msg, Clock::time_point now) {
     last_heard_ = now;
     if (msg.has_heartbeat()) {
         on_heartbeat(msg);
@@ -172,31 +153,25 @@ void TableSync::on_message(const v1::Message& msg, Clock::time_point now)
     }
     if (msg.seq() > latest_seq_) latest_seq_ = msg.seq();
     switch (state_) {
-    case SyncState::live:
-        deliver(msg);
-        break;
-    case SyncState::unpublished:
-        // Something is published on the table again (its SCHEMA message comes
-        // first): start over from a snapshot, which contains whatever it
-        // brings. Nothing is buffered here: what the snapshot lacks is
-        // replayed after it.
-        if (pending_ == Pending::none) resync("the table is published again");
-        break;
-    case SyncState::moved:
-        // A table was published under the old name again (renamed back, or
-        // another table took the name): follow it from a snapshot.
-        if (pending_ == Pending::none) resync("a table publishes under this name again");
-        break;
-    case SyncState::failed:
-        break;
-    default:
-        buffer(msg);
-        break;
+        case SyncState::live: deliver(msg); break;
+        case SyncState::unpublished:
+            // Something is published on the table again (its SCHEMA message comes
+            // first): start over from a snapshot, which contains whatever it
+            // brings. Nothing is buffered here: what the snapshot lacks is
+            // replayed after it.
+            if (pending_ == Pending::none) resync("the table is published again");
+            break;
+        case SyncState::moved:
+            // A table was published under the old name again (renamed back, or
+            // another table took the name): follow it from a snapshot.
+            if (pending_ == Pending::none) resync("a table publishes under this name again");
+            break;
+        case SyncState::failed: break;
+        default: buffer(msg); break;
     }
 }
 
-void TableSync::on_heartbeat(const v1::Message& msg)
-{
+void TableSync::on_heartbeat(const v1::Message& msg) {
     const auto& hb = msg.heartbeat();
     const auto seq = msg.seq();
     heartbeat_ms_ = hb.interval_ms();
@@ -204,8 +179,7 @@ void TableSync::on_heartbeat(const v1::Message& msg)
         // `seq` is the table's SCHEMA message on its new topic, not ours:
         // it must not count as lag or start a replay here.
         auto to = hb.moved_to_schema() + "." + hb.moved_to_table();
-        if (state_ != SyncState::moved || moved_to_ != to)
-            move(to, "the table was renamed to " + to);
+        if (state_ != SyncState::moved || moved_to_ != to) move(to, "the table was renamed to " + to);
         return;
     }
     if ((state_ == SyncState::unpublished || state_ == SyncState::moved) && !hb.unpublished()) {
@@ -237,8 +211,8 @@ void TableSync::on_heartbeat(const v1::Message& msg)
         // The last message(s) were lost: nothing else would tell us.
         if (buffer_.empty() && pending_ == Pending::none) {
             ++stats_.gaps;
-            set_state(SyncState::replaying, "heartbeat announces seq " + std::to_string(seq) +
-                                                ", have " + std::to_string(last_seq_));
+            set_state(SyncState::replaying,
+                      "heartbeat announces seq " + std::to_string(seq) + ", have " + std::to_string(last_seq_));
             replay_attempts_ = 0;
             request_replay();
         }
@@ -246,15 +220,14 @@ void TableSync::on_heartbeat(const v1::Message& msg)
         // Normal for a moment after a relay restart (it republishes from its
         // last durable point); persistent means the stream was reset.
         if (++regressions_ >= options_.regression_heartbeats)
-            resync("relay announces seq " + std::to_string(seq) + " below ours (" +
-                   std::to_string(last_seq_) + "): the stream was reset");
+            resync("relay announces seq " + std::to_string(seq) + " below ours (" + std::to_string(last_seq_) +
+                   "): the stream was reset");
     } else {
         regressions_ = 0;
     }
 }
 
-void TableSync::deliver(const v1::Message& msg)
-{
+void TableSync::deliver(const v1::Message& msg) {
     if (msg.seq() <= last_seq_) {
         ++stats_.duplicates;
         return;
@@ -266,14 +239,13 @@ void TableSync::deliver(const v1::Message& msg)
     }
     buffer(msg);
     ++stats_.gaps;
-    set_state(SyncState::replaying, "gap: expected seq " + std::to_string(last_seq_ + 1) +
-                                        ", got " + std::to_string(msg.seq()));
+    set_state(SyncState::replaying,
+              "gap: expected seq " + std::to_string(last_seq_ + 1) + ", got " + std::to_string(msg.seq()));
     replay_attempts_ = 0;
     request_replay();
 }
 
-void TableSync::drain()
-{
+void TableSync::drain() {
     while (in_order_states() && !buffer_.empty()) {
         auto it = buffer_.begin();
         if (it->first <= last_seq_) {
@@ -287,8 +259,7 @@ void TableSync::drain()
     }
 }
 
-void TableSync::apply(const v1::Message& msg)
-{
+void TableSync::apply(const v1::Message& msg) {
     last_seq_ = msg.seq();
     if (!msg.has_change()) return;
     const auto& ch = msg.change();
@@ -306,27 +277,25 @@ void TableSync::apply(const v1::Message& msg)
     }
     ++stats_.applied;
     switch (ch.op()) {
-    case v1::SCHEMA:
-        if (callbacks_.on_change) callbacks_.on_change(name_, msg);
-        apply_schema(ch.schema(), msg.seq());
-        return;
-    case v1::UNPUBLISH:
-        mirror_.clear();
-        schema_.Clear();
-        if (callbacks_.on_change) callbacks_.on_change(name_, msg);
-        set_state(SyncState::unpublished, "the table was unpublished");
-        return;
-    case v1::RESYNC:
-        // The rows changed in a way no row change describes: what we hold is
-        // wrong from here on. Not an anomaly: the relay said so.
-        ++stats_.resync_markers;
-        mirror_.clear();
-        if (callbacks_.on_change) callbacks_.on_change(name_, msg);
-        resync("the relay asks for a resync at seq " + std::to_string(msg.seq()) + ": " +
-               ch.reason());
-        return;
-    default:
-        break;
+        case v1::SCHEMA:
+            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            apply_schema(ch.schema(), msg.seq());
+            return;
+        case v1::UNPUBLISH:
+            mirror_.clear();
+            schema_.Clear();
+            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            set_state(SyncState::unpublished, "the table was unpublished");
+            return;
+        case v1::RESYNC:
+            // The rows changed in a way no row change describes: what we hold is
+            // wrong from here on. Not an anomaly: the relay said so.
+            ++stats_.resync_markers;
+            mirror_.clear();
+            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            resync("the relay asks for a resync at seq " + std::to_string(msg.seq()) + ": " + ch.reason());
+            return;
+        default: break;
     }
     auto result = options_.keep_mirror ? mirror_.apply(ch) : Mirror::Apply::ok;
     if (callbacks_.on_change) callbacks_.on_change(name_, msg);
@@ -337,8 +306,7 @@ void TableSync::apply(const v1::Message& msg)
     }
 }
 
-void TableSync::apply_schema(const v1::TableSchema& next, std::uint64_t seq)
-{
+void TableSync::apply_schema(const v1::TableSchema& next, std::uint64_t seq) {
     // Columns that stop being published are dropped from the rows; anything
     // else (a new column: its value in existing rows was never sent; a type
     // change) can only be learnt from a new snapshot.
@@ -365,69 +333,62 @@ void TableSync::apply_schema(const v1::TableSchema& next, std::uint64_t seq)
     schema_seq_ = seq;
 }
 
-void TableSync::on_reply(const v1::Reply& reply, Clock::time_point now)
-{
+void TableSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
     if (reply.request_id() == 0 || reply.request_id() != pending_id_) return;
     switch (reply.kind_case()) {
-    case v1::Reply::kSnapshotBegin: {
-        if (pending_ != Pending::snapshot || snapshot_begun_) return;
-        const auto& b = reply.snapshot_begin();
-        snapshot_begun_ = true;
-        filter_ = PgSnapshot::from(b);
-        schema_ = b.schema();
-        schema_seq_ = b.schema_seq();
-        snap_seq_ = b.seq();
-        snap_rows_ = 0;
-        mirror_.clear();
-        ++stats_.snapshots;
-        if (callbacks_.on_snapshot_begin) callbacks_.on_snapshot_begin(name_, b);
-        return;
-    }
-    case v1::Reply::kSnapshotRows:
-        if (pending_ != Pending::snapshot || !snapshot_begun_) return;
-        for (const auto& row : reply.snapshot_rows().rows()) {
-            ++snap_rows_;
-            if (options_.keep_mirror && mirror_.apply(row) != Mirror::Apply::ok)
-                ++stats_.anomalies;
-            if (callbacks_.on_snapshot_row) callbacks_.on_snapshot_row(name_, row);
+        case v1::Reply::kSnapshotBegin: {
+            if (pending_ != Pending::snapshot || snapshot_begun_) return;
+            const auto& b = reply.snapshot_begin();
+            snapshot_begun_ = true;
+            filter_ = PgSnapshot::from(b);
+            schema_ = b.schema();
+            schema_seq_ = b.schema_seq();
+            snap_seq_ = b.seq();
+            snap_rows_ = 0;
+            mirror_.clear();
+            ++stats_.snapshots;
+            if (callbacks_.on_snapshot_begin) callbacks_.on_snapshot_begin(name_, b);
+            return;
         }
-        return;
-    case v1::Reply::kSnapshotEnd:
-        if (pending_ != Pending::snapshot || !snapshot_begun_) return;
-        on_snapshot_end(reply.snapshot_end(), now);
-        return;
-    case v1::Reply::kReplayBegin:
-        return;
-    case v1::Reply::kReplayMessages:
-        if (pending_ != Pending::replay) return;
-        for (const auto& m : reply.replay_messages().messages()) {
-            if (m.seq() > latest_seq_) latest_seq_ = m.seq();
-            if (!in_order_states()) {
-                buffer(m);
-            } else if (m.seq() <= last_seq_) {
-                ++stats_.duplicates;
-            } else if (m.seq() == last_seq_ + 1) {
-                apply(m);
-                drain();
-            } else {
-                buffer(m);
+        case v1::Reply::kSnapshotRows:
+            if (pending_ != Pending::snapshot || !snapshot_begun_) return;
+            for (const auto& row : reply.snapshot_rows().rows()) {
+                ++snap_rows_;
+                if (options_.keep_mirror && mirror_.apply(row) != Mirror::Apply::ok) ++stats_.anomalies;
+                if (callbacks_.on_snapshot_row) callbacks_.on_snapshot_row(name_, row);
             }
-        }
-        return;
-    case v1::Reply::kReplayEnd:
-        if (pending_ != Pending::replay) return;
-        on_replay_end(now);
-        return;
-    case v1::Reply::kError:
-        on_error(reply.error(), now);
-        return;
-    default:
-        return;
+            return;
+        case v1::Reply::kSnapshotEnd:
+            if (pending_ != Pending::snapshot || !snapshot_begun_) return;
+            on_snapshot_end(reply.snapshot_end(), now);
+            return;
+        case v1::Reply::kReplayBegin: return;
+        case v1::Reply::kReplayMessages:
+            if (pending_ != Pending::replay) return;
+            for (const auto& m : reply.replay_messages().messages()) {
+                if (m.seq() > latest_seq_) latest_seq_ = m.seq();
+                if (!in_order_states()) {
+                    buffer(m);
+                } else if (m.seq() <= last_seq_) {
+                    ++stats_.duplicates;
+                } else if (m.seq() == last_seq_ + 1) {
+                    apply(m);
+                    drain();
+                } else {
+                    buffer(m);
+                }
+            }
+            return;
+        case v1::Reply::kReplayEnd:
+            if (pending_ != Pending::replay) return;
+            on_replay_end(now);
+            return;
+        case v1::Reply::kError: on_error(reply.error(), now); return;
+        default: return;
     }
 }
 
-void TableSync::on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point now)
-{
+void TableSync::on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point now) {
     pending_ = Pending::none;
     pending_id_ = 0;
     if (end.row_count() != snap_rows_) {
@@ -438,27 +399,24 @@ void TableSync::on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point no
     last_seq_ = snap_seq_;
     regressions_ = 0;
     if (callbacks_.on_snapshot_end) callbacks_.on_snapshot_end(name_, snap_rows_);
-    set_state(SyncState::live, "snapshot of " + std::to_string(snap_rows_) + " rows at seq " +
-                                   std::to_string(snap_seq_));
+    set_state(SyncState::live,
+              "snapshot of " + std::to_string(snap_rows_) + " rows at seq " + std::to_string(snap_seq_));
     drain();
     check_complete(now);
 }
 
 // In live state: ask for whatever is known to exist but is not here yet.
-void TableSync::check_complete(Clock::time_point)
-{
+void TableSync::check_complete(Clock::time_point) {
     if (state_ != SyncState::live || pending_ != Pending::none) return;
     if (!buffer_.empty() || latest_seq_ > last_seq_) {
         ++stats_.gaps;
-        set_state(SyncState::replaying, "missing seq " + std::to_string(last_seq_ + 1) +
-                                            " onwards");
+        set_state(SyncState::replaying, "missing seq " + std::to_string(last_seq_ + 1) + " onwards");
         replay_attempts_ = 0;
         request_replay();
     }
 }
 
-void TableSync::on_replay_end(Clock::time_point now)
-{
+void TableSync::on_replay_end(Clock::time_point now) {
     pending_ = Pending::none;
     pending_id_ = 0;
     drain();
@@ -477,40 +435,34 @@ void TableSync::on_replay_end(Clock::time_point now)
     retry_later(Pending::replay, options_.retry_delay, now);
 }
 
-void TableSync::on_error(const v1::Error& err, Clock::time_point now)
-{
+void TableSync::on_error(const v1::Error& err, Clock::time_point now) {
     const auto what = pending_;
     const std::string why = std::string(v1::ErrorCode_Name(err.code())) + ": " + err.message();
     if (what == Pending::none) return;
     if (err.code() == v1::MOVED) {
-        move(err.moved_to_table().empty() ? std::string()
-                                          : err.moved_to_schema() + "." + err.moved_to_table(),
-             why);
+        move(err.moved_to_table().empty() ? std::string() : err.moved_to_schema() + "." + err.moved_to_table(), why);
         return;
     }
     // Asking again soon cannot help: the key's rights, or the row, must change.
-    if (err.code() == v1::FORBIDDEN ||
-        (err.code() == v1::TOO_LARGE && what == Pending::snapshot)) {
+    if (err.code() == v1::FORBIDDEN || (err.code() == v1::TOO_LARGE && what == Pending::snapshot)) {
         set_state(SyncState::failed, why);
         retry_later(Pending::snapshot, options_.unpublished_retry, now);
         return;
     }
     if (what == Pending::snapshot) {
         switch (err.code()) {
-        case v1::UNKNOWN_TABLE:
-        case v1::NOT_PUBLISHED:
-            mirror_.clear();
-            set_state(SyncState::unpublished, why);
-            retry_later(Pending::snapshot, options_.unpublished_retry, now);
-            return;
-        case v1::MALFORMED_REQUEST:
-        case v1::COLUMN_NOT_PUBLISHED:
-            set_state(SyncState::failed, why);
-            retry_later(Pending::snapshot, options_.unpublished_retry, now);
-            return;
-        default:
-            retry_later(Pending::snapshot, options_.retry_delay, now);
-            return;
+            case v1::UNKNOWN_TABLE:
+            case v1::NOT_PUBLISHED:
+                mirror_.clear();
+                set_state(SyncState::unpublished, why);
+                retry_later(Pending::snapshot, options_.unpublished_retry, now);
+                return;
+            case v1::MALFORMED_REQUEST:
+            case v1::COLUMN_NOT_PUBLISHED:
+                set_state(SyncState::failed, why);
+                retry_later(Pending::snapshot, options_.unpublished_retry, now);
+                return;
+            default: retry_later(Pending::snapshot, options_.retry_delay, now); return;
         }
     }
     if (what == Pending::replay) {
@@ -524,9 +476,7 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now)
     }
 }
 
-void TableSync::on_request_failed(std::uint64_t request_id, const std::string& why,
-                                  Clock::time_point now)
-{
+void TableSync::on_request_failed(std::uint64_t request_id, const std::string& why, Clock::time_point now) {
     if (request_id == 0 || request_id != pending_id_) return;
     v1::Error err;
     err.set_code(v1::UNAVAILABLE);
@@ -534,8 +484,7 @@ void TableSync::on_request_failed(std::uint64_t request_id, const std::string& w
     on_error(err, now);
 }
 
-void TableSync::tick(Clock::time_point now)
-{
+void TableSync::tick(Clock::time_point now) {
     if (!retry_at_ || now < *retry_at_) return;
     retry_at_.reset();
     if (retry_what_ == Pending::snapshot) {

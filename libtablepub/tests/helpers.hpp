@@ -12,20 +12,17 @@ namespace testutil {
 
 namespace v1 = tablepub::v1;
 
-inline v1::Value ival(std::int64_t v)
-{
+inline v1::Value ival(std::int64_t v) {
     v1::Value x;
     x.set_integer(v);
     return x;
 }
-inline v1::Value tval(const std::string& v)
-{
+inline v1::Value tval(const std::string& v) {
     v1::Value x;
     x.set_text(v);
     return x;
 }
-inline v1::Value nullval()
-{
+inline v1::Value nullval() {
     v1::Value x;
     x.set_null(v1::NULL_VALUE);
     return x;
@@ -33,8 +30,7 @@ inline v1::Value nullval()
 
 using Cols = std::vector<std::pair<std::string, v1::Value>>;
 
-inline void fill(google::protobuf::RepeatedPtrField<v1::Column>* out, const Cols& cols)
-{
+inline void fill(google::protobuf::RepeatedPtrField<v1::Column>* out, const Cols& cols) {
     for (const auto& [n, v] : cols) {
         auto* c = out->Add();
         c->set_name(n);
@@ -43,16 +39,14 @@ inline void fill(google::protobuf::RepeatedPtrField<v1::Column>* out, const Cols
 }
 
 // Table "public.t" (id int primary key, v text).
-inline v1::Change insert(std::int64_t id, const std::string& v)
-{
+inline v1::Change insert(std::int64_t id, const std::string& v) {
     v1::Change c;
     c.set_op(v1::INSERT);
     fill(c.mutable_key(), {{"id", ival(id)}});
     fill(c.mutable_values(), {{"id", ival(id)}, {"v", tval(v)}});
     return c;
 }
-inline v1::Change update(std::int64_t id, const std::string& v, std::int64_t old_id = 0)
-{
+inline v1::Change update(std::int64_t id, const std::string& v, std::int64_t old_id = 0) {
     v1::Change c;
     c.set_op(v1::UPDATE);
     fill(c.mutable_key(), {{"id", ival(id)}});
@@ -60,22 +54,19 @@ inline v1::Change update(std::int64_t id, const std::string& v, std::int64_t old
     if (!v.empty()) fill(c.mutable_values(), {{"v", tval(v)}});
     return c;
 }
-inline v1::Change del(std::int64_t id)
-{
+inline v1::Change del(std::int64_t id) {
     v1::Change c;
     c.set_op(v1::DELETE);
     fill(c.mutable_key(), {{"id", ival(id)}});
     return c;
 }
-inline v1::Change truncate()
-{
+inline v1::Change truncate() {
     v1::Change c;
     c.set_op(v1::TRUNCATE);
     return c;
 }
 
-inline v1::TableSchema schema(bool with_w = false)
-{
+inline v1::TableSchema schema(bool with_w = false) {
     v1::TableSchema s;
     s.set_schema_name("public");
     s.set_table_name("t");
@@ -98,9 +89,7 @@ inline v1::TableSchema schema(bool with_w = false)
     return s;
 }
 
-inline v1::Message msg(std::uint64_t seq, std::uint64_t txid, v1::Change change,
-                       bool tx_last = true)
-{
+inline v1::Message msg(std::uint64_t seq, std::uint64_t txid, v1::Change change, bool tx_last = true) {
     v1::Message m;
     m.set_schema_name("public");
     m.set_table_name("t");
@@ -111,15 +100,13 @@ inline v1::Message msg(std::uint64_t seq, std::uint64_t txid, v1::Change change,
     *m.mutable_change() = std::move(change);
     return m;
 }
-inline v1::Message schema_msg(std::uint64_t seq, std::uint64_t txid, const v1::TableSchema& s)
-{
+inline v1::Message schema_msg(std::uint64_t seq, std::uint64_t txid, const v1::TableSchema& s) {
     v1::Change c;
     c.set_op(v1::SCHEMA);
     *c.mutable_schema() = s;
     return msg(seq, txid, std::move(c));
 }
-inline v1::Message heartbeat(std::uint64_t seq, std::uint64_t interval_ms = 1000)
-{
+inline v1::Message heartbeat(std::uint64_t seq, std::uint64_t interval_ms = 1000) {
     v1::Message m;
     m.set_schema_name("public");
     m.set_table_name("t");

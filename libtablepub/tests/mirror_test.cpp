@@ -8,15 +8,13 @@ using tablepub::Mirror;
 
 namespace {
 
-google::protobuf::RepeatedPtrField<v1::Column> key(std::int64_t id)
-{
+google::protobuf::RepeatedPtrField<v1::Column> key(std::int64_t id) {
     google::protobuf::RepeatedPtrField<v1::Column> k;
     fill(&k, {{"id", ival(id)}});
     return k;
 }
 
-std::string v_of(const Mirror& m, std::int64_t id)
-{
+std::string v_of(const Mirror& m, std::int64_t id) {
     const auto* row = m.find(key(id));
     if (!row) return "<missing>";
     auto it = row->find("v");
@@ -25,8 +23,7 @@ std::string v_of(const Mirror& m, std::int64_t id)
 
 }  // namespace
 
-TEST(Mirror, InsertUpdateDelete)
-{
+TEST(Mirror, InsertUpdateDelete) {
     Mirror m;
     EXPECT_EQ(m.apply(insert(1, "a")), Mirror::Apply::ok);
     EXPECT_EQ(m.apply(insert(2, "b")), Mirror::Apply::ok);
@@ -37,8 +34,7 @@ TEST(Mirror, InsertUpdateDelete)
     EXPECT_EQ(v_of(m, 2), "<missing>");
 }
 
-TEST(Mirror, UpdateKeepsUnsentColumns)
-{
+TEST(Mirror, UpdateKeepsUnsentColumns) {
     Mirror m;
     ASSERT_EQ(m.apply(insert(1, "a")), Mirror::Apply::ok);
     // An UPDATE that changed only other columns carries no "v".
@@ -49,8 +45,7 @@ TEST(Mirror, UpdateKeepsUnsentColumns)
     EXPECT_TRUE(m.find(key(1))->at("w").has_null());
 }
 
-TEST(Mirror, KeyChangeMovesRow)
-{
+TEST(Mirror, KeyChangeMovesRow) {
     Mirror m;
     ASSERT_EQ(m.apply(insert(1, "a")), Mirror::Apply::ok);
     EXPECT_EQ(m.apply(update(7, "", 1)), Mirror::Apply::ok);
@@ -59,8 +54,7 @@ TEST(Mirror, KeyChangeMovesRow)
     EXPECT_EQ(m.find(key(7))->at("id").integer(), 7);
 }
 
-TEST(Mirror, KeySwapThroughThirdKey)
-{
+TEST(Mirror, KeySwapThroughThirdKey) {
     // UPDATE t SET id = CASE id WHEN 1 THEN 2 ELSE 1 END is captured as
     // row-by-row changes; with a deferred key this goes through a collision.
     Mirror m;
@@ -74,8 +68,7 @@ TEST(Mirror, KeySwapThroughThirdKey)
     EXPECT_EQ(m.size(), 2u);
 }
 
-TEST(Mirror, Anomalies)
-{
+TEST(Mirror, Anomalies) {
     Mirror m;
     EXPECT_EQ(m.apply(update(1, "x")), Mirror::Apply::missing_row);
     EXPECT_EQ(m.apply(del(9)), Mirror::Apply::missing_row);
@@ -93,8 +86,7 @@ TEST(Mirror, Anomalies)
     EXPECT_EQ(m.apply(s), Mirror::Apply::not_data);
 }
 
-TEST(Mirror, TruncateAndDropColumns)
-{
+TEST(Mirror, TruncateAndDropColumns) {
     Mirror m;
     ASSERT_EQ(m.apply(insert(1, "a")), Mirror::Apply::ok);
     m.drop_columns({"v"});
@@ -103,8 +95,7 @@ TEST(Mirror, TruncateAndDropColumns)
     EXPECT_TRUE(m.empty());
 }
 
-TEST(Mirror, CompositeKeyOrderIndependent)
-{
+TEST(Mirror, CompositeKeyOrderIndependent) {
     google::protobuf::RepeatedPtrField<v1::Column> a, b;
     fill(&a, {{"x", ival(1)}, {"y", tval("q")}});
     fill(&b, {{"y", tval("q")}, {"x", ival(1)}});

@@ -6,8 +6,7 @@
 using tablepub::PgSnapshot;
 
 // The worked example of docs/protocol.md: snapshot 100:110:102,105.
-TEST(PgSnapshot, VisibilityRule)
-{
+TEST(PgSnapshot, VisibilityRule) {
     auto s = PgSnapshot::parse("100:110:102,105");
     ASSERT_TRUE(s);
     EXPECT_TRUE(s->visible(1));
@@ -22,23 +21,19 @@ TEST(PgSnapshot, VisibilityRule)
     EXPECT_FALSE(s->visible(1000));
 }
 
-TEST(PgSnapshot, EmptyXip)
-{
+TEST(PgSnapshot, EmptyXip) {
     auto s = PgSnapshot::parse("5:5:");
     ASSERT_TRUE(s);
     EXPECT_TRUE(s->visible(4));
     EXPECT_FALSE(s->visible(5));
 }
 
-TEST(PgSnapshot, ParseRejectsMalformed)
-{
-    for (const char* bad : {"", "1", "1:2", "x:2:", "3:2:", "1:5:7", "1:5:0", "1:5:2,", "1:5:2;3",
-                            "-1:5:", "1:5:2,,3"})
+TEST(PgSnapshot, ParseRejectsMalformed) {
+    for (const char* bad : {"", "1", "1:2", "x:2:", "3:2:", "1:5:7", "1:5:0", "1:5:2,", "1:5:2;3", "-1:5:", "1:5:2,,3"})
         EXPECT_FALSE(PgSnapshot::parse(bad)) << bad;
 }
 
-TEST(PgSnapshot, FromBeginSortsXip)
-{
+TEST(PgSnapshot, FromBeginSortsXip) {
     tablepub::v1::SnapshotBegin b;
     b.set_xmin(10);
     b.set_xmax(20);
@@ -50,8 +45,7 @@ TEST(PgSnapshot, FromBeginSortsXip)
     EXPECT_TRUE(s.visible(12));
 }
 
-TEST(PgSnapshot, LargeXid8)
-{
+TEST(PgSnapshot, LargeXid8) {
     // xid8 values past 2^32 (epoch > 0) compare as plain 64-bit numbers.
     auto s = PgSnapshot::parse("4294967396:4294967400:4294967397");
     ASSERT_TRUE(s);

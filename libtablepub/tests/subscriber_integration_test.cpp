@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <memory>
 #include <random>
 #include <thread>
 
@@ -64,18 +64,18 @@ protected:
                 const auto v = std::to_string(rng() % 1000);
                 std::string sql = "BEGIN;";
                 switch (rng() % 5) {
-                case 0: sql += "DELETE FROM t WHERE id = " + std::to_string(id) + ";"; break;
-                case 1:
-                    sql += "INSERT INTO t VALUES (" + std::to_string(id) + ", 'i" + v + "', " + v +
-                           ".5) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;";
-                    break;
-                case 2:
-                    sql += "UPDATE t SET id = id + 3000 WHERE id = " + std::to_string(id) +
-                           " AND NOT EXISTS (SELECT FROM t WHERE id = " + std::to_string(id + 3000) + ");";
-                    break;
-                default:
-                    sql += "UPDATE t SET v = NULL, n = n + 1 WHERE id = " + std::to_string(id) + ";";
-                    sql += "UPDATE t SET v = 'u" + v + "' WHERE id = " + std::to_string(id % 100 + 1) + ";";
+                    case 0: sql += "DELETE FROM t WHERE id = " + std::to_string(id) + ";"; break;
+                    case 1:
+                        sql += "INSERT INTO t VALUES (" + std::to_string(id) + ", 'i" + v + "', " + v +
+                               ".5) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;";
+                        break;
+                    case 2:
+                        sql += "UPDATE t SET id = id + 3000 WHERE id = " + std::to_string(id) +
+                               " AND NOT EXISTS (SELECT FROM t WHERE id = " + std::to_string(id + 3000) + ");";
+                        break;
+                    default:
+                        sql += "UPDATE t SET v = NULL, n = n + 1 WHERE id = " + std::to_string(id) + ";";
+                        sql += "UPDATE t SET v = 'u" + v + "' WHERE id = " + std::to_string(id % 100 + 1) + ";";
                 }
                 sql += rng() % 6 == 0 ? "ROLLBACK" : "COMMIT";
                 w.exec(sql);
@@ -98,8 +98,9 @@ protected:
     // Outbox rows of committed transactions the relay has not published yet.
     std::int64_t unpublished_rows() {
         return db_
-            .exec("SELECT count(*) FROM tablepub.outbox"
-                  " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))")
+            .exec(
+                "SELECT count(*) FROM tablepub.outbox"
+                " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))")
             .int64(0, 0);
     }
 
@@ -169,8 +170,8 @@ TEST_F(SubscriberIT, JoinsMidStreamAndMirrorEqualsTable) {
     sub.start();
     std::this_thread::sleep_for(2s);
     stop_writer();
-    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq "
-                                << sub.status()[0].last_seq << " relay " << relay_seq("t");
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq " << sub.status()[0].last_seq
+                                << " relay " << relay_seq("t");
     sub.stop();
     expect_mirror_equals_table(sub);
     const auto st = sub.status()[0];
@@ -196,8 +197,8 @@ TEST_F(SubscriberIT, SurvivesRelayKillAndRestart) {
     }
     std::this_thread::sleep_for(700ms);
     stop_writer();
-    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq "
-                                << sub.status()[0].last_seq << " relay " << relay_seq("t");
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq " << sub.status()[0].last_seq
+                                << " relay " << relay_seq("t");
     sub.stop();
     expect_mirror_equals_table(sub);
     const auto st = sub.status()[0];
@@ -226,10 +227,17 @@ TEST_F(SubscriberIT, SnapshotNeverSeesATruncateOrRewriteFromTheFuture) {
         // three rewrites keeps a loaded machine's subscribers keeping up.
         for (int i = 0; !stop_; ++i) {
             switch (i % 4) {
-            case 0: w.exec("BEGIN; TRUNCATE big; " + fill + "; COMMIT"); break;
-            case 1: w.exec(std::string("ALTER TABLE big ALTER COLUMN x TYPE ") + (i % 8 == 1 ? "int8" : "int4")); break;
-            case 2: w.exec(std::string("ALTER TABLE big ALTER COLUMN v TYPE ") + (i % 8 == 2 ? "varchar(20)" : "text")); break;
-            default: w.exec("BEGIN; ALTER TABLE big ALTER COLUMN x TYPE int8; ALTER TABLE big ALTER COLUMN x TYPE int4; COMMIT");
+                case 0: w.exec("BEGIN; TRUNCATE big; " + fill + "; COMMIT"); break;
+                case 1:
+                    w.exec(std::string("ALTER TABLE big ALTER COLUMN x TYPE ") + (i % 8 == 1 ? "int8" : "int4"));
+                    break;
+                case 2:
+                    w.exec(std::string("ALTER TABLE big ALTER COLUMN v TYPE ") + (i % 8 == 2 ? "varchar(20)" : "text"));
+                    break;
+                default:
+                    w.exec(
+                        "BEGIN; ALTER TABLE big ALTER COLUMN x TYPE int8; ALTER TABLE big ALTER COLUMN x TYPE int4; "
+                        "COMMIT");
             }
             ++cycles;
         }
@@ -263,7 +271,8 @@ TEST_F(SubscriberIT, SnapshotNeverSeesATruncateOrRewriteFromTheFuture) {
     }
     stop_writer();
     EXPECT_GT(cycles.load(), 2);
-    for (std::size_t j = 0; j < sizes.size(); ++j) EXPECT_EQ(sizes[j], static_cast<std::uint64_t>(ROWS)) << "join " << j;
+    for (std::size_t j = 0; j < sizes.size(); ++j)
+        EXPECT_EQ(sizes[j], static_cast<std::uint64_t>(ROWS)) << "join " << j;
 }
 
 TEST_F(SubscriberIT, ErrorRepliesForUnpublishedUnknownAndExcluded) {

@@ -24,18 +24,13 @@ struct Harness {
     explicit Harness(SyncOptions o = {})
         : sync("public", "t", std::move(o),
                {.on_snapshot_begin = {},
-                .on_snapshot_row = [this](const std::string&,
-                                          const v1::Change&) { ++snapshot_rows; },
+                .on_snapshot_row = [this](const std::string&, const v1::Change&) { ++snapshot_rows; },
                 .on_snapshot_end = {},
-                .on_change = [this](const std::string&,
-                                    const v1::Message& m) { applied.push_back(m.seq()); },
+                .on_change = [this](const std::string&, const v1::Message& m) { applied.push_back(m.seq()); },
                 .on_state = [this](const std::string&, SyncState, SyncState to,
-                                   const std::string&) { states.push_back(to_string(to)); }})
-    {
-    }
+                                   const std::string&) { states.push_back(to_string(to)); }}) {}
 
-    v1::Request take()
-    {
+    v1::Request take() {
         auto r = sync.take_request();
         EXPECT_TRUE(r);
         return r ? *r : v1::Request{};
@@ -44,10 +39,8 @@ struct Harness {
     void reply(v1::Reply r) { sync.on_reply(r, now); }
 
     // Answers the pending snapshot request with rows at snapshot (xmin,xmax,xip), seq.
-    void snapshot(const v1::Request& req, std::uint64_t xmin, std::uint64_t xmax,
-                  std::vector<std::uint64_t> xip, std::uint64_t seq,
-                  const std::vector<v1::Change>& rows, std::int64_t count_delta = 0)
-    {
+    void snapshot(const v1::Request& req, std::uint64_t xmin, std::uint64_t xmax, std::vector<std::uint64_t> xip,
+                  std::uint64_t seq, const std::vector<v1::Change>& rows, std::int64_t count_delta = 0) {
         EXPECT_TRUE(req.has_snapshot());
         v1::Reply b;
         b.set_request_id(req.request_id());
@@ -70,8 +63,7 @@ struct Harness {
         reply(e);
     }
 
-    void replay(const v1::Request& req, const std::vector<v1::Message>& msgs)
-    {
+    void replay(const v1::Request& req, const std::vector<v1::Message>& msgs) {
         EXPECT_TRUE(req.has_replay());
         v1::Reply b;
         b.set_request_id(req.request_id());
@@ -87,8 +79,7 @@ struct Harness {
         reply(e);
     }
 
-    void error(const v1::Request& req, v1::ErrorCode code)
-    {
+    void error(const v1::Request& req, v1::ErrorCode code) {
         v1::Reply r;
         r.set_request_id(req.request_id());
         r.mutable_error()->set_code(code);
@@ -98,8 +89,7 @@ struct Harness {
 
     // Answers the request with MOVED: the table is now schema.table.
     void moved(const v1::Request& req, const std::string& schema, const std::string& table,
-               const std::string& message = "")
-    {
+               const std::string& message = "") {
         v1::Reply r;
         r.set_request_id(req.request_id());
         r.mutable_error()->set_code(v1::MOVED);
@@ -111,15 +101,13 @@ struct Harness {
 
     // Live on an empty snapshot, then a heartbeat at seq 2 makes it ask for
     // a replay, answered with `code`.
-    void fail_replay(v1::ErrorCode code)
-    {
+    void fail_replay(v1::ErrorCode code) {
         go_live(0);
         live(heartbeat(2));
         error(take(), code);
     }
 
-    std::string v(std::int64_t id) const
-    {
+    std::string v(std::int64_t id) const {
         google::protobuf::RepeatedPtrField<v1::Column> k;
         fill(&k, {{"id", ival(id)}});
         const auto* row = sync.mirror().find(k);
@@ -127,8 +115,7 @@ struct Harness {
     }
 
     // Brings the table live on an empty snapshot at seq `seq` (xmin=xmax=100).
-    void go_live(std::uint64_t seq = 0, std::vector<v1::Change> rows = {})
-    {
+    void go_live(std::uint64_t seq = 0, std::vector<v1::Change> rows = {}) {
         sync.start(now);
         snapshot(take(), 100, 100, {}, seq, rows);
         ASSERT_EQ(sync.state(), SyncState::live);
@@ -137,8 +124,7 @@ struct Harness {
 
 }  // namespace
 
-TEST(TableSync, StartAsksForSnapshot)
-{
+TEST(TableSync, StartAsksForSnapshot) {
     Harness h;
     EXPECT_FALSE(h.sync.take_request());
     h.sync.start(h.now);
@@ -152,8 +138,7 @@ TEST(TableSync, StartAsksForSnapshot)
 
 // Deltas that arrive before and during the snapshot are buffered; those of
 // transactions visible in the snapshot are dropped, the others applied.
-TEST(TableSync, BufferedDeltasFilteredByVisibility)
-{
+TEST(TableSync, BufferedDeltasFilteredByVisibility) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -176,8 +161,7 @@ TEST(TableSync, BufferedDeltasFilteredByVisibility)
 // snapshot (so its rows contain them) but were published after it, with seq
 // above the snapshot's seq. Skipping by seq alone would apply them twice;
 // the visibility rule skips them.
-TEST(TableSync, RelayLagHandledByVisibility)
-{
+TEST(TableSync, RelayLagHandledByVisibility) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -191,8 +175,7 @@ TEST(TableSync, RelayLagHandledByVisibility)
     EXPECT_EQ(h.sync.mirror().size(), 3u);
 }
 
-TEST(TableSync, DuplicatesDropped)
-{
+TEST(TableSync, DuplicatesDropped) {
     Harness h;
     h.go_live(0);
     h.live(msg(1, 200, insert(1, "a")));
@@ -206,8 +189,7 @@ TEST(TableSync, DuplicatesDropped)
     EXPECT_EQ(h.sync.mirror().size(), 1u);
 }
 
-TEST(TableSync, GapTriggersReplay)
-{
+TEST(TableSync, GapTriggersReplay) {
     Harness h;
     h.go_live(0);
     h.live(msg(1, 200, insert(1, "a")));
@@ -226,8 +208,7 @@ TEST(TableSync, GapTriggersReplay)
 }
 
 // The lost *last* message: nothing follows it but the heartbeat.
-TEST(TableSync, HeartbeatRevealsLostLastMessage)
-{
+TEST(TableSync, HeartbeatRevealsLostLastMessage) {
     Harness h;
     h.go_live(0);
     h.live(msg(1, 200, insert(1, "a")));
@@ -246,8 +227,7 @@ TEST(TableSync, HeartbeatRevealsLostLastMessage)
     EXPECT_EQ(h.sync.lag(), 0u);
 }
 
-TEST(TableSync, ReplayGoneResyncs)
-{
+TEST(TableSync, ReplayGoneResyncs) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(msg(9, 300, insert(9, "i")));
@@ -267,8 +247,7 @@ TEST(TableSync, ReplayGoneResyncs)
 
 // The SUB subscription took effect late: the first buffered message is not
 // the one after the snapshot's seq.
-TEST(TableSync, MissedBeforeFirstBufferedMessageIsReplayed)
-{
+TEST(TableSync, MissedBeforeFirstBufferedMessageIsReplayed) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -283,8 +262,7 @@ TEST(TableSync, MissedBeforeFirstBufferedMessageIsReplayed)
     EXPECT_EQ(h.applied, (std::vector<std::uint64_t>{7, 8}));  // 6 was in the snapshot
 }
 
-TEST(TableSync, StaleRepliesIgnored)
-{
+TEST(TableSync, StaleRepliesIgnored) {
     Harness h;
     h.sync.start(h.now);
     auto first = h.take();
@@ -302,8 +280,7 @@ TEST(TableSync, StaleRepliesIgnored)
     EXPECT_EQ(h.v(1), "new");
 }
 
-TEST(TableSync, SchemaVisibleInSnapshotIsAdopted)
-{
+TEST(TableSync, SchemaVisibleInSnapshotIsAdopted) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -315,8 +292,7 @@ TEST(TableSync, SchemaVisibleInSnapshotIsAdopted)
     EXPECT_EQ(h.sync.stats().resyncs, 0u);
 }
 
-TEST(TableSync, SchemaAddingColumnResyncs)
-{
+TEST(TableSync, SchemaAddingColumnResyncs) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(schema_msg(1, 200, schema(true)));
@@ -324,8 +300,7 @@ TEST(TableSync, SchemaAddingColumnResyncs)
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
-TEST(TableSync, SchemaDroppingColumnKeepsGoing)
-{
+TEST(TableSync, SchemaDroppingColumnKeepsGoing) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     auto s = schema();
@@ -338,8 +313,7 @@ TEST(TableSync, SchemaDroppingColumnKeepsGoing)
     EXPECT_EQ(h.sync.mirror().find(k)->count("v"), 0u);
 }
 
-TEST(TableSync, UnpublishThenRepublish)
-{
+TEST(TableSync, UnpublishThenRepublish) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     v1::Change u;
@@ -354,8 +328,7 @@ TEST(TableSync, UnpublishThenRepublish)
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
-TEST(TableSync, NotPublishedRetriesSlowly)
-{
+TEST(TableSync, NotPublishedRetriesSlowly) {
     Harness h;
     h.sync.start(h.now);
     h.error(h.take(), v1::NOT_PUBLISHED);
@@ -368,8 +341,7 @@ TEST(TableSync, NotPublishedRetriesSlowly)
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
-TEST(TableSync, ColumnNotPublishedFails)
-{
+TEST(TableSync, ColumnNotPublishedFails) {
     SyncOptions o;
     o.columns = {"secret"};
     Harness h(o);
@@ -382,8 +354,7 @@ TEST(TableSync, ColumnNotPublishedFails)
     EXPECT_FALSE(h.sync.take_request());
 }
 
-TEST(TableSync, AnomalyResyncs)
-{
+TEST(TableSync, AnomalyResyncs) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(msg(1, 200, update(2, "zz")));  // row 2 is not in the mirror
@@ -391,8 +362,7 @@ TEST(TableSync, AnomalyResyncs)
     EXPECT_EQ(h.sync.state(), SyncState::resyncing);
 }
 
-TEST(TableSync, AnomalyToleratedWhenAsked)
-{
+TEST(TableSync, AnomalyToleratedWhenAsked) {
     SyncOptions o;
     o.resync_on_anomaly = false;
     Harness h(o);
@@ -402,8 +372,7 @@ TEST(TableSync, AnomalyToleratedWhenAsked)
     EXPECT_EQ(h.sync.stats().anomalies, 1u);
 }
 
-TEST(TableSync, RowCountMismatchRetriesSnapshot)
-{
+TEST(TableSync, RowCountMismatchRetriesSnapshot) {
     Harness h;
     h.sync.start(h.now);
     h.snapshot(h.take(), 1, 1, {}, 0, {insert(1, "a")}, 1);
@@ -413,8 +382,7 @@ TEST(TableSync, RowCountMismatchRetriesSnapshot)
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
-TEST(TableSync, HeartbeatRegressionResyncs)
-{
+TEST(TableSync, HeartbeatRegressionResyncs) {
     Harness h;
     h.go_live(0);
     for (std::uint64_t s = 1; s <= 5; ++s) h.live(msg(s, 200 + s, insert(static_cast<std::int64_t>(s), "x")));
@@ -427,8 +395,7 @@ TEST(TableSync, HeartbeatRegressionResyncs)
     EXPECT_EQ(h.sync.state(), SyncState::resyncing);
 }
 
-TEST(TableSync, BufferOverflowRecoveredByReplay)
-{
+TEST(TableSync, BufferOverflowRecoveredByReplay) {
     SyncOptions o;
     o.max_buffered = 2;
     Harness h(o);
@@ -448,8 +415,7 @@ TEST(TableSync, BufferOverflowRecoveredByReplay)
     EXPECT_EQ(h.sync.mirror().size(), 3u);
 }
 
-TEST(TableSync, ReplayShortRetriesThenResyncs)
-{
+TEST(TableSync, ReplayShortRetriesThenResyncs) {
     SyncOptions o;
     o.max_replay_attempts = 2;
     Harness h(o);
@@ -467,8 +433,7 @@ TEST(TableSync, ReplayShortRetriesThenResyncs)
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
-TEST(TableSync, StaleAfterMissedHeartbeats)
-{
+TEST(TableSync, StaleAfterMissedHeartbeats) {
     Harness h;
     h.go_live(0);
     h.live(heartbeat(0, 1000));
@@ -476,8 +441,7 @@ TEST(TableSync, StaleAfterMissedHeartbeats)
     EXPECT_TRUE(h.sync.stale(h.now + 4s));
 }
 
-TEST(TableSync, TruncateAndKeyChangeAfterSnapshot)
-{
+TEST(TableSync, TruncateAndKeyChangeAfterSnapshot) {
     Harness h;
     h.go_live(0, {insert(1, "a"), insert(2, "b")});
     h.live(msg(1, 200, update(3, "", 1)));
@@ -489,23 +453,20 @@ TEST(TableSync, TruncateAndKeyChangeAfterSnapshot)
 
 namespace {
 
-v1::Message resync_msg(std::uint64_t seq, std::uint64_t txid, const std::string& reason)
-{
+v1::Message resync_msg(std::uint64_t seq, std::uint64_t txid, const std::string& reason) {
     v1::Change c;
     c.set_op(v1::RESYNC);
     c.set_reason(reason);
     return msg(seq, txid, c);
 }
 
-v1::Message unpublished_heartbeat(std::uint64_t seq)
-{
+v1::Message unpublished_heartbeat(std::uint64_t seq) {
     auto m = heartbeat(seq);
     m.mutable_heartbeat()->set_unpublished(true);
     return m;
 }
 
-v1::Message moved_heartbeat(std::uint64_t seq, const std::string& schema, const std::string& table)
-{
+v1::Message moved_heartbeat(std::uint64_t seq, const std::string& schema, const std::string& table) {
     auto m = heartbeat(seq);
     m.mutable_heartbeat()->set_moved_to_schema(schema);
     m.mutable_heartbeat()->set_moved_to_table(table);
@@ -517,8 +478,7 @@ v1::Message moved_heartbeat(std::uint64_t seq, const std::string& schema, const 
 // A RESYNC marker drops the copy at once, asks for a new snapshot, counts as
 // a resync (not an anomaly) and reaches the application; the stream then
 // continues from the new snapshot.
-TEST(TableSync, ResyncMarkerTakesNewSnapshot)
-{
+TEST(TableSync, ResyncMarkerTakesNewSnapshot) {
     Harness h;
     std::string why;
     h.go_live(0, {insert(1, "a"), insert(2, "b")});
@@ -543,8 +503,7 @@ TEST(TableSync, ResyncMarkerTakesNewSnapshot)
 
 // A RESYNC whose transaction the snapshot already contains changes nothing:
 // no second snapshot (else every joiner would resync once more).
-TEST(TableSync, ResyncMarkerContainedInSnapshotSkipped)
-{
+TEST(TableSync, ResyncMarkerContainedInSnapshotSkipped) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -558,8 +517,7 @@ TEST(TableSync, ResyncMarkerContainedInSnapshotSkipped)
 }
 
 // A RESYNC among replayed messages stops the replay and resyncs.
-TEST(TableSync, ResyncMarkerInReplay)
-{
+TEST(TableSync, ResyncMarkerInReplay) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(msg(3, 203, insert(3, "c")));
@@ -573,8 +531,7 @@ TEST(TableSync, ResyncMarkerInReplay)
 
 // Heartbeat.unpublished: an unpublished table is not stale, its copy is
 // dropped (the UNPUBLISH itself may have been lost), and nothing is asked.
-TEST(TableSync, UnpublishedHeartbeat)
-{
+TEST(TableSync, UnpublishedHeartbeat) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(unpublished_heartbeat(1));
@@ -597,8 +554,7 @@ TEST(TableSync, UnpublishedHeartbeat)
 
 // An unpublished heartbeat while the first snapshot is under way: the
 // snapshot is abandoned (its id no longer pending), no retry loop.
-TEST(TableSync, UnpublishedHeartbeatWhileJoining)
-{
+TEST(TableSync, UnpublishedHeartbeatWhileJoining) {
     Harness h;
     h.sync.start(h.now);
     auto req = h.take();
@@ -613,8 +569,7 @@ TEST(TableSync, UnpublishedHeartbeatWhileJoining)
 
 // Heartbeat.moved_to: the status names the new topic; no replay of the
 // announced seq (it belongs to the new topic), no request at all, not stale.
-TEST(TableSync, MovedHeartbeat)
-{
+TEST(TableSync, MovedHeartbeat) {
     Harness h;
     h.go_live(0, {insert(1, "a")});
     h.live(msg(1, 200, insert(2, "b")));
@@ -641,8 +596,7 @@ TEST(TableSync, MovedHeartbeat)
 }
 
 // MOVED answering a replay (the rename heartbeat was lost): moved, once.
-TEST(TableSync, MovedErrorOnReplay)
-{
+TEST(TableSync, MovedErrorOnReplay) {
     Harness h;
     h.go_live(0);
     h.live(heartbeat(4));
@@ -659,8 +613,7 @@ TEST(TableSync, MovedErrorOnReplay)
     EXPECT_EQ(h.sync.stats().resyncs, 0u);
 }
 
-TEST(TableSync, MovedErrorOnSnapshot)
-{
+TEST(TableSync, MovedErrorOnSnapshot) {
     Harness h;
     h.sync.start(h.now);
     h.moved(h.take(), "s", "u");
@@ -673,8 +626,7 @@ TEST(TableSync, MovedErrorOnSnapshot)
 
 // FORBIDDEN and TOO_LARGE: a clear state and reason, asked again only after
 // unpublished_retry (no tight loop).
-TEST(TableSync, ForbiddenAndTooLargeRetrySlowly)
-{
+TEST(TableSync, ForbiddenAndTooLargeRetrySlowly) {
     for (auto code : {v1::FORBIDDEN, v1::TOO_LARGE}) {
         Harness h;
         h.sync.start(h.now);
@@ -693,8 +645,7 @@ TEST(TableSync, ForbiddenAndTooLargeRetrySlowly)
 }
 
 // FORBIDDEN on a replay (the key lost its rights): failed, slow snapshot retry.
-TEST(TableSync, ForbiddenReplay)
-{
+TEST(TableSync, ForbiddenReplay) {
     Harness h;
     h.fail_replay(v1::FORBIDDEN);
     EXPECT_EQ(h.sync.state(), SyncState::failed);
@@ -705,8 +656,7 @@ TEST(TableSync, ForbiddenReplay)
 }
 
 // TOO_LARGE on a replay: the snapshot may carry the row as it is now.
-TEST(TableSync, TooLargeReplayResyncs)
-{
+TEST(TableSync, TooLargeReplayResyncs) {
     Harness h;
     h.fail_replay(v1::TOO_LARGE);
     EXPECT_EQ(h.sync.state(), SyncState::resyncing);
@@ -714,8 +664,7 @@ TEST(TableSync, TooLargeReplayResyncs)
 }
 
 // SQL_ASCII text that is not UTF-8 stays bytes in the mirror, as key or value.
-TEST(TableSync, RawTextKeptAsBytes)
-{
+TEST(TableSync, RawTextKeptAsBytes) {
     Harness h;
     const std::string latin1("caf\xe9", 4);
     v1::Change c;

@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tablepub.pb.h"
-#include "relay/amqp_sink.hpp"
 #include "common/error.hpp"
-#include "tail/tail_format.hpp"
 #include "common/wire.hpp"
+#include "relay/amqp_sink.hpp"
+#include "tablepub.pb.h"
+#include "tail/tail_format.hpp"
 
 namespace tablepub {
 

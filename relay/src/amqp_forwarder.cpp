@@ -6,12 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "relay/amqp_format.hpp"
-#include "relay/amqp_sink.hpp"
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
-#include "relay/sequencer.hpp"
 #include "common/wire.hpp"
+#include "relay/amqp_format.hpp"
+#include "relay/amqp_sink.hpp"
+#include "relay/sequencer.hpp"
 
 namespace tablepub {
 

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "tablepub.pb.h"
 #include "common/curve_keys.hpp"
 #include "common/error.hpp"
 #include "common/wire.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 

@@ -13,8 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "relay/batch_reader.hpp"
 #include "common/error.hpp"
+#include "relay/batch_reader.hpp"
 #include "relay/wait_readable.hpp"
 
 namespace tablepub {
@@ -94,8 +94,9 @@ bool Relay::activate(bool first) {
             // stand in for one the relay's SQL calls. Standard strings, which
             // the bytea parameters of relay_finish_batch need, whatever the
             // role or database sets.
-            conn_.exec("SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
-                       "SET standard_conforming_strings = on");
+            conn_.exec(
+                "SET application_name = 'tablepub-relay'; SET search_path = pg_catalog, pg_temp; "
+                "SET standard_conforming_strings = on");
             store_.make_commits_durable();
             if (const auto holder = store_.try_lock()) {
                 spdlog::info("another relay (backend pid {}) is active; standing by", *holder);
@@ -284,8 +285,8 @@ void Relay::heartbeat_if_due() {
     for (const auto& [relid, s] : sequencer_.streams()) {
         auto topic = make_topic(s.schema_name, s.table_name);
         if (s.published) {
-            publisher_->send(
-                topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid), s.schema_seq, interval));
+            publisher_->send(topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid),
+                                                     s.schema_seq, interval));
             live.insert(std::move(topic));
         } else {
             auto& u = unpublished[topic];
@@ -375,7 +376,8 @@ int Relay::run() {
         // It follows the batches this relay marks done, from a position of
         // its own; the ZeroMQ path never waits for it.
         amqp_ = std::make_unique<AmqpForwarder>(
-            options_.amqp, options_.db, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
+            options_.amqp, options_.db,
+            FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
         amqp_->start();
     }
     // PUB drops what it sends before a subscriber's connection is up: give

@@ -6,15 +6,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include "relay/audience.hpp"
 #include "common/bus_security.hpp"
 #include "common/error.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
+#include "relay/audience.hpp"
 #include "relay/metrics.hpp"
 #include "relay/relay.hpp"
-#include "sync/sync_server.hpp"
 #include "relay/systemd_notify.hpp"
+#include "sync/sync_server.hpp"
 
 namespace {
 

@@ -192,8 +192,7 @@ RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostrea
 
     // The environment is turned into flags placed before the command line's
     // (relay_config.hpp): flag > environment > config file.
-    if (const auto status = parse_command_line(app, with_environment(app, args), PROGRAM, out, err))
-        return *status;
+    if (const auto status = parse_command_line(app, with_environment(app, args), PROGRAM, out, err)) return *status;
     if (o.snapshot_max_reply_bytes < o.snapshot_chunk_bytes) {
         return usage_error(err, PROGRAM, "--snapshot-max-reply-bytes must be at least --snapshot-chunk-bytes");
     }

@@ -1,7 +1,7 @@
 #include "relay/sequencer.hpp"
 
-#include "tablepub.pb.h"
 #include "common/error.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 

@@ -118,7 +118,6 @@ std::string StateStore::maintain() {
            res.text(0, 2);
 }
 
-
 void StateStore::record_moves(const std::vector<TopicMove>& moves) {
     std::vector<std::string> relids, schema_names, table_names, seqs;
     for (const auto& m : moves) {

@@ -7,8 +7,7 @@
 
 namespace tablepub {
 
-void wait_readable(int fd_a, int fd_b, std::chrono::milliseconds timeout)
-{
+void wait_readable(int fd_a, int fd_b, std::chrono::milliseconds timeout) {
     zmq::pollitem_t items[2];
     int n = 0;
     for (const int fd : {fd_a, fd_b})

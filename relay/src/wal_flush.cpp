@@ -5,15 +5,13 @@
 
 namespace tablepub {
 
-void make_commits_durable(PgConnection& conn)
-{
+void make_commits_durable(PgConnection& conn) {
     conn.exec(
         "SELECT pg_catalog.set_config('synchronous_commit', 'on', false) "
         "WHERE pg_catalog.current_setting('synchronous_commit') = 'off'");
 }
 
-void flush_wal(PgConnection& conn)
-{
+void flush_wal(PgConnection& conn) {
     conn.exec("BEGIN");
     try {
         // The record takes an xid and is WAL: the commit record that follows

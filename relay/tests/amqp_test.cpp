@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tablepub.pb.h"
+#include "common/wire.hpp"
 #include "relay/amqp_format.hpp"
 #include "relay/amqp_sink.hpp"
 #include "relay/relay_options.hpp"
-#include "common/wire.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 namespace {

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "tablepub.pb.h"
-#include "relay/audience.hpp"
 #include "common/error.hpp"
 #include "common/log_limiter.hpp"
+#include "relay/audience.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 namespace {
@@ -19,8 +19,9 @@ std::string message(const std::string& schema, const std::string& table) {
 }
 
 TEST(AudienceTest, ParsesAGroup) {
-    const auto g = parse_audience("ext:pub=tcp://*:6556,tcp://*:6558,snap=tcp://*:6557,keys=/etc/k,tables=public.a,"
-                                  "s.*,\"we.ird\".\"t,=\"\"x\"");
+    const auto g = parse_audience(
+        "ext:pub=tcp://*:6556,tcp://*:6558,snap=tcp://*:6557,keys=/etc/k,tables=public.a,"
+        "s.*,\"we.ird\".\"t,=\"\"x\"");
     EXPECT_EQ(g.name, "ext");
     EXPECT_EQ(g.publish, (std::vector<std::string>{"tcp://*:6556", "tcp://*:6558"}));
     EXPECT_EQ(g.snapshot, std::vector<std::string>{"tcp://*:6557"});
@@ -94,7 +95,7 @@ TEST(LogLimiterTest, OneLinePerKeyPerWindowAndABurstLimit) {
     EXPECT_FALSE(l.allow("a", t0 + 59s));
     EXPECT_EQ(l.allow("b", t0 + 59s), 2u);  // two suppressed since the last line
     EXPECT_EQ(l.allow("c", t0 + 59s), 0u);
-    EXPECT_FALSE(l.allow("d", t0 + 59s));  // burst of 3 used up
+    EXPECT_FALSE(l.allow("d", t0 + 59s));   // burst of 3 used up
     EXPECT_EQ(l.allow("a", t0 + 61s), 1u);  // a new window
     LogLimiter small(60s, 100, 2);
     EXPECT_TRUE(small.allow("x", t0));

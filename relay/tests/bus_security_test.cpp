@@ -17,9 +17,9 @@
 
 #include <zmq_addon.hpp>
 
-#include "harness.hpp"
 #include "common/bus_security.hpp"
 #include "common/curve_keys.hpp"
+#include "harness.hpp"
 #include "tablepub/subscriber.hpp"
 
 namespace tablepub::test {
@@ -135,7 +135,8 @@ v1::Request replay_request(std::uint64_t id, const std::string& schema, const st
 
 std::size_t snapshot_rows(const std::vector<v1::Reply>& replies) {
     std::size_t n = 0;
-    for (const auto& r : replies) n += r.has_snapshot_rows() ? static_cast<std::size_t>(r.snapshot_rows().rows_size()) : 0;
+    for (const auto& r : replies)
+        n += r.has_snapshot_rows() ? static_cast<std::size_t>(r.snapshot_rows().rows_size()) : 0;
     return n;
 }
 
@@ -167,17 +168,27 @@ protected:
     CurveKeyPair make_keys(const std::string& name, const std::string& allow = "") {
         const auto keys = generate_key_pair();
         write_key_pair(dir_ + "/" + name, keys);
-        if (!allow.empty()) std::filesystem::copy_file(dir_ + "/" + name + ".key", dir_ + "/" + allow + "/" + name + ".key");
+        if (!allow.empty())
+            std::filesystem::copy_file(dir_ + "/" + name + ".key", dir_ + "/" + allow + "/" + name + ".key");
         return keys;
     }
 
-    CurveClient client(const CurveKeyPair& mine) const { return {relay_keys_.public_key, mine.public_key, mine.secret_key}; }
+    CurveClient client(const CurveKeyPair& mine) const {
+        return {relay_keys_.public_key, mine.public_key, mine.secret_key};
+    }
 
     std::string ep(const std::string& name) const { return "ipc://" + dir_ + "/" + name + ".sock"; }
 
     RelayProcess& start_relay(std::vector<std::string> extra) {
-        std::vector<std::string> args{"--db",         relay_db_, "--poll-interval", "200ms", "--heartbeat-interval",
-                                      "300ms",        "--start-delay", "100ms",       "--curve-secret-key",
+        std::vector<std::string> args{"--db",
+                                      relay_db_,
+                                      "--poll-interval",
+                                      "200ms",
+                                      "--heartbeat-interval",
+                                      "300ms",
+                                      "--start-delay",
+                                      "100ms",
+                                      "--curve-secret-key",
                                       dir_ + "/relay.key_secret"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto& r = start_relay_process(std::move(args));
@@ -289,10 +300,11 @@ TEST_F(BusSecurityIT, AudiencesCarryOnlyTheirTables) {
     create_table("a", 50);
     create_table("b", 60);
     create_table("c", 70);  // published, in neither group
-    start_relay({"--group", "ga:pub=" + ep("pub-a") + ",snap=" + ep("snap-a") + ",keys=" + dir_ + "/allow-a" +
-                                ",tables=public.a",
-                 "--group", "gb:pub=" + ep("pub-b") + ",snap=" + ep("snap-b") + ",keys=" + dir_ + "/allow-b" +
-                                ",tables=public.b"});
+    start_relay(
+        {"--group",
+         "ga:pub=" + ep("pub-a") + ",snap=" + ep("snap-a") + ",keys=" + dir_ + "/allow-a" + ",tables=public.a",
+         "--group",
+         "gb:pub=" + ep("pub-b") + ",snap=" + ep("snap-b") + ",keys=" + dir_ + "/allow-b" + ",tables=public.b"});
     Peer alice_sub(zmq::socket_type::sub, ep("pub-a"), client(alice_), "alice-sub");
     Peer bob_sub(zmq::socket_type::sub, ep("pub-b"), client(bob_), "bob-sub");
     Peer alice_on_b(zmq::socket_type::sub, ep("pub-b"), client(alice_), "alice-on-b");
@@ -412,7 +424,9 @@ TEST_F(BusSecurityIT, TailWithCurveKeys) {
     // Updates until tail has printed its snapshot and one change.
     const auto snap = run_command("timeout 20 " + tail + " --snapshot-endpoint " + ep("snap") +
                                   " --table public.t --snapshot --count 1 & p=$!; while kill -0 $p 2>/dev/null; do "
-                                  "psql -qX '" + conninfo_ + "' -c \"UPDATE t SET v = md5(random()::text) WHERE id = 2\"; "
+                                  "psql -qX '" +
+                                  conninfo_ +
+                                  "' -c \"UPDATE t SET v = md5(random()::text) WHERE id = 2\"; "
                                   "sleep 0.1; done; wait $p");
     EXPECT_EQ(snap.status, 0) << snap.output;
     EXPECT_EQ(count_of(snap.output, "\"op\":\"snapshot\""), 3u) << snap.output;

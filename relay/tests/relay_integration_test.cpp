@@ -13,8 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "harness.hpp"
 #include "common/error.hpp"
+#include "harness.hpp"
 #include "relay/state_store.hpp"
 
 namespace tablepub::test {
@@ -35,7 +35,7 @@ protected:
     RelayProcess& start_relay(std::vector<std::string> extra = {}, const std::string& endpoint = "") {
         std::vector<std::string> args{
             "--db",        relay_conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
-            "--log-level", "debug",   "--poll-interval", "200ms"};
+            "--log-level", "debug",         "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         return start_relay_process(std::move(args));
     }
@@ -217,8 +217,8 @@ TEST_F(RelayIT, SchemaChangesHeartbeatsAndUnpublish) {
     };
     const auto before = sub.messages().size();
     ASSERT_TRUE(sub.wait([&](const std::vector<Received>& msgs) {
-        return msgs.size() > before && heartbeats({msgs.begin() + static_cast<std::ptrdiff_t>(before), msgs.end()},
-                                                  "public.u").size() >= 2;
+        return msgs.size() > before &&
+               heartbeats({msgs.begin() + static_cast<std::ptrdiff_t>(before), msgs.end()}, "public.u").size() >= 2;
     }));
     const auto later = sub.messages();
     const std::vector<Received> tail(later.begin() + static_cast<std::ptrdiff_t>(before), later.end());
@@ -675,8 +675,8 @@ TEST_F(RelayIT, ByteaParametersAndResultsGoThroughLibpq) {
     std::string all;
     for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
     for (const bool binary : {false, true}) {
-        const auto r = conn.exec_params("SELECT ($1::bytea[])[1], ''::bytea", {pg_array_literal({conn.bytea_param(all)})},
-                                        binary);
+        const auto r =
+            conn.exec_params("SELECT ($1::bytea[])[1], ''::bytea", {pg_array_literal({conn.bytea_param(all)})}, binary);
         EXPECT_EQ(r.bytea(0, 0), all) << binary;
         EXPECT_EQ(r.bytea(0, 1), "") << binary;
     }

@@ -133,9 +133,9 @@ TEST_F(OptionsTest, SnapshotServiceBounds) {
     EXPECT_EQ(d.snapshot_max_streams_per_peer, 4);
     EXPECT_EQ(d.snapshot_preempt_after, 2000ms);
 
-    const auto r = parse({"--snapshot-chunk-bytes", "65536", "--snapshot-max-reply-bytes", "1048576",
-                          "--snapshot-max-credit", "4", "--snapshot-max-streams-per-peer", "1",
-                          "--snapshot-preempt-after", "500ms"});
+    const auto r =
+        parse({"--snapshot-chunk-bytes", "65536", "--snapshot-max-reply-bytes", "1048576", "--snapshot-max-credit", "4",
+               "--snapshot-max-streams-per-peer", "1", "--snapshot-preempt-after", "500ms"});
     ASSERT_TRUE(std::holds_alternative<RelayOptions>(r)) << err.str();
     const auto& o = std::get<RelayOptions>(r);
     EXPECT_EQ(o.snapshot_chunk_bytes, 65536);

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "tablepub.pb.h"
 #include "relay/sequencer.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub {
 namespace {

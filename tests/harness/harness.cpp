@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <array>
-#include <iostream>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 

@@ -17,8 +17,8 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
-#include "tablepub.pb.h"
 #include "common/pg_connection.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub::test {
 

@@ -15,20 +15,18 @@
 
 namespace {
 
-std::string text_of(const tablepub::v1::Value& v)
-{
+std::string text_of(const tablepub::v1::Value& v) {
     switch (v.kind_case()) {
-    case tablepub::v1::Value::kInteger: return std::to_string(v.integer());
-    case tablepub::v1::Value::kText: return v.text();
-    case tablepub::v1::Value::kNull: return "\\N";
-    default: return "?";
+        case tablepub::v1::Value::kInteger: return std::to_string(v.integer());
+        case tablepub::v1::Value::kText: return v.text();
+        case tablepub::v1::Value::kNull: return "\\N";
+        default: return "?";
     }
 }
 
 }  // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     if (argc != 5) {
         std::cerr << "usage: mirror_example PUB_ENDPOINT SNAPSHOT_ENDPOINT TABLE SENTINEL_ID\n";
         return 2;
@@ -50,25 +48,21 @@ int main(int argc, char** argv)
             std::cout << "live" << std::endl;
             said_live = true;
         }
-        if (!said_live)
-            continue;
+        if (!said_live) continue;
         std::map<std::int64_t, std::string> rows;
         bool done = false;
         subscriber.with_table(table, [&](const tablepub::TableSync& sync) {
             sync.mirror().for_each([&](const tablepub::Mirror::Row& row) {
                 const std::int64_t id = row.at("id").integer();
-                if (id == sentinel)
-                    done = true;
+                if (id == sentinel) done = true;
                 rows[id] = row.count("name") ? text_of(row.at("name")) : "?";
             });
         });
         if (done) {
-            for (const auto& [id, name] : rows)
-                std::cout << id << '|' << name << '\n';
+            for (const auto& [id, name] : rows) std::cout << id << '|' << name << '\n';
             return 0;
         }
     }
-    std::cerr << "mirror_example: no row " << sentinel << " in the mirror of " << table
-              << " within 60 s\n";
+    std::cerr << "mirror_example: no row " << sentinel << " in the mirror of " << table << " within 60 s\n";
     return 1;
 }

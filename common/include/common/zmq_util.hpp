@@ -9,8 +9,8 @@
 
 #include <zmq.hpp>
 
-#include "common/wire.hpp"
 #include "common/bus_security.hpp"
+#include "common/wire.hpp"
 
 namespace tablepub {
 

@@ -48,8 +48,7 @@ public:
 
     // Canonical encoding of a primary key: the key columns sorted by name,
     // each as name and serialized value, so equal keys give equal strings.
-    [[nodiscard]] static std::string encode_key(
-        const google::protobuf::RepeatedPtrField<v1::Column>& key);
+    [[nodiscard]] static std::string encode_key(const google::protobuf::RepeatedPtrField<v1::Column>& key);
 
 private:
     std::unordered_map<std::string, Row> rows_;

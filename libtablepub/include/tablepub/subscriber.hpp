@@ -24,8 +24,8 @@ struct SubscriberOptions {
     std::vector<std::string> snapshot_endpoints;  // relay ROUTER endpoints
     // Tables as "schema.table" (split at the first dot).
     std::vector<std::string> tables;
-    std::uint32_t credit = 16;      // snapshot/replay chunks in flight
-    std::uint32_t chunk_rows = 0;   // 0: the relay's default
+    std::uint32_t credit = 16;     // snapshot/replay chunks in flight
+    std::uint32_t chunk_rows = 0;  // 0: the relay's default
     // A stream with no reply for this long is abandoned and asked again.
     std::chrono::milliseconds request_timeout{10'000};
     // CURVE (Z85 text, 40 characters): the relay's public key, and our key
@@ -92,7 +92,7 @@ private:
     zmq::socket_t sub_;
     zmq::socket_t dealer_;
     std::map<std::string, std::unique_ptr<TableSync>> tables_;  // by topic
-    std::map<std::uint64_t, Outstanding> outstanding_;           // by request_id
+    std::map<std::uint64_t, Outstanding> outstanding_;          // by request_id
     std::map<TableSync*, std::uint64_t> current_request_;
     mutable std::recursive_mutex mutex_;
     std::thread thread_;

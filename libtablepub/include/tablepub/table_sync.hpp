@@ -61,9 +61,7 @@ struct SyncCallbacks {
     // Every stream message that takes effect after the snapshot: data
     // changes, SCHEMA and UNPUBLISH (not those already in the snapshot).
     std::function<void(const std::string& table, const v1::Message&)> on_change;
-    std::function<void(const std::string& table, SyncState from, SyncState to,
-                       const std::string& why)>
-        on_state;
+    std::function<void(const std::string& table, SyncState from, SyncState to, const std::string& why)> on_state;
 };
 
 struct SyncStats {
@@ -83,8 +81,7 @@ class TableSync {
 public:
     using Clock = std::chrono::steady_clock;
 
-    TableSync(std::string schema_name, std::string table_name, SyncOptions options = {},
-              SyncCallbacks callbacks = {});
+    TableSync(std::string schema_name, std::string table_name, SyncOptions options = {}, SyncCallbacks callbacks = {});
 
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] const std::string& schema_name() const noexcept { return schema_name_; }
@@ -98,8 +95,7 @@ public:
     // request in progress.
     void on_reply(const v1::Reply& reply, Clock::time_point now);
     // The request got no (complete) answer in time.
-    void on_request_failed(std::uint64_t request_id, const std::string& why,
-                           Clock::time_point now);
+    void on_request_failed(std::uint64_t request_id, const std::string& why, Clock::time_point now);
     // Fires delayed retries. Call at least every retry_delay.
     void tick(Clock::time_point now);
 
@@ -114,10 +110,7 @@ public:
     [[nodiscard]] std::uint64_t last_seq() const noexcept { return last_seq_; }
     // Highest sequence number announced by the relay (messages, heartbeats).
     [[nodiscard]] std::uint64_t latest_seq() const noexcept { return latest_seq_; }
-    [[nodiscard]] std::uint64_t lag() const noexcept
-    {
-        return latest_seq_ > last_seq_ ? latest_seq_ - last_seq_ : 0;
-    }
+    [[nodiscard]] std::uint64_t lag() const noexcept { return latest_seq_ > last_seq_ ? latest_seq_ - last_seq_ : 0; }
     [[nodiscard]] std::size_t buffered() const noexcept { return buffer_.size(); }
     // No message or heartbeat for stale_heartbeats heartbeat intervals (never
     // while unpublished or moved: then silence is expected).
@@ -152,8 +145,7 @@ private:
     void on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point now);
     void on_replay_end(Clock::time_point now);
     void on_error(const v1::Error& err, Clock::time_point now);
-    [[nodiscard]] bool in_order_states() const noexcept
-    {
+    [[nodiscard]] bool in_order_states() const noexcept {
         return state_ == SyncState::live || state_ == SyncState::replaying;
     }
 

@@ -71,8 +71,8 @@ struct Audience {
     std::vector<std::string> publish;
     std::vector<std::string> snapshot;
     bool curve = false;
-    std::string secret_key;           // Z85, when curve
-    std::set<std::string> allowed;    // Z85 client public keys, when curve
+    std::string secret_key;         // Z85, when curve
+    std::set<std::string> allowed;  // Z85 client public keys, when curve
     TableFilter tables;
 };
 

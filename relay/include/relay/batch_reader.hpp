@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "relay/state_store.hpp"
 #include "common/wire.hpp"
+#include "relay/state_store.hpp"
 
 namespace tablepub {
 

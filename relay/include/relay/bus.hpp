@@ -10,9 +10,9 @@
 
 #include <zmq.hpp>
 
-#include "relay/audience.hpp"
 #include "common/bus_security.hpp"
 #include "common/zmq_util.hpp"
+#include "relay/audience.hpp"
 
 namespace tablepub {
 

@@ -10,17 +10,17 @@
 
 #include <zmq.hpp>
 
+#include "common/bus_security.hpp"
+#include "common/pg_connection.hpp"
+#include "common/zmq_util.hpp"
 #include "relay/amqp_forwarder.hpp"
 #include "relay/audience.hpp"
 #include "relay/batch_reader.hpp"
 #include "relay/bus.hpp"
-#include "common/bus_security.hpp"
-#include "common/pg_connection.hpp"
 #include "relay/relay_observer.hpp"
 #include "relay/relay_options.hpp"
 #include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
-#include "common/zmq_util.hpp"
 
 namespace tablepub {
 

@@ -5,8 +5,7 @@
 
 namespace tablepub::sync {
 
-bool DurableSnapshots::make_durable(Clock::time_point taken)
-{
+bool DurableSnapshots::make_durable(Clock::time_point taken) {
     std::lock_guard lock(mutex_);
     // A flush that started after the snapshot, run for another stream while
     // this one waited for the lock, covers it too. (Times, not LSNs: an LSN

@@ -34,7 +34,7 @@ public:
 private:
     std::string conninfo_;
     std::mutex mutex_;
-    PgConnection conn_;  // dropped after an error, reopened on next use
+    PgConnection conn_;                              // dropped after an error, reopened on next use
     std::optional<Clock::time_point> last_started_;  // of the last flush that completed
 };
 

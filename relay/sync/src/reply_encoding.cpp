@@ -14,27 +14,23 @@ constexpr std::uint32_t ELEMENTS = 1;  // SnapshotRows.rows, ReplayMessages.mess
 
 }  // namespace
 
-void ChunkEncoder::reset()
-{
+void ChunkEncoder::reset() {
     payload_.assign(HEADER_ROOM, '\0');
     count_ = 0;
 }
 
-std::size_t ChunkEncoder::reply_bytes_with(std::size_t element_bytes) const noexcept
-{
+std::size_t ChunkEncoder::reply_bytes_with(std::size_t element_bytes) const noexcept {
     const auto elements = payload_bytes() + length_prefix_size(ELEMENTS, element_bytes) + element_bytes;
     return HEADER_ROOM + elements;  // an upper bound: the header is at most HEADER_ROOM
 }
 
-void ChunkEncoder::add(std::string_view element)
-{
+void ChunkEncoder::add(std::string_view element) {
     append_length_prefix(payload_, ELEMENTS, element.size());
     payload_.append(element);
     ++count_;
 }
 
-std::string ChunkEncoder::finish()
-{
+std::string ChunkEncoder::finish() {
     std::string header;
     append_varint_field(header, REPLY_REQUEST_ID, request_id_);
     append_length_prefix(header, kind_ == Kind::snapshot_rows ? REPLY_SNAPSHOT_ROWS : REPLY_REPLAY_MESSAGES,

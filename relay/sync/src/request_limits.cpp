@@ -4,8 +4,7 @@ namespace tablepub {
 
 namespace {
 
-std::optional<std::string> name_problem(const char* field, const std::string& name)
-{
+std::optional<std::string> name_problem(const char* field, const std::string& name) {
     if (name.empty()) return std::string(field) + " is required";
     if (name.size() > MAX_NAME_BYTES)
         return std::string(field) + " is " + std::to_string(name.size()) +
@@ -16,8 +15,7 @@ std::optional<std::string> name_problem(const char* field, const std::string& na
 
 }  // namespace
 
-std::optional<std::string> request_problem(const v1::Request& req)
-{
+std::optional<std::string> request_problem(const v1::Request& req) {
     if (req.request_id() == 0) return "request_id must not be 0";
     const bool snapshot = req.has_snapshot();
     const auto& schema = snapshot ? req.snapshot().schema_name() : req.replay().schema_name();
@@ -27,8 +25,8 @@ std::optional<std::string> request_problem(const v1::Request& req)
     if (snapshot) {
         const auto& columns = req.snapshot().columns();
         if (columns.size() > MAX_COLUMNS)
-            return "the projection names " + std::to_string(columns.size()) +
-                   " columns; a table has at most " + std::to_string(MAX_COLUMNS);
+            return "the projection names " + std::to_string(columns.size()) + " columns; a table has at most " +
+                   std::to_string(MAX_COLUMNS);
         for (const auto& c : columns)
             if (auto p = name_problem("a column name", c)) return p;
     } else {

@@ -19,12 +19,9 @@ public:
 
     SnapshotProgress(std::string table, double estimate, clock::time_point started,
                      std::chrono::seconds every = std::chrono::seconds(5))
-        : table_(std::move(table)), estimate_(estimate), started_(started), every_(every), next_(started + every)
-    {
-    }
+        : table_(std::move(table)), estimate_(estimate), started_(started), every_(every), next_(started + every) {}
 
-    void row(std::uint64_t rows)
-    {
+    void row(std::uint64_t rows) {
         if ((rows & 4095) != 0) return;
         const auto now = clock::now();
         if (now < next_) return;
@@ -34,8 +31,7 @@ public:
 
     // The line for `rows` read in `elapsed` of a table of about `estimate`.
     [[nodiscard]] static std::string describe(const std::string& table, std::uint64_t rows, clock::duration elapsed,
-                                              double estimate)
-    {
+                                              double estimate) {
         const double seconds = std::chrono::duration<double>(elapsed).count();
         const double rate = seconds > 0 ? static_cast<double>(rows) / seconds : 0;
         std::string line = "snapshot of " + table + ": " + std::to_string(rows) + " rows";

@@ -19,8 +19,8 @@
 #include <zmq.hpp>
 
 #include "durable_snapshot.hpp"
-#include "tablepub.pb.h"
 #include "sync/sync_server.hpp"
+#include "tablepub.pb.h"
 
 namespace tablepub::sync {
 

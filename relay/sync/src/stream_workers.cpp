@@ -10,13 +10,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "snapshot_progress.hpp"
-#include "stream.hpp"
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
 #include "relay/batch_reader.hpp"
 #include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
+#include "snapshot_progress.hpp"
+#include "stream.hpp"
 #include "sync/reply_encoding.hpp"
 
 namespace tablepub::sync {
@@ -26,8 +26,7 @@ namespace {
 // A name as the replies show it: double-quoted as an SQL identifier, the
 // form PQescapeIdentifier gives the statements (which need a connection
 // this message may have to do without).
-std::string quote_ident(std::string_view name)
-{
+std::string quote_ident(std::string_view name) {
     std::string out = "\"";
     for (const char c : name) {
         if (c == '"') out += '"';
@@ -37,8 +36,7 @@ std::string quote_ident(std::string_view name)
     return out;
 }
 
-std::string quoted(const std::string& schema, const std::string& table)
-{
+std::string quoted(const std::string& schema, const std::string& table) {
     return quote_ident(schema) + "." + quote_ident(table);
 }
 
@@ -46,18 +44,17 @@ std::string quoted(const std::string& schema, const std::string& table)
 // last, never searched for functions and operators) no object a user
 // created can capture a name or operator of the relay's SQL; row_security = off makes a read that row-level security
 // would filter fail instead (docs/design.md section 3).
-PgConnection open_session(const SyncServerOptions& options)
-{
+PgConnection open_session(const SyncServerOptions& options) {
     PgConnection conn(options.conninfo);
-    conn.exec("SET application_name = 'tablepub-relay snapshot'; SET search_path = pg_catalog, pg_temp; "
-              "SET row_security = off; SET lock_timeout = " +
-              std::to_string(options.idle_timeout.count()));
+    conn.exec(
+        "SET application_name = 'tablepub-relay snapshot'; SET search_path = pg_catalog, pg_temp; "
+        "SET row_security = off; SET lock_timeout = " +
+        std::to_string(options.idle_timeout.count()));
     return conn;
 }
 
 // Sends one chunk once the client has granted credit for it.
-void send_chunk(StreamContext& ctx, ChunkEncoder& enc)
-{
+void send_chunk(StreamContext& ctx, ChunkEncoder& enc) {
     ctx.take_credit();
     ctx.send(enc.finish());
 }
@@ -66,18 +63,16 @@ void send_chunk(StreamContext& ctx, ChunkEncoder& enc)
 // element would take it past --snapshot-chunk-bytes or the chunk has its
 // rows already. An element larger than the chunk bound goes alone.
 void add_bounded(StreamContext& ctx, ChunkEncoder& enc, std::uint32_t max_rows, std::string_view element,
-                 const char* what, const std::string& table)
-{
+                 const char* what, const std::string& table) {
     check_element_size(ctx, element.size(), what, table);
-    if (enc.count() > 0 && (enc.count() >= max_rows ||
-                            enc.reply_bytes_with(element.size()) > ctx.options().chunk_bytes))
+    if (enc.count() > 0 &&
+        (enc.count() >= max_rows || enc.reply_bytes_with(element.size()) > ctx.options().chunk_bytes))
         send_chunk(ctx, enc);
     enc.add(element);
 }
 
 // A snapshot row limited to the projection (plus the key).
-std::string project(std::string_view row, const std::set<std::string>& columns)
-{
+std::string project(std::string_view row, const std::set<std::string>& columns) {
     v1::Change c;
     if (!c.ParseFromArray(row.data(), static_cast<int>(row.size())))
         throw Error("encode_row returned a malformed Change");
@@ -92,8 +87,7 @@ std::string project(std::string_view row, const std::set<std::string>& columns)
 // The current names of a stream that was published under (schema, table)
 // and renamed since (within the retention of tablepub.relay_topic_history).
 std::optional<std::pair<std::string, std::string>> moved_to(PgConnection& conn, const std::string& schema,
-                                                            const std::string& table)
-{
+                                                            const std::string& table) {
     auto r = conn.exec_params(
         "SELECT s.schema_name, s.table_name FROM tablepub.relay_topic_history h"
         "  JOIN tablepub.relay_stream s ON s.relid = h.relid"
@@ -105,8 +99,7 @@ std::optional<std::pair<std::string, std::string>> moved_to(PgConnection& conn, 
     return std::make_pair(r.text(0, 0), r.text(0, 1));
 }
 
-void send_moved(StreamContext& ctx, const std::string& name, const std::pair<std::string, std::string>& to)
-{
+void send_moved(StreamContext& ctx, const std::string& name, const std::pair<std::string, std::string>& to) {
     v1::Reply r;
     r.set_request_id(ctx.stream().request_id);
     auto* e = r.mutable_error();
@@ -120,9 +113,8 @@ void send_moved(StreamContext& ctx, const std::string& name, const std::pair<std
 // Answers a request for a table the relay could not lock or does not
 // stream: MOVED for a former name, else UNKNOWN_TABLE or NOT_PUBLISHED.
 // Runs outside the stream's transaction.
-void answer_not_readable(StreamContext& ctx, PgConnection& conn, const std::string& schema,
-                         const std::string& table, const std::string& why)
-{
+void answer_not_readable(StreamContext& ctx, PgConnection& conn, const std::string& schema, const std::string& table,
+                         const std::string& why) {
     const std::string name = quoted(schema, table);
     auto r = conn.exec_params(
         "SELECT p.relid IS NOT NULL FROM pg_catalog.pg_class c"
@@ -148,8 +140,7 @@ void answer_not_readable(StreamContext& ctx, PgConnection& conn, const std::stri
 // A name no table can have: libpq would cut it at a NUL byte, and
 // PostgreSQL would truncate one longer than NAMEDATALEN - 1 bytes to the
 // name of another table.
-bool impossible_name(const std::string& s)
-{
+bool impossible_name(const std::string& s) {
     constexpr std::size_t MAX_NAME_BYTES = 63;
     return s.find('\0') != std::string::npos || s.size() > MAX_NAME_BYTES;
 }
@@ -159,8 +150,7 @@ bool impossible_name(const std::string& s)
 // captured). `ident` is the quoted name (PQescapeIdentifier), so that no
 // user-chosen name (quotes, dots, spaces, upper case, keywords, names equal
 // to an alias or a function) can change what the statement means.
-std::string from_clause(const std::string& ident, const std::string& relkind)
-{
+std::string from_clause(const std::string& ident, const std::string& relkind) {
     return (relkind == "p" ? "" : "ONLY ") + ident;
 }
 
@@ -172,8 +162,7 @@ std::string from_clause(const std::string& ident, const std::string& relkind)
 // every TRUNCATE or table rewrite that committed before the lock was
 // granted, and none can commit until the transaction ends: the rows read
 // are exactly those the snapshot says (docs/design.md section 3).
-void run_snapshot(StreamContext& ctx)
-{
+void run_snapshot(StreamContext& ctx) {
     const auto& stream = ctx.stream();
     const auto& req = stream.request.snapshot();
     const std::string name = quoted(req.schema_name(), req.table_name());
@@ -269,10 +258,11 @@ void run_snapshot(StreamContext& ctx)
     // `r.*` is the whole row even when a column is named r; encode_row
     // refuses a row of any other table than the locked one.
     try {
-        conn.exec_params("DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row("
-                         "$1::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
-                             from_clause(ident, info.text(0, 1)) + " AS r",
-                         {info.text(0, 0)});
+        conn.exec_params(
+            "DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row("
+            "$1::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
+                from_clause(ident, info.text(0, 1)) + " AS r",
+            {info.text(0, 0)});
     } catch (const DbError& e) {
         // Row-level security that applies to the relay's role: with
         // row_security off the read fails rather than return fewer rows.
@@ -308,9 +298,8 @@ void run_snapshot(StreamContext& ctx)
     end.set_request_id(stream.request_id);
     end.mutable_snapshot_end()->set_row_count(rows);
     ctx.send(end);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     spdlog::info("snapshot of {}: {} rows at seq {} in {} ms{}", name, rows, b->seq(), ms,
                  flushed ? " (flushed the WAL first)" : "");
 }
@@ -329,8 +318,7 @@ struct BatchRange {
 // stream's state before the first of them (its seq, schema_seq and names,
 // all kept per batch), give the same seqs and bytes as the original
 // publication, across any SCHEMA messages in between.
-void run_replay(StreamContext& ctx)
-{
+void run_replay(StreamContext& ctx) {
     const auto& stream = ctx.stream();
     const auto& req = stream.request.replay();
     const std::string name = quoted(req.schema_name(), req.table_name());
@@ -401,16 +389,14 @@ void run_replay(StreamContext& ctx)
         {std::to_string(relid), std::to_string(from), std::to_string(to)});
     std::vector<BatchRange> ranges;
     for (int i = 0; i < batches.rows(); ++i)
-        ranges.push_back({batches.text(i, 0), batches.text(i, 1),
-                          static_cast<std::uint64_t>(batches.int64(i, 2)),
+        ranges.push_back({batches.text(i, 0), batches.text(i, 1), static_cast<std::uint64_t>(batches.int64(i, 2)),
                           static_cast<std::uint64_t>(batches.int64(i, 3)),
                           static_cast<std::uint64_t>(batches.int64(i, 4))});
     bool covered = !ranges.empty() && ranges.front().first <= from && ranges.back().last >= to;
-    for (std::size_t i = 1; covered && i < ranges.size(); ++i)
-        covered = ranges[i].first == ranges[i - 1].last + 1;
+    for (std::size_t i = 1; covered && i < ranges.size(); ++i) covered = ranges[i].first == ranges[i - 1].last + 1;
     if (!covered) {
-        ctx.send_error(v1::GONE, "messages from seq " + std::to_string(from) + " of table " + name +
-                                     " are no longer retained");
+        ctx.send_error(v1::GONE,
+                       "messages from seq " + std::to_string(from) + " of table " + name + " are no longer retained");
         return;
     }
     // Every outbox row of those batches must still be there: a missing one
@@ -420,8 +406,7 @@ void run_replay(StreamContext& ctx)
                                       {r.prev, r.snap, std::to_string(relid)});
         if (static_cast<std::uint64_t>(count.int64(0, 0)) != r.last - r.first + 1) {
             ctx.send_error(v1::GONE, "the outbox rows of seq " + std::to_string(r.first) + ".." +
-                                         std::to_string(r.last) + " of table " + name +
-                                         " are no longer retained");
+                                         std::to_string(r.last) + " of table " + name + " are no longer retained");
             return;
         }
     }
@@ -467,10 +452,11 @@ void run_replay(StreamContext& ctx)
     for (const auto& r : ranges) {
         // A change over --max-change-bytes is not read: it was published
         // as a RESYNC, and is replayed as the same one.
-        conn.exec_params("DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
-                         " CASE WHEN octet_length(q.change) <= $4::int8 THEN q.change END FROM (" +
-                             batch_query("$1", "$2") + ") q WHERE q.relid = $3",
-                         {r.prev, r.snap, std::to_string(relid), std::to_string(max_change)});
+        conn.exec_params(
+            "DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
+            " CASE WHEN octet_length(q.change) <= $4::int8 THEN q.change END FROM (" +
+                batch_query("$1", "$2") + ") q WHERE q.relid = $3",
+            {r.prev, r.snap, std::to_string(relid), std::to_string(max_change)});
         seq.begin_batch();
         // Row by row, as for a snapshot: one outbox row in memory at a time.
         // A change over --max-change-bytes is not read (column 3 is NULL):

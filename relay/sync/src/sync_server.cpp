@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stream.hpp"
 #include "common/error.hpp"
 #include "common/wire.hpp"
+#include "stream.hpp"
 #include "sync/reply_encoding.hpp"
 #include "sync/request_limits.hpp"
 #include "sync/request_validation.hpp"
@@ -25,8 +25,7 @@ std::atomic<unsigned> server_counter{0};
 
 // Replies of a worker travel [identity, request_id (8 bytes), reply] over
 // inproc; the server strips the request id (used if the client is gone).
-std::uint64_t read_id(const zmq::message_t& m) noexcept
-{
+std::uint64_t read_id(const zmq::message_t& m) noexcept {
     std::uint64_t id = 0;
     if (m.size() == sizeof id) std::memcpy(&id, m.data(), sizeof id);
     return id;
@@ -38,15 +37,13 @@ struct QueuedReply {
     std::shared_ptr<Stream> stream;
 };
 
-SyncStats::Kind kind_of(const v1::Request& request) noexcept
-{
+SyncStats::Kind kind_of(const v1::Request& request) noexcept {
     return request.has_snapshot() ? SyncStats::SNAPSHOT : SyncStats::REPLAY;
 }
 
 // ZeroMQ's free function of a reply: called once it has written the reply
 // to the connection (or dropped it), from whichever thread that was.
-void release_reply(void*, void* hint) noexcept
-{
+void release_reply(void*, void* hint) noexcept {
     std::unique_ptr<QueuedReply> r(static_cast<QueuedReply*>(hint));
     {
         std::lock_guard lock(r->stream->mutex);
@@ -58,16 +55,14 @@ void release_reply(void*, void* hint) noexcept
 // One warning line per interval for malformed requests, however many come.
 class MalformedLog {
 public:
-    void operator()(const std::string& what)
-    {
+    void operator()(const std::string& what) {
         const auto now = Clock::now();
         if (now < next_) {
             ++suppressed_;
             return;
         }
         if (suppressed_ > 0)
-            spdlog::warn("snapshot endpoint: malformed request: {} ({} more since the last report)", what,
-                         suppressed_);
+            spdlog::warn("snapshot endpoint: malformed request: {} ({} more since the last report)", what, suppressed_);
         else
             spdlog::warn("snapshot endpoint: malformed request: {}", what);
         suppressed_ = 0;
@@ -80,8 +75,7 @@ private:
 };
 
 // Every option of the snapshot endpoint's ROUTER socket, in one place.
-void configure_router(zmq::socket_t& router, const SyncServerOptions& options)
-{
+void configure_router(zmq::socket_t& router, const SyncServerOptions& options) {
     router.set(zmq::sockopt::linger, 0);
     // A larger frame disconnects its sender before ZeroMQ buffers it.
     router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(MAX_REQUEST_BYTES));
@@ -103,20 +97,17 @@ namespace sync {
 
 StreamContext::StreamContext(zmq::context_t& ctx, const std::string& inproc, const SyncServerOptions& options,
                              DurableSnapshots& durable, std::shared_ptr<Stream> stream)
-    : options_(options), durable_(durable), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push)
-{
+    : options_(options), durable_(durable), stream_(std::move(stream)), push_(ctx, zmq::socket_type::push) {
     push_.set(zmq::sockopt::linger, 0);
     push_.connect(inproc);
 }
 
-std::uint32_t StreamContext::chunk_rows() const noexcept
-{
+std::uint32_t StreamContext::chunk_rows() const noexcept {
     const auto asked = stream_->request.max_chunk_rows();
     return asked != 0 && asked < options_.chunk_rows ? asked : options_.chunk_rows;
 }
 
-void StreamContext::send(std::string reply)
-{
+void StreamContext::send(std::string reply) {
     auto queued = std::make_unique<QueuedReply>(QueuedReply{std::move(reply), stream_});
     const auto size = queued->bytes.size();
     zmq::message_t body(queued->bytes.data(), size, release_reply, queued.get());
@@ -135,8 +126,7 @@ void StreamContext::send(std::string reply)
     }
 }
 
-void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
-{
+void StreamContext::send_error(v1::ErrorCode code, const std::string& message) {
     v1::Reply r;
     r.set_request_id(stream_->request_id);
     r.mutable_error()->set_code(code);
@@ -144,14 +134,11 @@ void StreamContext::send_error(v1::ErrorCode code, const std::string& message)
     send(r);
 }
 
-void StreamContext::take_credit()
-{
+void StreamContext::take_credit() {
     auto& s = *stream_;
     const auto budget = static_cast<std::size_t>(options_.max_credit) * options_.chunk_bytes;
     std::unique_lock lock(s.mutex);
-    const auto ready = [&] {
-        return s.cancelled || s.preempted || (s.credit > 0 && s.queued_bytes < budget);
-    };
+    const auto ready = [&] { return s.cancelled || s.preempted || (s.credit > 0 && s.queued_bytes < budget); };
     if (!ready()) {
         spdlog::debug("stream {}: waiting (credit {}, {} bytes queued)", s.request_id, s.credit, s.queued_bytes);
         s.stalled_since = Clock::now();
@@ -165,8 +152,7 @@ void StreamContext::take_credit()
 }
 
 void check_element_size(const StreamContext& ctx, std::size_t element_bytes, const char* what,
-                        const std::string& table)
-{
+                        const std::string& table) {
     const auto limit = ctx.options().max_reply_bytes;
     // The element alone in a chunk: its tag, length and the Reply header.
     if (length_prefix_size(1, element_bytes) + element_bytes + ChunkEncoder::HEADER_ROOM > limit)
@@ -196,8 +182,7 @@ struct SyncServer::Impl {
           inproc("inproc://tablepub-sync-" + std::to_string(++server_counter)),
           router(c, zmq::socket_type::router),
           pull(c, zmq::socket_type::pull),
-          durable(options.conninfo)
-    {
+          durable(options.conninfo) {
         configure_router(router, options);
         const auto bind = [this](const std::vector<std::string>& endpoints) {
             for (const auto& ep : endpoints) {
@@ -221,8 +206,7 @@ struct SyncServer::Impl {
 
     // Never blocks: a client whose queue is full, or who is gone, misses it.
     void reply_error(const std::string& identity, std::uint64_t request_id, v1::ErrorCode code,
-                     const std::string& message)
-    {
+                     const std::string& message) {
         v1::Reply r;
         r.set_request_id(request_id);
         r.mutable_error()->set_code(code);
@@ -236,13 +220,11 @@ struct SyncServer::Impl {
         }
     }
 
-    void count_refusal(SyncStats::Refusal why) noexcept
-    {
+    void count_refusal(SyncStats::Refusal why) noexcept {
         if (options.stats) SyncStats::add(options.stats->refused[why]);
     }
 
-    void malformed(const std::string& identity, std::uint64_t request_id, const std::string& message)
-    {
+    void malformed(const std::string& identity, std::uint64_t request_id, const std::string& message) {
         count_refusal(SyncStats::MALFORMED);
         malformed_log(message);
         reply_error(identity, request_id, v1::MALFORMED_REQUEST, message);
@@ -251,8 +233,7 @@ struct SyncServer::Impl {
     // Reads one message frame by frame: its routing id and first frame are
     // kept, further frames are counted and released at once. False when
     // nothing was waiting.
-    bool receive(std::string& identity, zmq::message_t& body, std::size_t& frames)
-    {
+    bool receive(std::string& identity, zmq::message_t& body, std::size_t& frames) {
         zmq::message_t id;
         if (!router.recv(id, zmq::recv_flags::dontwait)) return false;
         identity = id.to_string();
@@ -275,8 +256,7 @@ struct SyncServer::Impl {
 
     // Whether a new stream of this client may start now, preempting the
     // longest-stalled stream if every slot is taken; the BUSY message if not.
-    std::optional<std::string> admit(const std::string& identity)
-    {
+    std::optional<std::string> admit(const std::string& identity) {
         std::size_t total = 0, mine = 0;
         Stream* victim = nullptr;
         Clock::time_point oldest = Clock::now() - options.preempt_after;
@@ -295,8 +275,7 @@ struct SyncServer::Impl {
                    " streams (--snapshot-max-streams-per-peer); retry later";
         if (total < options.max_streams) return std::nullopt;
         if (victim == nullptr)
-            return "the relay serves its maximum of " + std::to_string(options.max_streams) +
-                   " streams; retry later";
+            return "the relay serves its maximum of " + std::to_string(options.max_streams) + " streams; retry later";
         {
             std::lock_guard lock(victim->mutex);
             victim->preempted = true;
@@ -305,8 +284,7 @@ struct SyncServer::Impl {
         return std::nullopt;
     }
 
-    void on_request(const std::string& identity, zmq::message_t& body, std::size_t frames)
-    {
+    void on_request(const std::string& identity, zmq::message_t& body, std::size_t frames) {
         auto parsed = sync::parse_request(frames, body.to_string_view());
         if (const auto* r = std::get_if<sync::Rejection>(&parsed)) {
             malformed(identity, r->request_id, r->message);
@@ -316,25 +294,25 @@ struct SyncServer::Impl {
         const auto id = req.request_id();
         const auto key = std::make_pair(identity, id);
         switch (req.kind_case()) {
-        case v1::Request::kCreditGrant:
-        case v1::Request::kCancel: {
-            auto it = streams.find(key);
-            // A Credit or Cancel racing the end of its stream is normal:
-            // answering it would only add a reply the client must ignore.
-            if (it == streams.end() || it->second->finished) return;
-            auto& s = *it->second;
-            {
-                std::lock_guard lock(s.mutex);
-                if (req.has_cancel())
-                    s.cancelled = true;
-                else
-                    s.credit = add_credit(s.credit, req.credit_grant().chunks(), options.max_credit);
+            case v1::Request::kCreditGrant:
+            case v1::Request::kCancel: {
+                auto it = streams.find(key);
+                // A Credit or Cancel racing the end of its stream is normal:
+                // answering it would only add a reply the client must ignore.
+                if (it == streams.end() || it->second->finished) return;
+                auto& s = *it->second;
+                {
+                    std::lock_guard lock(s.mutex);
+                    if (req.has_cancel())
+                        s.cancelled = true;
+                    else
+                        s.credit = add_credit(s.credit, req.credit_grant().chunks(), options.max_credit);
+                }
+                s.cv.notify_all();
+                return;
             }
-            s.cv.notify_all();
-            return;
-        }
-        default:  // snapshot or replay: parse_request admits nothing else
-            break;
+            default:  // snapshot or replay: parse_request admits nothing else
+                break;
         }
         if (options.authorize) {
             const auto& names = req.has_snapshot()
@@ -367,8 +345,7 @@ struct SyncServer::Impl {
     }
 
     // The body of a worker thread: one stream, then done.
-    void work(const std::shared_ptr<Stream>& sp)
-    {
+    void work(const std::shared_ptr<Stream>& sp) {
         Stream& s = *sp;
         const auto& req = s.request;
         const auto what = req.has_snapshot() ? "snapshot" : "replay";
@@ -385,8 +362,8 @@ struct SyncServer::Impl {
                 served = true;
             } catch (const sync::StreamAborted& a) {
                 if (a.preempted) {
-                    spdlog::info("{} of {}: no credit for {} ms while another client waited, stream dropped",
-                                 what, table, options.preempt_after.count());
+                    spdlog::info("{} of {}: no credit for {} ms while another client waited, stream dropped", what,
+                                 table, options.preempt_after.count());
                     ctx2.send_error(v1::TIMEOUT, "no credit for " + std::to_string(options.preempt_after.count()) +
                                                      " ms while other clients waited for a stream; stream dropped");
                 } else if (a.timed_out) {
@@ -415,8 +392,7 @@ struct SyncServer::Impl {
         s.finished = true;
     }
 
-    void cancel_stream(const std::string& identity, std::uint64_t id, const char* why)
-    {
+    void cancel_stream(const std::string& identity, std::uint64_t id, const char* why) {
         auto it = streams.find({identity, id});
         if (it == streams.end()) return;
         {
@@ -429,8 +405,7 @@ struct SyncServer::Impl {
     }
 
     // Moves the workers' replies to the ROUTER; never blocks.
-    void forward()
-    {
+    void forward() {
         for (int n = 0; n < 1024; ++n) {
             zmq::message_t identity, id, body;
             if (!pull.recv(identity, zmq::recv_flags::dontwait)) return;
@@ -446,8 +421,7 @@ struct SyncServer::Impl {
         }
     }
 
-    void reap(bool all)
-    {
+    void reap(bool all) {
         for (auto it = streams.begin(); it != streams.end();) {
             auto& s = *it->second;
             if (all) {
@@ -467,8 +441,7 @@ struct SyncServer::Impl {
         }
     }
 
-    void run()
-    {
+    void run() {
         std::string identity;
         std::size_t frames = 0;
         while (!stopping) {
@@ -494,21 +467,17 @@ struct SyncServer::Impl {
 };
 
 SyncServer::SyncServer(zmq::context_t& ctx, SyncServerOptions options)
-    : impl_(std::make_unique<Impl>(ctx, std::move(options)))
-{
-}
+    : impl_(std::make_unique<Impl>(ctx, std::move(options))) {}
 
 SyncServer::~SyncServer() { stop(); }
 
-void SyncServer::start()
-{
+void SyncServer::start() {
     if (impl_->thread.joinable()) return;
     impl_->stopping = false;
     impl_->thread = std::thread([this] { impl_->run(); });
 }
 
-void SyncServer::stop() noexcept
-{
+void SyncServer::stop() noexcept {
     impl_->stopping = true;
     if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -47,8 +47,7 @@ class SyncAbuse : public ClusterTest {
 protected:
     SyncAbuse() : ClusterTest("abuse") {}
 
-    void SetUp() override
-    {
+    void SetUp() override {
         ClusterTest::SetUp();
         publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
@@ -71,35 +70,31 @@ protected:
         db_.exec("SELECT tablepub.publish('t')");
     }
 
-    void TearDown() override
-    {
+    void TearDown() override {
         stop_writer();
         ClusterTest::TearDown();
     }
 
     // A published table of `rows` rows of 10 KB each, stored uncompressed.
-    void create_big(int rows)
-    {
+    void create_big(int rows) {
         db_.exec("CREATE TABLE big (id int PRIMARY KEY, v text)");
         db_.exec("ALTER TABLE big ALTER COLUMN v SET STORAGE EXTERNAL");
-        db_.exec("INSERT INTO big SELECT g, repeat(md5(g::text), 320) FROM generate_series(1, " +
-                 std::to_string(rows) + ") g");
+        db_.exec("INSERT INTO big SELECT g, repeat(md5(g::text), 320) FROM generate_series(1, " + std::to_string(rows) +
+                 ") g");
         db_.exec("SELECT tablepub.publish('big')");
     }
 
-    RelayProcess& start_relay(const std::vector<std::string>& extra = {})
-    {
-        std::vector<std::string> args{"--db",           relay_conninfo_, "--publish",           publish_,
-                                      "--snapshot",     snapshot_,       "--poll-interval",     "200ms",
-                                      "--heartbeat-interval", "300ms",   "--start-delay",       "100ms"};
+    RelayProcess& start_relay(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args{
+            "--db",  relay_conninfo_,        "--publish", publish_,        "--snapshot", snapshot_, "--poll-interval",
+            "200ms", "--heartbeat-interval", "300ms",     "--start-delay", "100ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto& relay = start_relay_process(args);
         EXPECT_TRUE(relay.wait_log("publishing on"));
         return relay;
     }
 
-    SubscriberOptions options() const
-    {
+    SubscriberOptions options() const {
         SubscriberOptions o;
         o.publish_endpoints = {publish_};
         o.snapshot_endpoints = {snapshot_};
@@ -109,8 +104,7 @@ protected:
     }
 
     // One small transaction every few milliseconds until stop_writer().
-    void start_writer()
-    {
+    void start_writer() {
         writer_ = std::thread([this] {
             PgConnection w(conninfo_);
             for (int i = 0; !stop_; ++i) {
@@ -120,22 +114,19 @@ protected:
         });
     }
 
-    void stop_writer()
-    {
+    void stop_writer() {
         stop_ = true;
         if (writer_.joinable()) writer_.join();
     }
 
-    std::uint64_t relay_seq()
-    {
+    std::uint64_t relay_seq() {
         auto r = db_.exec("SELECT last_seq FROM tablepub.relay_stream WHERE table_name = 't'");
         return r.rows() == 1 ? static_cast<std::uint64_t>(r.int64(0, 0)) : 0;
     }
 
     static std::uint64_t last_seq(const Subscriber& sub) { return sub.status().at(0).last_seq; }
 
-    static bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout)
-    {
+    static bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
         const auto until = std::chrono::steady_clock::now() + timeout;
         while (!pred()) {
             if (std::chrono::steady_clock::now() >= until) return false;
@@ -145,8 +136,7 @@ protected:
     }
 
     // Starts the writer and the live subscriber; returns once it is live.
-    std::unique_ptr<Subscriber> start_live_subscriber()
-    {
+    std::unique_ptr<Subscriber> start_live_subscriber() {
         start_writer();
         auto sub = std::make_unique<Subscriber>(options());
         sub->start();
@@ -157,8 +147,7 @@ protected:
 
     // While the abuse goes on: the live subscriber receives the writer's
     // changes, and a new subscriber takes a snapshot and goes live.
-    void expect_service_during_abuse(const Subscriber& live)
-    {
+    void expect_service_during_abuse(const Subscriber& live) {
         const auto before = last_seq(live);
         EXPECT_TRUE(wait_for([&] { return last_seq(live) >= before + 20; }, 20s))
             << "the live subscriber stalled at seq " << last_seq(live) << " (was " << before << ")";
@@ -174,8 +163,7 @@ protected:
         joiner.stop();
     }
 
-    void expect_peak_within_bound(const RelayProcess& relay, const char* abuse)
-    {
+    void expect_peak_within_bound(const RelayProcess& relay, const char* abuse) {
         const long peak = relay.peak_rss_kb();
         std::printf("[ abuse    ] %s: relay peak RSS %ld MB (bound %ld MB)\n", abuse, peak / 1024,
                     PEAK_BOUND_KB / 1024);
@@ -198,14 +186,12 @@ protected:
 class RawClient {
 public:
     explicit RawClient(zmq::context_t& ctx, const std::string& endpoint, int rcvhwm = 1000)
-        : sock_(ctx, zmq::socket_type::dealer)
-    {
+        : sock_(ctx, zmq::socket_type::dealer) {
         sock_.set(zmq::sockopt::linger, 0);
         sock_.set(zmq::sockopt::rcvhwm, rcvhwm);
         sock_.set(zmq::sockopt::rcvbuf, 4096);  // read as little as the kernel allows
         const auto mon = "inproc://abuse-monitor-" + std::to_string(++counter_);
-        if (zmq_socket_monitor(sock_.handle(), mon.c_str(), ZMQ_EVENT_DISCONNECTED) != 0)
-            throw zmq::error_t();
+        if (zmq_socket_monitor(sock_.handle(), mon.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) throw zmq::error_t();
         monitor_ = zmq::socket_t(ctx, zmq::socket_type::pair);
         monitor_.connect(mon);
         sock_.connect(endpoint);
@@ -216,16 +202,14 @@ public:
     void send(const v1::Request& r) { sock_.send(zmq::buffer(r.SerializeAsString()), zmq::send_flags::none); }
 
     // Waits until the relay closed the connection once.
-    bool wait_disconnected(std::chrono::milliseconds timeout)
-    {
+    bool wait_disconnected(std::chrono::milliseconds timeout) {
         monitor_.set(zmq::sockopt::rcvtimeo, static_cast<int>(timeout.count()));
         zmq::message_t event;
         return monitor_.recv(event).has_value();
     }
 
     // The next reply, if one comes within the timeout.
-    std::optional<v1::Reply> reply(std::chrono::milliseconds timeout)
-    {
+    std::optional<v1::Reply> reply(std::chrono::milliseconds timeout) {
         sock_.set(zmq::sockopt::rcvtimeo, static_cast<int>(timeout.count()));
         zmq::message_t frame;
         if (!sock_.recv(frame)) return std::nullopt;
@@ -240,8 +224,7 @@ private:
     zmq::socket_t monitor_;
 };
 
-v1::Request snapshot_request(std::uint64_t id, const std::string& table, std::uint32_t credit = 0)
-{
+v1::Request snapshot_request(std::uint64_t id, const std::string& table, std::uint32_t credit = 0) {
     v1::Request r;
     r.set_request_id(id);
     r.set_credit(credit);
@@ -250,8 +233,7 @@ v1::Request snapshot_request(std::uint64_t id, const std::string& table, std::ui
     return r;
 }
 
-v1::Request replay_request(std::uint64_t id, const std::string& table, std::uint64_t from)
-{
+v1::Request replay_request(std::uint64_t id, const std::string& table, std::uint64_t from) {
     v1::Request r;
     r.set_request_id(id);
     r.set_credit(1000);
@@ -262,8 +244,7 @@ v1::Request replay_request(std::uint64_t id, const std::string& table, std::uint
 }
 
 // The stream `id` ends with TOO_LARGE, never sending its End.
-void expect_too_large(RawClient& client, std::uint64_t id)
-{
+void expect_too_large(RawClient& client, std::uint64_t id) {
     for (;;) {
         const auto r = client.reply(20s);
         ASSERT_TRUE(r.has_value()) << "no reply";
@@ -277,8 +258,7 @@ void expect_too_large(RawClient& client, std::uint64_t id)
     }
 }
 
-TEST_F(SyncAbuse, OneHugeGarbageFrame)
-{
+TEST_F(SyncAbuse, OneHugeGarbageFrame) {
     auto& relay = start_relay();
     auto live = start_live_subscriber();
     zmq::context_t ctx(1);
@@ -292,8 +272,7 @@ TEST_F(SyncAbuse, OneHugeGarbageFrame)
     EXPECT_TRUE(dropped) << "the relay should drop a client sending a 500 MB frame";
 }
 
-TEST_F(SyncAbuse, WellFormedRequestWithHugeTableName)
-{
+TEST_F(SyncAbuse, WellFormedRequestWithHugeTableName) {
     auto& relay = start_relay();
     auto live = start_live_subscriber();
     zmq::context_t ctx(1);
@@ -329,8 +308,7 @@ TEST_F(SyncAbuse, WellFormedRequestWithHugeTableName)
     EXPECT_TRUE(dropped) << "the relay should drop a client sending a 500 MB request";
 }
 
-TEST_F(SyncAbuse, ClientsThatGrantCreditAndNeverRead)
-{
+TEST_F(SyncAbuse, ClientsThatGrantCreditAndNeverRead) {
     create_big(30'000);
     auto& relay = start_relay();
     auto live = start_live_subscriber();
@@ -360,8 +338,7 @@ TEST_F(SyncAbuse, ClientsThatGrantCreditAndNeverRead)
     expect_peak_within_bound(relay, "8 clients that grant credit and never read (30k x 10 KB)");
 }
 
-TEST_F(SyncAbuse, ManyStreamsFromOneClient)
-{
+TEST_F(SyncAbuse, ManyStreamsFromOneClient) {
     create_big(3'000);
     auto& relay = start_relay();
     auto live = start_live_subscriber();
@@ -406,8 +383,7 @@ TEST_F(SyncAbuse, ManyStreamsFromOneClient)
     expect_peak_within_bound(relay, "many streams held open by one client");
 }
 
-TEST_F(SyncAbuse, TenThousandGarbageFrames)
-{
+TEST_F(SyncAbuse, TenThousandGarbageFrames) {
     auto& relay = start_relay();
     auto live = start_live_subscriber();
     zmq::context_t ctx(1);
@@ -443,19 +419,20 @@ TEST_F(SyncAbuse, TenThousandGarbageFrames)
     // One warning per 10 s, however many malformed requests came.
     std::size_t lines = 0;
     const auto log = relay.log();
-    for (auto pos = log.find("malformed request"); pos != std::string::npos; pos = log.find("malformed request", pos + 1))
+    for (auto pos = log.find("malformed request"); pos != std::string::npos;
+         pos = log.find("malformed request", pos + 1))
         ++lines;
     EXPECT_LE(lines, 5u) << log;
     expect_peak_within_bound(relay, "10k garbage frames");
 }
 
-TEST_F(SyncAbuse, ChunksAreBoundedInBytesAndOversizedRowsRefused)
-{
+TEST_F(SyncAbuse, ChunksAreBoundedInBytesAndOversizedRowsRefused) {
     db_.exec("CREATE TABLE sized (id int PRIMARY KEY, v text)");
     db_.exec("ALTER TABLE sized ALTER COLUMN v SET STORAGE EXTERNAL");
     // 40 rows of 10 KB, one of 100 KB (larger than a chunk), 40 more.
-    db_.exec("INSERT INTO sized SELECT g, repeat(md5(g::text), CASE WHEN g = 41 THEN 3200 ELSE 320 END)"
-             "  FROM generate_series(1, 81) g");
+    db_.exec(
+        "INSERT INTO sized SELECT g, repeat(md5(g::text), CASE WHEN g = 41 THEN 3200 ELSE 320 END)"
+        "  FROM generate_series(1, 81) g");
     db_.exec("SELECT tablepub.publish('sized')");
     db_.exec("CREATE TABLE huge (id int PRIMARY KEY, v text)");
     db_.exec("ALTER TABLE huge ALTER COLUMN v SET STORAGE EXTERNAL");

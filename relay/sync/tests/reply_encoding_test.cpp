@@ -1,15 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "tablepub.pb.h"
 #include "sync/reply_encoding.hpp"
+#include "tablepub.pb.h"
 
 using tablepub::ChunkEncoder;
 namespace v1 = tablepub::v1;
 
 namespace {
 
-v1::Change row(std::int64_t id, const std::string& text)
-{
+v1::Change row(std::int64_t id, const std::string& text) {
     v1::Change c;
     c.set_op(v1::INSERT);
     auto* k = c.add_key();
@@ -23,8 +22,7 @@ v1::Change row(std::int64_t id, const std::string& text)
 
 }  // namespace
 
-TEST(ChunkEncoder, SnapshotRowsMatchProtobuf)
-{
+TEST(ChunkEncoder, SnapshotRowsMatchProtobuf) {
     v1::Reply expected;
     expected.set_request_id(300);  // a two-byte varint
     ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, 300);
@@ -38,8 +36,7 @@ TEST(ChunkEncoder, SnapshotRowsMatchProtobuf)
     EXPECT_EQ(enc.count(), 0u);
 }
 
-TEST(ChunkEncoder, ReplayMessagesMatchProtobuf)
-{
+TEST(ChunkEncoder, ReplayMessagesMatchProtobuf) {
     v1::Reply expected;
     expected.set_request_id(1);
     ChunkEncoder enc(ChunkEncoder::Kind::replay_messages, 1);
@@ -63,8 +60,7 @@ TEST(ChunkEncoder, ReplayMessagesMatchProtobuf)
 
 // Request ids and element sizes at each varint length: byte for byte what
 // protobuf serializes for the parsed Reply.
-TEST(ChunkEncoder, MatchesProtobufAtVarintBoundaries)
-{
+TEST(ChunkEncoder, MatchesProtobufAtVarintBoundaries) {
     for (std::uint64_t id : {0ULL, 1ULL, 127ULL, 128ULL, 16384ULL, 1ULL << 35, 1ULL << 63, ~0ULL}) {
         for (auto kind : {ChunkEncoder::Kind::snapshot_rows, ChunkEncoder::Kind::replay_messages}) {
             v1::Reply expected;
@@ -88,8 +84,7 @@ TEST(ChunkEncoder, MatchesProtobufAtVarintBoundaries)
     }
 }
 
-TEST(ChunkEncoder, EmptyChunk)
-{
+TEST(ChunkEncoder, EmptyChunk) {
     v1::Reply expected;
     expected.set_request_id(5);
     expected.mutable_snapshot_rows();
@@ -97,8 +92,7 @@ TEST(ChunkEncoder, EmptyChunk)
     EXPECT_EQ(enc.finish(), expected.SerializeAsString());
 }
 
-TEST(ChunkEncoder, ReplyBytesWithBoundsTheFinishedReply)
-{
+TEST(ChunkEncoder, ReplyBytesWithBoundsTheFinishedReply) {
     // request ids of every varint length, elements around varint boundaries
     for (std::uint64_t id : {1ULL, 300ULL, 1ULL << 40, ~0ULL}) {
         ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, id);

@@ -5,15 +5,13 @@
 namespace tablepub::sync {
 namespace {
 
-Rejection rejected(std::size_t frames, const std::string& body)
-{
+Rejection rejected(std::size_t frames, const std::string& body) {
     auto r = parse_request(frames, body);
     EXPECT_TRUE(std::holds_alternative<Rejection>(r));
     return std::holds_alternative<Rejection>(r) ? std::get<Rejection>(r) : Rejection{};
 }
 
-v1::Request snapshot_request(std::uint64_t id, const std::string& schema, const std::string& table)
-{
+v1::Request snapshot_request(std::uint64_t id, const std::string& schema, const std::string& table) {
     v1::Request r;
     r.set_request_id(id);
     r.mutable_snapshot()->set_schema_name(schema);
@@ -21,8 +19,7 @@ v1::Request snapshot_request(std::uint64_t id, const std::string& schema, const 
     return r;
 }
 
-TEST(RequestValidation, WellFormedRequestsPass)
-{
+TEST(RequestValidation, WellFormedRequestsPass) {
     auto req = snapshot_request(7, "public", "t");
     auto r = parse_request(1, req.SerializeAsString());
     ASSERT_TRUE(std::holds_alternative<v1::Request>(r));
@@ -41,16 +38,18 @@ TEST(RequestValidation, WellFormedRequestsPass)
     EXPECT_TRUE(std::holds_alternative<v1::Request>(parse_request(1, credit.SerializeAsString())));
 }
 
-TEST(RequestValidation, MalformedRequestsRejected)
-{
+TEST(RequestValidation, MalformedRequestsRejected) {
     const auto good = snapshot_request(7, "public", "t").SerializeAsString();
     EXPECT_EQ(rejected(2, good).request_id, 0u);
     EXPECT_EQ(rejected(0, "").code, v1::MALFORMED_REQUEST);
-    EXPECT_EQ(rejected(1, "\x0a\x05" "ab").message, "the frame is not a tablepub.v1.Request");
+    EXPECT_EQ(rejected(1,
+                       "\x0a\x05"
+                       "ab")
+                  .message,
+              "the frame is not a tablepub.v1.Request");
     // Invalid UTF-8 in a string field is not a Request either.
     EXPECT_EQ(rejected(1, snapshot_request(7, "p\xff", "t").SerializePartialAsString()).request_id, 0u);
-    EXPECT_EQ(rejected(1, snapshot_request(0, "public", "t").SerializeAsString()).message,
-              "request_id must not be 0");
+    EXPECT_EQ(rejected(1, snapshot_request(0, "public", "t").SerializeAsString()).message, "request_id must not be 0");
     v1::Request none;
     none.set_request_id(9);
     auto r = rejected(1, none.SerializeAsString());

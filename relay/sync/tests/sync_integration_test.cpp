@@ -108,9 +108,9 @@ protected:
     }
 
     RelayProcess& start_relay(const std::vector<std::string>& extra = {}) {
-        std::vector<std::string> args{"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
-                                      "--poll-interval", "100ms", "--heartbeat-interval", "200ms", "--start-delay",
-                                      "100ms"};
+        std::vector<std::string> args{
+            "--db",  relay_conninfo_,        "--publish", publish_,        "--snapshot", snapshot_, "--poll-interval",
+            "100ms", "--heartbeat-interval", "200ms",     "--start-delay", "100ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto& r = start_relay_process(args);
         EXPECT_TRUE(r.wait_log("publishing on"));
@@ -220,8 +220,7 @@ TEST_F(SyncIT, NamesCannotCaptureTheRelaysSql) {
             a = kind == 0 ? client.snapshot(s, t) : client.replay(s, t, 1);
             ASSERT_TRUE(a.error) << s << "." << t;
             const bool malformed = t.find('\0') != std::string::npos || t.size() > 63;
-            EXPECT_EQ(a.error->code(), malformed ? v1::MALFORMED_REQUEST : v1::UNKNOWN_TABLE)
-                << a.error->message();
+            EXPECT_EQ(a.error->code(), malformed ? v1::MALFORMED_REQUEST : v1::UNKNOWN_TABLE) << a.error->message();
         }
     }
 }
@@ -410,8 +409,9 @@ TEST_F(SyncIT, AbandonedSnapshotReleasesItsLockAfterTheIdleTimeout) {
     // proves nothing.
     bool waited = false;
     for (int i = 0; i < 600 && !waited; ++i) {
-        waited = db_.exec("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'abandoned-ddl'"
-                          " AND wait_event_type = 'Lock')")
+        waited = db_.exec(
+                        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'abandoned-ddl'"
+                        " AND wait_event_type = 'Lock')")
                      .value(0, 0) == "t";
         if (!waited) std::this_thread::sleep_for(20ms);
     }

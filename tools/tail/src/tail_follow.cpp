@@ -7,8 +7,8 @@
 
 #include <zmq.hpp>
 
-#include "tablepub.pb.h"
 #include "common/bus_security.hpp"
+#include "tablepub.pb.h"
 #include "tablepub/subscriber.hpp"
 #include "tail/tail_format.hpp"
 #include "tail/tail_mirror.hpp"

@@ -31,8 +31,8 @@ std::optional<TailGap> TailGaps::on_message(std::string_view table, const v1::Me
 
 std::string describe(const TailGap& gap) {
     const auto n = gap.last - gap.first + 1;
-    return "table " + gap.table + ": missed seq " + std::to_string(gap.first) + ".." + std::to_string(gap.last) +
-           " (" + std::to_string(n) + (n == 1 ? " message)" : " messages)");
+    return "table " + gap.table + ": missed seq " + std::to_string(gap.first) + ".." + std::to_string(gap.last) + " (" +
+           std::to_string(n) + (n == 1 ? " message)" : " messages)");
 }
 
 }  // namespace tablepub

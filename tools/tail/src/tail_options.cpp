@@ -102,8 +102,7 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
             return usage_error(err, program, "--table \"" + t + "\" must be schema.table");
     }
     if (o.subscriber_mode()) {
-        if (o.tables.empty())
-            return usage_error(err, program, "--snapshot and --mirror need at least one --table");
+        if (o.tables.empty()) return usage_error(err, program, "--snapshot and --mirror need at least one --table");
         if (o.snapshot_endpoints.empty())
             return usage_error(err, program, "--snapshot and --mirror need --snapshot-endpoint");
     }

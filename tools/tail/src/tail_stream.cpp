@@ -10,14 +10,14 @@
 #include <google/protobuf/arena.h>
 #include <zmq.hpp>
 
-#include "tablepub.pb.h"
 #include "common/bus_security.hpp"
 #include "common/error.hpp"
+#include "common/zmq_util.hpp"
+#include "tablepub.pb.h"
 #include "tail/tail_format.hpp"
 #include "tail/tail_gaps.hpp"
 #include "tail/tail_output.hpp"
 #include "tail/tail_repair.hpp"
-#include "common/zmq_util.hpp"
 
 namespace tablepub {
 

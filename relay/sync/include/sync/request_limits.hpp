@@ -31,8 +31,7 @@ inline constexpr std::uint64_t MAX_SEQ = 9223372036854775807ULL;
 
 // credit + grant, capped at cap (and never wrapping around).
 [[nodiscard]] constexpr std::uint32_t add_credit(std::uint32_t credit, std::uint32_t grant,
-                                                 std::uint32_t cap) noexcept
-{
+                                                 std::uint32_t cap) noexcept {
     const std::uint64_t sum = std::uint64_t{credit} + grant;
     return sum > cap ? cap : static_cast<std::uint32_t>(sum);
 }

@@ -23,7 +23,6 @@ struct Rejection {
 // them; `body` is the first) and checks what needs no state: one frame, a
 // Request, a non-zero request_id, a kind, and for snapshot and replay the
 // table names and replay's from_seq. Credit and Cancel pass as they are.
-[[nodiscard]] std::variant<v1::Request, Rejection> parse_request(std::size_t frames,
-                                                                 std::string_view body);
+[[nodiscard]] std::variant<v1::Request, Rejection> parse_request(std::size_t frames, std::string_view body);
 
 }  // namespace tablepub::sync

@@ -25,15 +25,15 @@ namespace tablepub {
 // (8 x 18 x 1 MiB = 144 MiB with the defaults). A larger row travels alone,
 // and one that would not fit in max_reply_bytes is refused (TOO_LARGE).
 struct SyncServerOptions {
-    std::string conninfo;                // libpq conninfo; each stream opens its own session
-    std::vector<std::string> endpoints;  // bound by the ROUTER socket
-    std::uint32_t chunk_rows = 1000;     // rows (or messages) per chunk unless the client asks fewer
-    std::size_t chunk_bytes = 1 << 20;   // a chunk ends before it grows past this (one row may)
-    std::size_t max_reply_bytes = 256 << 20;  // a row or message too large for this: TOO_LARGE
-    std::uint32_t default_credit = 8;    // chunks in flight when the request says 0
-    std::uint32_t max_credit = 16;       // cap on the chunks a client may have in flight
-    std::size_t max_streams = 8;         // concurrent streams; more are answered BUSY
-    std::size_t max_streams_per_peer = 4;  // per client connection (ROUTER routing id)
+    std::string conninfo;                            // libpq conninfo; each stream opens its own session
+    std::vector<std::string> endpoints;              // bound by the ROUTER socket
+    std::uint32_t chunk_rows = 1000;                 // rows (or messages) per chunk unless the client asks fewer
+    std::size_t chunk_bytes = 1 << 20;               // a chunk ends before it grows past this (one row may)
+    std::size_t max_reply_bytes = 256 << 20;         // a row or message too large for this: TOO_LARGE
+    std::uint32_t default_credit = 8;                // chunks in flight when the request says 0
+    std::uint32_t max_credit = 16;                   // cap on the chunks a client may have in flight
+    std::size_t max_streams = 8;                     // concurrent streams; more are answered BUSY
+    std::size_t max_streams_per_peer = 4;            // per client connection (ROUTER routing id)
     std::chrono::milliseconds idle_timeout{30'000};  // without credit before TIMEOUT
     // A stream that waited this long for credit gives its slot to a new
     // request when every slot is taken (the stalled stream gets TIMEOUT).
