@@ -86,53 +86,24 @@ std::string encode_heartbeat(std::string_view schema_name, std::string_view tabl
     return msg.SerializeAsString();
 }
 
-ChangeOp peek_op(std::string_view change) {
-    // A change is at most 1 GB (a bytea), so its size fits protobuf's int.
-    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(change.data()), static_cast<int>(change.size()));
-    std::uint64_t op = 0;
-    while (in.CurrentPosition() < static_cast<int>(change.size())) {
-        const std::uint32_t t = in.ReadTagNoLastTag();
-        const auto field = t >> 3;
-        bool ok = true;
-        switch (t & 7) {
-            case VARINT: {
-                std::uint64_t v = 0;
-                ok = in.ReadVarint64(&v);
-                if (field == 1) op = v;  // last one wins, as in protobuf
-                break;
-            }
-            case FIXED64: ok = in.Skip(8); break;
-            case LEN: {
-                std::uint32_t len = 0;
-                ok = in.ReadVarint32(&len) && in.Skip(static_cast<int>(len));
-                break;
-            }
-            case FIXED32: ok = in.Skip(4); break;
-            default: throw Error("malformed change: unsupported wire type");
-        }
-        if (t == 0 || !ok) throw Error("malformed change: truncated or overlong field");
-    }
-    if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
-    return static_cast<ChangeOp>(op);
-}
+namespace {
 
-MessageHeader peek_message_header(std::string_view message) {
-    // Read like peek_op(): protobuf's own varint reader, names pointing into
-    // the message.
-    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(message.data()), static_cast<int>(message.size()));
-    MessageHeader h;
-    while (in.CurrentPosition() < static_cast<int>(message.size())) {
+// Calls on_varint(field, value) or on_bytes(field, bytes) for every
+// top-level field of a serialized message, in order, with protobuf's own
+// reader; fixed-size fields are skipped. `what` names the message in errors.
+// (A message is at most 1 GB, a bytea, so its size fits protobuf's int.)
+template <typename OnVarint, typename OnBytes>
+void scan_fields(std::string_view data, const char* what, OnVarint on_varint, OnBytes on_bytes) {
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(data.data()), static_cast<int>(data.size()));
+    while (in.CurrentPosition() < static_cast<int>(data.size())) {
         const std::uint32_t t = in.ReadTagNoLastTag();
-        const auto field = t >> 3;
+        const std::uint32_t field = t >> 3;
         bool ok = true;
         switch (t & 7) {
             case VARINT: {
                 std::uint64_t v = 0;
                 ok = in.ReadVarint64(&v);
-                if (field == 3) h.seq = v;
-                if (field == 4) h.txid = v;
-                if (field == 5) h.tx_last = v != 0;
-                if (field == 6) h.schema_seq = v;
+                if (ok) on_varint(field, v);
                 break;
             }
             case FIXED64: ok = in.Skip(8); break;
@@ -141,15 +112,44 @@ MessageHeader peek_message_header(std::string_view message) {
                 ok = in.ReadVarint32(&len);
                 const auto at = static_cast<std::size_t>(in.CurrentPosition());
                 ok = ok && in.Skip(static_cast<int>(len));
-                if (ok && field == 1) h.schema_name = message.substr(at, len);
-                if (ok && field == 2) h.table_name = message.substr(at, len);
+                if (ok) on_bytes(field, data.substr(at, len));
                 break;
             }
             case FIXED32: ok = in.Skip(4); break;
-            default: throw Error("malformed message: unsupported wire type");
+            default: throw Error(std::string("malformed ") + what + ": unsupported wire type");
         }
-        if (t == 0 || !ok) throw Error("malformed message: truncated or overlong field");
+        if (t == 0 || !ok) throw Error(std::string("malformed ") + what + ": truncated or overlong field");
     }
+}
+
+}  // namespace
+
+ChangeOp peek_op(std::string_view change) {
+    std::uint64_t op = 0;
+    scan_fields(
+        change, "change",
+        [&](std::uint32_t field, std::uint64_t v) {
+            if (field == 1) op = v;  // last one wins, as in protobuf
+        },
+        [](std::uint32_t, std::string_view) {});
+    if (op > static_cast<std::uint64_t>(ChangeOp::resync)) return ChangeOp::unspecified;
+    return static_cast<ChangeOp>(op);
+}
+
+MessageHeader peek_message_header(std::string_view message) {
+    MessageHeader h;
+    scan_fields(
+        message, "message",
+        [&](std::uint32_t field, std::uint64_t v) {
+            if (field == 3) h.seq = v;
+            if (field == 4) h.txid = v;
+            if (field == 5) h.tx_last = v != 0;
+            if (field == 6) h.schema_seq = v;
+        },
+        [&](std::uint32_t field, std::string_view bytes) {
+            if (field == 1) h.schema_name = bytes;
+            if (field == 2) h.table_name = bytes;
+        });
     return h;
 }
 

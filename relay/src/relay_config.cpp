@@ -36,26 +36,10 @@ void add_ops_options(CLI::App& app, RelayOptions& o) {
         ->envname("TABLEPUB_METRICS_MAX_TABLES")
         ->check(CLI::Range(0, 100000))
         ->capture_default_str();
-    const auto duration = [&app](const std::string& name, const std::string& env, std::chrono::milliseconds& target,
-                                 const std::string& help) {
-        app.add_option_function<std::string>(
-               name,
-               [&target, name](const std::string& v) {
-                   const auto d = parse_duration(v);
-                   if (!d || d->count() == 0) {
-                       throw CLI::ValidationError(name, "\"" + v + "\" is not a positive duration (e.g. 500ms, 2s)");
-                   }
-                   target = *d;
-               },
-               help)
-            ->envname(env)
-            ->type_name("DURATION")
-            ->default_str(std::to_string(target.count()) + "ms");
-    };
-    duration("--metrics-ready-lag", "TABLEPUB_METRICS_READY_LAG", o.metrics.ready_lag,
-             "/readyz fails for an active relay further behind than this");
-    duration("--metrics-outbox-interval", "TABLEPUB_METRICS_OUTBOX_INTERVAL", o.metrics.outbox_interval,
-             "read the outbox partitions' sizes this often (active relay, with --metrics)");
+    add_duration(app, "--metrics-ready-lag", "TABLEPUB_METRICS_READY_LAG", o.metrics.ready_lag,
+                 "/readyz fails for an active relay further behind than this");
+    add_duration(app, "--metrics-outbox-interval", "TABLEPUB_METRICS_OUTBOX_INTERVAL", o.metrics.outbox_interval,
+                 "read the outbox partitions' sizes this often (active relay, with --metrics)");
     app.add_option("--log-format", o.log_format, "text, or json: one JSON object per line for log shippers")
         ->envname("TABLEPUB_LOG_FORMAT")
         ->check(CLI::IsMember({"text", "json"}))

@@ -73,7 +73,8 @@ void add_bytes(CLI::App& app, const std::string& name, const std::string& env, s
         ->default_str(std::to_string(target >> 20) + "MB");
 }
 
-// Adds a duration option that takes "250ms", "2s", ... and its env variable.
+}  // namespace
+
 void add_duration(CLI::App& app, const std::string& name, const std::string& env, std::chrono::milliseconds& target,
                   const std::string& help) {
     app.add_option_function<std::string>(
@@ -90,8 +91,6 @@ void add_duration(CLI::App& app, const std::string& name, const std::string& env
         ->type_name("DURATION")
         ->default_str(std::to_string(target.count()) + "ms");
 }
-
-}  // namespace
 
 RelayParse parse_relay_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     RelayOptions o;

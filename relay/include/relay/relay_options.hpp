@@ -13,6 +13,10 @@
 #include "relay/audience.hpp"
 #include "relay/relay_config.hpp"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace tablepub {
 
 // Configuration of tablepub-relay; every flag also reads TABLEPUB_<FLAG>.
@@ -71,5 +75,10 @@ using RelayParse = std::variant<RelayOptions, int>;
 
 // "250ms", "2s", "1min", "1h", or a bare number of milliseconds.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// Adds a duration option (parse_duration(), more than 0) with its
+// environment variable; the help text gets the default appended.
+void add_duration(CLI::App& app, const std::string& name, const std::string& env, std::chrono::milliseconds& target,
+                  const std::string& help);
 
 }  // namespace tablepub
