@@ -111,11 +111,25 @@ tt_wait_sql() {
 # crash then loses every commit nobody flushed. A WAL writer merely slowed
 # (wal_writer_delay) still writes each completed WAL page at once, and
 # written pages survive a crash of PostgreSQL.
+#
+# It must be stopped while it sleeps in its main loop (wait event
+# WalWriterMain), never in the middle of a write: stopped while holding
+# WALWriteLock, it would block every backend's WAL flush, and with it every
+# synchronous commit (the relay's included) until the crash. A stopped
+# process's wait event cannot change, so the check after SIGSTOP is exact;
+# when it caught the writer at work, it lets it go on and tries again.
 tt_hold_walwriter() {
-    local pid
+    local pid tries=0
     pid=$(tt_sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
     [ -n "$pid" ] || tt_fail "no walwriter process"
-    kill -STOP "$pid"
+    while :; do
+        kill -STOP "$pid"
+        [ "$(tt_sql "SELECT wait_event FROM pg_stat_activity WHERE pid = $pid")" = WalWriterMain ] && break
+        kill -CONT "$pid"
+        tries=$((tries + 1))
+        [ $tries -lt 1000 ] || tt_fail "the walwriter was never caught asleep"
+        sleep 0.01
+    done
     TT_STOPPED+=("$pid")
 }
 

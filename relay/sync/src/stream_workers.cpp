@@ -348,8 +348,12 @@ void run_replay(StreamContext& ctx) {
             "  LEFT JOIN tablepub.publication p ON p.relid = c.oid"
             " WHERE n.nspname = $1 AND c.relname = $2",
             {req.schema_name(), req.table_name()});
+        // Not GONE: the table's first batch may be on the bus already and
+        // durable a moment later (a subscriber sees a gap inside it and asks
+        // before the batch is done). UNAVAILABLE makes the client ask again
+        // instead of taking a snapshot it does not need.
         if (exists.rows() == 1 && exists.value(0, 0) == "t")
-            ctx.send_error(v1::GONE, "the relay has published nothing durable for table " + name + " yet");
+            ctx.send_error(v1::UNAVAILABLE, "the relay has published nothing durable for table " + name + " yet");
         else
             answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), "");
         return;
