@@ -34,6 +34,7 @@ export PGCLIENTENCODING=UTF8
 D=$(mktemp -d /tmp/tablepub-amqp.XXXX)
 chmod 755 "$D"
 . "$root/tests/lib/procs.sh"
+. "$root/tests/lib/workdir.sh"
 . "$here/broker.sh"
 declare -A PID=()
 
@@ -43,14 +44,8 @@ cleanup() {
     for n in "${!PID[@]}"; do stop_pid "${PID[$n]}"; done
     broker_cleanup
     "$root/tests/lib/pgtmp" stop "$D/pg" >/dev/null 2>&1 || true
-    if [ $rc -ne 0 ]; then
-        echo "amqp test: FAILED after $(( $(date +%s) - t_start )) s (logs kept in $D)" >&2
-        for f in "$D"/*.log "$D"/*.err "$D/broker/server.log"; do
-            [ -s "$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$f" >&2; }
-        done
-    else
-        rm -rf "$D"
-    fi
+    end_workdir $rc "$D" 15 "amqp test: FAILED after $(( $(date +%s) - t_start )) s (logs kept in $D)" \
+        "$D"/*.log "$D"/*.err "$D/broker/server.log"
     exit $rc
 }
 trap cleanup EXIT

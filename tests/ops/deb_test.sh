@@ -29,6 +29,7 @@ chmod 755 "$D"
 PGD=$D/pg
 RELAY= TAIL=
 . "$root/tests/lib/procs.sh"
+. "$root/tests/lib/workdir.sh"
 
 # apt_get ARGS: apt-get, waiting while other processes hold the dpkg lock.
 apt_get() {
@@ -59,12 +60,7 @@ cleanup() {
     PGBIN=/usr/lib/postgresql/15/bin "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
     apt_get purge $PACKAGES || { echo "deb_test: purge failed, remove by hand: $PACKAGES" >&2; rc=1; }
     [ -f "$D/unowned.tar" ] && tar -C / -xpf "$D/unowned.tar"
-    if [ $rc -ne 0 ]; then
-        echo "deb_test: FAILED (logs kept in $D)" >&2
-        for f in relay.log tail.err; do [ -f "$D/$f" ] && { echo "--- $f" >&2; tail -n 15 "$D/$f" >&2; }; done
-    else
-        rm -rf "$D"
-    fi
+    end_workdir $rc "$D" 15 "deb_test: FAILED (logs kept in $D)" "$D/relay.log" "$D/tail.err"
     exit $rc
 }
 trap cleanup EXIT

@@ -27,16 +27,12 @@ chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
 RELAY= PROM= NOTIFY=
 . "$root/tests/lib/procs.sh"
+. "$root/tests/lib/workdir.sh"
 cleanup() {
     local rc=$?
     stop_pid "$PROM"; stop_pid "$RELAY"; stop_pid "$NOTIFY"
     "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
-    if [ $rc -ne 0 ]; then
-        echo "prometheus_scrape: FAILED (logs kept in $D)" >&2
-        for f in relay.log prometheus.log; do [ -f "$D/$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$D/$f" >&2; }; done
-    else
-        rm -rf "$D"
-    fi
+    end_workdir $rc "$D" 15 "prometheus_scrape: FAILED (logs kept in $D)" "$D/relay.log" "$D/prometheus.log"
     exit $rc
 }
 trap cleanup EXIT

@@ -34,6 +34,7 @@ D=$(mktemp -d "/tmp/tablepub-torture-$scenario.XXXX")
 chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
 . "$root/tests/lib/procs.sh"
+. "$root/tests/lib/workdir.sh"
 
 declare -A TT_PID=()     # name -> pid of every process we started
 declare -A TT_SUB=()     # subscriber name -> "tail" | "py"
@@ -51,14 +52,8 @@ tt_cleanup() {
     for n in "${!TT_PID[@]}"; do kill -CONT "${TT_PID[$n]}" 2>/dev/null || true; stop_pid "${TT_PID[$n]}"; done
     "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
     [ -n "${PGD2:-}" ] && { "$root/tests/lib/pgtmp" stop "$PGD2" >/dev/null 2>&1 || true; }
-    if [ $rc -ne 0 ]; then
-        echo "torture $scenario seed $seed: FAILED after $(( $(date +%s) - tt_start )) s (logs kept in $D)" >&2
-        for f in "$D"/*.log "$D"/*.err; do
-            [ -s "$f" ] && { echo "--- last lines of $f" >&2; tail -n 12 "$f" >&2; }
-        done
-    else
-        rm -rf "$D"
-    fi
+    end_workdir $rc "$D" 12 "torture $scenario seed $seed: FAILED after $(( $(date +%s) - tt_start )) s (logs kept in $D)" \
+        "$D"/*.log "$D"/*.err
     exit $rc
 }
 trap tt_cleanup EXIT
