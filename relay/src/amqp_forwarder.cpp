@@ -193,20 +193,7 @@ std::size_t AmqpForwarder::forward_some(PgConnection& db, AmqpSink& sink, AmqpPu
         BatchReader reader(db, limits_);
         const auto limit = static_cast<std::uint64_t>(limits_.max_change_bytes);
         reader.read(
-            fb.batch, [](std::uint32_t) {},
-            [&](OutboxRow& row) {
-                if (row.oversized) {
-                    // Published as a RESYNC by the relay: the same one here.
-                    const auto& s = seq.stream(row.relid);
-                    seq.add(row.relid, row.txid,
-                            oversized_change(s.schema_name, s.table_name, row.txid, row.size, limit));
-                } else if (row.large != nullptr) {
-                    seq.add(row.relid, row.txid, std::move(*row.large));
-                } else {
-                    seq.add(row.relid, row.txid, row.bytes);
-                }
-            },
-            [] {});
+            fb.batch, [](std::uint32_t) {}, [&](OutboxRow& row) { sequence_row(seq, row, limit); }, [] {});
         seq.end_batch();
         // Every message the relay published for the batch, no more, no
         // fewer: else the outbox lost rows (it must not, the position holds

@@ -238,4 +238,16 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
     return count;
 }
 
+void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes) {
+    if (row.oversized) {
+        const auto& s = sequencer.stream(row.relid);
+        sequencer.add(row.relid, row.txid,
+                      oversized_change(s.schema_name, s.table_name, row.txid, row.size, max_change_bytes));
+    } else if (row.large != nullptr) {
+        sequencer.add(row.relid, row.txid, std::move(*row.large));
+    } else {
+        sequencer.add(row.relid, row.txid, row.bytes);
+    }
+}
+
 }  // namespace tablepub

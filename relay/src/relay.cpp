@@ -156,13 +156,8 @@ void Relay::process(const Batch& batch) {
             }
         },
         [this](OutboxRow& row) {
-            if (row.oversized) {
-                add_oversized(row);
-            } else if (row.large != nullptr) {
-                sequencer_.add(row.relid, row.txid, std::move(*row.large));
-            } else {
-                sequencer_.add(row.relid, row.txid, row.bytes);
-            }
+            if (row.oversized) warn_oversized(row);
+            sequence_row(sequencer_, row, static_cast<std::uint64_t>(options_.max_change_bytes));
         },
         [this] {
             heartbeat_if_due();
@@ -194,10 +189,10 @@ void Relay::wait_for_send_queue() {
     }
 }
 
-void Relay::add_oversized(const OutboxRow& row) {
+void Relay::warn_oversized(const OutboxRow& row) {
     // Publishing it would take more memory than the operator allowed (or
     // more than a protobuf message can hold): subscribers of the table get
-    // a RESYNC in its place and take a new snapshot.
+    // a RESYNC in its place (sequence_row) and take a new snapshot.
     const auto& s = sequencer_.stream(row.relid);
     const auto limit = static_cast<std::uint64_t>(options_.max_change_bytes);
     if (last_oversized_ != std::make_pair(row.relid, row.txid)) {
@@ -207,7 +202,6 @@ void Relay::add_oversized(const OutboxRow& row) {
             "(later ones of this table and transaction are not logged)",
             s.schema_name, s.table_name, row.txid, row.size, limit);
     }
-    sequencer_.add(row.relid, row.txid, oversized_change(s.schema_name, s.table_name, row.txid, row.size, limit));
 }
 
 void Relay::drain(bool notified) {

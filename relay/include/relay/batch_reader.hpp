@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/wire.hpp"
+#include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
 
 namespace tablepub {
@@ -67,6 +68,12 @@ private:
     PgConnection& conn_;
     FetchLimits limits_;
 };
+
+// Hands one row to the sequencer as the relay publishes it: a change over
+// max_change_bytes (never read) as the RESYNC that replaces it, a large one
+// without a copy. The relay and the RabbitMQ forwarder both use it, so that
+// their messages are the same bytes.
+void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes);
 
 // The query selecting a batch's rows in publishing order (relid, txid,
 // change); the replay of the sync server reads the same rows. prev and snap

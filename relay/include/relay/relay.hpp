@@ -61,7 +61,7 @@ private:
     // are still queued in ZeroMQ.
     void wait_for_send_queue();
     // Publishes a RESYNC in place of a change over --max-change-bytes.
-    void add_oversized(const OutboxRow& row);
+    void warn_oversized(const OutboxRow& row);
     // Spaces batches by the previous batch's size, up to --batch-interval:
     // under load, fewer and larger batches cost the database less.
     void pace();
