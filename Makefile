@@ -16,7 +16,7 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev clang-format \
 	python3-nova python3-psycopg2 \
 	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
-	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp \
+	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp python3-kombu \
 	python3-venv python3-pip python3-setuptools python3-wheel
 
 .PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
