@@ -19,14 +19,16 @@
 #
 #   bench/scaling.sh [BUILD_DIR]
 #   (ROUNDS, FANOUT_MESSAGES, FANOUT_SIZE, AMQP_MESSAGES, SNAP_ROWS, RATE,
-#   DURATION from the environment)
+#   DURATION from the environment; PARTS="fanout snapshots sink" chooses)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-2}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-200000}
 FANOUT_SIZE=${FANOUT_SIZE:-120}
-AMQP_MESSAGES=${AMQP_MESSAGES:-10000}
+AMQP_MESSAGES=${AMQP_MESSAGES:-3000}
+PARTS=${PARTS:-fanout snapshots sink}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 SNAP_ROWS=${SNAP_ROWS:-300000}
 RATE=${RATE:-1000}
 DURATION=${DURATION:-20}
@@ -53,7 +55,7 @@ ticks() {
 # those that exited.
 db_ticks() {
     local pm c t
-    pm=$(head -1 "$PGDATA/postmaster.pid")
+    pm=$(head -1 "$PGTMP_DIR/data/postmaster.pid")
     t=$(ticks "$pm" all)
     for c in $(pgrep -P "$pm"); do t=$((t + $(ticks "$c"))); done
     echo "$t"
@@ -66,16 +68,16 @@ echo "Command: bench/scaling.sh (ROUNDS=$ROUNDS FANOUT_MESSAGES=$FANOUT_MESSAGES
 echo
 
 # --- 1 and 2: fan-out ---------------------------------------------------
-echo "| transport | subscribers | round | seconds | messages/s per subscriber | deliveries/s |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for round in $(seq "$ROUNDS"); do
+part fanout && echo "| transport | subscribers | round | seconds | messages/s per subscriber | deliveries/s | consumer process CPU s |"
+part fanout && echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+part fanout && for round in $(seq "$ROUNDS"); do
     for n in 1 10 50; do
         for mode in direct proxy; do
             read -r _ _ s per all < <("$FANOUT" "$mode" "$n" "$FANOUT_MESSAGES" "$FANOUT_SIZE")
-            echo "| ZeroMQ $mode | $n | $round | $s | $per | $all |"
+            echo "| ZeroMQ $mode | $n | $round | $s | $per | $all | |"
         done
-        read -r _ _ s per all < <("$py" "$BENCH_ROOT/bench/fanout_amqp.py" "$BROKER_PORT" "$n" "$AMQP_MESSAGES" "$FANOUT_SIZE")
-        echo "| RabbitMQ | $n | $round | $s | $per | $all |"
+        read -r _ _ s per all cpu < <("$py" "$BENCH_ROOT/bench/fanout_amqp.py" "$BROKER_PORT" "$n" "$AMQP_MESSAGES" "$FANOUT_SIZE")
+        echo "| RabbitMQ | $n | $round | $s | $per | $all | $cpu |"
     done
 done
 echo
@@ -115,6 +117,7 @@ snapshots() {
     echo "$(calc "$(now_s) - $t0") $(secs $(( $(db_ticks) - d0 ))) $(secs $(( $(ticks "$RELAY_PID") - r0 ))) $errors"
 }
 
+if part snapshots; then
 echo "| concurrent snapshots of $SNAP_ROWS rows | stream limit | round | wall s | database CPU s | relay CPU s | refused (BUSY) |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 start_relay 16
@@ -130,6 +133,8 @@ read -r wall db rel err < <(snapshots 16)
 echo "| 16 | 8 (default) | 1 | $wall | $db | $rel | $err |"
 stop_pid "$RELAY_PID"
 echo
+fi
+part sink || exit 0
 
 # --- 4: the AMQP sink's cost -------------------------------------------
 "$py" - "$BROKER_PORT" <<'PY'
