@@ -117,9 +117,10 @@ deb: deps
 test-deb: deb
 	tests/ops/deb_test.sh $(DEB_BUILD)
 # The RabbitMQ sink against a real broker (tests/amqp/run.sh): `make test`
-# runs the short part (a consumer and an oslo.messaging listener mirror
-# their tables, about 30 s); test-amqp adds a relay kill -9 and a broker
-# restart under writes (about 2 min).
+# runs the short part (a consumer, the Python client through a relay
+# kill -9, and an oslo.messaging listener mirror their tables, about 30 s);
+# test-amqp adds a relay kill -9 and a broker restart under writes (about
+# 2 min).
 test-amqp-short: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/amqp/run.sh --short $(BUILD)
