@@ -43,7 +43,8 @@ WORK=$BENCH_DIR/bench
 mkdir -p "$WORK"
 . "$BENCH_ROOT/tests/amqp/broker.sh"
 broker_init "$WORK/broker"
-trap 'broker_cleanup; stop_cluster' EXIT INT TERM
+trap 'broker_cleanup; stop_cluster' EXIT
+trap 'exit 130' INT TERM
 broker_start >/dev/null
 
 # ticks PID: CPU time (user + system, clock ticks) of PID; with "all", its
@@ -102,7 +103,10 @@ start_relay() {
     RELAY_PID=$!
     track "$RELAY_PID"
     # Ready once it answers a snapshot request.
-    until "$SNAPSHOT" rows "$SNAP" public.w 16 >/dev/null 2>&1; do sleep 0.2; done
+    until "$SNAPSHOT" rows "$SNAP" public.w 16 >/dev/null 2>&1; do
+        kill -0 "$RELAY_PID" 2>/dev/null || { cat "$WORK/relay.log" >&2; exit 1; }
+        sleep 0.2
+    done
 }
 
 # snapshots K: K clients ask at once; prints "<wall s> <db cpu s> <relay cpu s> <errors>".
