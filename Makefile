@@ -16,7 +16,7 @@ DEB_PACKAGES = build-essential cmake pkg-config python3 \
 	python3-zmq python3-protobuf clang libclang-rt-14-dev clang-format \
 	python3-nova python3-psycopg2 \
 	prometheus-cpp-dev libcpp-httplib-dev libsystemd-dev prometheus systemd \
-	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp \
+	librabbitmq-dev rabbitmq-server python3-oslo.messaging python3-amqp python3-kombu \
 	python3-venv python3-pip python3-setuptools python3-wheel
 
 .PHONY: all deps bench-deps extension relay install test test-extension test-relay test-python test-torture torture demo bench clean \
@@ -117,9 +117,10 @@ deb: deps
 test-deb: deb
 	tests/ops/deb_test.sh $(DEB_BUILD)
 # The RabbitMQ sink against a real broker (tests/amqp/run.sh): `make test`
-# runs the short part (a consumer and an oslo.messaging listener mirror
-# their tables, about 30 s); test-amqp adds a relay kill -9 and a broker
-# restart under writes (about 2 min).
+# runs the short part (a consumer, the Python client through a relay
+# kill -9, and an oslo.messaging listener mirror their tables, about 30 s);
+# test-amqp adds a relay kill -9 and a broker restart under writes (about
+# 2 min).
 test-amqp-short: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/amqp/run.sh --short $(BUILD)

@@ -458,6 +458,15 @@ class TableSync:
         if request_id and request_id == self.pending_id:
             self._on_error(pb.Error(code=pb.UNAVAILABLE, message=why), now)
 
+    def recheck(self, why):
+        """The stream may have lost its latest messages with nothing later to
+        show it (a RabbitMQ queue declared again after a reconnect; RabbitMQ
+        carries no heartbeats): replay from last + 1 to whatever the relay has."""
+        if self.state == LIVE and self.pending is None:
+            self._set_state(REPLAYING, why)
+            self.replay_attempts = 0
+            self._request_replay()
+
     @property
     def lag(self):
         return max(0, self.latest_seq - self.last_seq)
