@@ -55,6 +55,7 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-install
+	$(MAKE) test-upgrade
 	$(MAKE) test-consistency
 	$(MAKE) test-nova
 	$(MAKE) test-ops
@@ -91,9 +92,9 @@ torture: deps
 	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
 
 # Upgrade from the released 0.2 (extension and relay built from git history
-# into $(BUILD)/upgrade-0.2 once, a few minutes) to this tree under writes,
-# a subscriber following throughout (tests/upgrade/run.sh; docs/operations.md,
-# "Upgrading").
+# into $(BUILD)/upgrade-0.2 once: about 70 s of CPU) to this tree under
+# writes, a subscriber following throughout (tests/upgrade/run.sh, about
+# 10 s; docs/operations.md, "Upgrading").
 .PHONY: test-upgrade
 test-upgrade: relay
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
