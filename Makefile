@@ -55,6 +55,7 @@ test: deps
 	$(MAKE) test-relay
 	$(MAKE) test-python
 	$(MAKE) test-install
+	$(MAKE) test-upgrade
 	$(MAKE) test-consistency
 	$(MAKE) test-nova
 	$(MAKE) test-ops
@@ -90,6 +91,15 @@ torture: deps
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	tests/torture/run.sh --minutes $(TORTURE_MINUTES) $(BUILD)
 
+# Upgrade from the released 0.2 (extension and relay built from git history
+# into $(BUILD)/upgrade-0.2 once: about 70 s of CPU) to this tree under
+# writes, a subscriber following throughout (tests/upgrade/run.sh, about
+# 10 s; docs/operations.md, "Upgrading").
+.PHONY: test-upgrade
+test-upgrade: relay
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	tests/upgrade/run.sh $(BUILD)
+
 # The systemd unit (systemd-analyze) and a real Prometheus scraping the
 # relay's --metrics (tests/ops, about 20 s).
 .PHONY: test-ops
@@ -98,7 +108,7 @@ test-ops: relay
 	tests/ops/run.sh $(BUILD)
 
 # --- Debian packages (packaging/debian): postgresql-15-tablepub,
-# tablepub-relay, python3-tablepub, built with debhelper and pg_buildext in
+# tablepub-relay, libtablepub-dev, python3-tablepub, built with debhelper and pg_buildext in
 # a copy of the tree under $(DEB_BUILD); lintian must report no error.
 # `make test-deb` installs them on this machine, checks CREATE EXTENSION
 # and a relay publishing a change, and purges them (tests/ops/deb_test.sh).
