@@ -111,6 +111,10 @@ private:
     std::uint64_t snap_seq_ = 0;
     std::uint64_t snap_rows_ = 0;
     unsigned replay_attempts_ = 0;
+    // Replay requests in a row that got a transient answer: the retry waits
+    // retry_delay times this, at most kMaxBackoffSteps times.
+    unsigned transient_failures_ = 0;
+    static constexpr unsigned kMaxBackoffSteps = 10;
     std::uint64_t replay_start_seq_ = 0;
 
     std::optional<PgSnapshot> filter_;
