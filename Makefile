@@ -48,21 +48,26 @@ install: all
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Every stage prints its wall time, so that a CI log shows where the time
+# goes (make test must stay under 20 minutes).
+stage = @t0=$$(date +%s); $(MAKE) $(1); rc=$$?; \
+	echo "== make test: $(1): $$(( $$(date +%s) - t0 )) s"; exit $$rc
+
 test: deps
-	$(MAKE) format-check
-	$(MAKE) all
-	$(MAKE) test-extension
-	$(MAKE) test-relay
-	$(MAKE) test-python
-	$(MAKE) test-install
-	$(MAKE) test-upgrade
-	$(MAKE) test-consistency
-	$(MAKE) test-nova
-	$(MAKE) test-ops
-	$(MAKE) test-amqp-short
-	$(MAKE) test-torture
-	$(MAKE) test-sanitize
-	$(MAKE) test-fuzz
+	$(call stage,format-check)
+	$(call stage,all)
+	$(call stage,test-extension)
+	$(call stage,test-relay)
+	$(call stage,test-python)
+	$(call stage,test-install)
+	$(call stage,test-upgrade)
+	$(call stage,test-consistency)
+	$(call stage,test-nova)
+	$(call stage,test-ops)
+	$(call stage,test-amqp-short)
+	$(call stage,test-torture)
+	$(call stage,test-sanitize)
+	$(call stage,test-fuzz)
 	@echo "all tests passed"
 
 .PHONY: test-consistency
