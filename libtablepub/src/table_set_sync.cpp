@@ -116,8 +116,7 @@ TableSetSync::TableSetSync(std::vector<std::string> tables, SetOptions options, 
         Table t;
         t.schema_name = n.substr(0, dot);
         t.table_name = n.substr(dot + 1);
-        if (!tables_.emplace(n, std::move(t)).second)
-            throw std::invalid_argument("table \"" + n + "\" is named twice");
+        if (!tables_.emplace(n, std::move(t)).second) throw std::invalid_argument("table \"" + n + "\" is named twice");
     }
 }
 
@@ -154,8 +153,7 @@ std::size_t TableSetSync::buffered() const noexcept {
 
 std::chrono::microseconds TableSetSync::lag_time(std::chrono::system_clock::time_point now) const noexcept {
     if (lag() == 0 || commit_time_ == 0) return std::chrono::microseconds(0);
-    const auto now_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
     return std::chrono::microseconds(std::max<std::int64_t>(0, now_us - commit_time_));
 }
 
@@ -204,8 +202,8 @@ void TableSetSync::request_snapshot() {
     outbox_ = std::move(req);
 }
 
-void TableSetSync::request_replay(const std::string& schema_name, const std::string& table_name,
-                                  std::uint64_t from, std::uint64_t to) {
+void TableSetSync::request_replay(const std::string& schema_name, const std::string& table_name, std::uint64_t from,
+                                  std::uint64_t to) {
     pending_ = Pending::replay;
     pending_id_ = next_request_id();
     replay_topic_ = schema_name.empty() ? transaction_topic : topic_of(schema_name, table_name);
@@ -407,8 +405,8 @@ void TableSetSync::on_snapshot_reply(const v1::Reply& reply, Clock::time_point n
     staging_.reset();
     ++stats_.snapshots;
     if (callbacks_.on_snapshot) callbacks_.on_snapshot(applied_);
-    set_state(SetState::live, "snapshot of " + std::to_string(names_.size()) + " tables at position " +
-                                  std::to_string(applied_));
+    set_state(SetState::live,
+              "snapshot of " + std::to_string(names_.size()) + " tables at position " + std::to_string(applied_));
     drain();
     check_complete(now);
 }
