@@ -48,6 +48,9 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "transaction, then whole transactions in commit order; docs/protocol.md section 9,\n"
         "\"Several tables as one unit\") and prints one line per committed transaction:\n"
         "  {\"changes\":[change objects as above, each with its \"table\"],\"commit_time\",\"position\",\"txid\"}\n"
+        "With --snapshot, every snapshot of the set (the first, and each resync) prints first as\n"
+        "  {\"op\":\"snapshot_begin\",\"position\",\"tables\"}, one {\"row\",\"table\"} line per row (as in\n"
+        "  --mirror), {\"op\":\"snapshot_end\",\"position\"}: drop what you built before it.\n"
         "With --mirror, the file then always shows one transaction boundary of the whole set, and\n"
         "FILE.status is {\"dumps\",\"state\",\"position\",\"latest_position\",\"lag\",\"lag_seconds\",\n"
         "\"tables\":[{\"table\",\"last_seq\",\"rows\"}],\"stats\":{...}}.\n"
@@ -118,8 +121,6 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
             return usage_error(err, program, "--snapshot, --tx and --mirror need at least one --table");
         if (o.snapshot_endpoints.empty())
             return usage_error(err, program, "--snapshot, --tx and --mirror need --snapshot-endpoint");
-        if (o.tx && o.snapshot)
-            return usage_error(err, program, "--tx prints transactions, not snapshot rows: use --mirror for the rows");
     }
     if (o.curve_server_key.empty() != o.curve_client_key.empty())
         return usage_error(err, program, "--curve-server-key and --curve-client-key go together");

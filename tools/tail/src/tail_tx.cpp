@@ -85,12 +85,22 @@ int run_tail_transactions(const TailOptions& options, TailSignals signals, std::
         out << transaction_json(tx, options.bytes) << '\n';
         if (options.count != 0 && ++printed >= options.count) done = true;
     };
+    const SetSubscriber* subscriber = nullptr;
     cb.on_snapshot = [&](std::uint64_t position) {
         err << "tablepub-tail: snapshot of the set at position " << position << std::endl;
+        if (!options.snapshot || subscriber == nullptr) return;
+        // Called with the subscriber's lock held, on its thread: the view
+        // is the snapshot just installed.
+        subscriber->with_view([&](const TableSetSync& set) {
+            out << json_line({{"op", "snapshot_begin"}, {"position", position}, {"tables", options.tables}}) << '\n';
+            for (const auto& table : options.tables)
+                for (const auto& line : mirror_lines(table, *set.mirror(table), *set.schema(table), options.bytes))
+                    out << line << '\n';
+            out << json_line({{"op", "snapshot_end"}, {"position", position}}) << '\n';
+        });
     };
     cb.on_state = [&](SetState from, SetState to, const std::string& why) {
-        err << "tablepub-tail: set: " << to_string(from) << " -> " << to_string(to) << " (" << why << ")"
-            << std::endl;
+        err << "tablepub-tail: set: " << to_string(from) << " -> " << to_string(to) << " (" << why << ")" << std::endl;
     };
 
     SetSubscriberOptions so;
@@ -103,6 +113,7 @@ int run_tail_transactions(const TailOptions& options, TailSignals signals, std::
     so.curve_public_key = curve.public_key;
     so.curve_secret_key = curve.secret_key;
     SetSubscriber sub(std::move(so), std::move(cb));
+    subscriber = &sub;
 
     std::uint64_t dumps = 0;
     int status = 0;
