@@ -119,8 +119,7 @@ void SetSubscriber::poll(std::chrono::milliseconds timeout) {
     const auto deadline = TableSetSync::Clock::now() + timeout;
     do {
         zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - TableSetSync::Clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - TableSetSync::Clock::now());
         zmq::poll(items, 2, std::max(std::chrono::milliseconds(0), std::min(left, std::chrono::milliseconds(100))));
         std::lock_guard lock(mutex_);
         const auto now = TableSetSync::Clock::now();
@@ -154,13 +153,11 @@ SetStatus SetSubscriber::status() const {
     s.position = sync_.position();
     s.latest_position = sync_.latest_position();
     s.lag = sync_.lag();
-    s.lag_seconds =
-        std::chrono::duration<double>(sync_.lag_time(std::chrono::system_clock::now())).count();
+    s.lag_seconds = std::chrono::duration<double>(sync_.lag_time(std::chrono::system_clock::now())).count();
     s.buffered = sync_.buffered();
     s.stale = sync_.stale(TableSetSync::Clock::now());
     s.stats = sync_.stats();
-    for (const auto& t : sync_.tables())
-        s.tables.push_back({t, sync_.last_seq(t), sync_.mirror(t)->size()});
+    for (const auto& t : sync_.tables()) s.tables.push_back({t, sync_.last_seq(t), sync_.mirror(t)->size()});
     return s;
 }
 
