@@ -303,6 +303,17 @@ void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, 
             }
         } else {
             auto* t = find(topic);
+            const auto& hb = msg.heartbeat();
+            if (!hb.moved_to_table().empty() || hb.unpublished()) {
+                // The table's changes no longer come on this topic (renamed:
+                // the Transactions list the new name, which is not in the
+                // set): the view would silently stop following it.
+                if (state_ == SetState::live)
+                    resync(topic + (hb.unpublished()
+                                        ? " is unpublished"
+                                        : " was renamed to " + hb.moved_to_schema() + "." + hb.moved_to_table()));
+                return;
+            }
             if (msg.seq() > t->latest_seq) t->latest_seq = msg.seq();
         }
         check_complete(now);

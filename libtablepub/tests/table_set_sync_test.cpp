@@ -481,6 +481,30 @@ TEST(TableSetSync, MessagesBufferedDuringTheSnapshotAreSortedOut) {
     EXPECT_EQ(h.sync.buffered(), 0u);
 }
 
+TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
+    Harness h;
+    h.go_live();
+    auto hb = heartbeat(9);
+    hb.set_table_name("b");
+    hb.mutable_heartbeat()->set_moved_to_schema("public");
+    hb.mutable_heartbeat()->set_moved_to_table("b2");
+    h.live(B, hb);
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    v1::Reply err;
+    err.set_request_id(req.request_id());
+    err.mutable_error()->set_code(v1::MOVED);
+    h.reply(err);
+    EXPECT_EQ(h.sync.state(), SetState::failed);
+    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);  // the last view stays readable
+    h.live(B, hb);                            // no request storm while failed
+    EXPECT_FALSE(h.sync.take_request());
+    h.now += 6s;
+    h.sync.tick(h.now);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
 TEST(TableSetSync, RejectsBadTableNames) {
     EXPECT_THROW(TableSetSync({}), std::invalid_argument);
     EXPECT_THROW(TableSetSync({"nodot"}), std::invalid_argument);
