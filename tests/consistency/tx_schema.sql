@@ -11,7 +11,9 @@ INSERT INTO checking SELECT g, 1000 FROM generate_series(1, 50) g;
 INSERT INTO savings SELECT g, 1000 FROM generate_series(1, 50) g;
 
 CREATE TABLE parent (id bigint PRIMARY KEY, n_children int NOT NULL);
-CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent, note text);
+-- A parent's deletion takes its children along in the same statement (the
+-- cascade's deletes are captured like any other).
+CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent ON DELETE CASCADE, note text);
 CREATE SEQUENCE parent_ids;
 CREATE SEQUENCE child_ids;
 WITH p AS (INSERT INTO parent SELECT nextval('parent_ids'), 2 FROM generate_series(1, 20) RETURNING id)

@@ -2,6 +2,7 @@
 
 #include "tablepub.pb.h"
 #include "tablepub/table_set_sync.hpp"
+#include "tail/tail_format.hpp"
 #include "tail/tail_tx.hpp"
 
 namespace {
@@ -35,6 +36,29 @@ TEST(TailTx, TransactionLine) {
     EXPECT_EQ(j["changes"][0]["table"], "public.instances");
     EXPECT_EQ(j["changes"][0]["op"], "delete");
     EXPECT_EQ(j.dump(), line);  // members sorted, no spaces: the tail's canonical form
+}
+
+}  // namespace
+
+namespace {
+
+using namespace tablepub;
+
+TEST(TailTx, RawTransactionMessage) {
+    v1::Message m;
+    m.set_seq(5);
+    m.set_position(5);
+    m.set_txid(900);
+    m.set_commit_time(0);
+    auto* r = m.mutable_transaction()->add_tables();
+    r->set_schema_name("public");
+    r->set_table_name("a");
+    r->set_first_seq(3);
+    r->set_last_seq(4);
+    const auto line = message_json(".tx", m, BytesFormat::base64);
+    EXPECT_EQ(line,
+              "{\"commit_time\":\"1970-01-01T00:00:00.000000Z\",\"op\":\"transaction\",\"position\":5,\"seq\":5,"
+              "\"table\":\".tx\",\"tables\":[{\"first_seq\":3,\"last_seq\":4,\"table\":\"public.a\"}],\"txid\":900}");
 }
 
 }  // namespace
