@@ -254,6 +254,13 @@ void TableSetSync::tick(Clock::time_point now) {
 }
 
 void TableSetSync::take_message(const std::string& topic, const v1::Message& msg) {
+    if (buffered() >= options_.max_buffered) {
+        // A dropped table message makes its range incomplete, a dropped
+        // Transaction a gap on ".tx": both are replayed when needed.
+        ++stats_.dropped;
+        if (topic == transaction_topic && msg.seq() > latest_) latest_ = msg.seq();
+        return;
+    }
     if (topic == transaction_topic) {
         const auto pos = msg.seq();
         if (pos > latest_) latest_ = pos;

@@ -505,6 +505,27 @@ TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
+TEST(TableSetSync, FullBuffersDropAndReplayLater) {
+    SetOptions o;
+    o.max_buffered = 2;
+    Harness h({A, B}, o);
+    h.sync.start(h.now);
+    auto req = h.take();
+    // While the snapshot runs: 2 messages fit, the rest is dropped.
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    EXPECT_EQ(h.sync.stats().dropped, 1u);
+    h.snapshot(req, 10, 100, 110, {}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    auto rep = h.take();  // the dropped Transaction
+    ASSERT_TRUE(rep.has_replay());
+    EXPECT_TRUE(rep.replay().transactions());
+    EXPECT_EQ(rep.replay().from_seq(), 11u);
+    h.replay(rep, {txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}})});
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].changes.size(), 2u);
+}
+
 TEST(TableSetSync, RejectsBadTableNames) {
     EXPECT_THROW(TableSetSync({}), std::invalid_argument);
     EXPECT_THROW(TableSetSync({"nodot"}), std::invalid_argument);

@@ -45,6 +45,10 @@ struct SetTransaction {
 };
 
 struct SetOptions {
+    // Messages held (all tables and ".tx") while a snapshot or replay runs
+    // or a transaction waits for its ranges; beyond that new ones are
+    // dropped and fetched again by replay once they are needed.
+    std::size_t max_buffered = 1'000'000;
     unsigned max_replay_attempts = 5;  // replays bringing nothing new before a resync
     std::chrono::milliseconds retry_delay{500};
     std::chrono::milliseconds failed_retry{5000};
@@ -75,6 +79,7 @@ struct SetStats {
     std::uint64_t snapshots = 0;          // snapshots of the set applied
     std::uint64_t resyncs = 0;            // snapshots taken again
     std::uint64_t anomalies = 0;          // transactions that did not fit the view
+    std::uint64_t dropped = 0;            // messages dropped because the buffers were full
 };
 
 class TableSetSync {

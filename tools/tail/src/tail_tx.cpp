@@ -73,7 +73,8 @@ nlohmann::json tail_set_status_json(const SetStatus& s, std::uint64_t dumps) {
               {"replays", st.replays},
               {"snapshots", st.snapshots},
               {"resyncs", st.resyncs},
-              {"anomalies", st.anomalies}}}};
+              {"anomalies", st.anomalies},
+              {"dropped", st.dropped}}}};
 }
 
 int run_tail_transactions(const TailOptions& options, TailSignals signals, std::ostream& out, std::ostream& err) {
