@@ -253,8 +253,9 @@ void TableSetSync::tick(Clock::time_point now) {
         check_complete(now);
 }
 
-void TableSetSync::take_message(const std::string& topic, const v1::Message& msg) {
-    if (buffered() >= options_.max_buffered) {
+void TableSetSync::take_message(const std::string& topic, const v1::Message& msg, bool live) {
+    // Replayed messages are what a waiting transaction needs: never dropped.
+    if (live && buffered() >= options_.max_buffered) {
         // A dropped table message makes its range incomplete, a dropped
         // Transaction a gap on ".tx": both are replayed when needed.
         ++stats_.dropped;
@@ -327,7 +328,7 @@ void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, 
         return;
     }
     if (tx && !msg.has_transaction()) return;
-    take_message(topic, msg);
+    take_message(topic, msg, true);
     if (state_ != SetState::live) return;
     drain();
     check_complete(now);
@@ -346,7 +347,7 @@ void TableSetSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
             // Replayed messages keep the name they were published under:
             // file them under the topic asked for.
             for (const auto& m : reply.replay_messages().messages())
-                if (!m.has_heartbeat()) take_message(replay_topic_, m);
+                if (!m.has_heartbeat()) take_message(replay_topic_, m, false);
             drain();
             return;
         case v1::Reply::kReplayEnd:

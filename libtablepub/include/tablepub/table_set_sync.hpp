@@ -161,7 +161,7 @@ private:
     void on_snapshot_reply(const v1::Reply& reply, Clock::time_point now);
     void on_replay_end(Clock::time_point now);
     void on_error(const v1::Error& err, Clock::time_point now);
-    void take_message(const std::string& topic, const v1::Message& msg);
+    void take_message(const std::string& topic, const v1::Message& msg, bool live);
     void drain();
     // Applies (or skips) the Transaction at applied_ + 1; false when it is
     // missing or incomplete.
