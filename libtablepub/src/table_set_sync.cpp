@@ -627,8 +627,19 @@ void TableSetSync::check_complete(Clock::time_point) {
              ++b)
             ++want;
         if (want <= r.last_seq()) {
+            // Ask for the whole hole at once, not one transaction's range:
+            // after a .tx replay hundreds of transactions may wait. The hole
+            // ends below the next message we hold, or at the last seq any
+            // buffered Transaction lists for the table.
+            const auto topic = topic_of(t->schema_name, t->table_name);
+            std::uint64_t to = r.last_seq();
+            for (const auto& [pos, tx] : tx_buffer_)
+                for (const auto& later : tx.transaction().tables())
+                    if (topic_of(later.schema_name(), later.table_name()) == topic) to = std::max(to, later.last_seq());
+            if (auto next = t->buffer.upper_bound(want); next != t->buffer.end())
+                to = std::max(r.last_seq(), std::min(to, next->first - 1));
             ++stats_.gaps;
-            request_replay(t->schema_name, t->table_name, t->last_seq + 1, r.last_seq());
+            request_replay(t->schema_name, t->table_name, want, to);
             return;
         }
     }

@@ -404,17 +404,15 @@ TEST(TableSetSync, HeartbeatAboveOurPositionReplaysTransactions) {
     EXPECT_EQ(req.replay().from_seq(), 11u);
     EXPECT_EQ(req.replay().to_seq(), 12u);
     h.replay(req, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 7}})});
-    // Now the table's messages are missing: replay them.
+    // Now the table's messages are missing: one replay for both
+    // transactions' ranges, not one per transaction.
     auto req2 = h.take();
     ASSERT_TRUE(req2.has_replay());
     EXPECT_EQ(req2.replay().table_name(), "a");
     EXPECT_EQ(req2.replay().from_seq(), 6u);
-    EXPECT_EQ(req2.replay().to_seq(), 6u);
-    h.replay(req2, {tmsg(A, 6, 120, 11, insert(2, "a2"))});
-    auto req3 = h.take();
-    ASSERT_TRUE(req3.has_replay());
-    EXPECT_EQ(req3.replay().from_seq(), 7u);
-    h.replay(req3, {tmsg(A, 7, 121, 12, insert(3, "a3"))});
+    EXPECT_EQ(req2.replay().to_seq(), 7u);
+    h.replay(req2, {tmsg(A, 6, 120, 11, insert(2, "a2")), tmsg(A, 7, 121, 12, insert(3, "a3"))});
+    EXPECT_FALSE(h.sync.take_request());
     EXPECT_EQ(h.txs.size(), 2u);
     EXPECT_EQ(h.sync.lag(), 0u);
     EXPECT_EQ(h.sync.lag_time(std::chrono::system_clock::now()), 0us);
@@ -503,6 +501,20 @@ TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
     h.now += 6s;
     h.sync.tick(h.now);
     EXPECT_TRUE(h.take().has_snapshot());
+}
+
+TEST(TableSetSync, TableReplayStopsBelowWhatIsHeld) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 8, 122, 13, insert(4, "a4")));
+    h.live(TX, tx_heartbeat(13));
+    auto txreq = h.take();
+    ASSERT_TRUE(txreq.has_replay());
+    h.replay(txreq, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 7}}), txmsg(13, 122, {{A, 8, 8}})});
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_EQ(req.replay().from_seq(), 6u);
+    EXPECT_EQ(req.replay().to_seq(), 7u);  // seq 8 is here
 }
 
 TEST(TableSetSync, FullBuffersDropAndReplayLater) {
