@@ -60,26 +60,45 @@ void encode_message_envelope(std::string& out, const MessageHeader& h, std::size
     append_length_prefix(out, 10, change_size);
 }
 
+namespace {
+
+// Bytes of a field as append_varint_field / put_bytes write it.
+std::size_t varint_field_size(std::uint32_t field, std::uint64_t v) {
+    return v == 0 ? 0 : CodedOutputStream::VarintSize32(field << 3) + CodedOutputStream::VarintSize64(v);
+}
+std::size_t bytes_field_size(std::uint32_t field, std::string_view v) {
+    return v.empty() ? 0 : length_prefix_size(field, v.size()) + v.size();
+}
+std::size_t range_size(const TransactionRange& r) {
+    return bytes_field_size(1, r.schema_name) + bytes_field_size(2, r.table_name) + varint_field_size(3, r.first_seq) +
+           varint_field_size(4, r.last_seq);
+}
+
+}  // namespace
+
 void encode_transaction_message(std::string& out, std::uint64_t position, std::uint64_t txid, std::int64_t commit_time,
                                 const TransactionRange* ranges, std::size_t count) {
-    std::string body, range;
+    // Sizes first, then one pass of appends: no temporary buffer per
+    // transaction on the publishing path.
+    std::size_t body = 0;
     for (std::size_t i = 0; i < count; ++i) {
-        const auto& r = ranges[i];
-        range.clear();
-        put_bytes(range, 1, r.schema_name);
-        put_bytes(range, 2, r.table_name);
-        append_varint_field(range, 3, r.first_seq);
-        append_varint_field(range, 4, r.last_seq);
-        append_length_prefix(body, 1, range.size());
-        body.append(range);
+        const auto n = range_size(ranges[i]);
+        body += length_prefix_size(1, n) + n;
     }
     append_varint_field(out, 3, position);
     append_varint_field(out, 4, txid);
     append_varint_field(out, 7, position);
     append_varint_field(out, 8, WireFormatLite::ZigZagEncode64(commit_time));  // sint64
     // A oneof member is always written, even when empty.
-    append_length_prefix(out, 12, body.size());
-    out.append(body);
+    append_length_prefix(out, 12, body);
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto& r = ranges[i];
+        append_length_prefix(out, 1, range_size(r));
+        put_bytes(out, 1, r.schema_name);
+        put_bytes(out, 2, r.table_name);
+        append_varint_field(out, 3, r.first_seq);
+        append_varint_field(out, 4, r.last_seq);
+    }
 }
 
 void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {

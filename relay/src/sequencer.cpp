@@ -11,7 +11,7 @@ Sequencer::Sequencer(Sink sink, Resolver resolver, TransactionSink on_transactio
 void Sequencer::load(std::vector<StreamState> streams, std::uint64_t last_position) {
     last_position_ = last_position;
     sent_position_ = last_position;
-    tx_ranges_.clear();
+    tx_range_count_ = 0;
     streams_.clear();
     entries_.clear();
     in_tx_.clear();
@@ -27,7 +27,7 @@ void Sequencer::load(std::vector<StreamState> streams, std::uint64_t last_positi
 void Sequencer::begin_batch(std::int64_t commit_time, bool numbered) {
     commit_time_ = commit_time;
     numbered_ = numbered;
-    tx_ranges_.clear();
+    tx_range_count_ = 0;
     for (const auto relid : touched_) {
         auto& e = entries_[relid];
         e.batch_first_seq = 0;
@@ -142,7 +142,8 @@ void Sequencer::end_transaction() {
     tx_end_.txid = cur_txid_;
     tx_end_.commit_time = commit_time_;
     tx_end_.tables.clear();
-    for (const auto& r : tx_ranges_) {
+    for (std::size_t i = 0; i < tx_range_count_; ++i) {
+        const auto& r = tx_ranges_[i];
         tx_end_.tables.push_back(TransactionRange{r.schema_name, r.table_name, r.first_seq, r.last_seq});
     }
     on_transaction_(tx_end_);
@@ -165,7 +166,7 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
         // A new transaction: the next commit position.
         cur_position_ = numbered_ ? ++last_position_ : 0;
         ++tx_serial_;
-        tx_ranges_.clear();
+        tx_range_count_ = 0;
     }
     cur_txid_ = txid;
     in_transaction_ = true;
@@ -221,8 +222,14 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
     if (e.tx_serial == tx_serial_ && e.tx_range > 0 && !renamed) {
         tx_ranges_[e.tx_range - 1].last_seq = seq;
     } else {
-        tx_ranges_.push_back(OwnedRange{s.schema_name, s.table_name, seq, seq});
-        e.tx_range = tx_ranges_.size();
+        // Earlier transactions' entries are reused: no allocation per
+        // transaction once the names fit.
+        if (tx_range_count_ == tx_ranges_.size()) tx_ranges_.emplace_back();
+        auto& r = tx_ranges_[tx_range_count_++];
+        r.schema_name.assign(s.schema_name);
+        r.table_name.assign(s.table_name);
+        r.first_seq = r.last_seq = seq;
+        e.tx_range = tx_range_count_;
         e.tx_serial = tx_serial_;
     }
 

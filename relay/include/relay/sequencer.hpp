@@ -162,7 +162,8 @@ private:
     std::uint64_t tx_serial_ = 0;  // counts transactions, never reset
     std::int64_t commit_time_ = 0;
     bool numbered_ = true;
-    std::vector<OwnedRange> tx_ranges_;
+    std::vector<OwnedRange> tx_ranges_;  // the first tx_range_count_ are the transaction's
+    std::size_t tx_range_count_ = 0;
     TransactionEnd tx_end_;
     std::unordered_map<std::uint32_t, StreamState> streams_;
     std::unordered_map<std::uint32_t, Entry> entries_;
