@@ -510,6 +510,15 @@ bool TableSetSync::step() {
         tx_buffer_.erase(pos);
     };
 
+    for (const auto& r : ranges) {
+        if (r.first_seq() == 0 || r.first_seq() > r.last_seq()) {
+            // The set would wait for ever for a range no message can fill.
+            ++stats_.anomalies;
+            resync("the transaction at position " + std::to_string(pos) + " lists an empty range of " +
+                   topic_of(r.schema_name(), r.table_name()));
+            return false;
+        }
+    }
     if (pos <= snap_position_) {
         // In the snapshot's rows; its messages may predate our subscription.
         finish();

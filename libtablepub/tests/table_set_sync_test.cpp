@@ -393,6 +393,14 @@ TEST(TableSetSync, MessageOfAnotherTransactionInARangeResyncs) {
     EXPECT_FALSE(h.has(A, 2));
 }
 
+TEST(TableSetSync, MalformedRangeResyncsInsteadOfWaitingForEver) {
+    Harness h;
+    h.go_live();
+    h.live(TX, txmsg(11, 120, {{A, 9, 6}}));
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_EQ(h.sync.stats().anomalies, 1u);
+}
+
 TEST(TableSetSync, HeartbeatAboveOurPositionReplaysTransactions) {
     Harness h;
     h.go_live();
