@@ -307,6 +307,7 @@ TEST(TableSetSync, TablesOutsideTheSetAreIgnored) {
     // Only tables outside the set: the position advances, nothing is reported.
     h.live(TX, txmsg(12, 121, {{"public.other", 10, 10}}));
     EXPECT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().transactions, 1u);
     EXPECT_EQ(h.sync.position(), 12u);
     EXPECT_FALSE(h.sync.take_request());
 }
