@@ -65,6 +65,19 @@ SELECT md5('vm' || g)::uuid, 'vm-' || g, md5('user' || (g % 20 + 1))::uuid, g % 
        (SELECT memory_mb FROM flavors WHERE id = g % 5 + 1), jsonb_build_object('env', 'prod')
 FROM generate_series(1, 200) g;
 
+-- Nova keeps an instance's user metadata in rows of their own, written in
+-- the instance's transactions (the demo's `tablepub-tail --tx` shows both
+-- tables' changes as one transaction).
+CREATE TABLE instance_metadata (
+    instance_uuid uuid NOT NULL REFERENCES instances ON DELETE CASCADE,
+    key           text NOT NULL,
+    value         text,
+    PRIMARY KEY (instance_uuid, key)
+);
+INSERT INTO instance_metadata SELECT uuid, 'role', (ARRAY['web', 'db', 'cache'])[1 + abs(hashtext(hostname)) % 3]
+FROM instances;
+
 SELECT tablepub.publish('flavors');
 SELECT tablepub.publish('users', exclude_columns => '{password_hash}');
 SELECT tablepub.publish('instances');
+SELECT tablepub.publish('instance_metadata');

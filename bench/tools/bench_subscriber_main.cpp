@@ -14,8 +14,8 @@
 #include "tablepub.pb.h"
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        std::cerr << "usage: tablepub-bench-subscriber ENDPOINT EXPECTED_CHANGES IDLE_TIMEOUT_MS\n";
+    if (argc != 4 && argc != 5) {
+        std::cerr << "usage: tablepub-bench-subscriber ENDPOINT EXPECTED_CHANGES IDLE_TIMEOUT_MS [TOPIC_PREFIX]\n";
         return 2;
     }
     const std::string endpoint = argv[1];
@@ -25,7 +25,9 @@ int main(int argc, char** argv) {
     zmq::context_t ctx(1);
     zmq::socket_t sub(ctx, zmq::socket_type::sub);
     sub.set(zmq::sockopt::rcvhwm, 0);
-    sub.set(zmq::sockopt::subscribe, "");
+    // Default: every topic (the table topics and ".tx"); a prefix such as
+    // "public." measures a subscriber of tables only.
+    sub.set(zmq::sockopt::subscribe, argc > 4 ? std::string(argv[4]) : std::string());
     sub.set(zmq::sockopt::rcvtimeo, idle_ms);
     sub.connect(endpoint);
     std::cout << "ready" << std::endl;

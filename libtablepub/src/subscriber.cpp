@@ -8,6 +8,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "curve_keys.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/table_sync.hpp"
 
@@ -15,35 +16,12 @@ namespace tablepub {
 
 namespace {
 
-bool is_z85_key(const std::string& k) {
-    std::uint8_t raw[32];
-    return k.size() == 40 && zmq_z85_decode(raw, k.c_str()) != nullptr;
-}
-
-// Checks the CURVE settings once, so that a typo fails the constructor
-// instead of every connection attempt in silence; derives our public key
-// from the secret one when it is not given.
 void check_curve(SubscriberOptions& o) {
-    if (o.curve_server_key.empty()) {
-        if (!o.curve_public_key.empty() || !o.curve_secret_key.empty())
-            throw std::invalid_argument("CURVE client keys given without the relay's public key (curve_server_key)");
-        return;
-    }
-    if (!is_z85_key(o.curve_server_key)) throw std::invalid_argument("curve_server_key is not a 40-character Z85 key");
-    if (!is_z85_key(o.curve_secret_key)) throw std::invalid_argument("curve_secret_key is not a 40-character Z85 key");
-    char derived[41];
-    if (zmq_curve_public(derived, o.curve_secret_key.c_str()) != 0)
-        throw std::invalid_argument(std::string("cannot use CURVE: ") + zmq_strerror(zmq_errno()));
-    if (o.curve_public_key.empty()) o.curve_public_key = derived;
-    if (o.curve_public_key != derived)
-        throw std::invalid_argument("curve_public_key does not belong to curve_secret_key");
+    detail::check_curve(o.curve_server_key, o.curve_public_key, o.curve_secret_key);
 }
 
 void apply_curve(zmq::socket_t& s, const SubscriberOptions& o) {
-    if (o.curve_server_key.empty()) return;
-    s.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
-    s.set(zmq::sockopt::curve_publickey, o.curve_public_key);
-    s.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+    detail::apply_curve(s, o.curve_server_key, o.curve_public_key, o.curve_secret_key);
 }
 
 }  // namespace

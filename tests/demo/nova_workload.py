@@ -33,8 +33,9 @@ def main():
                    "INSERT INTO instances (uuid, hostname, user_id, flavor_id, vm_state, task_state, memory_mb)"
                    " SELECT md5('vm%d')::uuid, 'vm-%d', %s, %d, 'building', 'scheduling', memory_mb"
                    " FROM flavors WHERE id = %d;"
+                   "INSERT INTO instance_metadata VALUES (md5('vm%d')::uuid, 'role', '%s');"
                    "UPDATE quota_usages SET in_use = in_use + 1 WHERE user_id = %s AND resource = 'instances';"
-                   "COMMIT;" % (booted, booted, user, flavor, flavor, user))
+                   "COMMIT;" % (booted, booted, user, flavor, flavor, booted, rng.choice(["web", "db"]), user))
         elif x < 0.55:
             sql = ("UPDATE instances SET vm_state = 'active', power_state = 1, task_state = NULL,"
                    " host = 'compute-%d', launched_at = now() WHERE uuid = %s AND vm_state = 'building';"

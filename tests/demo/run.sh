@@ -35,21 +35,21 @@ fi
 if [ "$SCHEMA" = nova ]; then
     TABLES=$(sed -n "s/^SELECT tablepub.publish('\([a-z_.]*\)'.*/\1/p" "$root/tests/nova/publish.sql" | paste -sd,)
 else
-    TABLES=public.flavors,public.users,public.instances
+    TABLES=public.flavors,public.users,public.instances,public.instance_metadata
 fi
 for b in "$relay_bin" "$tail_bin"; do [ -x "$b" ] || { echo "demo: $b not built (make relay)" >&2; exit 1; }; done
 
 D=$(mktemp -d /tmp/tablepub-demo.XXXX)
 chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
-RELAY= TAIL= RAW= WORK= NOVA_PID= OSLO=
+RELAY= TAIL= RAW= WORK= NOVA_PID= OSLO= TX_TAIL=
 AMQP_FLAGS=()
 . "$root/tests/lib/procs.sh"
 . "$root/tests/amqp/broker.sh"
 BROKER_PID="" BROKER_EPMD_PID=""
 cleanup() {
     local rc=$?
-    stop_pid "$WORK"; stop_pid "$NOVA_PID"; stop_pid "$TAIL"; stop_pid "$RAW"; stop_pid "$RELAY"; stop_pid "$OSLO"
+    stop_pid "$WORK"; stop_pid "$NOVA_PID"; stop_pid "$TX_TAIL"; stop_pid "$TAIL"; stop_pid "$RAW"; stop_pid "$RELAY"; stop_pid "$OSLO"
     broker_cleanup
     "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
     if [ $rc -ne 0 ]; then
@@ -200,11 +200,52 @@ done
 wait "$WORK"; WORK=
 if [ "$SCHEMA" = nova ]; then
     say "Nova's writers done: $(nova_cmd wait)"
-    nova_cmd quit >/dev/null
-    wait "$NOVA_PID" 2>/dev/null || true; NOVA_PID=
 else
     say "workload done: $(cat "$D/workload.out") transactions"
 fi
+
+# Whole transactions across tables (issue 11): a second subscriber follows
+# instances and instance_metadata as one unit and prints one JSON object
+# per transaction; a boot writes both tables in one transaction.
+say "whole transactions across tables: tablepub-tail --tx --table public.instances,public.instance_metadata"
+"$tail_bin" --connect "$PUB" --snapshot-endpoint "$SNAP" --request-timeout 2000 \
+    --table public.instances,public.instance_metadata --tx >"$D/tx.jsonl" 2>"$D/tx.err" &
+TX_TAIL=$!
+for i in $(seq 1 100); do grep -q -- '-> live' "$D/tx.err" && break; sleep 0.1; done
+grep -q -- '-> live' "$D/tx.err" || { echo "demo: tablepub-tail --tx did not go live" >&2; cat "$D/tx.err" >&2; stop_pid "$TX_TAIL"; exit 1; }
+if [ "$SCHEMA" = nova ]; then
+    nova_cmd start 7 1 1 4 >/dev/null
+    say "Nova boots an instance with its metadata (nova.db.main.api.instance_create, one transaction): $(nova_cmd wait)"
+    nova_cmd quit >/dev/null
+    wait "$NOVA_PID" 2>/dev/null || true; NOVA_PID=
+else
+    psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO instances (uuid, hostname, user_id, flavor_id, vm_state, task_state, memory_mb)
+VALUES (md5('vm-tx')::uuid, 'vm-tx', md5('user1')::uuid, 2, 'building', 'scheduling', 2048);
+INSERT INTO instance_metadata VALUES (md5('vm-tx')::uuid, 'role', 'db'), (md5('vm-tx')::uuid, 'owner', 'team-tx');
+COMMIT;
+SQL
+    say "booted vm-tx: one transaction inserting into instances and instance_metadata"
+fi
+"$py" - "$D/tx.jsonl" <<'PY' || { stop_pid "$TX_TAIL"; echo "demo: no transaction touching both tables arrived" >&2; exit 1; }
+import json, sys, time
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    for line in open(sys.argv[1]):
+        tx = json.loads(line)
+        if {c["table"] for c in tx["changes"]} >= {"public.instances", "public.instance_metadata"}:
+            print("         tablepub-tail --tx printed (one line; shown folded, each change cut at 150 characters):")
+            print('         {"commit_time":"%s","position":%d,"txid":%d,"changes":[' % (tx["commit_time"], tx["position"], tx["txid"]))
+            for c in tx["changes"]:
+                c = {k: v for k, v in c.items() if k in ("table", "op", "seq", "key", "values")}
+                print("           " + json.dumps(c, separators=(",", ":"), sort_keys=True)[:150])
+            print("         ]}")
+            sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
+PY
+stop_pid "$TX_TAIL"; TX_TAIL=
 
 caught=0
 for i in $(seq 1 60); do

@@ -435,6 +435,36 @@ void append_message_json(std::string& out, std::string_view topic, const v1::Mes
         out += '}';
         return;
     }
+    if (msg.has_transaction()) {
+        // A Transaction on ".tx": seq = position.
+        out += "{\"commit_time\":";
+        v1::Value t;
+        t.set_timestamp(msg.commit_time());
+        append_value_json(out, t, bytes);
+        out += ",\"op\":\"transaction\",\"position\":";
+        append_int(out, msg.position() != 0 ? msg.position() : msg.seq());
+        out += ",\"seq\":";
+        append_int(out, msg.seq());
+        out += ",\"table\":";
+        append_json_string(out, topic);
+        out += ",\"tables\":[";
+        bool first = true;
+        for (const auto& r : msg.transaction().tables()) {
+            if (!first) out += ',';
+            first = false;
+            out += "{\"first_seq\":";
+            append_int(out, r.first_seq());
+            out += ",\"last_seq\":";
+            append_int(out, r.last_seq());
+            out += ",\"table\":";
+            append_json_string(out, r.schema_name() + "." + r.table_name());
+            out += '}';
+        }
+        out += "],\"txid\":";
+        append_int(out, msg.txid());
+        out += '}';
+        return;
+    }
     const auto& c = msg.change();
     const bool rows = c.op() != v1::SCHEMA && c.op() != v1::RESYNC && c.op() != v1::TRUNCATE && c.op() != v1::UNPUBLISH;
     out += '{';

@@ -7,6 +7,7 @@
 #include "tail/tail_follow.hpp"
 #include "tail/tail_options.hpp"
 #include "tail/tail_stream.hpp"
+#include "tail/tail_tx.hpp"
 
 namespace {
 
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGUSR1, on_dump);
     try {
+        if (options.tx) return tablepub::run_tail_transactions(options, {&g_stop, &g_dump}, std::cout, std::cerr);
         if (options.subscriber_mode())
             return tablepub::run_tail_subscriber(options, {&g_stop, &g_dump}, std::cout, std::cerr);
         return tablepub::run_tail_stream(options, &g_stop, STDOUT_FILENO, std::cerr);

@@ -43,6 +43,20 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "{\"raw_text\":BYTES}, BYTES encoded as --bytes says. Heartbeats (--heartbeats) carry\n"
         "\"unpublished\":true for an unpublished table and \"moved_to\":\"schema.table\" on the\n"
         "old topic of a renamed one.\n"
+        "In raw mode without --table, the transaction topic \".tx\" prints too, one line per\n"
+        "transaction: {\"commit_time\",\"op\":\"transaction\",\"position\",\"seq\",\"table\":\".tx\",\n"
+        "\"tables\":[{\"first_seq\",\"last_seq\",\"table\"}],\"txid\"} (its messages' ranges per table).\n"
+        "\n"
+        "--tx: follows the --table set as ONE unit (one snapshot of every table in one database\n"
+        "transaction, then whole transactions in commit order; docs/protocol.md section 9,\n"
+        "\"Several tables as one unit\") and prints one line per committed transaction:\n"
+        "  {\"changes\":[change objects as above, each with its \"table\"],\"commit_time\",\"position\",\"txid\"}\n"
+        "With --snapshot, every snapshot of the set (the first, and each resync) prints first as\n"
+        "  {\"op\":\"snapshot_begin\",\"position\",\"tables\"}, one {\"row\",\"table\"} line per row (as in\n"
+        "  --mirror), {\"op\":\"snapshot_end\",\"position\"}: drop what you built before it.\n"
+        "With --mirror, the file then always shows one transaction boundary of the whole set, and\n"
+        "FILE.status is {\"dumps\",\"state\",\"position\",\"latest_position\",\"lag\",\"lag_seconds\",\n"
+        "\"tables\":[{\"table\",\"last_seq\",\"rows\"}],\"stats\":{...}}.\n"
         "\n"
         "--mirror FILE: on SIGUSR1 and on exit, writes FILE (atomically: FILE.tmp + rename) with\n"
         "one line per row, {\"row\":{column:value,...},\"table\":\"schema.table\"}, columns by\n"
@@ -84,6 +98,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
                  "--snapshot: no progress on stderr (by default a line redrawn on a terminal, else a line per "
                  "table every 5 s)")
         ->envname("TABLEPUB_QUIET");
+    app.add_flag("--tx", o.tx,
+                 "follow the --table set as one unit and print one JSON object per transaction "
+                 "(needs --snapshot-endpoint)")
+        ->envname("TABLEPUB_TX");
     add_endpoints(app, "--snapshot-endpoint", "TABLEPUB_SNAPSHOT_ENDPOINT", o.snapshot_endpoints,
                   "relay snapshot (ROUTER) endpoint: replays for the raw mode, snapshots for --snapshot and --mirror "
                   "(repeatable)");
@@ -106,9 +124,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
             return usage_error(err, program, "--table \"" + t + "\" must be schema.table");
     }
     if (o.subscriber_mode()) {
-        if (o.tables.empty()) return usage_error(err, program, "--snapshot and --mirror need at least one --table");
+        if (o.tables.empty())
+            return usage_error(err, program, "--snapshot, --tx and --mirror need at least one --table");
         if (o.snapshot_endpoints.empty())
-            return usage_error(err, program, "--snapshot and --mirror need --snapshot-endpoint");
+            return usage_error(err, program, "--snapshot, --tx and --mirror need --snapshot-endpoint");
     }
     if (o.curve_server_key.empty() != o.curve_client_key.empty())
         return usage_error(err, program, "--curve-server-key and --curve-client-key go together");

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "tablepub.pb.h"
+#include "tablepub/table_set_sync.hpp"
 
 namespace tablepub {
 
@@ -141,8 +142,13 @@ void TailRepair::request(Topic& t, Clock::time_point now) {
     req.set_request_id(id);
     req.set_credit(options_.credit);
     auto* r = req.mutable_replay();
-    r->set_schema_name(t.schema_name);
-    r->set_table_name(t.table_name);
+    if (t.name == transaction_topic) {
+        // The transaction topic replays by position, without a table name.
+        r->set_transactions(true);
+    } else {
+        r->set_schema_name(t.schema_name);
+        r->set_table_name(t.table_name);
+    }
     r->set_from_seq(t.last + 1);
     // 0: up to the relay's latest durable seq. A backlog that overflowed
     // the relay's queue usually has holes all over it; asking for the rest

@@ -35,12 +35,15 @@ struct TailOptions {
     bool quiet = false;     // no snapshot progress on stderr (tail_progress.hpp)
     std::vector<std::string> snapshot_endpoints;
     std::string mirror;  // write the mirror here on SIGUSR1 and on exit
+    // --tx: the --table set as one unit (tablepub::SetSubscriber): one JSON
+    // object per transaction; --mirror then writes only transaction boundaries.
+    bool tx = false;
     std::uint64_t request_timeout_ms = 10'000;
     // CURVE: the relay's public key file and our secret key file (both or neither).
     std::string curve_server_key;
     std::string curve_client_key;
 
-    [[nodiscard]] bool subscriber_mode() const noexcept { return snapshot || !mirror.empty(); }
+    [[nodiscard]] bool subscriber_mode() const noexcept { return snapshot || tx || !mirror.empty(); }
 };
 
 using TailParse = std::variant<TailOptions, int>;

@@ -1,0 +1,205 @@
+// Keeping a set of tables in sync as one unit: one multi-table snapshot,
+// then whole transactions in commit order across the tables, as a pure
+// state machine with no I/O (docs/protocol.md section 9, "Several tables as
+// one unit"). The read view (mirrors) only ever changes by a whole
+// transaction or a whole snapshot of the set. SetSubscriber feeds it; unit
+// tests drive it directly.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tablepub.pb.h"
+#include "tablepub/mirror.hpp"
+#include "tablepub/pg_snapshot.hpp"
+
+namespace tablepub {
+
+// The topic of the Transaction messages (docs/protocol.md section 4).
+inline constexpr const char* transaction_topic = ".tx";
+
+enum class SetState {
+    syncing,    // first snapshot of the set requested; messages are buffered
+    live,       // transactions are applied in commit order
+    resyncing,  // a new snapshot of the whole set is requested; the old view stays
+    failed,     // the relay refused the snapshot (not published, forbidden, ...); retried slowly
+};
+
+[[nodiscard]] const char* to_string(SetState s) noexcept;
+
+// One committed transaction as the set exposes it.
+struct SetTransaction {
+    std::uint64_t position = 0;
+    std::uint64_t txid = 0;
+    std::int64_t commit_time = 0;  // microseconds since 1970-01-01 UTC
+    // Its messages on the set's tables ("schema.table", message), table by
+    // table in the order the Transaction lists them, each in seq order.
+    std::vector<std::pair<std::string, v1::Message>> changes;
+};
+
+struct SetOptions {
+    // Messages held (all tables and ".tx") while a snapshot or replay runs
+    // or a transaction waits for its ranges; beyond that new ones are
+    // dropped and fetched again by replay once they are needed.
+    std::size_t max_buffered = 1'000'000;
+    unsigned max_replay_attempts = 5;  // replays bringing nothing new before a resync
+    std::chrono::milliseconds retry_delay{500};
+    std::chrono::milliseconds failed_retry{5000};
+    // Consecutive ".tx" heartbeats below our position before we conclude the
+    // stream was reset (positions restarted) and resync.
+    unsigned regression_heartbeats = 3;
+    // Heartbeat intervals without anything on ".tx" before the set is stale.
+    unsigned stale_heartbeats = 3;
+    // Projection per table ("schema.table" -> columns; absent: all).
+    std::map<std::string, std::vector<std::string>> columns;
+};
+
+// Called synchronously, after the read view changed.
+struct SetCallbacks {
+    // A new transaction was applied to the read view.
+    std::function<void(const SetTransaction&)> on_transaction;
+    // The read view was replaced by a snapshot of the set at this position.
+    std::function<void(std::uint64_t position)> on_snapshot;
+    std::function<void(SetState from, SetState to, const std::string& why)> on_state;
+};
+
+struct SetStats {
+    std::uint64_t transactions = 0;       // new transactions applied (and reported)
+    std::uint64_t skipped_contained = 0;  // transactions already in the snapshot
+    std::uint64_t duplicates = 0;         // messages already processed
+    std::uint64_t gaps = 0;               // gaps found (on ".tx" or a table)
+    std::uint64_t replays = 0;            // replay requests sent
+    std::uint64_t snapshots = 0;          // snapshots of the set applied
+    std::uint64_t resyncs = 0;            // snapshots taken again
+    std::uint64_t anomalies = 0;          // transactions that did not fit the view
+    std::uint64_t dropped = 0;            // messages dropped because the buffers were full
+};
+
+class TableSetSync {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // `tables` as "schema.table", at least one, no duplicates; throws
+    // std::invalid_argument otherwise.
+    TableSetSync(std::vector<std::string> tables, SetOptions options = {}, SetCallbacks callbacks = {});
+
+    [[nodiscard]] const std::vector<std::string>& tables() const noexcept { return names_; }
+
+    // Asks for the first snapshot. Call after subscribing to the tables and ".tx".
+    void start(Clock::time_point now);
+    // A message from the PUB socket on `topic` (a table of the set or ".tx").
+    void on_message(const std::string& topic, const v1::Message& msg, Clock::time_point now);
+    // A reply on the snapshot endpoint; ignored unless it answers the request in progress.
+    void on_reply(const v1::Reply& reply, Clock::time_point now);
+    void on_request_failed(std::uint64_t request_id, const std::string& why, Clock::time_point now);
+    // Fires delayed retries. Call at least every retry_delay.
+    void tick(Clock::time_point now);
+
+    // The request to send next, if any (the caller adds credit); it
+    // supersedes the previous one, which the caller should cancel.
+    [[nodiscard]] std::optional<v1::Request> take_request();
+    [[nodiscard]] std::uint64_t pending_request_id() const noexcept { return pending_id_; }
+
+    [[nodiscard]] SetState state() const noexcept { return state_; }
+    [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+    // Position of the last transaction the read view contains.
+    [[nodiscard]] std::uint64_t position() const noexcept { return applied_; }
+    // Highest position announced by the relay.
+    [[nodiscard]] std::uint64_t latest_position() const noexcept { return latest_; }
+    // Lag in transactions: announced but not yet in the read view.
+    [[nodiscard]] std::uint64_t lag() const noexcept { return latest_ > applied_ ? latest_ - applied_ : 0; }
+    // Commit time of the last transaction applied (0 before any).
+    [[nodiscard]] std::int64_t commit_time() const noexcept { return commit_time_; }
+    // Lag in time: `now` minus the commit time of the last transaction
+    // applied while some are known to be missing; zero when caught up.
+    [[nodiscard]] std::chrono::microseconds lag_time(std::chrono::system_clock::time_point now) const noexcept;
+    [[nodiscard]] bool stale(Clock::time_point now) const noexcept;
+
+    // The read view of one table (nullptr for a table not in the set).
+    [[nodiscard]] const Mirror* mirror(const std::string& table) const;
+    [[nodiscard]] const v1::TableSchema* schema(const std::string& table) const;
+    // Last seq of the table the read view contains.
+    [[nodiscard]] std::uint64_t last_seq(const std::string& table) const;
+    [[nodiscard]] const std::optional<PgSnapshot>& snapshot() const noexcept { return filter_; }
+    [[nodiscard]] std::uint64_t snapshot_position() const noexcept { return snap_position_; }
+    // Messages and Transactions held until their transaction is complete.
+    [[nodiscard]] std::size_t buffered() const noexcept;
+    [[nodiscard]] const SetStats& stats() const noexcept { return stats_; }
+
+private:
+    struct Table {
+        std::string schema_name, table_name;
+        std::uint64_t last_seq = 0;
+        std::uint64_t latest_seq = 0;
+        std::map<std::uint64_t, v1::Message> buffer;
+        Mirror mirror;
+        v1::TableSchema schema;
+    };
+    struct Staging {
+        std::size_t index = 0;  // table being received
+        bool begun = false;
+        std::uint64_t rows = 0;
+        v1::SnapshotBegin first;  // header of table 0
+        std::vector<Mirror> mirrors;
+        std::vector<v1::SnapshotBegin> begins;
+    };
+    enum class Pending { none, snapshot, replay };
+
+    void set_state(SetState s, const std::string& why);
+    void request_snapshot();
+    void request_replay(const std::string& schema_name, const std::string& table_name, std::uint64_t from,
+                        std::uint64_t to);
+    void resync(const std::string& why);
+    void retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now);
+    void on_snapshot_reply(const v1::Reply& reply, Clock::time_point now);
+    void on_replay_end(Clock::time_point now);
+    void on_error(const v1::Error& err, Clock::time_point now);
+    void take_message(const std::string& topic, const v1::Message& msg, bool live);
+    void drain();
+    // Applies (or skips) the Transaction at applied_ + 1; false when it is
+    // missing or incomplete.
+    bool step();
+    bool apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs);
+    void check_complete(Clock::time_point now);
+    [[nodiscard]] Table* find(const std::string& topic);
+    [[nodiscard]] const Table* find(const std::string& topic) const;
+
+    std::vector<std::string> names_;
+    std::map<std::string, Table> tables_;  // by topic
+    SetOptions options_;
+    SetCallbacks callbacks_;
+
+    SetState state_ = SetState::syncing;
+    std::string reason_;
+    Pending pending_ = Pending::none;
+    std::uint64_t pending_id_ = 0;
+    std::optional<v1::Request> outbox_;
+    std::optional<Clock::time_point> retry_at_;
+    Pending retry_what_ = Pending::none;
+    std::optional<Staging> staging_;
+    unsigned replay_attempts_ = 0;
+    std::string replay_topic_;  // what the replay in progress fetches (a table or ".tx")
+    bool replay_new_ = false;   // it brought something not buffered before
+
+    std::optional<PgSnapshot> filter_;
+    std::uint64_t snap_position_ = 0;
+    std::uint64_t applied_ = 0;
+    std::uint64_t latest_ = 0;
+    std::int64_t commit_time_ = 0;
+    std::map<std::uint64_t, v1::Message> tx_buffer_;  // Transaction messages by position
+
+    Clock::time_point last_heard_{};
+    std::uint64_t heartbeat_ms_ = 0;
+    unsigned regressions_ = 0;
+
+    SetStats stats_;
+};
+
+}  // namespace tablepub

@@ -1,0 +1,659 @@
+#include "tablepub/table_set_sync.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace tablepub {
+
+namespace {
+
+// Unique in the process (a set's requests never share a stream id with
+// another set's on one DEALER).
+std::uint64_t next_request_id() noexcept {
+    static std::atomic<std::uint64_t> counter{std::uint64_t{1} << 62};
+    return ++counter;
+}
+
+// Whether `next` only drops columns of `prev` (same names, types and key
+// positions otherwise): then the rows stay right without a snapshot.
+bool schema_subset(const v1::TableSchema& prev, const v1::TableSchema& next, std::set<std::string>& dropped) {
+    if (prev.columns().empty()) return false;
+    std::map<std::string, const v1::ColumnSchema*> old_cols;
+    for (const auto& c : prev.columns()) {
+        old_cols[c.name()] = &c;
+        dropped.insert(c.name());
+    }
+    for (const auto& c : next.columns()) {
+        auto it = old_cols.find(c.name());
+        if (it == old_cols.end() || it->second->type_oid() != c.type_oid() ||
+            it->second->key_position() != c.key_position())
+            return false;
+        dropped.erase(c.name());
+    }
+    return true;
+}
+
+// Decides whether a transaction's data changes fit the rows without
+// touching them, so that a change that does not fit leaves the read view at
+// the previous transaction boundary: keys the transaction inserted or
+// removed so far override what the mirror holds.
+class FitCheck {
+public:
+    explicit FitCheck(const Mirror& m) : mirror_(m) {}
+
+    Mirror::Apply check(const v1::Change& ch) {
+        switch (ch.op()) {
+            case v1::INSERT: {
+                if (ch.key().empty()) return Mirror::Apply::no_key;
+                if (present(ch.key())) return Mirror::Apply::insert_existing;
+                overlay_[Mirror::encode_key(ch.key())] = true;
+                return Mirror::Apply::ok;
+            }
+            case v1::UPDATE: {
+                if (ch.key().empty()) return Mirror::Apply::no_key;
+                const bool key_changed = !ch.old_key().empty();
+                const auto& from = key_changed ? ch.old_key() : ch.key();
+                if (!present(from)) return Mirror::Apply::missing_row;
+                if (key_changed) {
+                    auto old_k = Mirror::encode_key(from), new_k = Mirror::encode_key(ch.key());
+                    if (old_k != new_k && present(ch.key())) return Mirror::Apply::key_collision;
+                    overlay_[old_k] = false;
+                    overlay_[new_k] = true;
+                }
+                return Mirror::Apply::ok;
+            }
+            case v1::DELETE:
+                if (ch.key().empty()) return Mirror::Apply::no_key;
+                if (!present(ch.key())) return Mirror::Apply::missing_row;
+                overlay_[Mirror::encode_key(ch.key())] = false;
+                return Mirror::Apply::ok;
+            case v1::TRUNCATE:
+                truncated_ = true;
+                overlay_.clear();
+                return Mirror::Apply::ok;
+            default: return Mirror::Apply::not_data;
+        }
+    }
+
+private:
+    bool present(const google::protobuf::RepeatedPtrField<v1::Column>& key) const {
+        auto it = overlay_.find(Mirror::encode_key(key));
+        if (it != overlay_.end()) return it->second;
+        return !truncated_ && mirror_.find(key) != nullptr;
+    }
+
+    const Mirror& mirror_;
+    std::unordered_map<std::string, bool> overlay_;
+    bool truncated_ = false;
+};
+
+std::string topic_of(const std::string& schema_name, const std::string& table_name) {
+    return schema_name + "." + table_name;
+}
+
+}  // namespace
+
+const char* to_string(SetState s) noexcept {
+    switch (s) {
+        case SetState::syncing: return "syncing";
+        case SetState::live: return "live";
+        case SetState::resyncing: return "resyncing";
+        case SetState::failed: return "failed";
+    }
+    return "?";
+}
+
+TableSetSync::TableSetSync(std::vector<std::string> tables, SetOptions options, SetCallbacks callbacks)
+    : names_(std::move(tables)), options_(std::move(options)), callbacks_(std::move(callbacks)) {
+    if (names_.empty()) throw std::invalid_argument("a table set needs at least one table");
+    for (const auto& n : names_) {
+        const auto dot = n.find('.');
+        if (dot == std::string::npos || dot == 0 || dot + 1 == n.size())
+            throw std::invalid_argument("table \"" + n + "\" is not of the form schema.table");
+        Table t;
+        t.schema_name = n.substr(0, dot);
+        t.table_name = n.substr(dot + 1);
+        if (!tables_.emplace(n, std::move(t)).second) throw std::invalid_argument("table \"" + n + "\" is named twice");
+    }
+}
+
+TableSetSync::Table* TableSetSync::find(const std::string& topic) {
+    auto it = tables_.find(topic);
+    return it == tables_.end() ? nullptr : &it->second;
+}
+
+const TableSetSync::Table* TableSetSync::find(const std::string& topic) const {
+    auto it = tables_.find(topic);
+    return it == tables_.end() ? nullptr : &it->second;
+}
+
+const Mirror* TableSetSync::mirror(const std::string& table) const {
+    const auto* t = find(table);
+    return t ? &t->mirror : nullptr;
+}
+
+const v1::TableSchema* TableSetSync::schema(const std::string& table) const {
+    const auto* t = find(table);
+    return t ? &t->schema : nullptr;
+}
+
+std::uint64_t TableSetSync::last_seq(const std::string& table) const {
+    const auto* t = find(table);
+    return t ? t->last_seq : 0;
+}
+
+std::size_t TableSetSync::buffered() const noexcept {
+    std::size_t n = tx_buffer_.size();
+    for (const auto& [name, t] : tables_) n += t.buffer.size();
+    return n;
+}
+
+std::chrono::microseconds TableSetSync::lag_time(std::chrono::system_clock::time_point now) const noexcept {
+    if (lag() == 0 || commit_time_ == 0) return std::chrono::microseconds(0);
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+    return std::chrono::microseconds(std::max<std::int64_t>(0, now_us - commit_time_));
+}
+
+bool TableSetSync::stale(Clock::time_point now) const noexcept {
+    if (heartbeat_ms_ == 0) return false;
+    return now - last_heard_ > std::chrono::milliseconds(heartbeat_ms_ * options_.stale_heartbeats);
+}
+
+void TableSetSync::set_state(SetState s, const std::string& why) {
+    const auto from = state_;
+    state_ = s;
+    reason_ = why;
+    if (from != s && callbacks_.on_state) callbacks_.on_state(from, s, why);
+}
+
+void TableSetSync::start(Clock::time_point now) {
+    last_heard_ = now;
+    request_snapshot();
+}
+
+void TableSetSync::request_snapshot() {
+    pending_ = Pending::snapshot;
+    pending_id_ = next_request_id();
+    retry_at_.reset();
+    v1::Request req;
+    req.set_request_id(pending_id_);
+    auto* snap = req.mutable_snapshot();
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        const auto& t = tables_.at(names_[i]);
+        auto cols = options_.columns.find(names_[i]);
+        if (i == 0) {
+            snap->set_schema_name(t.schema_name);
+            snap->set_table_name(t.table_name);
+            if (cols != options_.columns.end())
+                for (const auto& c : cols->second) snap->add_columns(c);
+        } else {
+            auto* ref = snap->add_more_tables();
+            ref->set_schema_name(t.schema_name);
+            ref->set_table_name(t.table_name);
+            if (cols != options_.columns.end())
+                for (const auto& c : cols->second) ref->add_columns(c);
+        }
+    }
+    staging_.emplace();
+    staging_->mirrors.resize(names_.size());
+    outbox_ = std::move(req);
+}
+
+void TableSetSync::request_replay(const std::string& schema_name, const std::string& table_name, std::uint64_t from,
+                                  std::uint64_t to) {
+    pending_ = Pending::replay;
+    pending_id_ = next_request_id();
+    replay_topic_ = schema_name.empty() ? transaction_topic : topic_of(schema_name, table_name);
+    replay_new_ = false;
+    ++stats_.replays;
+    v1::Request req;
+    req.set_request_id(pending_id_);
+    auto* r = req.mutable_replay();
+    r->set_schema_name(schema_name);
+    r->set_table_name(table_name);
+    r->set_from_seq(from);
+    r->set_to_seq(to);
+    r->set_transactions(schema_name.empty());
+    outbox_ = std::move(req);
+}
+
+std::optional<v1::Request> TableSetSync::take_request() {
+    auto r = std::move(outbox_);
+    outbox_.reset();
+    return r;
+}
+
+void TableSetSync::resync(const std::string& why) {
+    ++stats_.resyncs;
+    // Keep serving the old view; forget what the old stream announced (a
+    // reset stream announces smaller positions).
+    latest_ = applied_;
+    regressions_ = 0;
+    replay_attempts_ = 0;
+    set_state(state_ == SetState::syncing ? SetState::syncing : SetState::resyncing, why);
+    request_snapshot();
+}
+
+void TableSetSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now) {
+    pending_ = Pending::none;
+    pending_id_ = 0;
+    retry_what_ = what;
+    retry_at_ = now + delay;
+}
+
+void TableSetSync::tick(Clock::time_point now) {
+    if (!retry_at_ || now < *retry_at_) return;
+    retry_at_.reset();
+    if (retry_what_ == Pending::snapshot)
+        request_snapshot();
+    else
+        check_complete(now);
+}
+
+void TableSetSync::take_message(const std::string& topic, const v1::Message& msg, bool live) {
+    // Replayed messages are what a waiting transaction needs: never dropped.
+    if (live && buffered() >= options_.max_buffered) {
+        // A dropped table message makes its range incomplete, a dropped
+        // Transaction a gap on ".tx": both are replayed when needed.
+        ++stats_.dropped;
+        if (topic == transaction_topic && msg.seq() > latest_) latest_ = msg.seq();
+        return;
+    }
+    if (topic == transaction_topic) {
+        const auto pos = msg.seq();
+        if (pos > latest_) latest_ = pos;
+        if (pos <= applied_ && state_ == SetState::live) {
+            ++stats_.duplicates;
+            return;
+        }
+        if (tx_buffer_.emplace(pos, msg).second)
+            replay_new_ = true;
+        else
+            ++stats_.duplicates;
+        return;
+    }
+    auto* t = find(topic);
+    if (!t) return;
+    if (msg.seq() > t->latest_seq) t->latest_seq = msg.seq();
+    if (msg.seq() <= t->last_seq && state_ == SetState::live) {
+        ++stats_.duplicates;
+        return;
+    }
+    if (t->buffer.emplace(msg.seq(), msg).second)
+        replay_new_ = true;
+    else
+        ++stats_.duplicates;
+}
+
+void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, Clock::time_point now) {
+    const bool tx = topic == transaction_topic;
+    if (!tx && !find(topic)) return;
+    if (tx) last_heard_ = now;
+    if (msg.has_heartbeat()) {
+        if (tx) {
+            heartbeat_ms_ = msg.heartbeat().interval_ms();
+            if (msg.seq() > latest_) latest_ = msg.seq();
+            if (state_ == SetState::live) {
+                // After a relay restart heartbeats lag our position for a
+                // moment; for long, the positions were reset.
+                if (msg.seq() < applied_) {
+                    if (++regressions_ >= options_.regression_heartbeats) {
+                        resync("the relay's position " + std::to_string(msg.seq()) + " stays below ours (" +
+                               std::to_string(applied_) + ")");
+                        return;
+                    }
+                } else {
+                    regressions_ = 0;
+                }
+            }
+        } else {
+            auto* t = find(topic);
+            const auto& hb = msg.heartbeat();
+            if (!hb.moved_to_table().empty() || hb.unpublished()) {
+                // The table's changes no longer come on this topic (renamed:
+                // the Transactions list the new name, which is not in the
+                // set): the view would silently stop following it.
+                if (state_ == SetState::live)
+                    resync(topic + (hb.unpublished()
+                                        ? " is unpublished"
+                                        : " was renamed to " + hb.moved_to_schema() + "." + hb.moved_to_table()));
+                return;
+            }
+            if (msg.seq() > t->latest_seq) t->latest_seq = msg.seq();
+        }
+        check_complete(now);
+        return;
+    }
+    if (tx && !msg.has_transaction()) return;
+    take_message(topic, msg, true);
+    if (state_ != SetState::live) return;
+    drain();
+    check_complete(now);
+}
+
+void TableSetSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
+    if (reply.request_id() == 0 || reply.request_id() != pending_id_) return;
+    switch (reply.kind_case()) {
+        case v1::Reply::kSnapshotBegin:
+        case v1::Reply::kSnapshotRows:
+        case v1::Reply::kSnapshotEnd:
+            if (pending_ == Pending::snapshot) on_snapshot_reply(reply, now);
+            return;
+        case v1::Reply::kReplayMessages:
+            if (pending_ != Pending::replay) return;
+            // Replayed messages keep the name they were published under:
+            // file them under the topic asked for.
+            for (const auto& m : reply.replay_messages().messages())
+                if (!m.has_heartbeat()) take_message(replay_topic_, m, false);
+            drain();
+            return;
+        case v1::Reply::kReplayEnd:
+            if (pending_ == Pending::replay) on_replay_end(now);
+            return;
+        case v1::Reply::kError: on_error(reply.error(), now); return;
+        default: return;
+    }
+}
+
+void TableSetSync::on_snapshot_reply(const v1::Reply& reply, Clock::time_point now) {
+    auto& st = *staging_;
+    auto discard = [&](const std::string& why) {
+        staging_.reset();
+        reason_ = why;
+        retry_later(Pending::snapshot, options_.retry_delay, now);
+    };
+    switch (reply.kind_case()) {
+        case v1::Reply::kSnapshotBegin: {
+            const auto& b = reply.snapshot_begin();
+            if (st.begun || st.index >= names_.size()) return discard("snapshot stream out of order");
+            const auto& t = tables_.at(names_[st.index]);
+            // A relay before multi-table snapshots sends neither index nor count.
+            const bool indexed = b.table_count() != 0 || names_.size() > 1;
+            if ((indexed && (b.table_index() != st.index || b.table_count() != names_.size())) ||
+                (!b.table_name().empty() && (b.schema_name() != t.schema_name || b.table_name() != t.table_name)))
+                return discard("snapshot header names another table");
+            if (st.index > 0) {
+                const auto& f = st.begins.front();
+                if (b.xmin() != f.xmin() || b.xmax() != f.xmax() || b.position() != f.position() ||
+                    !std::equal(b.xip().begin(), b.xip().end(), f.xip().begin(), f.xip().end()))
+                    return discard("the tables of the snapshot were read in different snapshots");
+            }
+            st.begun = true;
+            st.rows = 0;
+            st.begins.push_back(b);
+            return;
+        }
+        case v1::Reply::kSnapshotRows:
+            if (!st.begun) return discard("snapshot rows before their header");
+            for (const auto& row : reply.snapshot_rows().rows()) {
+                (void)st.mirrors[st.index].apply(row);
+                ++st.rows;
+            }
+            return;
+        case v1::Reply::kSnapshotEnd:
+            if (!st.begun) return discard("snapshot end before its header");
+            if (reply.snapshot_end().row_count() != st.rows) return discard("snapshot row count mismatch");
+            st.begun = false;
+            if (++st.index < names_.size()) return;
+            break;
+        default: return;
+    }
+
+    // The whole set arrived: replace the read view in one step.
+    pending_ = Pending::none;
+    pending_id_ = 0;
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        auto& t = tables_.at(names_[i]);
+        const auto& b = st.begins[i];
+        t.mirror = std::move(st.mirrors[i]);
+        t.schema = b.schema();
+        t.last_seq = b.seq();
+        t.buffer.erase(t.buffer.begin(), t.buffer.upper_bound(t.last_seq));
+    }
+    filter_ = PgSnapshot::from(st.begins.front());
+    snap_position_ = applied_ = st.begins.front().position();
+    tx_buffer_.erase(tx_buffer_.begin(), tx_buffer_.upper_bound(applied_));
+    if (!tx_buffer_.empty()) latest_ = std::max(latest_, tx_buffer_.rbegin()->first);
+    latest_ = std::max(latest_, applied_);
+    commit_time_ = 0;
+    regressions_ = 0;
+    replay_attempts_ = 0;
+    staging_.reset();
+    ++stats_.snapshots;
+    if (callbacks_.on_snapshot) callbacks_.on_snapshot(applied_);
+    set_state(SetState::live,
+              "snapshot of " + std::to_string(names_.size()) + " tables at position " + std::to_string(applied_));
+    drain();
+    check_complete(now);
+}
+
+void TableSetSync::on_replay_end(Clock::time_point now) {
+    pending_ = Pending::none;
+    pending_id_ = 0;
+    drain();
+    if (state_ != SetState::live || pending_ != Pending::none) return;
+    if (tx_buffer_.empty() && latest_ <= applied_) {
+        // Nothing is waiting any more (what we asked for came live meanwhile).
+        replay_attempts_ = 0;
+        return;
+    }
+    if (replay_new_) {
+        replay_attempts_ = 0;
+        check_complete(now);
+        return;
+    }
+    // Nothing new: the relay may not have stored the newest messages yet.
+    if (++replay_attempts_ >= options_.max_replay_attempts) {
+        resync("replays bring nothing new at position " + std::to_string(applied_));
+        return;
+    }
+    retry_later(Pending::replay, options_.retry_delay, now);
+}
+
+void TableSetSync::on_error(const v1::Error& err, Clock::time_point now) {
+    const auto what = pending_;
+    staging_.reset();
+    const std::string msg = std::string(v1::ErrorCode_Name(err.code())) + ": " + err.message();
+    switch (err.code()) {
+        case v1::GONE:
+        case v1::TOO_LARGE:
+            if (what == Pending::replay) {
+                pending_ = Pending::none;
+                pending_id_ = 0;
+                resync("replay failed: " + msg);
+                return;
+            }
+            break;
+        case v1::BUSY:
+        case v1::UNAVAILABLE:
+        case v1::TIMEOUT:
+        case v1::INTERNAL: retry_later(what, options_.retry_delay, now); return;
+        default: break;
+    }
+    // The relay refuses the set (or a table of it): the set waits as a
+    // whole, asking slowly, and keeps its old view.
+    set_state(SetState::failed, msg);
+    retry_later(Pending::snapshot, options_.failed_retry, now);
+}
+
+void TableSetSync::on_request_failed(std::uint64_t request_id, const std::string& why, Clock::time_point now) {
+    if (request_id == 0 || request_id != pending_id_) return;
+    const auto what = pending_;
+    if (what == Pending::snapshot) staging_.reset();
+    reason_ = why;
+    retry_later(what, options_.retry_delay, now);
+}
+
+void TableSetSync::drain() {
+    while (state_ == SetState::live && step()) {
+    }
+}
+
+bool TableSetSync::step() {
+    auto it = tx_buffer_.find(applied_ + 1);
+    if (it == tx_buffer_.end()) return false;
+    const v1::Message tx = it->second;
+    const auto pos = tx.seq();
+    const auto& ranges = tx.transaction().tables();
+
+    auto finish = [&] {
+        for (const auto& r : ranges) {
+            auto* t = find(topic_of(r.schema_name(), r.table_name()));
+            if (!t) continue;
+            t->last_seq = std::max(t->last_seq, r.last_seq());
+            t->buffer.erase(t->buffer.begin(), t->buffer.upper_bound(t->last_seq));
+        }
+        applied_ = pos;
+        tx_buffer_.erase(pos);
+    };
+
+    for (const auto& r : ranges) {
+        if (r.first_seq() == 0 || r.first_seq() > r.last_seq()) {
+            // The set would wait for ever for a range no message can fill.
+            ++stats_.anomalies;
+            resync("the transaction at position " + std::to_string(pos) + " lists an empty range of " +
+                   topic_of(r.schema_name(), r.table_name()));
+            return false;
+        }
+    }
+    if (pos <= snap_position_) {
+        // In the snapshot's rows; its messages may predate our subscription.
+        finish();
+        ++stats_.skipped_contained;
+        return true;
+    }
+
+    // Complete when every seq of every listed range of our tables not yet
+    // processed is buffered.
+    std::vector<std::pair<Table*, v1::Message>> msgs;
+    for (const auto& r : ranges) {
+        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        if (!t || r.last_seq() <= t->last_seq) continue;
+        std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
+        for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first <= r.last_seq(); ++b) {
+            if (b->first != want) return false;
+            msgs.emplace_back(t, b->second);
+            ++want;
+        }
+        if (want != r.last_seq() + 1) return false;
+    }
+    for (const auto& [t, m] : msgs) {
+        if (m.txid() != tx.txid() || (m.position() != 0 && m.position() != pos)) {
+            ++stats_.anomalies;
+            resync("seq " + std::to_string(m.seq()) + " of " + topic_of(t->schema_name, t->table_name) +
+                   " is not part of the transaction at position " + std::to_string(pos));
+            return false;
+        }
+    }
+
+    if (filter_ && filter_->visible(tx.txid())) {
+        // Committed before the snapshot, published after it: the rows
+        // contain it; only its schemas are news.
+        for (auto& [t, m] : msgs)
+            if (m.change().op() == v1::SCHEMA) t->schema = m.change().schema();
+        finish();
+        ++stats_.skipped_contained;
+        return true;
+    }
+    if (!apply_new(tx, msgs)) return false;
+    finish();
+    commit_time_ = tx.commit_time();
+    return true;
+}
+
+bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs) {
+    // Check the whole transaction first: the view changes completely or not at all.
+    std::map<Table*, FitCheck> fits;
+    std::map<Table*, v1::TableSchema> schemas;
+    std::map<Table*, std::set<std::string>> dropped;
+    for (const auto& [t, m] : msgs) {
+        const auto& ch = m.change();
+        const auto where = topic_of(t->schema_name, t->table_name) + " seq " + std::to_string(m.seq());
+        switch (ch.op()) {
+            case v1::SCHEMA: {
+                auto [s, fresh] = schemas.try_emplace(t, t->schema);
+                if (!schema_subset(s->second, ch.schema(), dropped[t])) {
+                    resync("schema of " + where + " adds or changes columns");
+                    return false;
+                }
+                s->second = ch.schema();
+                continue;
+            }
+            case v1::UNPUBLISH: resync(where + ": the table was unpublished"); return false;
+            case v1::RESYNC: resync("the relay asks for a resync at " + where + ": " + ch.reason()); return false;
+            default: break;
+        }
+        auto f = fits.try_emplace(t, t->mirror).first;
+        const auto result = f->second.check(ch);
+        if (result != Mirror::Apply::ok && result != Mirror::Apply::not_data) {
+            ++stats_.anomalies;
+            resync(where + ": " + to_string(result));
+            return false;
+        }
+    }
+    SetTransaction out;
+    out.position = tx.seq();
+    out.txid = tx.txid();
+    out.commit_time = tx.commit_time();
+    out.changes.reserve(msgs.size());
+    for (auto& [t, m] : msgs) {
+        if (m.change().op() == v1::SCHEMA) {
+            t->mirror.drop_columns(dropped[t]);
+            t->schema = m.change().schema();
+        } else {
+            (void)t->mirror.apply(m.change());
+        }
+        out.changes.emplace_back(topic_of(t->schema_name, t->table_name), std::move(m));
+    }
+    // A transaction of other tables only moves the position: nothing to report.
+    if (out.changes.empty()) return true;
+    ++stats_.transactions;
+    if (callbacks_.on_transaction) callbacks_.on_transaction(out);
+    return true;
+}
+
+// In live state, with nothing asked: ask for what blocks the next transaction.
+void TableSetSync::check_complete(Clock::time_point) {
+    if (state_ != SetState::live || pending_ != Pending::none || retry_at_) return;
+    auto head = tx_buffer_.find(applied_ + 1);
+    if (head == tx_buffer_.end()) {
+        std::uint64_t to = 0;
+        if (!tx_buffer_.empty())
+            to = tx_buffer_.begin()->first - 1;
+        else if (latest_ > applied_)
+            to = latest_;
+        if (to <= applied_) return;
+        ++stats_.gaps;
+        request_replay("", "", applied_ + 1, to);
+        return;
+    }
+    for (const auto& r : head->second.transaction().tables()) {
+        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        if (!t || r.last_seq() <= t->last_seq) continue;
+        std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
+        for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first == want && want <= r.last_seq();
+             ++b)
+            ++want;
+        if (want <= r.last_seq()) {
+            // Ask for the whole hole at once, not one transaction's range:
+            // after a .tx replay hundreds of transactions may wait. The hole
+            // ends below the next message we hold, or at the last seq any
+            // buffered Transaction lists for the table.
+            const auto topic = topic_of(t->schema_name, t->table_name);
+            std::uint64_t to = r.last_seq();
+            for (const auto& [pos, tx] : tx_buffer_)
+                for (const auto& later : tx.transaction().tables())
+                    if (topic_of(later.schema_name(), later.table_name()) == topic) to = std::max(to, later.last_seq());
+            if (auto next = t->buffer.upper_bound(want); next != t->buffer.end())
+                to = std::max(r.last_seq(), std::min(to, next->first - 1));
+            ++stats_.gaps;
+            request_replay(t->schema_name, t->table_name, want, to);
+            return;
+        }
+    }
+}
+
+}  // namespace tablepub

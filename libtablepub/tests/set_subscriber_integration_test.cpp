@@ -1,0 +1,170 @@
+// tablepub::SetSubscriber against a real relay on a throwaway cluster: money
+// moved between two tables in one transaction; the set's view must show the
+// same total at every transaction boundary, across relay kills, and equal
+// the tables at the end. Uses the integration tests' harness (tests/harness).
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "harness.hpp"
+#include "tablepub/set_subscriber.hpp"
+
+namespace tablepub::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::int64_t total = 200 * 1000;
+
+class SetSubscriberIT : public ClusterTest {
+protected:
+    SetSubscriberIT() : ClusterTest("ss") {}
+
+    void SetUp() override {
+        ClusterTest::SetUp();
+        publish_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-pub.sock";
+        snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
+        db_.exec("CREATE TABLE a (id int PRIMARY KEY, balance bigint NOT NULL)");
+        db_.exec("CREATE TABLE b (id int PRIMARY KEY, balance bigint NOT NULL)");
+        db_.exec("INSERT INTO a SELECT g, 1000 FROM generate_series(1, 100) g");
+        db_.exec("INSERT INTO b SELECT g, 1000 FROM generate_series(1, 100) g");
+        db_.exec("SELECT tablepub.publish('a')");
+        db_.exec("SELECT tablepub.publish('b')");
+    }
+
+    void TearDown() override {
+        stop_writer();
+        ClusterTest::TearDown();
+    }
+
+    RelayProcess& start_relay() {
+        return start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_,
+                                    "--poll-interval", "200ms", "--heartbeat-interval", "300ms", "--start-delay",
+                                    "100ms"});
+    }
+
+    SetSubscriberOptions options() const {
+        SetSubscriberOptions o;
+        o.publish_endpoints = {publish_};
+        o.snapshot_endpoints = {snapshot_};
+        o.tables = {"public.a", "public.b"};
+        o.request_timeout = 1500ms;
+        return o;
+    }
+
+    // Transfers between random accounts of a and b, some rolled back.
+    void start_writer(unsigned seed) {
+        writer_ = std::thread([this, seed] {
+            PgConnection w(conninfo_);
+            std::mt19937 rng(seed);
+            while (!stop_) {
+                const auto from = std::to_string(rng() % 100 + 1), to = std::to_string(rng() % 100 + 1);
+                const auto amount = std::to_string(rng() % 50 + 1);
+                const bool ab = rng() % 2 == 0;
+                w.exec(std::string("BEGIN; UPDATE ") + (ab ? "a" : "b") + " SET balance = balance - " + amount +
+                       " WHERE id = " + from + "; UPDATE " + (ab ? "b" : "a") + " SET balance = balance + " + amount +
+                       " WHERE id = " + to + "; " + (rng() % 8 == 0 ? "ROLLBACK" : "COMMIT"));
+            }
+        });
+    }
+
+    void stop_writer() {
+        stop_ = true;
+        if (writer_.joinable()) writer_.join();
+    }
+
+    static std::int64_t view_total(const TableSetSync& set) {
+        std::int64_t sum = 0;
+        for (const auto* t : {"public.a", "public.b"})
+            set.mirror(t)->for_each([&](const Mirror::Row& r) { sum += r.at("balance").integer(); });
+        return sum;
+    }
+
+    bool caught_up(SetSubscriber& sub) {
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < until) {
+            const auto st = sub.status();
+            const auto pending = db_.exec(
+                                        "SELECT count(*) FROM tablepub.outbox WHERE NOT pg_visible_in_snapshot("
+                                        "txid, (SELECT consumed FROM tablepub.relay_state))")
+                                     .int64(0, 0);
+            const auto seqs =
+                db_.exec("SELECT coalesce(sum(last_seq), 0) FROM tablepub.relay_stream WHERE table_name IN ('a', 'b')");
+            if (pending == 0 && st.state == SetState::live && st.lag == 0 && st.buffered == 0 &&
+                st.tables[0].last_seq + st.tables[1].last_seq == static_cast<std::uint64_t>(seqs.int64(0, 0)))
+                return true;
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+
+    std::string publish_, snapshot_;
+    std::thread writer_;
+    std::atomic<bool> stop_{false};
+};
+
+TEST_F(SetSubscriberIT, TotalHoldsAtEveryBoundaryAcrossRelayKills) {
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    start_writer(1);
+    std::this_thread::sleep_for(700ms);  // join mid-stream
+
+    SetSubscriber* self = nullptr;
+    std::uint64_t boundaries = 0, violations = 0, changes = 0;
+    SetCallbacks cb;
+    auto check = [&] {
+        self->with_view([&](const TableSetSync& set) {
+            ++boundaries;
+            if (view_total(set) != total) ++violations;
+        });
+    };
+    cb.on_transaction = [&](const SetTransaction& tx) {
+        changes += tx.changes.size();
+        check();
+    };
+    cb.on_snapshot = [&](std::uint64_t) { check(); };
+    SetSubscriber sub(options(), cb);
+    self = &sub;
+    sub.start();
+    for (int round = 0; round < 2; ++round) {
+        std::this_thread::sleep_for(700ms);
+        relays_.back()->kill9();
+        std::this_thread::sleep_for(300ms);
+        ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    }
+    std::this_thread::sleep_for(500ms);
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << " position " << sub.status().position
+                                << " latest " << sub.status().latest_position;
+    sub.stop();
+
+    const auto st = sub.status();
+    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_GT(st.stats.transactions, 10u);
+    EXPECT_GT(changes, 20u);
+    EXPECT_EQ(st.stats.snapshots, 1u);
+    EXPECT_EQ(st.stats.resyncs, 0u);
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    sub.with_view([&](const TableSetSync& set) {
+        EXPECT_EQ(view_total(set), total);
+        for (const auto* t : {"a", "b"}) {
+            const auto rows = db_.exec(std::string("SELECT id, balance FROM ") + t + " ORDER BY id");
+            const auto* m = set.mirror(std::string("public.") + t);
+            ASSERT_EQ(m->size(), static_cast<std::size_t>(rows.rows()));
+            for (int i = 0; i < rows.rows(); ++i) {
+                google::protobuf::RepeatedPtrField<v1::Column> key;
+                auto* k = key.Add();
+                k->set_name("id");
+                k->mutable_value()->set_integer(rows.int64(i, 0));
+                const auto* row = m->find(key);
+                ASSERT_NE(row, nullptr);
+                EXPECT_EQ(row->at("balance").integer(), rows.int64(i, 1)) << t << " id " << rows.int64(i, 0);
+            }
+        }
+    });
+}
+
+}  // namespace
+}  // namespace tablepub::test

@@ -1,0 +1,556 @@
+// TableSetSync without a database: whole transactions across tables, in
+// commit order, whatever order their messages arrive in.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+#include "tablepub/table_set_sync.hpp"
+
+using namespace testutil;
+using tablepub::SetOptions;
+using tablepub::SetState;
+using tablepub::SetTransaction;
+using tablepub::TableSetSync;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string A = "public.a", B = "public.b", TX = ".tx";
+
+struct Range {
+    std::string table;
+    std::uint64_t first, last;
+};
+
+v1::Message tmsg(const std::string& table, std::uint64_t seq, std::uint64_t txid, std::uint64_t pos,
+                 v1::Change change) {
+    auto m = msg(seq, txid, std::move(change));
+    m.set_schema_name("public");
+    m.set_table_name(table.substr(7));
+    m.set_position(pos);
+    m.set_commit_time(1'000'000 * static_cast<std::int64_t>(pos));
+    return m;
+}
+
+v1::Message txmsg(std::uint64_t pos, std::uint64_t txid, const std::vector<Range>& ranges) {
+    v1::Message m;
+    m.set_seq(pos);
+    m.set_position(pos);
+    m.set_txid(txid);
+    m.set_commit_time(1'000'000 * static_cast<std::int64_t>(pos));
+    auto* tx = m.mutable_transaction();
+    for (const auto& r : ranges) {
+        auto* tr = tx->add_tables();
+        const auto dot = r.table.find('.');
+        tr->set_schema_name(r.table.substr(0, dot));
+        tr->set_table_name(r.table.substr(dot + 1));
+        tr->set_first_seq(r.first);
+        tr->set_last_seq(r.last);
+    }
+    return m;
+}
+
+v1::Message tx_heartbeat(std::uint64_t pos) {
+    v1::Message m;
+    m.set_seq(pos);
+    m.set_position(pos);
+    m.mutable_heartbeat()->set_interval_ms(1000);
+    return m;
+}
+
+struct TableSnap {
+    std::uint64_t seq;
+    std::vector<v1::Change> rows;
+};
+
+struct Harness {
+    TableSetSync::Clock::time_point now{};
+    std::vector<SetTransaction> txs;
+    std::vector<std::uint64_t> snapshots;
+    TableSetSync sync;
+
+    explicit Harness(std::vector<std::string> tables = {A, B}, SetOptions o = {})
+        : sync(std::move(tables), std::move(o),
+               {.on_transaction = [this](const SetTransaction& t) { txs.push_back(t); },
+                .on_snapshot = [this](std::uint64_t p) { snapshots.push_back(p); },
+                .on_state = {}}) {}
+
+    v1::Request take() {
+        auto r = sync.take_request();
+        EXPECT_TRUE(r);
+        return r ? *r : v1::Request{};
+    }
+    void live(const std::string& topic, const v1::Message& m) { sync.on_message(topic, m, now); }
+    void reply(v1::Reply r) { sync.on_reply(r, now); }
+
+    v1::Reply begin(const v1::Request& req, std::size_t index, std::uint64_t pos, std::uint64_t xmin,
+                    std::uint64_t xmax, const std::vector<std::uint64_t>& xip, std::uint64_t seq) {
+        v1::Reply b;
+        b.set_request_id(req.request_id());
+        auto* sb = b.mutable_snapshot_begin();
+        sb->set_xmin(xmin);
+        sb->set_xmax(xmax);
+        for (auto x : xip) sb->add_xip(x);
+        sb->set_seq(seq);
+        sb->set_position(pos);
+        sb->set_table_index(static_cast<std::uint32_t>(index));
+        sb->set_table_count(static_cast<std::uint32_t>(sync.tables().size()));
+        const auto& name = sync.tables()[index];
+        sb->set_schema_name("public");
+        sb->set_table_name(name.substr(7));
+        *sb->mutable_schema() = schema();
+        return b;
+    }
+
+    // Streams a snapshot of every table of the set; stops before the
+    // SnapshotEnd of table `stop_before_end_of` (to look at the view midway).
+    void snapshot(const v1::Request& req, std::uint64_t pos, std::uint64_t xmin, std::uint64_t xmax,
+                  const std::vector<std::uint64_t>& xip, const std::vector<TableSnap>& tables,
+                  std::size_t stop_before_end_of = SIZE_MAX) {
+        ASSERT_TRUE(req.has_snapshot());
+        for (std::size_t i = 0; i < tables.size(); ++i) {
+            reply(begin(req, i, pos, xmin, xmax, xip, tables[i].seq));
+            v1::Reply chunk;
+            chunk.set_request_id(req.request_id());
+            for (const auto& r : tables[i].rows) *chunk.mutable_snapshot_rows()->add_rows() = r;
+            reply(chunk);
+            if (i == stop_before_end_of) return;
+            v1::Reply e;
+            e.set_request_id(req.request_id());
+            e.mutable_snapshot_end()->set_row_count(tables[i].rows.size());
+            reply(e);
+        }
+    }
+
+    void replay(const v1::Request& req, const std::vector<v1::Message>& msgs) {
+        ASSERT_TRUE(req.has_replay());
+        v1::Reply b;
+        b.set_request_id(req.request_id());
+        b.mutable_replay_begin()->set_from_seq(req.replay().from_seq());
+        reply(b);
+        v1::Reply chunk;
+        chunk.set_request_id(req.request_id());
+        for (const auto& m : msgs) *chunk.mutable_replay_messages()->add_messages() = m;
+        reply(chunk);
+        v1::Reply e;
+        e.set_request_id(req.request_id());
+        e.mutable_replay_end()->set_message_count(msgs.size());
+        reply(e);
+    }
+
+    // Live with the snapshot P=10, S=(100, 110, [105]), a at seq 5 with
+    // row 1, b at seq 3 with row 1.
+    void go_live() {
+        sync.start(now);
+        snapshot(take(), 10, 100, 110, {105}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+        ASSERT_EQ(sync.state(), SetState::live);
+    }
+
+    bool has(const std::string& table, std::int64_t id) {
+        return sync.mirror(table)->find(insert(id, "").key()) != nullptr;
+    }
+};
+
+TEST(TableSetSync, OneSnapshotRequestNamesEveryTable) {
+    SetOptions o;
+    o.columns[B] = {"v"};
+    Harness h({A, B}, o);
+    h.sync.start(h.now);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    EXPECT_EQ(req.snapshot().table_name(), "a");
+    ASSERT_EQ(req.snapshot().more_tables_size(), 1);
+    EXPECT_EQ(req.snapshot().more_tables(0).table_name(), "b");
+    ASSERT_EQ(req.snapshot().more_tables(0).columns_size(), 1);
+    EXPECT_EQ(req.snapshot().columns_size(), 0);
+}
+
+TEST(TableSetSync, SnapshotReplacesTheViewOnlyWhenEveryTableArrived) {
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    h.snapshot(req, 10, 100, 110, {}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}}, 1);
+    EXPECT_EQ(h.sync.mirror(A)->size(), 0u);  // table a is complete, b is not: nothing shows
+    EXPECT_EQ(h.sync.state(), SetState::syncing);
+    v1::Reply e;
+    e.set_request_id(req.request_id());
+    e.mutable_snapshot_end()->set_row_count(1);
+    h.reply(e);
+    EXPECT_EQ(h.sync.state(), SetState::live);
+    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);
+    EXPECT_EQ(h.sync.mirror(B)->size(), 1u);
+    EXPECT_EQ(h.sync.position(), 10u);
+    EXPECT_EQ(h.sync.last_seq(A), 5u);
+    EXPECT_EQ(h.snapshots, std::vector<std::uint64_t>{10});
+}
+
+TEST(TableSetSync, SnapshotOfTablesFromDifferentMomentsIsRefused) {
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    h.reply(h.begin(req, 0, 10, 100, 110, {}, 5));
+    v1::Reply e;
+    e.set_request_id(req.request_id());
+    e.mutable_snapshot_end()->set_row_count(0);
+    h.reply(e);
+    h.reply(h.begin(req, 1, 11, 100, 110, {}, 3));  // another position
+    EXPECT_EQ(h.sync.state(), SetState::syncing);
+    EXPECT_FALSE(h.sync.take_request());
+    h.now += 1s;
+    h.sync.tick(h.now);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+TEST(TableSetSync, TransactionAcrossTablesIsAppliedWholeWhateverTheArrivalOrder) {
+    Harness h;
+    h.go_live();
+    // Transaction 11 (txid 120): a seq 6, b seq 4..5. The .tx message and
+    // b's messages come first; nothing may show until a's message arrives.
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 5}}));
+    h.live(B, tmsg(B, 5, 120, 11, insert(3, "b3")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    EXPECT_FALSE(h.has(B, 2));
+    EXPECT_TRUE(h.txs.empty());
+    EXPECT_EQ(h.sync.lag(), 1u);
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    ASSERT_EQ(h.txs.size(), 1u);
+    const auto& t = h.txs[0];
+    EXPECT_EQ(t.position, 11u);
+    EXPECT_EQ(t.txid, 120u);
+    EXPECT_EQ(t.commit_time, 11'000'000);
+    ASSERT_EQ(t.changes.size(), 3u);
+    EXPECT_EQ(t.changes[0].first, A);
+    EXPECT_EQ(t.changes[1].first, B);
+    EXPECT_EQ(t.changes[1].second.seq(), 4u);
+    EXPECT_EQ(t.changes[2].second.seq(), 5u);
+    EXPECT_TRUE(h.has(A, 2));
+    EXPECT_TRUE(h.has(B, 2));
+    EXPECT_TRUE(h.has(B, 3));
+    EXPECT_EQ(h.sync.position(), 11u);
+    EXPECT_EQ(h.sync.lag(), 0u);
+    // The .tx message came first, so the library asked for a's message at
+    // once; the answer, a duplicate by now, changes nothing.
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_EQ(req.replay().table_name(), "a");
+    h.replay(req, {tmsg(A, 6, 120, 11, insert(2, "a2"))});
+    EXPECT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_FALSE(h.sync.take_request());
+}
+
+TEST(TableSetSync, TransactionsApplyInPositionOrderNotArrivalOrder) {
+    Harness h;
+    h.go_live();
+    // Position 12 is complete first; position 11 still misses its .tx message.
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(A, tmsg(A, 7, 121, 12, update(2, "x")));
+    h.live(TX, txmsg(12, 121, {{A, 7, 7}}));
+    EXPECT_TRUE(h.txs.empty());
+    auto req = h.take();  // .tx gap: replay position 11
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_TRUE(req.replay().transactions());
+    EXPECT_EQ(req.replay().from_seq(), 11u);
+    EXPECT_EQ(req.replay().to_seq(), 11u);
+    h.replay(req, {txmsg(11, 120, {{A, 6, 6}})});
+    ASSERT_EQ(h.txs.size(), 2u);
+    EXPECT_EQ(h.txs[0].position, 11u);
+    EXPECT_EQ(h.txs[1].position, 12u);
+    EXPECT_EQ(h.sync.mirror(A)->find(insert(2, "").key())->at("v").text(), "x");
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+}
+
+TEST(TableSetSync, DuplicatesAreDroppedEverywhere) {
+    Harness h;
+    h.go_live();
+    for (int round = 0; round < 2; ++round) {
+        h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+        h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+        h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+        h.live(A, tmsg(A, 5, 99, 10, insert(9, "old")));  // in the snapshot
+    }
+    EXPECT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_GE(h.sync.stats().duplicates, 4u);
+    EXPECT_FALSE(h.has(A, 9));
+    EXPECT_EQ(h.sync.buffered(), 0u);
+}
+
+TEST(TableSetSync, MissingRangeIsReplayedBeforeTheTransactionShows) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    // b seq 4 was lost.
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    EXPECT_FALSE(h.has(A, 2));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_FALSE(req.replay().transactions());
+    EXPECT_EQ(req.replay().table_name(), "b");
+    EXPECT_EQ(req.replay().from_seq(), 4u);
+    EXPECT_EQ(req.replay().to_seq(), 4u);
+    h.replay(req, {tmsg(B, 4, 120, 11, insert(2, "b2"))});
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_TRUE(h.has(A, 2));
+    EXPECT_TRUE(h.has(B, 2));
+}
+
+TEST(TableSetSync, TablesOutsideTheSetAreIgnored) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{"public.other", 1, 9}, {A, 6, 6}}));
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].changes.size(), 1u);
+    // Only tables outside the set: the position advances, nothing is reported.
+    h.live(TX, txmsg(12, 121, {{"public.other", 10, 10}}));
+    EXPECT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().transactions, 1u);
+    EXPECT_EQ(h.sync.position(), 12u);
+    EXPECT_FALSE(h.sync.take_request());
+}
+
+TEST(TableSetSync, VisibilityAtTheSnapshotBoundary) {
+    Harness h;
+    h.go_live();  // P = 10, S = (100, 110, [105])
+    // Position 9: at or below P, skipped without its messages.
+    h.live(TX, txmsg(9, 98, {{A, 4, 4}}));
+    // Position 11, txid 101: visible in S (the relay lagged): skipped,
+    // but only once its messages are here (they might carry a schema).
+    h.live(TX, txmsg(11, 101, {{A, 6, 6}}));
+    EXPECT_EQ(h.sync.position(), 10u);
+    h.live(A, tmsg(A, 6, 101, 11, insert(1, "dup")));  // would be an anomaly if applied
+    EXPECT_EQ(h.sync.position(), 11u);
+    // Position 12, txid 105: in xip, not visible: applied.
+    h.live(A, tmsg(A, 7, 105, 12, insert(5, "a5")));
+    h.live(TX, txmsg(12, 105, {{A, 7, 7}}));
+    // Position 13, txid 110 (>= xmax): applied.
+    h.live(B, tmsg(B, 4, 110, 13, insert(6, "b6")));
+    h.live(TX, txmsg(13, 110, {{B, 4, 4}}));
+    ASSERT_EQ(h.txs.size(), 2u);
+    EXPECT_EQ(h.txs[0].txid, 105u);
+    EXPECT_EQ(h.txs[1].txid, 110u);
+    EXPECT_EQ(h.sync.stats().skipped_contained, 1u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_EQ(h.sync.mirror(A)->find(insert(1, "").key())->at("v").text(), "a1");
+}
+
+TEST(TableSetSync, ChangeThatDoesNotFitLeavesTheViewAtTheLastBoundary) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, del(7)));  // b has no row 7
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    EXPECT_FALSE(h.has(A, 2));  // not half of it either
+    EXPECT_TRUE(h.txs.empty());
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_EQ(h.sync.stats().anomalies, 1u);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    EXPECT_EQ(req.snapshot().more_tables_size(), 1);
+}
+
+TEST(TableSetSync, ChangesWithinOneTransactionAreCheckedInOrder) {
+    Harness h;
+    h.go_live();
+    // Insert, update, delete and insert again of one key: fits.
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "x")));
+    h.live(A, tmsg(A, 7, 120, 11, update(3, "y", 2)));
+    h.live(A, tmsg(A, 8, 120, 11, del(3)));
+    h.live(A, tmsg(A, 9, 120, 11, insert(3, "z")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 9}}));
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_TRUE(h.has(A, 3));
+    EXPECT_FALSE(h.has(A, 2));
+}
+
+TEST(TableSetSync, ResyncMarkerOnOneTableResyncsTheSet) {
+    Harness h;
+    h.go_live();
+    v1::Change r;
+    r.set_op(v1::RESYNC);
+    r.set_reason("partition detached");
+    h.live(B, tmsg(B, 4, 120, 11, r));
+    h.live(TX, txmsg(11, 120, {{B, 4, 4}}));
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    EXPECT_EQ(h.sync.mirror(B)->size(), 1u);  // the old view stays until the new snapshot
+    h.snapshot(req, 11, 125, 125, {}, {{5, {insert(1, "a1")}}, {4, {}}});
+    EXPECT_EQ(h.sync.state(), SetState::live);
+    EXPECT_EQ(h.sync.mirror(B)->size(), 0u);
+    EXPECT_EQ(h.sync.position(), 11u);
+}
+
+TEST(TableSetSync, MessageOfAnotherTransactionInARangeResyncs) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 999, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}));
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_FALSE(h.has(A, 2));
+}
+
+TEST(TableSetSync, MalformedRangeResyncsInsteadOfWaitingForEver) {
+    Harness h;
+    h.go_live();
+    h.live(TX, txmsg(11, 120, {{A, 9, 6}}));
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_EQ(h.sync.stats().anomalies, 1u);
+}
+
+TEST(TableSetSync, HeartbeatAboveOurPositionReplaysTransactions) {
+    Harness h;
+    h.go_live();
+    h.live(TX, tx_heartbeat(12));
+    EXPECT_EQ(h.sync.lag(), 2u);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_TRUE(req.replay().transactions());
+    EXPECT_EQ(req.replay().from_seq(), 11u);
+    EXPECT_EQ(req.replay().to_seq(), 12u);
+    h.replay(req, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 7}})});
+    // Now the table's messages are missing: one replay for both
+    // transactions' ranges, not one per transaction.
+    auto req2 = h.take();
+    ASSERT_TRUE(req2.has_replay());
+    EXPECT_EQ(req2.replay().table_name(), "a");
+    EXPECT_EQ(req2.replay().from_seq(), 6u);
+    EXPECT_EQ(req2.replay().to_seq(), 7u);
+    h.replay(req2, {tmsg(A, 6, 120, 11, insert(2, "a2")), tmsg(A, 7, 121, 12, insert(3, "a3"))});
+    EXPECT_FALSE(h.sync.take_request());
+    EXPECT_EQ(h.txs.size(), 2u);
+    EXPECT_EQ(h.sync.lag(), 0u);
+    EXPECT_EQ(h.sync.lag_time(std::chrono::system_clock::now()), 0us);
+}
+
+TEST(TableSetSync, LagInTime) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}));
+    h.live(TX, tx_heartbeat(13));
+    EXPECT_EQ(h.sync.commit_time(), 11'000'000);
+    EXPECT_EQ(h.sync.lag_time(std::chrono::system_clock::time_point(15s)), 4s);
+}
+
+TEST(TableSetSync, GoneResyncsTheWholeSet) {
+    Harness h;
+    h.go_live();
+    h.live(TX, tx_heartbeat(11));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    v1::Reply err;
+    err.set_request_id(req.request_id());
+    err.mutable_error()->set_code(v1::GONE);
+    h.reply(err);
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    auto snap = h.take();
+    ASSERT_TRUE(snap.has_snapshot());
+    EXPECT_EQ(snap.snapshot().more_tables_size(), 1);
+}
+
+TEST(TableSetSync, ReplaysThatBringNothingEndInAResync) {
+    SetOptions o;
+    o.max_replay_attempts = 3;
+    Harness h({A, B}, o);
+    h.go_live();
+    h.live(TX, tx_heartbeat(11));
+    for (unsigned i = 0; i < 3; ++i) {
+        auto req = h.take();
+        ASSERT_TRUE(req.has_replay()) << i;
+        h.replay(req, {});
+        h.now += 1s;
+        h.sync.tick(h.now);
+    }
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+}
+
+TEST(TableSetSync, MessagesBufferedDuringTheSnapshotAreSortedOut) {
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    // Before the snapshot arrives: one transaction it contains (position
+    // 10) and one it does not (11).
+    h.live(A, tmsg(A, 5, 99, 10, insert(1, "a1")));
+    h.live(TX, txmsg(10, 99, {{A, 5, 5}}));
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    EXPECT_TRUE(h.txs.empty());
+    h.snapshot(req, 10, 100, 110, {}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].position, 11u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_EQ(h.sync.buffered(), 0u);
+}
+
+TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
+    Harness h;
+    h.go_live();
+    auto hb = heartbeat(9);
+    hb.set_table_name("b");
+    hb.mutable_heartbeat()->set_moved_to_schema("public");
+    hb.mutable_heartbeat()->set_moved_to_table("b2");
+    h.live(B, hb);
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    v1::Reply err;
+    err.set_request_id(req.request_id());
+    err.mutable_error()->set_code(v1::MOVED);
+    h.reply(err);
+    EXPECT_EQ(h.sync.state(), SetState::failed);
+    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);  // the last view stays readable
+    h.live(B, hb);                            // no request storm while failed
+    EXPECT_FALSE(h.sync.take_request());
+    h.now += 6s;
+    h.sync.tick(h.now);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
+TEST(TableSetSync, TableReplayStopsBelowWhatIsHeld) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 8, 122, 13, insert(4, "a4")));
+    h.live(TX, tx_heartbeat(13));
+    auto txreq = h.take();
+    ASSERT_TRUE(txreq.has_replay());
+    h.replay(txreq, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 7}}), txmsg(13, 122, {{A, 8, 8}})});
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_EQ(req.replay().from_seq(), 6u);
+    EXPECT_EQ(req.replay().to_seq(), 7u);  // seq 8 is here
+}
+
+TEST(TableSetSync, FullBuffersDropAndReplayLater) {
+    SetOptions o;
+    o.max_buffered = 2;
+    Harness h({A, B}, o);
+    h.sync.start(h.now);
+    auto req = h.take();
+    // While the snapshot runs: 2 messages fit, the rest is dropped.
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    EXPECT_EQ(h.sync.stats().dropped, 1u);
+    h.snapshot(req, 10, 100, 110, {}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    auto rep = h.take();  // the dropped Transaction
+    ASSERT_TRUE(rep.has_replay());
+    EXPECT_TRUE(rep.replay().transactions());
+    EXPECT_EQ(rep.replay().from_seq(), 11u);
+    h.replay(rep, {txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}})});
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].changes.size(), 2u);
+}
+
+TEST(TableSetSync, RejectsBadTableNames) {
+    EXPECT_THROW(TableSetSync({}), std::invalid_argument);
+    EXPECT_THROW(TableSetSync({"nodot"}), std::invalid_argument);
+    EXPECT_THROW(TableSetSync({A, A}), std::invalid_argument);
+}
+
+}  // namespace
