@@ -36,6 +36,7 @@ class _Stream:
         self.retry_at = None
         self.attempts = 0
         self.replay_start = 0
+        self.behind = 0
         self.heartbeat_interval = 0.0
         self.last_heard = 0.0
 
@@ -239,6 +240,17 @@ class TableSetSync:
                 self._stop(MOVED, f"table {topic} was renamed to {self.moved_to}")
                 return
             s.latest = max(s.latest, msg.seq)
+            if s is self.tx and self._synced():
+                # Positions below ours for 3 heartbeats: not a restarted relay
+                # republishing, but a stream that was reset (a restored
+                # database): the set resyncs.
+                s.behind = s.behind + 1 if msg.seq < s.last else 0
+                if s.behind >= self.stale_heartbeats:
+                    s.behind = 0
+                    for x in self.streams.values():
+                        x.buffer.clear()  # numbers of the stream before the reset
+                    self._resync(f"the relay's last position {msg.seq} stays below "
+                                 f"{s.last}")
         else:
             self._hold(s, msg)
         self._after(now)
@@ -284,13 +296,18 @@ class TableSetSync:
             if txm is None:
                 return
             parts = []
+            # At or below the snapshot's position the rows hold it: its
+            # messages may predate the subscription, nothing is awaited.
+            before = txm.seq <= self.snap_position
             for r in txm.transaction.tables:
                 name = f"{r.schema_name}.{r.table_name}"
                 t = self.streams.get(name)
                 if t is None or t is self.tx:
                     continue  # a table outside the set
                 seqs = range(max(r.first_seq, t.last + 1), r.last_seq + 1)
-                if any(q not in t.buffer for q in seqs):
+                if before:
+                    seqs = [q for q in seqs if q in t.buffer]
+                elif any(q not in t.buffer for q in seqs):
                     return  # not complete yet
                 parts.append((t, r.last_seq, seqs))
             del self.tx.buffer[txm.seq]
@@ -317,9 +334,9 @@ class TableSetSync:
         undo = _Undo()
         try:
             for name, m in changes:
-                if m.position and m.position != position:
-                    raise _NeedsResync(f"{name} seq {m.seq} has position {m.position}, "
-                                       f"its transaction {position}")
+                if m.position != position or m.txid != txm.txid:
+                    raise _NeedsResync(f"{name} seq {m.seq} has position {m.position} txid "
+                                       f"{m.txid}, its transaction {position} txid {txm.txid}")
                 if m.HasField("change"):
                     self._apply(name, m, undo)
         except _NeedsResync as e:
@@ -353,13 +370,13 @@ class TableSetSync:
             mirror.drop_columns(set(old) - {c.name for c in ch.schema.columns})
             self.schemas[name].CopyFrom(ch.schema)
             return
-        if ch.op in (pb.TRUNCATE, pb.UNPUBLISH):
-            # UNPUBLISH empties the table; its republishing starts with a
-            # SCHEMA that is not a subset of nothing: a resync then.
+        if ch.op == pb.UNPUBLISH:
+            # The set's snapshot then fails (NOT_PUBLISHED) and is retried
+            # slowly; the view keeps the last state the set had.
+            raise _NeedsResync(f"{name} was unpublished at seq {m.seq}")
+        if ch.op == pb.TRUNCATE:
             undo.save_all(mirror)
             mirror.rows.clear()
-            if ch.op == pb.UNPUBLISH:
-                self.schemas[name] = pb.TableSchema()
             return
         keys = [encode_key(ch.key)] if ch.key else []
         if ch.old_key:

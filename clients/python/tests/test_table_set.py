@@ -333,6 +333,51 @@ class StreamTest(unittest.TestCase):
                          (100, None, 0))
         self.assertEqual(h.sync.stats["anomalies"], 1)
 
+    def test_unpublish_resyncs_the_set_and_keeps_the_view(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(A, tmsg(A, 1, 201, 1, pb.Change(op=pb.UNPUBLISH)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        [snap] = h.requests()
+        h.error(snap, pb.NOT_PUBLISHED)
+        self.assertEqual(h.sync.state, FAILED)
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+        h.now += 1.0
+        h.sync.tick(h.now)
+        self.assertEqual(h.requests(), [])       # asked again slowly, not at once
+        h.now += 5.0
+        h.sync.tick(h.now)
+        [again] = h.requests()
+        self.assertTrue(again.HasField("snapshot"))
+
+    def test_a_message_of_another_transaction_resyncs(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(A, tmsg(A, 1, 999, 1, set_v(1, 6)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+
+    def test_contained_by_position_needs_no_messages(self):
+        h = Harness()
+        h.feed(TX_TOPIC, txmsg(4, 90, [(A, 3, 5)]))
+        [req] = h.requests()
+        h.snapshot(req, 100, 100, [], 4, [(A, 5, [put(1, 5)]), (B, 0, [])])
+        # Seqs 3..5 of A came before the subscription; position 4 is in the rows.
+        self.assertEqual(h.sync.position, 4)
+        self.assertEqual(h.sync.state, LIVE, h.sync.why)
+        self.assertEqual(h.requests(), [])
+
+    def test_a_reset_stream_resyncs_after_three_heartbeats(self):
+        h = Harness()
+        h.live(position=50, a_rows=[put(1, 5)])
+        h.feed(TX_TOPIC, heartbeat(10))
+        h.feed(TX_TOPIC, heartbeat(10))
+        self.assertEqual(h.sync.state, LIVE)     # a restarted relay catching up
+        h.feed(TX_TOPIC, heartbeat(10))
+        self.assertEqual(h.sync.state, RESYNCING)
+
     def test_lag_in_transactions_and_seconds(self):
         h = Harness()
         h.live(a_rows=[put(1, 0)])
