@@ -32,6 +32,8 @@ class _Stream:
         self.last = 0
         self.latest = 0
         self.buffer = {}
+        self.top = 0       # the highest number ever held since the last reset
+        self.hwm = 0       # last+1..hwm are all held (cached by contiguous())
         self.pending_id = 0
         self.retry_at = None
         self.attempts = 0
@@ -41,15 +43,37 @@ class _Stream:
         self.last_heard = 0.0
 
     def contiguous(self):
-        """The highest number h such that last+1..h are all held."""
-        h = self.last
+        """The highest number h such that last+1..h are all held. Held
+        numbers leave the buffer only when `last` passes them, so the
+        cached mark stays true (amortized O(1) however large the buffer)."""
+        h = max(self.hwm, self.last)
         while h + 1 in self.buffer:
             h += 1
+        self.hwm = h
         return h
 
     def wanted(self):
         """The highest number known to exist."""
-        return max(self.latest, max(self.buffer, default=0))
+        return max(self.latest, self.top)
+
+    def hold(self, msg):
+        self.buffer[msg.seq] = msg
+        self.top = max(self.top, msg.seq)
+
+    def reset(self, last, clear=False):
+        """`last` set by a snapshot (or the buffer cleared): recompute the marks."""
+        if clear:
+            self.buffer.clear()
+        self.last = last
+        for q in [q for q in self.buffer if q <= last]:
+            del self.buffer[q]
+        self.top, self.hwm = max(self.buffer, default=0), 0
+
+    def pass_to(self, last):
+        """Everything up to `last` is processed."""
+        for q in range(self.last + 1, last + 1):
+            self.buffer.pop(q, None)
+        self.last = max(self.last, last)
 
 
 class _Undo:
@@ -248,7 +272,7 @@ class TableSetSync:
                 if s.behind >= self.stale_heartbeats:
                     s.behind = 0
                     for x in self.streams.values():
-                        x.buffer.clear()  # numbers of the stream before the reset
+                        x.reset(x.last, clear=True)  # numbers from before the reset
                     self._resync(f"the relay's last position {msg.seq} stays below "
                                  f"{s.last}")
         else:
@@ -270,7 +294,7 @@ class TableSetSync:
         elif sum(len(x.buffer) for x in self.streams.values()) >= self.max_buffered:
             self.stats["dropped"] += 1
         else:
-            s.buffer[msg.seq] = msg
+            s.hold(msg)
 
     def _after(self, now):
         """Applies what is complete, then asks for what is missing."""
@@ -307,16 +331,14 @@ class TableSetSync:
                 seqs = range(max(r.first_seq, t.last + 1), r.last_seq + 1)
                 if before:
                     seqs = [q for q in seqs if q in t.buffer]
-                elif any(q not in t.buffer for q in seqs):
+                elif t.contiguous() < r.last_seq:
                     return  # not complete yet
                 parts.append((t, r.last_seq, seqs))
             del self.tx.buffer[txm.seq]
             changes = []
             for t, last_seq, seqs in parts:
                 changes.extend((t.name, t.buffer.pop(q)) for q in seqs)
-                t.last = max(t.last, last_seq)
-                for q in [q for q in t.buffer if q <= t.last]:
-                    del t.buffer[q]
+                t.pass_to(last_seq)
             self._commit(txm, changes)
 
     def _commit(self, txm, changes):
@@ -459,12 +481,10 @@ class TableSetSync:
         for i, name in enumerate(self.names):
             self.mirrors[name] = st["mirrors"][i]
             self.schemas[name] = st["schemas"][i]
-            self.streams[name].last = st["seqs"][i]
-        self.tx.last = position
+            self.streams[name].reset(st["seqs"][i])
+        self.tx.reset(position)
         for s in self.streams.values():
             s.attempts = 0
-            for q in [q for q in s.buffer if q <= s.last]:
-                del s.buffer[q]
         rows = sum(len(m) for m in self.mirrors.values())
         self._set_state(LIVE, f"snapshot of {rows} rows at position {position}")
 
