@@ -35,7 +35,9 @@ def main():
             violations.append(f"position {tx.position} txid {tx.txid}: total {got}")
 
     states = []
-    sub = TableSetSubscriber([publish], [snapshot], TABLES, on_transaction=on_transaction,
+    # A request to the killed relay is given up after 3 s (default 10 s).
+    sub = TableSetSubscriber([publish], [snapshot], TABLES, request_timeout=3.0,
+                             on_transaction=on_transaction,
                              on_state=lambda s, old, new, why: states.append(f"{new}: {why}"))
     sync = sub.sync
     expected = os.path.join(work, "expected.jsonl")

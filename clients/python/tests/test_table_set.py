@@ -389,6 +389,21 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(h.sync.lag_seconds(100.0), 99.0)    # position 1 committed at 1 s
 
 
+class JsonTest(unittest.TestCase):
+    def test_one_object_per_transaction(self):
+        import json
+        from tablepub_client.__main__ import transaction_json
+        h = Harness()
+        h.live(a_rows=[put(1, 0)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 5)))
+        h.feed(B, tmsg(B, 1, 201, 1, put(2, 7)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (B, 1, 1)]))
+        out = json.loads(transaction_json(h.txs[0]))
+        self.assertEqual((out["position"], out["txid"], out["commit_time"]), (1, 201, 1_000_000))
+        self.assertEqual([(c["table"], c["op"], c["values"]) for c in out["changes"]],
+                         [(A, "update", {"v": 5}), (B, "insert", {"v": 7})])
+
+
 class InterleavingTest(unittest.TestCase):
     """Money moves between accounts in two tables; the messages reach the
     set in random order across topics, with duplicates and losses (filled
