@@ -1,6 +1,7 @@
 #include "common/wire.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "common/error.hpp"
 #include "tablepub.pb.h"
@@ -9,6 +10,7 @@ namespace tablepub {
 
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 
@@ -52,8 +54,32 @@ void encode_message_envelope(std::string& out, const MessageHeader& h, std::size
     append_varint_field(out, 4, h.txid);
     append_varint_field(out, 5, h.tx_last ? 1 : 0);
     append_varint_field(out, 6, h.schema_seq);
+    append_varint_field(out, 7, h.position);
+    append_varint_field(out, 8, WireFormatLite::ZigZagEncode64(h.commit_time));  // sint64
     // A oneof member is always written, even when empty.
     append_length_prefix(out, 10, change_size);
+}
+
+void encode_transaction_message(std::string& out, std::uint64_t position, std::uint64_t txid, std::int64_t commit_time,
+                                const TransactionRange* ranges, std::size_t count) {
+    std::string body, range;
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto& r = ranges[i];
+        range.clear();
+        put_bytes(range, 1, r.schema_name);
+        put_bytes(range, 2, r.table_name);
+        append_varint_field(range, 3, r.first_seq);
+        append_varint_field(range, 4, r.last_seq);
+        append_length_prefix(body, 1, range.size());
+        body.append(range);
+    }
+    append_varint_field(out, 3, position);
+    append_varint_field(out, 4, txid);
+    append_varint_field(out, 7, position);
+    append_varint_field(out, 8, WireFormatLite::ZigZagEncode64(commit_time));  // sint64
+    // A oneof member is always written, even when empty.
+    append_length_prefix(out, 12, body.size());
+    out.append(body);
 }
 
 void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {
@@ -72,12 +98,14 @@ std::string oversized_change(std::string_view schema_name, std::string_view tabl
 }
 
 std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
-                             std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice) {
+                             std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice,
+                             std::uint64_t position) {
     v1::Message msg;
     msg.set_schema_name(std::string(schema_name));
     msg.set_table_name(std::string(table_name));
     msg.set_seq(seq);
     msg.set_schema_seq(schema_seq);
+    msg.set_position(position);
     auto* hb = msg.mutable_heartbeat();
     hb->set_interval_ms(interval_ms);
     hb->set_unpublished(notice.unpublished);
@@ -145,6 +173,8 @@ MessageHeader peek_message_header(std::string_view message) {
             if (field == 4) h.txid = v;
             if (field == 5) h.tx_last = v != 0;
             if (field == 6) h.schema_seq = v;
+            if (field == 7) h.position = v;
+            if (field == 8) h.commit_time = WireFormatLite::ZigZagDecode64(v);
         },
         [&](std::uint32_t field, std::string_view bytes) {
             if (field == 1) h.schema_name = bytes;

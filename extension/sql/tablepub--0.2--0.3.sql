@@ -1161,3 +1161,93 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- txrelay: commit positions (issue 11; docs/design.md section 2, "Commit
+-- positions")
+-- ---------------------------------------------------------------------------
+
+-- Every transaction the relay publishes takes the next position, in batch
+-- order. Like seq, a position is derived from durable state only: the
+-- relay numbers a batch's transactions from relay_state.last_position + 1,
+-- so a redone batch, a restart or a standby takes the same numbers.
+ALTER TABLE tablepub.relay_state ADD COLUMN last_position int8 NOT NULL DEFAULT 0;
+COMMENT ON COLUMN tablepub.relay_state.last_position IS 'commit position of the last transaction of the last done batch (0: none yet)';
+
+-- snap_time is the commit time every message of the batch carries: taken
+-- when the batch is recorded, right after pg_current_snapshot() in
+-- relay_next_batch (the column default), so every transaction of the batch
+-- committed before it; stored, so a redo or replay gives the same bytes.
+-- Batches recorded before this version keep NULL: their messages carried no
+-- position and no commit time, and a replay gives them none either.
+ALTER TABLE tablepub.relay_batch ADD COLUMN snap_time timestamptz,
+    ADD COLUMN first_position int8, ADD COLUMN last_position int8;
+ALTER TABLE tablepub.relay_batch ALTER COLUMN snap_time SET DEFAULT pg_catalog.clock_timestamp();
+COMMENT ON COLUMN tablepub.relay_batch.snap_time IS 'when the batch''s snapshot was taken: the commit time its messages carry';
+COMMENT ON COLUMN tablepub.relay_batch.first_position IS 'commit position of the batch''s first transaction (NULL: none, or recorded before 0.3)';
+COMMENT ON COLUMN tablepub.relay_batch.last_position IS 'commit position of the batch''s last transaction';
+
+-- The relay passes the position of the batch's last transaction; the batch
+-- gets first_position = the state's last_position + 1 (NULL when the batch
+-- had no transaction).
+DROP FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[],
+                                          boolean[], boolean);
+CREATE FUNCTION tablepub.relay_finish_batch(p_batch int8, p_relids oid[], p_first_seq int8[],
+                                            p_last_seq int8[], p_prev_schema_seq int8[], p_schema_seq int8[],
+                                            p_schema_names text[], p_table_names text[],
+                                            p_schemas bytea[], p_published boolean[],
+                                            p_next boolean DEFAULT false, p_last_position int8 DEFAULT NULL)
+    RETURNS SETOF tablepub.relay_batch
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s   pg_snapshot;
+    pos int8;
+BEGIN
+    SELECT last_position INTO pos FROM tablepub.relay_state FOR UPDATE;
+    IF p_last_position < pos THEN
+        RAISE EXCEPTION 'relay batch % ends at commit position %, before the last one stored (%)',
+                        p_batch, p_last_position, pos
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Positions never go back; the relay must number from tablepub.relay_state.last_position.';
+    END IF;
+    IF cardinality(p_relids) = 0 THEN
+        -- Nothing published (a batch recorded on a NOTIFY already served):
+        -- only S_prev moves, the batch need not be kept for replay.
+        DELETE FROM tablepub.relay_batch WHERE batch_id = p_batch AND done IS NULL
+        RETURNING snap INTO s;
+    ELSE
+        UPDATE tablepub.relay_batch
+           SET done = now(), relids = p_relids, first_seq = p_first_seq, last_seq = p_last_seq,
+               prev_schema_seq = p_prev_schema_seq,
+               first_position = CASE WHEN p_last_position > pos THEN pos + 1 END,
+               last_position = CASE WHEN p_last_position > pos THEN p_last_position END
+         WHERE batch_id = p_batch AND done IS NULL
+        RETURNING snap INTO s;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relay batch % is not open', p_batch
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Another relay may have finished it; only the holder of the relay lock may.';
+    END IF;
+    INSERT INTO tablepub.relay_stream AS r
+           (relid, schema_name, table_name, last_seq, schema_seq, schema, published)
+    SELECT * FROM unnest(p_relids, p_schema_names, p_table_names, p_last_seq, p_schema_seq,
+                         p_schemas, p_published)
+    ON CONFLICT (relid) DO UPDATE
+       SET schema_name = EXCLUDED.schema_name, table_name = EXCLUDED.table_name,
+           last_seq = EXCLUDED.last_seq, schema_seq = EXCLUDED.schema_seq,
+           schema = EXCLUDED.schema, published = EXCLUDED.published, updated = now();
+    UPDATE tablepub.relay_state
+       SET consumed = s, last_batch = p_batch, updated = now(),
+           last_position = coalesce(greatest(p_last_position, pos), pos);
+    IF p_next THEN
+        RETURN QUERY SELECT * FROM tablepub.relay_next_batch(true);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], bytea[], boolean[], boolean, int8) IS
+    'relay: marks a batch done, stores the per-table sequence numbers and schemas and the batch''s commit positions, advances S_prev, and with p_next records and returns the next batch';
+REVOKE ALL ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[],
+                                                   bytea[], boolean[], boolean, int8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[],
+                                                      bytea[], boolean[], boolean, int8) TO tablepub_relay;

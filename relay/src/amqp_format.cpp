@@ -70,8 +70,12 @@ AmqpPublisher::AmqpPublisher(const AmqpOptions& options, std::string database)
 void AmqpPublisher::publish(AmqpSink& sink, std::string_view message) {
     if (format_ == AmqpFormat::protobuf) {
         const MessageHeader h = peek_message_header(message);
-        key_ = amqp_routing_key(prefix_, h.schema_name, h.table_name);
-        const std::string table = make_topic(h.schema_name, h.table_name);
+        // A Transaction message (no names: no table's) goes to "<prefix>.tx".
+        const bool transaction = h.schema_name.empty() && h.table_name.empty();
+        key_ = transaction ? prefix_ + std::string(TRANSACTION_TOPIC)
+                           : amqp_routing_key(prefix_, h.schema_name, h.table_name);
+        const std::string table =
+            transaction ? std::string(TRANSACTION_TOPIC) : make_topic(h.schema_name, h.table_name);
         AmqpMessageProperties p;
         p.content_type = "application/x-protobuf; proto=tablepub.v1.Message";
         p.with_headers = true;
@@ -85,6 +89,8 @@ void AmqpPublisher::publish(AmqpSink& sink, std::string_view message) {
     if (!msg.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
         throw Error("cannot parse a relay message for the oslo format");
     }
+    // oslo.messaging notifications are about tables: no Transaction ones.
+    if (msg.has_transaction()) return;
     const std::string body = oslo_notification(msg, database_, std::chrono::system_clock::now());
     AmqpMessageProperties p;
     p.content_type = "application/json";

@@ -27,6 +27,7 @@ constexpr int BATCHES_PER_QUERY = 16;
 // One done batch to forward, with each table's stream as it was before it.
 struct ForwardBatch {
     Batch batch;
+    std::uint64_t first_position = 0;  // 0: the batch carried no positions (before 0.3)
     std::vector<StreamState> starts;
     std::unordered_map<std::uint32_t, std::uint64_t> last_seq;
 };
@@ -36,9 +37,11 @@ std::vector<ForwardBatch> load_batches(PgConnection& db, std::int64_t position) 
     // from the batch on left behind, else the current ones (as the sync
     // server's replay finds them).
     auto res = db.exec_params(
-        "SELECT b.batch_id, b.prev::text, b.snap::text, u.relid, u.f, u.l, u.ps, nm.schema_name, nm.table_name"
-        "  FROM (SELECT * FROM tablepub.relay_batch WHERE done IS NOT NULL AND batch_id > $1"
-        "         ORDER BY batch_id LIMIT " +
+        "SELECT b.batch_id, b.prev::text, b.snap::text, u.relid, u.f, u.l, u.ps, nm.schema_name, nm.table_name,"
+        "       coalesce(b.first_position, 0), " +
+            batch_commit_time_sql("b") +
+            "  FROM (SELECT * FROM tablepub.relay_batch WHERE done IS NOT NULL AND batch_id > $1"
+            "         ORDER BY batch_id LIMIT " +
             std::to_string(BATCHES_PER_QUERY) +
             ") b"
             "  LEFT JOIN LATERAL unnest(b.relids, b.first_seq, b.last_seq, b.prev_schema_seq)"
@@ -56,7 +59,10 @@ std::vector<ForwardBatch> load_batches(PgConnection& db, std::int64_t position) 
     for (int i = 0; i < res.rows(); ++i) {
         const auto id = res.int64(i, 0);
         if (out.empty() || out.back().batch.id != id) {
-            out.push_back(ForwardBatch{Batch{id, res.text(i, 1), res.text(i, 2)}, {}, {}});
+            out.push_back(ForwardBatch{Batch{id, res.text(i, 1), res.text(i, 2), res.int64(i, 10)},
+                                       static_cast<std::uint64_t>(res.int64(i, 9)),
+                                       {},
+                                       {}});
         }
         if (res.is_null(i, 3)) continue;  // a done batch without messages
         StreamState s;
@@ -181,15 +187,23 @@ void AmqpForwarder::session() {
 
 std::size_t AmqpForwarder::forward_some(PgConnection& db, AmqpSink& sink, AmqpPublisher& publisher) {
     auto batches = load_batches(db, position_);
+    std::string tx_message;
     for (auto& fb : batches) {
         if (stop_.load()) break;
         Sequencer seq([&](std::string_view, HeadroomBuffer& body) { publisher.publish(sink, body.view()); },
                       [&](std::uint32_t relid) -> std::pair<std::string, std::string> {
                           throw Error("batch " + std::to_string(fb.batch.id) + " has outbox rows of table oid " +
                                       std::to_string(relid) + " that it did not publish");
+                      },
+                      [&](const TransactionEnd& tx) {
+                          tx_message.clear();
+                          encode_transaction_message(tx_message, tx.position, tx.txid, tx.commit_time, tx.tables.data(),
+                                                     tx.tables.size());
+                          publisher.publish(sink, tx_message);
                       });
-        seq.load(fb.starts);
-        seq.begin_batch();
+        seq.load(fb.starts, fb.first_position == 0 ? 0 : fb.first_position - 1);
+        // A batch published before 0.3 had no positions (and commit time 0).
+        seq.begin_batch(fb.batch.commit_time, fb.first_position > 0);
         BatchReader reader(db, limits_);
         const auto limit = static_cast<std::uint64_t>(limits_.max_change_bytes);
         reader.read(

@@ -60,6 +60,11 @@ std::string batch_query(const std::string& prev, const std::string& snap) {
     return batch_rows("relid, txid, change", "relid, txid, pos, change", prev, snap);
 }
 
+std::string batch_query_ranked(const std::string& prev, const std::string& snap) {
+    return batch_rows("relid, txid, change, dense_rank() OVER (ORDER BY last_pos, txid) AS tx_rank",
+                      "relid, txid, pos, change", prev, snap);
+}
+
 std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit) {
     // octet_length of a toasted value reads only its header, and the CASEs
     // leave a large value unread. Both are computed below the window

@@ -32,6 +32,31 @@ void Bus::send(std::string_view topic, HeadroomBuffer& body) {
     if (last != nullptr) last->send(topic, body);
 }
 
+void Bus::send_all(std::string_view topic, std::string_view body) {
+    for (auto& g : groups_) g.publisher->send(topic, body);
+}
+
+void Bus::send_transaction(const TransactionEnd& tx) {
+    tx_all_.clear();
+    for (auto& g : groups_) {
+        if (g.tables.everything()) {
+            if (tx_all_.empty()) {
+                encode_transaction_message(tx_all_, tx.position, tx.txid, tx.commit_time, tx.tables.data(),
+                                           tx.tables.size());
+            }
+            g.publisher->send(TRANSACTION_TOPIC, tx_all_);
+            continue;
+        }
+        ranges_.clear();
+        for (const auto& r : tx.tables) {
+            if (g.tables.allows(std::string(r.schema_name), std::string(r.table_name))) ranges_.push_back(r);
+        }
+        tx_filtered_.clear();
+        encode_transaction_message(tx_filtered_, tx.position, tx.txid, tx.commit_time, ranges_.data(), ranges_.size());
+        g.publisher->send(TRANSACTION_TOPIC, tx_filtered_);
+    }
+}
+
 std::size_t Bus::queued_bytes() const noexcept {
     std::size_t total = 0;
     for (const auto& g : groups_) total += g.publisher->queued_bytes();

@@ -59,7 +59,8 @@ Relay::Relay(RelayOptions options, std::vector<Audience> audiences)
           [this](std::uint32_t relid) {
               const auto it = names_.find(relid);
               return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
-          }) {}
+          },
+          [this](const TransactionEnd& tx) { publisher_->send_transaction(tx); }) {}
 
 Relay::~Relay() = default;
 
@@ -116,7 +117,7 @@ bool Relay::activate(bool first) {
             // sure it is on disk before anything of it goes out again.
             store_.flush_wal();
             conn_.exec("LISTEN tablepub");
-            sequencer_.load(store_.load_streams());
+            sequencer_.load(store_.load_streams(), store_.load_last_position());
             sequencer_.load_moves(store_.load_moves());
             unstored_moves_.clear();  // a redone batch finds them again
             names_.clear();
@@ -146,7 +147,7 @@ bool Relay::activate(bool first) {
 
 void Relay::process(const Batch& batch) {
     const auto start = clock::now();
-    sequencer_.begin_batch();
+    sequencer_.begin_batch(batch.commit_time);
     BatchReader reader(conn_, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
     const auto rows = reader.read(
         batch,
@@ -223,7 +224,7 @@ void Relay::drain(bool notified) {
         if (more) pace();
         const auto updates = sequencer_.batch_updates();
         const auto finishing = clock::now();
-        batch = store_.finish_and_next(*batch, updates, more);
+        batch = store_.finish_and_next(*batch, updates, sequencer_.last_position(), more);
         took += clock::now() - finishing;
         observer_->batch_done(took, updates);
         if (batch) observe_batch(batch, finishing);
@@ -271,6 +272,10 @@ void Relay::heartbeat_if_due() {
     if (now < next_heartbeat_) return;
     next_heartbeat_ = now + options_.heartbeat_interval;
     const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
+    // The transaction topic's: seq = position = the last transaction whose
+    // every message went out (the table heartbeats carry it too).
+    const auto position = sequencer_.sent_position();
+    publisher_->send_all(TRANSACTION_TOPIC, encode_heartbeat({}, {}, position, 0, interval, {}, position));
     // One heartbeat per topic: a published table's; else a renamed table's
     // former topic says where it went; else an unpublished table's says so
     // (of several dropped tables of one name, the newest oid's).
@@ -280,7 +285,7 @@ void Relay::heartbeat_if_due() {
         auto topic = make_topic(s.schema_name, s.table_name);
         if (s.published) {
             publisher_->send(topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(relid),
-                                                     s.schema_seq, interval));
+                                                     s.schema_seq, interval, {}, position));
             live.insert(std::move(topic));
         } else {
             auto& u = unpublished[topic];
@@ -297,7 +302,7 @@ void Relay::heartbeat_if_due() {
         HeartbeatNotice notice;
         notice.unpublished = true;
         publisher_->send(topic, encode_heartbeat(s.schema_name, s.table_name, sequencer_.sent_seq(u.first),
-                                                 s.schema_seq, interval, notice));
+                                                 s.schema_seq, interval, notice, position));
     }
     observer_->heartbeat();
 }

@@ -41,6 +41,17 @@ auto make_authorizer(const std::vector<tablepub::Audience>& audiences) {
     };
 }
 
+// The same decision without logging: which tables a group's replay of the
+// transactions lists.
+auto make_table_filter(const std::vector<tablepub::Audience>& audiences) {
+    auto filters = std::make_shared<std::map<std::string, tablepub::TableFilter>>();
+    for (const auto& a : audiences) filters->emplace(a.name, a.tables);
+    return [filters](const std::string& user, const std::string& schema, const std::string& table) {
+        const auto it = filters->find(user);
+        return it != filters->end() && it->second.allows(schema, table);
+    };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +99,7 @@ int main(int argc, char** argv) {
             if (restricted) {
                 sync_zap = std::make_unique<tablepub::ZapHandler>(sync_ctx, tablepub::zap_domains(audiences));
                 sync_options.authorize = make_authorizer(audiences);
+                sync_options.may_read = make_table_filter(audiences);
                 sync_options.on_bound = [&sync_zap](zmq::socket_t& router) { sync_zap->watch(router, "snapshot"); };
             }
             sync = std::make_unique<tablepub::SyncServer>(sync_ctx, sync_options);

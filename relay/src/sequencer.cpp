@@ -5,9 +5,13 @@
 
 namespace tablepub {
 
-Sequencer::Sequencer(Sink sink, Resolver resolver) : sink_(std::move(sink)), resolver_(std::move(resolver)) {}
+Sequencer::Sequencer(Sink sink, Resolver resolver, TransactionSink on_transaction)
+    : sink_(std::move(sink)), resolver_(std::move(resolver)), on_transaction_(std::move(on_transaction)) {}
 
-void Sequencer::load(std::vector<StreamState> streams) {
+void Sequencer::load(std::vector<StreamState> streams, std::uint64_t last_position) {
+    last_position_ = last_position;
+    sent_position_ = last_position;
+    tx_ranges_.clear();
     streams_.clear();
     entries_.clear();
     in_tx_.clear();
@@ -20,7 +24,10 @@ void Sequencer::load(std::vector<StreamState> streams) {
     }
 }
 
-void Sequencer::begin_batch() {
+void Sequencer::begin_batch(std::int64_t commit_time, bool numbered) {
+    commit_time_ = commit_time;
+    numbered_ = numbered;
+    tx_ranges_.clear();
     for (const auto relid : touched_) {
         auto& e = entries_[relid];
         e.batch_first_seq = 0;
@@ -65,6 +72,8 @@ void Sequencer::emit(StreamState& s, Pending& p, bool tx_last) {
     h.txid = p.txid;
     h.tx_last = tx_last;
     h.schema_seq = p.schema_seq;
+    h.position = p.position;
+    h.commit_time = commit_time_;
     const std::string_view change = p.change.view();
     envelope_.clear();
     encode_message_envelope(envelope_, h, change.size());
@@ -126,6 +135,17 @@ void Sequencer::end_transaction() {
     }
     in_tx_.clear();
     in_transaction_ = false;
+    if (!numbered_) return;
+    sent_position_ = cur_position_;
+    if (!on_transaction_) return;
+    tx_end_.position = cur_position_;
+    tx_end_.txid = cur_txid_;
+    tx_end_.commit_time = commit_time_;
+    tx_end_.tables.clear();
+    for (const auto& r : tx_ranges_) {
+        tx_end_.tables.push_back(TransactionRange{r.schema_name, r.table_name, r.first_seq, r.last_seq});
+    }
+    on_transaction_(tx_end_);
 }
 
 void Sequencer::add(std::uint32_t relid, std::uint64_t txid, std::string_view change) {
@@ -141,6 +161,12 @@ void Sequencer::add(std::uint32_t relid, std::uint64_t txid, HeadroomBuffer&& ch
 
 Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, std::string_view change) {
     if (in_transaction_ && txid != cur_txid_) end_transaction();
+    if (!in_transaction_) {
+        // A new transaction: the next commit position.
+        cur_position_ = numbered_ ? ++last_position_ : 0;
+        ++tx_serial_;
+        tx_ranges_.clear();
+    }
     cur_txid_ = txid;
     in_transaction_ = true;
 
@@ -149,6 +175,7 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
     const ChangeOp op = peek_op(change);
     const std::uint64_t seq = s.last_seq + 1;
     bool moves = false;
+    bool renamed = false;
     std::string from_schema, from_table;
 
     // A newer message of this table in this transaction: the held one is not last.
@@ -177,6 +204,7 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
             from_table = s.table_name;
         }
         if (!ts.table_name().empty()) {
+            renamed = ts.schema_name() != s.schema_name || ts.table_name() != s.table_name;
             s.schema_name = ts.schema_name();
             s.table_name = ts.table_name();
         }
@@ -188,7 +216,18 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
     }
     s.last_seq = seq;
 
+    // The transaction's range of this table on its topic (a rename starts
+    // another one: the messages from the SCHEMA on go to the new topic).
+    if (e.tx_serial == tx_serial_ && e.tx_range > 0 && !renamed) {
+        tx_ranges_[e.tx_range - 1].last_seq = seq;
+    } else {
+        tx_ranges_.push_back(OwnedRange{s.schema_name, s.table_name, seq, seq});
+        e.tx_range = tx_ranges_.size();
+        e.tx_serial = tx_serial_;
+    }
+
     e.pending.present = true;
+    e.pending.position = cur_position_;
     e.pending.seq = seq;
     e.pending.txid = txid;
     e.pending.schema_seq = s.schema_seq;

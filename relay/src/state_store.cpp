@@ -27,11 +27,16 @@ std::string pg_array_literal(const std::vector<std::string>& elements) {
     return out;
 }
 
+// (EXTRACT is grammar, always pg_catalog's: it cannot be qualified.)
+std::string batch_commit_time_sql(const std::string& alias) {
+    return "coalesce((extract(epoch FROM " + alias + ".snap_time) * 1000000)::int8, 0)";
+}
+
 void StateStore::check_extension() {
     auto res = conn_.exec(
         "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL AND "
         "to_regprocedure('tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], "
-        "bytea[], boolean[], boolean)') IS NOT NULL "
+        "bytea[], boolean[], boolean, int8)') IS NOT NULL "
         "FROM pg_extension WHERE extname = 'tablepub'");
     if (res.rows() == 0) {
         throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
@@ -78,17 +83,22 @@ std::vector<StreamState> StateStore::load_streams() {
     return out;
 }
 
+std::uint64_t StateStore::load_last_position() {
+    auto res = conn_.exec("SELECT last_position FROM tablepub.relay_state");
+    return static_cast<std::uint64_t>(res.int64(0, 0));
+}
+
 std::optional<Batch> StateStore::next_batch_query(bool force) {
-    auto res = conn_.exec(force ? "SELECT batch_id, prev, snap FROM tablepub.relay_next_batch(true)"
-                                : "SELECT batch_id, prev, snap FROM tablepub.relay_next_batch()");
+    auto res = conn_.exec("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+                          (force ? " FROM tablepub.relay_next_batch(true) b" : " FROM tablepub.relay_next_batch() b"));
     if (res.rows() == 0) return std::nullopt;
-    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
+    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
 
 std::optional<Batch> StateStore::next_batch(bool force) { return next_batch_query(force); }
 
 std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates,
-                                                 bool next) {
+                                                 std::uint64_t last_position, bool next) {
     std::vector<std::string> relids, first, last, prev_schema_seq, schema_seq, schema_names, table_names, schemas,
         published;
     for (const auto& u : updates) {
@@ -103,13 +113,15 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
         published.push_back(u.state.published ? "t" : "f");
     }
     // One statement, so one implicit transaction and one round trip.
-    auto res = conn_.exec_params(
-        "SELECT batch_id, prev, snap FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
-         pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq), pg_array_literal(schema_names),
-         pg_array_literal(table_names), pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f"});
+    auto res =
+        conn_.exec_params("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+                              " FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) b",
+                          {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first),
+                           pg_array_literal(last), pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq),
+                           pg_array_literal(schema_names), pg_array_literal(table_names), pg_array_literal(schemas),
+                           pg_array_literal(published), next ? "t" : "f", std::to_string(last_position)});
     if (res.rows() == 0) return std::nullopt;
-    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2)};
+    return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
 
 std::string StateStore::maintain() {

@@ -162,8 +162,8 @@ long RelayProcess::peak_rss_kb() const {
 }
 
 Subscriber::Subscriber(const std::vector<std::string>& endpoints, const std::string& prefix, bool keep_heartbeats,
-                       bool light)
-    : ctx_(1), keep_heartbeats_(keep_heartbeats), light_(light) {
+                       bool light, bool keep_transactions)
+    : ctx_(1), keep_heartbeats_(keep_heartbeats), light_(light), keep_transactions_(keep_transactions) {
     thread_ = std::thread([this, endpoints, prefix] { loop(endpoints, prefix); });
 }
 
@@ -198,6 +198,7 @@ void Subscriber::loop(std::vector<std::string> endpoints, std::string prefix) {
         if (!topic.more() || !sock.recv(body)) continue;
         Received r;
         r.topic = topic.to_string();
+        if (r.topic == ".tx" && !keep_transactions_) continue;
         r.size = body.size();
         if (light_) {
             // One reused message object: no allocation per received change.
@@ -207,6 +208,7 @@ void Subscriber::loop(std::vector<std::string> endpoints, std::string prefix) {
             r.msg.set_txid(scratch.txid());
             r.msg.set_tx_last(scratch.tx_last());
             r.msg.set_schema_seq(scratch.schema_seq());
+            r.msg.set_position(scratch.position());
             if (scratch.has_change()) r.msg.mutable_change()->set_op(scratch.change().op());
         } else {
             r.raw = body.to_string();

@@ -91,8 +91,10 @@ class Subscriber {
 public:
     // light: keep only topic and the Message envelope (seq, txid, tx_last,
     // schema_seq, an empty change), for streams of millions of messages.
+    // keep_transactions: also keep the messages of the transaction topic
+    // ".tx" (which an empty prefix receives too); dropped otherwise.
     explicit Subscriber(const std::vector<std::string>& endpoints, const std::string& prefix = "",
-                        bool keep_heartbeats = false, bool light = false);
+                        bool keep_heartbeats = false, bool light = false, bool keep_transactions = false);
     ~Subscriber();
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
@@ -113,6 +115,7 @@ private:
     std::atomic<bool> stop_{false};
     bool keep_heartbeats_;
     bool light_;
+    bool keep_transactions_;
     std::mutex mu_;
     std::vector<Received> messages_;
     std::thread thread_;

@@ -36,7 +36,7 @@ struct HeadroomBuffer {
 };
 
 // Room a change read separately keeps in front of it for its Message
-// envelope: fields 1-6 with names of up to 255 bytes, plus the tag and
+// envelope: fields 1-8 with names of up to 255 bytes, plus the tag and
 // length of field 10. An envelope that does not fit is copied instead.
 inline constexpr std::size_t MESSAGE_HEADROOM = 640;
 
@@ -48,6 +48,8 @@ struct MessageHeader {
     std::uint64_t txid = 0;
     bool tx_last = false;
     std::uint64_t schema_seq = 0;
+    std::uint64_t position = 0;    // the transaction's commit position
+    std::int64_t commit_time = 0;  // microseconds since the epoch
 };
 
 // Appends a serialized tablepub.v1.Message whose `change` is the given
@@ -74,10 +76,29 @@ void encode_message_envelope(std::string& out, const MessageHeader& header, std:
 [[nodiscard]] std::string oversized_change(std::string_view schema_name, std::string_view table_name,
                                            std::uint64_t txid, std::uint64_t size, std::uint64_t limit);
 
-// A serialized heartbeat Message for one table.
+// A serialized heartbeat Message for one table (or, with empty names, for
+// the transaction topic: seq = position = the last position).
 [[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
                                            std::uint64_t schema_seq, std::uint64_t interval_ms,
-                                           const HeartbeatNotice& notice = {});
+                                           const HeartbeatNotice& notice = {}, std::uint64_t position = 0);
+
+// The topic of the Transaction messages (docs/protocol.md, "Commit order"):
+// no table's topic, since a schema name is never empty.
+inline constexpr std::string_view TRANSACTION_TOPIC = ".tx";
+
+// One table's messages of a transaction (tablepub.v1.TableRange).
+struct TransactionRange {
+    std::string_view schema_name;  // the topic they went to
+    std::string_view table_name;
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;
+};
+
+// Appends a serialized Message with body Transaction: seq = position,
+// txid, position, commit_time, and the given ranges in order. Byte-for-byte
+// what protobuf would produce.
+void encode_transaction_message(std::string& out, std::uint64_t position, std::uint64_t txid, std::int64_t commit_time,
+                                const TransactionRange* ranges, std::size_t count);
 
 // The `op` of a serialized Change, read by skipping the other top-level
 // fields. Throws Error on malformed input.

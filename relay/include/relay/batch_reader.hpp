@@ -81,6 +81,11 @@ void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change
 // statement cannot take parameters, literals quoted by PQescapeLiteral.
 [[nodiscard]] std::string batch_query(const std::string& prev, const std::string& snap);
 
+// The same with a fourth column tx_rank: the 1-based place of the row's
+// transaction in the batch (its commit position is the batch's first
+// position + tx_rank - 1), computed over every table of the batch.
+[[nodiscard]] std::string batch_query_ranked(const std::string& prev, const std::string& snap);
+
 // The drain's form of it: relid, txid, the change when it is at most
 // inline_limit bytes, else its address as text "<size> <gen> <ctid>".
 [[nodiscard]] std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit);

@@ -13,6 +13,7 @@
 #include "common/bus_security.hpp"
 #include "common/zmq_util.hpp"
 #include "relay/audience.hpp"
+#include "relay/sequencer.hpp"
 
 namespace tablepub {
 
@@ -29,6 +30,13 @@ public:
     // a copy when one audience carries it (a copy for each further one).
     void send(std::string_view topic, HeadroomBuffer& body);
 
+    // Sends [topic, body] on every socket (the transaction topic's heartbeats).
+    void send_all(std::string_view topic, std::string_view body);
+    // Sends a transaction's Transaction message on the topic ".tx" of every
+    // socket, listing only the tables the socket's audience may see (none:
+    // an empty list, so that every audience sees every position).
+    void send_transaction(const TransactionEnd& tx);
+
     // Bytes of zero-copy messages ZeroMQ still holds, over every socket.
     [[nodiscard]] std::size_t queued_bytes() const noexcept;
 
@@ -42,6 +50,9 @@ private:
         TableFilter tables;
     };
     std::vector<Group> groups_;
+    std::string tx_all_;       // the Transaction message listing every table
+    std::string tx_filtered_;  // the one of a restricted audience
+    std::vector<TransactionRange> ranges_;
 };
 
 }  // namespace tablepub

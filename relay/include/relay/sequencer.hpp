@@ -43,26 +43,49 @@ struct TopicMove {
     std::uint64_t seq = 0;  // the SCHEMA message that left the former topic
 };
 
+// The end of one published transaction: what its Transaction message on
+// the topic ".tx" says (docs/protocol.md, "Commit order").
+struct TransactionEnd {
+    std::uint64_t position = 0;
+    std::uint64_t txid = 0;
+    std::int64_t commit_time = 0;  // microseconds since the epoch
+    // Per table, in the order of its first change: the topic and seq range
+    // of its messages (a table renamed inside the transaction has one range
+    // per topic). The names point into the sequencer: valid during the call.
+    std::vector<TransactionRange> tables;
+};
+
 // Turns the ordered changes of a batch into published messages: assigns each
-// table's next sequence number, sets tx_last on the last message of a
-// transaction for a table (holding back one message per table to know it),
-// follows SCHEMA (topic, schema_seq) and UNPUBLISH. Pure logic: the output
-// depends only on the loaded streams and the input, so a redone batch
-// produces identical bytes.
+// table's next sequence number and each transaction the next commit
+// position, sets tx_last on the last message of a transaction for a table
+// (holding back one message per table to know it), reports the end of every
+// transaction after its last message, follows SCHEMA (topic, schema_seq)
+// and UNPUBLISH. Pure logic: the output depends only on the loaded streams,
+// position and commit time and the input, so a redone batch produces
+// identical bytes.
 class Sequencer {
 public:
     // The sink may take message.bytes over (zero-copy send of a large message).
     using Sink = std::function<void(std::string_view topic, HeadroomBuffer& message)>;
     // Names a table the sequencer has no stream for (schema, table).
     using Resolver = std::function<std::pair<std::string, std::string>(std::uint32_t relid)>;
+    // Called after the last message of every transaction (none: not reported).
+    using TransactionSink = std::function<void(const TransactionEnd& tx)>;
 
-    Sequencer(Sink sink, Resolver resolver);
+    Sequencer(Sink sink, Resolver resolver, TransactionSink on_transaction = {});
 
-    // Replaces every stream (at startup and whenever the durable state may
-    // have moved: reconnect, takeover).
-    void load(std::vector<StreamState> streams);
-    // Starts a batch: forgets the previous batch's updates.
-    void begin_batch();
+    // Replaces every stream and the last commit position (at startup and
+    // whenever the durable state may have moved: reconnect, takeover).
+    void load(std::vector<StreamState> streams, std::uint64_t last_position = 0);
+    // Starts a batch: forgets the previous batch's updates. commit_time:
+    // what every message of the batch carries (relay_batch.snap_time).
+    // numbered false: a batch published before extension 0.3, whose
+    // transactions had no position (0, and no end reported).
+    void begin_batch(std::int64_t commit_time = 0, bool numbered = true);
+    // The position the next transaction takes, instead of the last one + 1
+    // (a replay of some tables of a batch skips the other tables'
+    // transactions). Ignored in a batch that is not numbered.
+    void next_position(std::uint64_t position) noexcept { last_position_ = position - 1; }
     // One outbox row, in batch order.
     void add(std::uint32_t relid, std::uint64_t txid, std::string_view change);
     // The same for a large change read into a buffer of its own, with
@@ -80,6 +103,11 @@ public:
     // not announce a held-back message).
     [[nodiscard]] std::uint64_t sent_seq(std::uint32_t relid) const;
     [[nodiscard]] std::uint64_t messages_sent() const noexcept { return messages_sent_; }
+    // The last commit position assigned (the batch's last one once ended).
+    [[nodiscard]] std::uint64_t last_position() const noexcept { return last_position_; }
+    // The position of the last transaction whose end was reported: every
+    // message of it and of those before it went out.
+    [[nodiscard]] std::uint64_t sent_position() const noexcept { return sent_position_; }
     // Every former topic of a table renamed since this sequencer was made
     // (kept across load()), by former topic; a topic a table takes again is
     // no longer a former one. Only moves whose SCHEMA message was sent.
@@ -95,6 +123,7 @@ private:
         std::uint64_t seq = 0;
         std::uint64_t txid = 0;
         std::uint64_t schema_seq = 0;
+        std::uint64_t position = 0;
         HeadroomBuffer change;
         // A SCHEMA message that renames the table: its former topic.
         bool moves = false;
@@ -106,6 +135,15 @@ private:
         std::uint64_t batch_first_seq = 0;  // 0: untouched in this batch
         std::uint64_t batch_prev_schema_seq = 0;
         std::uint64_t batch_transactions = 0;
+        // 1 + index in tx_ranges_ of this table's current range, when
+        // tx_serial is the current transaction's.
+        std::size_t tx_range = 0;
+        std::uint64_t tx_serial = 0;
+    };
+    // A table's messages in the current transaction, on one topic.
+    struct OwnedRange {
+        std::string schema_name, table_name;
+        std::uint64_t first_seq = 0, last_seq = 0;
     };
 
     StreamState& stream_for(std::uint32_t relid);
@@ -117,6 +155,15 @@ private:
 
     Sink sink_;
     Resolver resolver_;
+    TransactionSink on_transaction_;
+    std::uint64_t last_position_ = 0;
+    std::uint64_t sent_position_ = 0;
+    std::uint64_t cur_position_ = 0;
+    std::uint64_t tx_serial_ = 0;  // counts transactions, never reset
+    std::int64_t commit_time_ = 0;
+    bool numbered_ = true;
+    std::vector<OwnedRange> tx_ranges_;
+    TransactionEnd tx_end_;
     std::unordered_map<std::uint32_t, StreamState> streams_;
     std::unordered_map<std::uint32_t, Entry> entries_;
     std::vector<std::uint32_t> in_tx_;    // tables with a held-back message

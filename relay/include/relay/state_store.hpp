@@ -17,6 +17,9 @@ struct Batch {
     std::int64_t id = 0;
     std::string prev;  // pg_snapshot text
     std::string snap;
+    // relay_batch.snap_time in microseconds since the epoch: the commit
+    // time of the batch's messages (0 for a batch recorded before 0.3).
+    std::int64_t commit_time = 0;
 };
 
 // The relay's durable state in tablepub.relay_* (extension 0.2), reached
@@ -42,13 +45,16 @@ public:
     void send_lock_wait();
 
     [[nodiscard]] std::vector<StreamState> load_streams();
+    // The commit position of the last transaction of the last done batch.
+    [[nodiscard]] std::uint64_t load_last_position();
     // The open batch, or a newly recorded one, or nothing to do. force
     // records a batch without first looking for outbox rows (after a NOTIFY).
     [[nodiscard]] std::optional<Batch> next_batch(bool force);
-    // Marks `done` finished with its stream updates and, when `next` is set,
-    // records the next batch in the same transaction (one commit per batch).
+    // Marks `done` finished with its stream updates and the position of its
+    // last transaction and, when `next` is set, records the next batch in
+    // the same transaction (one commit per batch).
     [[nodiscard]] std::optional<Batch> finish_and_next(const Batch& done, const std::vector<StreamUpdate>& updates,
-                                                       bool next);
+                                                       std::uint64_t last_position, bool next);
     // Outbox rotation and cleaning; returns a one-line summary.
     std::string maintain();
     // Stores the seq of the SCHEMA message that moved each table off a former
@@ -69,5 +75,9 @@ private:
 // The array literal of the relay functions' array parameters (bytea
 // elements as PgConnection::bytea_param() gives them).
 [[nodiscard]] std::string pg_array_literal(const std::vector<std::string>& elements);
+
+// The SQL expression of a relay_batch row's commit time in microseconds
+// since the epoch (0 when NULL), for a row aliased `alias`.
+[[nodiscard]] std::string batch_commit_time_sql(const std::string& alias);
 
 }  // namespace tablepub

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,9 @@ struct Stream {
     std::string identity;  // ROUTER routing id of the client (one per connection)
     std::uint64_t request_id = 0;
     v1::Request request;
+    // The tables the client's group may read (unset: every table): what a
+    // replay of the transactions lists.
+    std::function<bool(const std::string& schema, const std::string& table)> visible;
 
     std::mutex mutex;
     std::condition_variable cv;
@@ -89,7 +93,8 @@ private:
 
 // The two kinds of stream; each sends its replies and returns, or throws.
 void run_snapshot(StreamContext& ctx);
-void run_replay(StreamContext& ctx);
+void run_replay(StreamContext& ctx);  // of a table, or of the transactions
+void run_transaction_replay(StreamContext& ctx);
 
 // Throws TooLarge when a chunk holding this one element would exceed
 // --snapshot-max-reply-bytes; the message names `what` ("a row") of `table`.

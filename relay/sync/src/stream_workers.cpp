@@ -156,152 +156,225 @@ std::string from_clause(const std::string& ident, const std::string& relkind) {
 
 }  // namespace
 
-// The snapshot transaction's first statement locks the table (ACCESS SHARE;
-// on a partitioned table LOCK recurses to every partition). A LOCK takes no
-// snapshot, so the snapshot, taken by the next statement, is younger than
-// every TRUNCATE or table rewrite that committed before the lock was
-// granted, and none can commit until the transaction ends: the rows read
-// are exactly those the snapshot says (docs/design.md section 3).
+namespace {
+
+// One table of a snapshot request, its projection, and what the snapshot
+// transaction found out about it.
+struct SnapshotTable {
+    std::string schema, table, name;  // name: quoted, for messages
+    std::vector<std::string> projection;
+    std::string ident;  // PQescapeIdentifier'd schema.table
+    PgResult info;
+};
+
+// The columns of the info query (below).
+enum InfoColumn {
+    RELID,
+    RELKIND,
+    PUBLISHED,
+    UNPUBLISHED_COLUMNS,
+    XMIN,
+    LAST_SEQ,
+    SCHEMA_SEQ,
+    SCHEMA,
+    LOCKED,
+    XMAX,
+    RELTUPLES,
+    WAL_FLUSHED,
+    LAST_POSITION
+};
+
+PgResult table_info(PgConnection& conn, const SnapshotTable& t) {
+    return conn.exec_params(
+        "SELECT r.relid, c.relkind, p.relid IS NOT NULL,"
+        "       pg_catalog.array_to_string(ARRAY(SELECT x FROM pg_catalog.unnest($2::pg_catalog.text[]) x"
+        "              WHERE x <> ALL (ARRAY(SELECT a.attname::pg_catalog.text"
+        "                     FROM pg_catalog.unnest(tablepub.published_attnums(p)) AS u(attnum)"
+        "                     JOIN pg_catalog.pg_attribute a ON a.attrelid = p.relid"
+        "                      AND a.attnum = u.attnum))), ', '),"
+        "       pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
+        "       coalesce(s.last_seq, 0), coalesce(s.schema_seq, 0), coalesce(s.schema, ''),"
+        "       EXISTS (SELECT FROM pg_catalog.pg_locks l"
+        "                WHERE l.locktype = 'relation' AND l.granted"
+        "                  AND l.pid = pg_catalog.pg_backend_pid()"
+        "                  AND l.relation = r.relid"
+        "                  AND l.mode = 'AccessShareLock'),"
+        "       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
+        "       c.reltuples,"
+        "       pg_catalog.pg_current_wal_flush_lsn() >= pg_catalog.pg_current_wal_insert_lsn(),"
+        "       (SELECT st.last_position FROM tablepub.relay_state st)"
+        "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
+        "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
+        "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
+        "  LEFT JOIN tablepub.relay_stream s ON s.relid = r.relid",
+        {t.name, pg_array_literal(t.projection)});
+}
+
+}  // namespace
+
+// The snapshot transaction's first statements lock the tables, one by one
+// (ACCESS SHARE; on a partitioned table LOCK recurses to every partition).
+// A LOCK takes no snapshot, so the snapshot, taken by the next statement,
+// is younger than every TRUNCATE or table rewrite of any of them that
+// committed before its lock was granted, and none can commit until the
+// transaction ends: the rows read are exactly those the snapshot says, for
+// every table of the request (docs/design.md section 3). Every check runs
+// before the first reply, so a request naming a table that cannot be read
+// gets one Error and nothing else.
 void run_snapshot(StreamContext& ctx) {
     const auto& stream = ctx.stream();
     const auto& req = stream.request.snapshot();
-    const std::string name = quoted(req.schema_name(), req.table_name());
     const auto started = std::chrono::steady_clock::now();
-    if (impossible_name(req.schema_name()) || impossible_name(req.table_name())) {
-        ctx.send_error(v1::UNKNOWN_TABLE, "table " + name + " does not exist");
-        return;
+    std::vector<SnapshotTable> tables;
+    tables.push_back({req.schema_name(),
+                      req.table_name(),
+                      quoted(req.schema_name(), req.table_name()),
+                      std::vector<std::string>(req.columns().begin(), req.columns().end()),
+                      {},
+                      {}});
+    for (const auto& t : req.more_tables()) {
+        tables.push_back({t.schema_name(),
+                          t.table_name(),
+                          quoted(t.schema_name(), t.table_name()),
+                          std::vector<std::string>(t.columns().begin(), t.columns().end()),
+                          {},
+                          {}});
+    }
+    for (const auto& t : tables) {
+        if (impossible_name(t.schema) || impossible_name(t.table)) {
+            ctx.send_error(v1::UNKNOWN_TABLE, "table " + t.name + " does not exist");
+            return;
+        }
     }
 
     PgConnection conn = open_session(ctx.options());
-    const std::string ident =
-        conn.escape_identifier(req.schema_name()) + "." + conn.escape_identifier(req.table_name());
-    std::vector<std::string> projection(req.columns().begin(), req.columns().end());
-    PgResult info;
+    for (auto& t : tables) t.ident = conn.escape_identifier(t.schema) + "." + conn.escape_identifier(t.table);
     // LOCK TABLE resolves the name and locks in one step (and looks the name
     // up again after waiting). Only a schema renamed between that lock and
     // the snapshot can make the name mean another table; the relation is
-    // then not the one we hold locked, and the lock is taken again.
+    // then not the one we hold locked, and the locks are taken again.
     for (int attempt = 0;; ++attempt) {
         conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-        try {
-            conn.exec("LOCK TABLE " + ident + " IN ACCESS SHARE MODE");
-        } catch (const DbError& e) {
-            conn.exec("ROLLBACK");
-            if (e.sqlstate() == "55P03")
-                ctx.send_error(v1::UNAVAILABLE, "table " + name + " stayed locked by another session");
-            else
-                answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), e.what());
-            return;
+        for (const auto& t : tables) {
+            try {
+                conn.exec("LOCK TABLE " + t.ident + " IN ACCESS SHARE MODE");
+            } catch (const DbError& e) {
+                conn.exec("ROLLBACK");
+                if (e.sqlstate() == "55P03")
+                    ctx.send_error(v1::UNAVAILABLE, "table " + t.name + " stayed locked by another session");
+                else
+                    answer_not_readable(ctx, conn, t.schema, t.table, e.what());
+                return;
+            }
         }
-        info = conn.exec_params(
-            "SELECT r.relid, c.relkind, p.relid IS NOT NULL,"
-            "       pg_catalog.array_to_string(ARRAY(SELECT x FROM pg_catalog.unnest($2::pg_catalog.text[]) x"
-            "              WHERE x <> ALL (ARRAY(SELECT a.attname::pg_catalog.text"
-            "                     FROM pg_catalog.unnest(tablepub.published_attnums(p)) AS u(attnum)"
-            "                     JOIN pg_catalog.pg_attribute a ON a.attrelid = p.relid"
-            "                      AND a.attnum = u.attnum))), ', '),"
-            "       pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()),"
-            "       coalesce(s.last_seq, 0), coalesce(s.schema_seq, 0), coalesce(s.schema, ''),"
-            "       EXISTS (SELECT FROM pg_catalog.pg_locks l"
-            "                WHERE l.locktype = 'relation' AND l.granted"
-            "                  AND l.pid = pg_catalog.pg_backend_pid()"
-            "                  AND l.relation = r.relid"
-            "                  AND l.mode = 'AccessShareLock'),"
-            "       pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()),"
-            "       c.reltuples,"
-            "       pg_catalog.pg_current_wal_flush_lsn() >= pg_catalog.pg_current_wal_insert_lsn()"
-            "  FROM (SELECT pg_catalog.to_regclass($1)::pg_catalog.oid AS relid) r"
-            "  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relid"
-            "  LEFT JOIN tablepub.publication p ON p.relid = r.relid"
-            "  LEFT JOIN tablepub.relay_stream s ON s.relid = r.relid",
-            {name, pg_array_literal(projection)});
-        if (!info.is_null(0, 0) && info.value(0, 8) == "t") break;
+        bool all_locked = true;
+        for (auto& t : tables) {
+            t.info = table_info(conn, t);
+            all_locked = all_locked && !t.info.is_null(0, RELID) && t.info.value(0, LOCKED) == "t";
+        }
+        if (all_locked) break;
         conn.exec("ROLLBACK");
         if (attempt == 2) {
-            ctx.send_error(v1::UNAVAILABLE, "table " + name + " kept being renamed while it was being locked");
+            ctx.send_error(v1::UNAVAILABLE, "a table of the snapshot kept being renamed while it was being locked");
             return;
         }
     }
-    if (info.value(0, 2) != "t") {
-        conn.exec("ROLLBACK");
-        answer_not_readable(ctx, conn, req.schema_name(), req.table_name(), "");
-        return;
-    }
-    if (!info.value(0, 3).empty()) {
-        ctx.send_error(v1::COLUMN_NOT_PUBLISHED,
-                       "column(s) " + info.text(0, 3) + " of table " + name + " are not published");
-        return;
+    for (const auto& t : tables) {
+        if (t.info.value(0, PUBLISHED) != "t") {
+            conn.exec("ROLLBACK");
+            answer_not_readable(ctx, conn, t.schema, t.table, "");
+            return;
+        }
+        if (!t.info.value(0, UNPUBLISHED_COLUMNS).empty()) {
+            ctx.send_error(v1::COLUMN_NOT_PUBLISHED, "column(s) " + t.info.text(0, UNPUBLISHED_COLUMNS) + " of table " +
+                                                         t.name + " are not published");
+            return;
+        }
     }
     // Durable before sent: the snapshot may see transactions committed with
     // synchronous_commit = off whose commit records are still in the WAL
-    // buffers. The statement above compared the flushed WAL with the insert
-    // position after its snapshot was taken; when the flush lags, a flush
+    // buffers. The first info query compared the flushed WAL with the insert
+    // position after the snapshot was taken; when the flush lags, a flush
     // started from now on covers the snapshot (docs/design.md section 3).
-    const bool flushed = info.value(0, 11) != "t" && ctx.durable().make_durable(Clock::now());
-
-    v1::Reply begin;
-    begin.set_request_id(stream.request_id);
-    auto* b = begin.mutable_snapshot_begin();
-    b->set_xmin(static_cast<std::uint64_t>(info.int64(0, 4)));
-    b->set_xmax(static_cast<std::uint64_t>(info.int64(0, 9)));
-    // The transaction's snapshot again (REPEATABLE READ keeps it).
-    const auto xip = conn.exec("SELECT pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot())");
-    for (int i = 0; i < xip.rows(); ++i) b->add_xip(static_cast<std::uint64_t>(xip.int64(i, 0)));
-    b->set_seq(static_cast<std::uint64_t>(info.int64(0, 5)));
-    b->set_schema_seq(static_cast<std::uint64_t>(info.int64(0, 6)));
-    const auto schema_bytes = info.bytea(0, 7);
-    if (!schema_bytes.empty() && !b->mutable_schema()->ParseFromString(schema_bytes))
-        throw Error("malformed schema in tablepub.relay_stream for " + name);
-    b->set_schema_name(req.schema_name());
-    b->set_table_name(req.table_name());
+    const bool flushed = tables.front().info.value(0, WAL_FLUSHED) != "t" && ctx.durable().make_durable(Clock::now());
 
     // `r.*` is the whole row even when a column is named r; encode_row
-    // refuses a row of any other table than the locked one.
-    try {
-        conn.exec_params(
-            "DECLARE tablepub_snapshot NO SCROLL CURSOR FOR SELECT tablepub.encode_row("
-            "$1::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
-                from_clause(ident, info.text(0, 1)) + " AS r",
-            {info.text(0, 0)});
-    } catch (const DbError& e) {
-        // Row-level security that applies to the relay's role: with
-        // row_security off the read fails rather than return fewer rows.
-        if (e.sqlstate() != "42501") throw;
-        ctx.send_error(v1::FORBIDDEN, "cannot read every row of table " + name + ": " + e.what() +
-                                          " (the relay's database role needs BYPASSRLS to snapshot a table "
-                                          "with row-level security)");
-        return;
+    // refuses a row of any other table than the locked one. Every cursor is
+    // declared before the first reply: a table the relay may not read whole
+    // refuses the request before anything is sent.
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        const auto& t = tables[i];
+        try {
+            conn.exec_params("DECLARE tablepub_snapshot_" + std::to_string(i) +
+                                 " NO SCROLL CURSOR FOR SELECT tablepub.encode_row("
+                                 "$1::pg_catalog.oid::pg_catalog.regclass, r.*) FROM " +
+                                 from_clause(t.ident, t.info.text(0, RELKIND)) + " AS r",
+                             {t.info.text(0, RELID)});
+        } catch (const DbError& e) {
+            // Row-level security that applies to the relay's role: with
+            // row_security off the read fails rather than return fewer rows.
+            if (e.sqlstate() != "42501") throw;
+            ctx.send_error(v1::FORBIDDEN, "cannot read every row of table " + t.name + ": " + e.what() +
+                                              " (the relay's database role needs BYPASSRLS to snapshot a table "
+                                              "with row-level security)");
+            return;
+        }
     }
-    ctx.send(begin);
 
-    const std::set<std::string> columns(projection.begin(), projection.end());
+    // The transaction's snapshot again (REPEATABLE READ keeps it): one for all.
+    const auto xip = conn.exec("SELECT pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot())");
     const auto n = ctx.chunk_rows();
-    ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
-    std::uint64_t rows = 0;
-    SnapshotProgress progress(name, std::strtod(info.text(0, 10).c_str(), nullptr), started);
-    // Row by row: the relay holds one row of the table at a time, however
-    // large the rows; the server waits while the client grants no credit.
-    conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot", {}, true);
-    while (PgResult row = conn.next_row()) {
-        std::string projected;
-        std::string_view bytes = row.value(0, 0);
-        // Checked before parsing too: the size then fits protobuf's int.
-        check_element_size(ctx, bytes.size(), "a row", name);
-        if (!columns.empty()) bytes = projected = project(bytes, columns);
-        add_bounded(ctx, enc, n, bytes, "a row", name);
-        progress.row(++rows);
-    }
-    if (enc.count() > 0) send_chunk(ctx, enc);
-    conn.exec("COMMIT");
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        const auto& t = tables[i];
+        const auto& info = t.info;
+        v1::Reply begin;
+        begin.set_request_id(stream.request_id);
+        auto* b = begin.mutable_snapshot_begin();
+        b->set_xmin(static_cast<std::uint64_t>(info.int64(0, XMIN)));
+        b->set_xmax(static_cast<std::uint64_t>(info.int64(0, XMAX)));
+        for (int x = 0; x < xip.rows(); ++x) b->add_xip(static_cast<std::uint64_t>(xip.int64(x, 0)));
+        b->set_seq(static_cast<std::uint64_t>(info.int64(0, LAST_SEQ)));
+        b->set_schema_seq(static_cast<std::uint64_t>(info.int64(0, SCHEMA_SEQ)));
+        const auto schema_bytes = info.bytea(0, SCHEMA);
+        if (!schema_bytes.empty() && !b->mutable_schema()->ParseFromString(schema_bytes))
+            throw Error("malformed schema in tablepub.relay_stream for " + t.name);
+        b->set_schema_name(t.schema);
+        b->set_table_name(t.table);
+        b->set_position(static_cast<std::uint64_t>(info.int64(0, LAST_POSITION)));
+        b->set_table_index(static_cast<std::uint32_t>(i));
+        b->set_table_count(static_cast<std::uint32_t>(tables.size()));
+        ctx.send(begin);
 
-    v1::Reply end;
-    end.set_request_id(stream.request_id);
-    end.mutable_snapshot_end()->set_row_count(rows);
-    ctx.send(end);
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    spdlog::info("snapshot of {}: {} rows at seq {} in {} ms{}", name, rows, b->seq(), ms,
-                 flushed ? " (flushed the WAL first)" : "");
+        const std::set<std::string> columns(t.projection.begin(), t.projection.end());
+        ChunkEncoder enc(ChunkEncoder::Kind::snapshot_rows, stream.request_id);
+        std::uint64_t rows = 0;
+        SnapshotProgress progress(t.name, std::strtod(info.text(0, RELTUPLES).c_str(), nullptr), started);
+        // Row by row: the relay holds one row of the table at a time, however
+        // large the rows; the server waits while the client grants no credit.
+        conn.send_row_by_row("FETCH ALL FROM tablepub_snapshot_" + std::to_string(i), {}, true);
+        while (PgResult row = conn.next_row()) {
+            std::string projected;
+            std::string_view bytes = row.value(0, 0);
+            // Checked before parsing too: the size then fits protobuf's int.
+            check_element_size(ctx, bytes.size(), "a row", t.name);
+            if (!columns.empty()) bytes = projected = project(bytes, columns);
+            add_bounded(ctx, enc, n, bytes, "a row", t.name);
+            progress.row(++rows);
+        }
+        if (enc.count() > 0) send_chunk(ctx, enc);
+
+        v1::Reply end;
+        end.set_request_id(stream.request_id);
+        end.mutable_snapshot_end()->set_row_count(rows);
+        ctx.send(end);
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        spdlog::info("snapshot of {}{}: {} rows at seq {} in {} ms{}", t.name,
+                     tables.size() > 1 ? " (" + std::to_string(i + 1) + " of " + std::to_string(tables.size()) + ")"
+                                       : std::string(),
+                     rows, b->seq(), ms, flushed && i == 0 ? " (flushed the WAL first)" : "");
+    }
+    conn.exec("COMMIT");
 }
 
 namespace {
@@ -309,6 +382,8 @@ namespace {
 struct BatchRange {
     std::string prev, snap;
     std::uint64_t first = 0, last = 0, prev_schema_seq = 0;
+    std::uint64_t first_position = 0;  // 0: published before extension 0.3
+    std::int64_t commit_time = 0;
 };
 
 }  // namespace
@@ -319,6 +394,10 @@ struct BatchRange {
 // all kept per batch), give the same seqs and bytes as the original
 // publication, across any SCHEMA messages in between.
 void run_replay(StreamContext& ctx) {
+    if (ctx.stream().request.replay().transactions()) {
+        run_transaction_replay(ctx);
+        return;
+    }
     const auto& stream = ctx.stream();
     const auto& req = stream.request.replay();
     const std::string name = quoted(req.schema_name(), req.table_name());
@@ -384,18 +463,20 @@ void run_replay(StreamContext& ctx) {
         return;
     }
 
-    auto batches = conn.exec_params(
-        "SELECT b.prev::text, b.snap::text, u.f, u.l, u.ps"
-        "  FROM tablepub.relay_batch b,"
-        "       unnest(b.relids, b.first_seq, b.last_seq, b.prev_schema_seq) AS u(relid, f, l, ps)"
-        " WHERE b.done IS NOT NULL AND u.relid = $1::oid AND u.l >= $2 AND u.f <= $3"
-        " ORDER BY b.batch_id",
-        {std::to_string(relid), std::to_string(from), std::to_string(to)});
+    auto batches =
+        conn.exec_params("SELECT b.prev::text, b.snap::text, u.f, u.l, u.ps, coalesce(b.first_position, 0), " +
+                             batch_commit_time_sql("b") +
+                             "  FROM tablepub.relay_batch b,"
+                             "       unnest(b.relids, b.first_seq, b.last_seq, b.prev_schema_seq) AS u(relid, f, l, ps)"
+                             " WHERE b.done IS NOT NULL AND u.relid = $1::oid AND u.l >= $2 AND u.f <= $3"
+                             " ORDER BY b.batch_id",
+                         {std::to_string(relid), std::to_string(from), std::to_string(to)});
     std::vector<BatchRange> ranges;
     for (int i = 0; i < batches.rows(); ++i)
         ranges.push_back({batches.text(i, 0), batches.text(i, 1), static_cast<std::uint64_t>(batches.int64(i, 2)),
                           static_cast<std::uint64_t>(batches.int64(i, 3)),
-                          static_cast<std::uint64_t>(batches.int64(i, 4))});
+                          static_cast<std::uint64_t>(batches.int64(i, 4)),
+                          static_cast<std::uint64_t>(batches.int64(i, 5)), batches.int64(i, 6)});
     bool covered = !ranges.empty() && ranges.front().first <= from && ranges.back().last >= to;
     for (std::size_t i = 1; covered && i < ranges.size(); ++i) covered = ranges[i].first == ranges[i - 1].last + 1;
     if (!covered) {
@@ -456,18 +537,21 @@ void run_replay(StreamContext& ctx) {
     for (const auto& r : ranges) {
         // A change over --max-change-bytes is not read: it was published
         // as a RESYNC, and is replayed as the same one.
+        // The rank of each row's transaction is taken over every table of
+        // the batch: its commit position, which the table's messages carry.
         conn.exec_params(
             "DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
-            " CASE WHEN octet_length(q.change) <= $4::int8 THEN q.change END FROM (" +
-                batch_query("$1", "$2") + ") q WHERE q.relid = $3",
+            " CASE WHEN octet_length(q.change) <= $4::int8 THEN q.change END, q.tx_rank FROM (" +
+                batch_query_ranked("$1", "$2") + ") q WHERE q.relid = $3",
             {r.prev, r.snap, std::to_string(relid), std::to_string(max_change)});
-        seq.begin_batch();
+        seq.begin_batch(r.commit_time, r.first_position > 0);
         // Row by row, as for a snapshot: one outbox row in memory at a time.
         // A change over --max-change-bytes is not read (column 3 is NULL):
         // it was published as a RESYNC, and is replayed as the same one.
         conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
         while (PgResult row = conn.next_row()) {
             const auto txid = static_cast<std::uint64_t>(row.int64(0, 1));
+            seq.next_position(r.first_position + static_cast<std::uint64_t>(row.int64(0, 4)) - 1);
             if (row.is_null(0, 3)) {
                 const auto& st = seq.stream(relid);
                 seq.add(relid, txid,
@@ -488,6 +572,194 @@ void run_replay(StreamContext& ctx) {
     conn.exec("COMMIT");
     send_end(sent);
     spdlog::info("replay of {}: seq {}..{} ({} messages)", name, from, to, sent);
+}
+
+}  // namespace tablepub::sync
+
+namespace tablepub::sync {
+
+namespace {
+
+// One done batch of a transaction replay, with the streams it touched as
+// they were before it (as the RabbitMQ forwarder reloads them).
+struct TxBatch {
+    std::string prev, snap;
+    std::uint64_t first_position = 0, last_position = 0;
+    std::int64_t commit_time = 0;
+    std::vector<StreamState> starts;
+    std::vector<std::uint64_t> last_seq;  // per start
+};
+
+std::vector<TxBatch> load_tx_batches(PgConnection& conn, std::uint64_t from, std::uint64_t to) {
+    auto res = conn.exec_params(
+        "SELECT b.batch_id, b.prev::text, b.snap::text, b.first_position, b.last_position, " +
+            batch_commit_time_sql("b") +
+            ", u.relid, u.f, u.l, u.ps, nm.schema_name, nm.table_name"
+            "  FROM tablepub.relay_batch b"
+            "  CROSS JOIN LATERAL unnest(b.relids, b.first_seq, b.last_seq, b.prev_schema_seq) AS u(relid, f, l, ps)"
+            "  LEFT JOIN LATERAL ("
+            "    SELECT n.schema_name, n.table_name FROM ("
+            "      SELECT h.schema_name, h.table_name, 0 AS o, h.from_seq FROM tablepub.relay_topic_history h"
+            "       WHERE h.relid = u.relid AND h.from_seq >= u.f"
+            "      UNION ALL"
+            "      SELECT s.schema_name, s.table_name, 1, 0 FROM tablepub.relay_stream s WHERE s.relid = u.relid) n"
+            "     ORDER BY n.o, n.from_seq LIMIT 1) nm ON true"
+            " WHERE b.done IS NOT NULL AND b.first_position IS NOT NULL"
+            "   AND b.last_position >= $1 AND b.first_position <= $2"
+            " ORDER BY b.batch_id",
+        {std::to_string(from), std::to_string(to)});
+    std::vector<TxBatch> out;
+    std::int64_t id = -1;
+    for (int i = 0; i < res.rows(); ++i) {
+        if (res.int64(i, 0) != id) {
+            id = res.int64(i, 0);
+            out.push_back(TxBatch{res.text(i, 1),
+                                  res.text(i, 2),
+                                  static_cast<std::uint64_t>(res.int64(i, 3)),
+                                  static_cast<std::uint64_t>(res.int64(i, 4)),
+                                  res.int64(i, 5),
+                                  {},
+                                  {}});
+        }
+        StreamState s;
+        s.relid = static_cast<std::uint32_t>(res.int64(i, 6));
+        s.last_seq = static_cast<std::uint64_t>(res.int64(i, 7)) - 1;
+        s.schema_seq = static_cast<std::uint64_t>(res.int64(i, 9));
+        if (!res.is_null(i, 10)) {
+            s.schema_name = res.text(i, 10);
+            s.table_name = res.text(i, 11);
+        }
+        out.back().last_seq.push_back(static_cast<std::uint64_t>(res.int64(i, 8)));
+        out.back().starts.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace
+
+// Re-runs the sequencer over every table of the retained batches that hold
+// the positions asked for: the same rows in the same order from the same
+// stream states give the same Transaction messages, listing the tables the
+// client's group may read.
+void run_transaction_replay(StreamContext& ctx) {
+    const auto& stream = ctx.stream();
+    const auto& req = stream.request.replay();
+    const std::string name = "the transactions";
+    const auto from = req.from_seq();
+
+    PgConnection conn = open_session(ctx.options());
+    conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // Before the snapshot, as for a table (run_replay).
+    conn.exec("LOCK TABLE tablepub.outbox IN ACCESS SHARE MODE");
+    const auto last =
+        static_cast<std::uint64_t>(conn.exec("SELECT last_position FROM tablepub.relay_state").int64(0, 0));
+    if (last == 0) {
+        // As for a table with nothing durable yet: the first batch may be on
+        // the bus already and done a moment later.
+        conn.exec("ROLLBACK");
+        ctx.send_error(v1::UNAVAILABLE, "the relay has published no durable transaction yet");
+        return;
+    }
+    const auto to = req.to_seq() == 0 ? last : std::min(req.to_seq(), last);
+    auto send_begin = [&](std::uint64_t end) {
+        v1::Reply r;
+        r.set_request_id(stream.request_id);
+        auto* rb = r.mutable_replay_begin();
+        rb->set_from_seq(from);
+        rb->set_to_seq(end);
+        ctx.send(r);
+    };
+    auto send_end = [&](std::uint64_t count) {
+        v1::Reply r;
+        r.set_request_id(stream.request_id);
+        r.mutable_replay_end()->set_message_count(count);
+        ctx.send(r);
+    };
+    if (from > to) {
+        conn.exec("COMMIT");
+        send_begin(from - 1);
+        send_end(0);
+        return;
+    }
+    const auto batches = load_tx_batches(conn, from, to);
+    bool covered = !batches.empty() && batches.front().first_position <= from && batches.back().last_position >= to;
+    for (std::size_t i = 1; covered && i < batches.size(); ++i)
+        covered = batches[i].first_position == batches[i - 1].last_position + 1;
+    if (!covered) {
+        ctx.send_error(v1::GONE, "transactions from position " + std::to_string(from) + " are no longer retained");
+        return;
+    }
+    // Every outbox row of those batches must still be there (see run_replay).
+    for (const auto& b : batches) {
+        std::uint64_t expected = 0;
+        for (std::size_t i = 0; i < b.starts.size(); ++i) expected += b.last_seq[i] - b.starts[i].last_seq;
+        auto count = conn.exec_params("SELECT count(*) FROM (" + batch_query("$1", "$2") + ") q", {b.prev, b.snap});
+        if (static_cast<std::uint64_t>(count.int64(0, 0)) != expected) {
+            ctx.send_error(v1::GONE, "the outbox rows of positions " + std::to_string(b.first_position) + ".." +
+                                         std::to_string(b.last_position) + " are no longer retained");
+            return;
+        }
+    }
+
+    send_begin(to);
+    ChunkEncoder enc(ChunkEncoder::Kind::replay_messages, stream.request_id);
+    const auto n = ctx.chunk_rows();
+    std::uint64_t sent = 0;
+    std::string message;
+    std::vector<TransactionRange> visible;
+    std::uint64_t batch_id_for_errors = 0;
+    Sequencer seq([](std::string_view, HeadroomBuffer&) {},
+                  [&](std::uint32_t relid) -> std::pair<std::string, std::string> {
+                      throw Error("batch of positions " + std::to_string(batch_id_for_errors) +
+                                  ".. has outbox rows of table oid " + std::to_string(relid) + " it did not publish");
+                  },
+                  [&](const TransactionEnd& tx) {
+                      if (tx.position < from || tx.position > to) return;
+                      visible.clear();
+                      for (const auto& r : tx.tables) {
+                          if (!stream.visible || stream.visible(std::string(r.schema_name), std::string(r.table_name)))
+                              visible.push_back(r);
+                      }
+                      message.clear();
+                      encode_transaction_message(message, tx.position, tx.txid, tx.commit_time, visible.data(),
+                                                 visible.size());
+                      add_bounded(ctx, enc, n, message, "a message", name);
+                      ++sent;
+                  });
+    const auto max_change = static_cast<std::uint64_t>(ctx.options().max_change_bytes);
+    for (const auto& b : batches) {
+        batch_id_for_errors = b.first_position;
+        seq.load(b.starts, b.first_position - 1);
+        seq.begin_batch(b.commit_time);
+        conn.exec_params(
+            "DECLARE tablepub_replay NO SCROLL CURSOR FOR SELECT q.relid, q.txid, octet_length(q.change),"
+            " CASE WHEN octet_length(q.change) <= $3::int8 THEN q.change END FROM (" +
+                batch_query("$1", "$2") + ") q",
+            {b.prev, b.snap, std::to_string(max_change)});
+        conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
+        while (PgResult row = conn.next_row()) {
+            const auto relid = static_cast<std::uint32_t>(row.int64(0, 0));
+            const auto txid = static_cast<std::uint64_t>(row.int64(0, 1));
+            if (row.is_null(0, 3)) {
+                const auto& st = seq.stream(relid);
+                seq.add(relid, txid,
+                        oversized_change(st.schema_name, st.table_name, txid,
+                                         static_cast<std::uint64_t>(row.int64(0, 2)), max_change));
+            } else {
+                seq.add(relid, txid, row.bytea(0, 3));
+            }
+        }
+        seq.end_batch();
+        conn.exec("CLOSE tablepub_replay");
+        if (seq.last_position() != b.last_position)
+            throw Error("replay of the transactions produced positions up to " + std::to_string(seq.last_position()) +
+                        " for a batch that ended at " + std::to_string(b.last_position));
+        if (b.last_position >= to) break;
+    }
+    if (enc.count() > 0) send_chunk(ctx, enc);
+    conn.exec("COMMIT");
+    send_end(sent);
+    spdlog::info("replay of the transactions: positions {}..{} ({} messages)", from, to, sent);
 }
 
 }  // namespace tablepub::sync

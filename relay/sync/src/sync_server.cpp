@@ -314,14 +314,25 @@ struct SyncServer::Impl {
             default:  // snapshot or replay: parse_request admits nothing else
                 break;
         }
+        // Every table a request names must be readable by the client's
+        // group; a transaction replay names none (it lists only the
+        // group's tables, Stream::visible).
+        std::string user_id;
+        if (options.authorize || options.may_read) user_id = peer_user_id(body);
         if (options.authorize) {
-            const auto& names = req.has_snapshot()
-                                    ? std::make_pair(req.snapshot().schema_name(), req.snapshot().table_name())
-                                    : std::make_pair(req.replay().schema_name(), req.replay().table_name());
-            if (auto refusal = options.authorize(peer_user_id(body), names.first, names.second)) {
-                count_refusal(SyncStats::FORBIDDEN);
-                reply_error(identity, id, v1::FORBIDDEN, *refusal);
-                return;
+            std::vector<std::pair<std::string, std::string>> names;
+            if (req.has_snapshot()) {
+                names.emplace_back(req.snapshot().schema_name(), req.snapshot().table_name());
+                for (const auto& t : req.snapshot().more_tables()) names.emplace_back(t.schema_name(), t.table_name());
+            } else if (!req.replay().transactions()) {
+                names.emplace_back(req.replay().schema_name(), req.replay().table_name());
+            }
+            for (const auto& [schema, table] : names) {
+                if (auto refusal = options.authorize(user_id, schema, table)) {
+                    count_refusal(SyncStats::FORBIDDEN);
+                    reply_error(identity, id, v1::FORBIDDEN, *refusal);
+                    return;
+                }
             }
         }
         if (streams.count(key)) {
@@ -338,6 +349,11 @@ struct SyncServer::Impl {
         s->request_id = id;
         s->credit = req.credit() == 0 ? options.default_credit : std::min(req.credit(), options.max_credit);
         s->request = std::move(req);
+        if (options.may_read) {
+            s->visible = [may_read = options.may_read, user_id](const std::string& schema, const std::string& table) {
+                return may_read(user_id, schema, table);
+            };
+        }
         ++active;
         if (options.stats) SyncStats::add(options.stats->started[kind_of(s->request)]);
         s->worker = std::thread([this, s] { work(s); });
@@ -350,7 +366,8 @@ struct SyncServer::Impl {
         const auto& req = s.request;
         const auto what = req.has_snapshot() ? "snapshot" : "replay";
         const auto table = req.has_snapshot() ? req.snapshot().schema_name() + "." + req.snapshot().table_name()
-                                              : req.replay().schema_name() + "." + req.replay().table_name();
+                           : req.replay().transactions() ? std::string(".tx")
+                                                         : req.replay().schema_name() + "." + req.replay().table_name();
         bool served = false;
         try {
             sync::StreamContext ctx2(ctx, inproc, options, durable, sp);

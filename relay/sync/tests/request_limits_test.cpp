@@ -77,3 +77,52 @@ TEST(RequestLimits, CreditSaturatesAtTheCap) {
     EXPECT_EQ(add_credit(1, max, 16), 16u);
     EXPECT_EQ(add_credit(max, max, max), max);
 }
+
+TEST(RequestLimits, MultiTableSnapshotsAreBoundedAndNameEachTableOnce) {
+    auto r = snapshot("nova", "instances");
+    auto* more = r.mutable_snapshot()->add_more_tables();
+    more->set_schema_name("nova");
+    more->set_table_name("instance_metadata");
+    EXPECT_EQ(request_problem(r), std::nullopt);
+
+    auto dup = r;
+    auto* again = dup.mutable_snapshot()->add_more_tables();
+    again->set_schema_name("nova");
+    again->set_table_name("instances");
+    ASSERT_NE(request_problem(dup), std::nullopt);
+    EXPECT_NE(request_problem(dup)->find("twice"), std::string::npos);
+
+    auto unnamed = r;
+    unnamed.mutable_snapshot()->add_more_tables()->set_schema_name("nova");
+    EXPECT_NE(request_problem(unnamed), std::nullopt);
+
+    auto many = snapshot("s", "t0");
+    for (int i = 1; i < tablepub::MAX_SNAPSHOT_TABLES; ++i) {
+        auto* t = many.mutable_snapshot()->add_more_tables();
+        t->set_schema_name("s");
+        t->set_table_name("t" + std::to_string(i));
+    }
+    EXPECT_EQ(request_problem(many), std::nullopt);
+    auto* one_more = many.mutable_snapshot()->add_more_tables();
+    one_more->set_schema_name("s");
+    one_more->set_table_name("extra");
+    EXPECT_NE(request_problem(many), std::nullopt);
+
+    auto wide = r;
+    for (int i = 0; i <= tablepub::MAX_COLUMNS; ++i)
+        wide.mutable_snapshot()->mutable_more_tables(0)->add_columns("c" + std::to_string(i));
+    EXPECT_NE(request_problem(wide), std::nullopt);
+}
+
+TEST(RequestLimits, TransactionReplayNamesNoTable) {
+    v1::Request r;
+    r.set_request_id(1);
+    r.mutable_replay()->set_transactions(true);
+    r.mutable_replay()->set_from_seq(5);
+    EXPECT_EQ(request_problem(r), std::nullopt);
+    r.mutable_replay()->set_from_seq(0);
+    EXPECT_NE(request_problem(r), std::nullopt);
+    r.mutable_replay()->set_from_seq(5);
+    r.mutable_replay()->set_table_name("t");
+    EXPECT_NE(request_problem(r), std::nullopt);
+}

@@ -57,6 +57,65 @@ public:
         return run(r);
     }
 
+    // One table of a multi-table snapshot as received.
+    struct Table {
+        v1::SnapshotBegin begin;
+        std::vector<v1::Change> rows;
+        std::uint64_t row_count = 0;
+    };
+    // A snapshot of several tables (schema, table): each table's part, or
+    // the error (and then nothing must have come before it).
+    std::vector<Table> snapshot_many(const std::vector<std::pair<std::string, std::string>>& tables,
+                                     std::optional<v1::Error>& error) {
+        v1::Request r;
+        r.set_request_id(++id_);
+        r.set_credit(2);
+        r.set_max_chunk_rows(7);
+        r.mutable_snapshot()->set_schema_name(tables.front().first);
+        r.mutable_snapshot()->set_table_name(tables.front().second);
+        for (std::size_t i = 1; i < tables.size(); ++i) {
+            auto* t = r.mutable_snapshot()->add_more_tables();
+            t->set_schema_name(tables[i].first);
+            t->set_table_name(tables[i].second);
+        }
+        sock_.send(zmq::buffer(r.SerializeAsString()));
+        std::vector<Table> out;
+        for (;;) {
+            zmq::message_t frame;
+            if (!sock_.recv(frame)) throw std::runtime_error("no reply within 20 s");
+            v1::Reply rep;
+            if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
+                throw std::runtime_error("unparsable reply");
+            if (rep.request_id() != r.request_id()) continue;
+            switch (rep.kind_case()) {
+                case v1::Reply::kSnapshotBegin: out.push_back({rep.snapshot_begin(), {}, 0}); break;
+                case v1::Reply::kSnapshotRows:
+                    if (out.empty()) throw std::runtime_error("rows before SnapshotBegin");
+                    for (const auto& row : rep.snapshot_rows().rows()) out.back().rows.push_back(row);
+                    grant(r.request_id());
+                    break;
+                case v1::Reply::kSnapshotEnd:
+                    if (out.empty()) throw std::runtime_error("SnapshotEnd before SnapshotBegin");
+                    out.back().row_count = rep.snapshot_end().row_count();
+                    if (out.size() == out.back().begin.table_count()) return out;
+                    break;
+                case v1::Reply::kError: error = rep.error(); return out;
+                default: throw std::runtime_error("unexpected reply");
+            }
+        }
+    }
+
+    Answer replay_transactions(std::uint64_t from, std::uint64_t to = 0) {
+        v1::Request r;
+        r.set_request_id(++id_);
+        r.set_credit(2);
+        r.set_max_chunk_rows(3);
+        r.mutable_replay()->set_transactions(true);
+        r.mutable_replay()->set_from_seq(from);
+        r.mutable_replay()->set_to_seq(to);
+        return run(r);
+    }
+
 private:
     Answer run(const v1::Request& req) {
         sock_.send(zmq::buffer(req.SerializeAsString()));
@@ -464,6 +523,130 @@ TEST_F(SyncIT, RowLevelSecurityNeverFiltersASnapshot) {
     db_.exec(std::string("ALTER ROLE ") + Cluster::RELAY_ROLE + " NOBYPASSRLS");
     ASSERT_FALSE(a.error) << a.error->message();
     EXPECT_EQ(a.rows.size(), 100u);
+}
+
+}  // namespace
+}  // namespace tablepub::test
+
+namespace tablepub::test {
+namespace {
+
+// Money moves between two tables while multi-table snapshots are taken:
+// every snapshot is one database state (the sum over both tables holds),
+// and its tables share one snapshot header and position.
+TEST_F(SyncIT, MultiTableSnapshotIsOneStateOfAllItsTables) {
+    db_.exec("CREATE TABLE acc_a (id int PRIMARY KEY, bal int NOT NULL)");
+    db_.exec("CREATE TABLE acc_b (id int PRIMARY KEY, bal int NOT NULL)");
+    db_.exec("INSERT INTO acc_a SELECT g, 100 FROM generate_series(1, 40) g");
+    db_.exec("INSERT INTO acc_b SELECT g, 100 FROM generate_series(1, 40) g");
+    db_.exec("SELECT tablepub.publish('acc_a'), tablepub.publish('acc_b')");
+    start_relay();
+    SyncClient client(snapshot_);
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> transfers{0};
+    auto writer = std::async(std::launch::async, [&] {
+        PgConnection w(conninfo_);
+        for (int i = 0; !stop; ++i) {
+            const auto from = std::to_string(i % 40 + 1), to = std::to_string((i * 7) % 40 + 1);
+            // the two halves in separate statements: a snapshot between
+            // them would see money missing
+            w.exec("BEGIN; UPDATE acc_a SET bal = bal - 3 WHERE id = " + from + "; SELECT pg_sleep(0.001);" +
+                   "UPDATE acc_b SET bal = bal + 3 WHERE id = " + to + "; COMMIT");
+            w.exec("BEGIN; UPDATE acc_b SET bal = bal - 1 WHERE id = " + to + "; SELECT pg_sleep(0.001);" +
+                   "UPDATE acc_a SET bal = bal + 1 WHERE id = " + from + "; COMMIT");
+            transfers += 2;
+        }
+    });
+    std::uint64_t last_position = 0;
+    for (int round = 0; round < 15 || transfers < 20; ++round) {
+        std::optional<v1::Error> error;
+        const auto tables = client.snapshot_many({{"public", "acc_a"}, {"public", "acc_b"}}, error);
+        ASSERT_FALSE(error) << error->message();
+        ASSERT_EQ(tables.size(), 2u);
+        std::int64_t sum = 0;
+        for (std::size_t i = 0; i < 2; ++i) {
+            const auto& b = tables[i].begin;
+            EXPECT_EQ(b.table_index(), i);
+            EXPECT_EQ(b.table_count(), 2u);
+            EXPECT_EQ(b.table_name(), i == 0 ? "acc_a" : "acc_b");
+            EXPECT_EQ(b.xmin(), tables[0].begin.xmin());
+            EXPECT_EQ(b.xmax(), tables[0].begin.xmax());
+            EXPECT_EQ(std::vector<std::uint64_t>(b.xip().begin(), b.xip().end()),
+                      std::vector<std::uint64_t>(tables[0].begin.xip().begin(), tables[0].begin.xip().end()));
+            EXPECT_EQ(b.position(), tables[0].begin.position());
+            EXPECT_EQ(tables[i].rows.size(), 40u);
+            EXPECT_EQ(tables[i].row_count, 40u);
+            for (const auto& row : tables[i].rows) sum += values(row).at("bal").integer();
+        }
+        EXPECT_EQ(sum, 8000) << "round " << round << ": the tables are from different states";
+        EXPECT_GE(tables[0].begin.position(), last_position);
+        last_position = tables[0].begin.position();
+    }
+    stop = true;
+    writer.get();
+    EXPECT_GT(last_position, 0u);
+
+    // A one-table snapshot says it is one of one.
+    const auto one = client.snapshot("public", "acc_a");
+    ASSERT_TRUE(one.begin);
+    EXPECT_EQ(one.begin->snapshot_begin().table_count(), 1u);
+    EXPECT_EQ(one.begin->snapshot_begin().table_index(), 0u);
+
+    // One table that cannot be read: one Error, nothing streamed before it.
+    std::optional<v1::Error> error;
+    auto none = client.snapshot_many({{"public", "acc_a"}, {"public", "no_such"}}, error);
+    EXPECT_TRUE(none.empty());
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code(), v1::UNKNOWN_TABLE);
+    db_.exec("CREATE TABLE unpublished (id int PRIMARY KEY)");
+    error.reset();
+    none = client.snapshot_many({{"public", "acc_b"}, {"public", "unpublished"}}, error);
+    EXPECT_TRUE(none.empty());
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code(), v1::NOT_PUBLISHED);
+    error.reset();
+    none = client.snapshot_many({{"public", "acc_a"}, {"public", "acc_b"}, {"public", "acc_a"}}, error);
+    EXPECT_TRUE(none.empty());
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code(), v1::MALFORMED_REQUEST);
+}
+
+// The transaction topic replays as published, by position.
+TEST_F(SyncIT, TransactionReplayGivesThePublishedBytes) {
+    db_.exec("CREATE TABLE p (id int PRIMARY KEY)");
+    db_.exec("CREATE TABLE c (id int PRIMARY KEY, p int)");
+    db_.exec("SELECT tablepub.publish('p'), tablepub.publish('c')");
+    Subscriber sub({publish_}, ".tx", false, false, true);
+    start_relay();
+    for (int i = 1; i <= 12; ++i) {
+        const auto id = std::to_string(i);
+        db_.exec("BEGIN; INSERT INTO p VALUES (" + id + "); INSERT INTO c VALUES (" + id + ", " + id + "), (" + id +
+                 "00, " + id + "); COMMIT");
+    }
+    // 1 transaction of publish() + 12
+    ASSERT_TRUE(sub.wait([](const std::vector<Received>& m) { return m.size() >= 13; }));
+    wait_drained();
+    std::map<std::uint64_t, std::string> live;
+    for (const auto& m : sub.messages()) live.emplace(m.msg.seq(), m.raw);
+    SyncClient client(snapshot_);
+    const auto a = client.replay_transactions(2, 11);
+    ASSERT_FALSE(a.error) << a.error->message();
+    ASSERT_TRUE(a.begin);
+    EXPECT_EQ(a.begin->replay_begin().from_seq(), 2u);
+    EXPECT_EQ(a.begin->replay_begin().to_seq(), 11u);
+    ASSERT_EQ(a.messages.size(), 10u);
+    for (std::size_t i = 0; i < a.messages.size(); ++i) {
+        v1::Message m;
+        ASSERT_TRUE(m.ParseFromString(a.messages[i]));
+        EXPECT_EQ(m.seq(), i + 2);
+        EXPECT_EQ(m.transaction().tables_size(), 2);
+        EXPECT_EQ(a.messages[i], live.at(m.seq())) << "position " << m.seq();
+    }
+    const auto beyond = client.replay_transactions(100);
+    ASSERT_FALSE(beyond.error);
+    EXPECT_EQ(beyond.begin->replay_begin().to_seq(), 99u);
+    EXPECT_TRUE(beyond.messages.empty());
 }
 
 }  // namespace

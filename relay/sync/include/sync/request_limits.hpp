@@ -22,6 +22,10 @@ inline constexpr std::size_t MAX_REQUEST_BYTES = 64 * 1024;
 inline constexpr std::size_t MAX_NAME_BYTES = 63;
 // A table has at most 1600 columns (MaxHeapAttributeNumber).
 inline constexpr int MAX_COLUMNS = 1600;
+// Tables of one snapshot request (the first plus more_tables): each holds
+// an ACCESS SHARE lock for the whole stream, and a lock table entry per
+// partition; a mirror of a few related tables needs far fewer.
+inline constexpr int MAX_SNAPSHOT_TABLES = 32;
 // Sequence numbers travel through PostgreSQL as bigint.
 inline constexpr std::uint64_t MAX_SEQ = 9223372036854775807ULL;
 

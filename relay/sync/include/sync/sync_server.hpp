@@ -55,6 +55,9 @@ struct SyncServerOptions {
     std::function<std::optional<std::string>(const std::string& user_id, const std::string& schema,
                                              const std::string& table)>
         authorize;
+    // Set: whether a group (the User-Id as above) may read a table, without
+    // logging; a replay of the transactions lists only such tables.
+    std::function<bool(const std::string& user_id, const std::string& schema, const std::string& table)> may_read;
     // Set: counts requests, streams and reply bytes (relay --metrics).
     std::shared_ptr<SyncStats> stats;
 };
