@@ -88,6 +88,7 @@ for _ in $(seq 1 300); do
 done
 [ -e "$D/live" ] || { echo "FAIL: the set did not become live in 30 s" >&2; exit 1; }
 kill -9 $RELAY; wait $RELAY 2>/dev/null || true
+if kill -0 $W1 2>/dev/null || kill -0 $W2 2>/dev/null; then mid=while; else mid=after; fi
 start_relay
 wait $W1; wait $W2
 psql -qXAt -c "SELECT json_build_object('table','public.acct_a','row',json_build_object('balance',balance,'id',id))
@@ -101,3 +102,5 @@ touch "$D/expected.jsonl.done"
 rc=0; wait $C || rc=$?
 C=
 if [ $rc -ne 0 ]; then tail -5 "$D/relay.log" >&2; exit 1; fi
+echo "ok: the relay was killed and restarted $mid the writers ran; its last position" \
+    "$(psql -qXAt -c 'SELECT last_position FROM tablepub.relay_state')"
