@@ -263,6 +263,12 @@ class TableSetSync:
                 self.moved_to = f"{hb.moved_to_schema}.{hb.moved_to_table}"
                 self._stop(MOVED, f"table {topic} was renamed to {self.moved_to}")
                 return
+            if hb.unpublished:
+                # The UNPUBLISH itself may have been missed: its effect is the
+                # same (the set's snapshot then fails visibly, NOT_PUBLISHED).
+                if self._synced():
+                    self._resync(f"the relay reports {topic} unpublished")
+                return
             s.latest = max(s.latest, msg.seq)
             if s is self.tx and self._synced():
                 # Positions below ours for 3 heartbeats: not a restarted relay

@@ -351,6 +351,17 @@ class StreamTest(unittest.TestCase):
         [again] = h.requests()
         self.assertTrue(again.HasField("snapshot"))
 
+    def test_an_unpublished_heartbeat_resyncs_the_set(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        hb = heartbeat(3)
+        hb.heartbeat.unpublished = True
+        h.feed(B, hb)
+        self.assertEqual(h.sync.state, RESYNCING)
+        [snap] = h.requests()
+        self.assertTrue(snap.HasField("snapshot"))
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+
     def test_a_message_of_another_transaction_resyncs(self):
         h = Harness()
         h.live(a_rows=[put(1, 5)])
