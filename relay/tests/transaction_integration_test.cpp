@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -36,9 +37,8 @@ protected:
     }
 
     RelayProcess& start_relay(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args{"--db",        relay_conninfo_, "--publish",       endpoint_, "--snapshot",
-                                      snapshot_,     "--log-level",   "debug",           "--poll-interval",
-                                      "200ms"};
+        std::vector<std::string> args{"--db",    relay_conninfo_, "--publish", endpoint_,         "--snapshot",
+                                      snapshot_, "--log-level",   "debug",     "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
         return start_relay_process(std::move(args));
     }
@@ -150,28 +150,42 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     db_.exec("SELECT tablepub.publish('instances')");
     db_.exec("SELECT tablepub.publish('instance_metadata')");
     // One transaction changing both tables, looked at closely below.
-    const auto both = static_cast<std::uint64_t>(
-        db_.exec("BEGIN; INSERT INTO instances VALUES (0, 'building');"
-                 "INSERT INTO instance_metadata VALUES (0, 0, 'role'), (1, 0, 'owner');"
-                 "UPDATE instances SET state = 'active' WHERE id = 0; SELECT txid_current()")
-            .int64(0, 0));
+    const auto both =
+        static_cast<std::uint64_t>(db_.exec("BEGIN; INSERT INTO instances VALUES (0, 'building');"
+                                            "INSERT INTO instance_metadata VALUES (0, 0, 'role'), (1, 0, 'owner');"
+                                            "UPDATE instances SET state = 'active' WHERE id = 0; SELECT txid_current()")
+                                       .int64(0, 0));
     db_.exec("COMMIT");
-    // Then a backlog of mixed transactions, for a long first batch.
-    for (int tx = 1; tx <= 150; ++tx) {
-        const auto base = std::to_string(tx * 100);
-        std::string sql = "INSERT INTO instances SELECT g, 'x' FROM generate_series(" + base + ", " + base + " + 19) g";
+    Subscriber sub({endpoint_}, "", false, false, true);
+    // Published and stored by a relay that then stops: the next relays
+    // start from a stored position.
+    auto& zeroth = start_relay();
+    ASSERT_TRUE(sub.wait([](const std::vector<Received>& msgs) {
+        return std::count_if(msgs.begin(), msgs.end(), [](const Received& m) { return m.topic == ".tx"; }) >= 3;
+    }));
+    ASSERT_TRUE(
+        wait_until([&] { return db_.exec("SELECT last_position FROM tablepub.relay_state").int64(0, 0) == 3; }));
+    EXPECT_EQ(zeroth.terminate(), 0);
+    // Then a backlog of mixed transactions, for a long first batch the
+    // relay is killed in.
+    for (int tx = 1; tx <= 300; ++tx) {
+        const auto base = std::to_string(tx * 1000);
+        std::string sql =
+            "INSERT INTO instances SELECT g, md5(g::text) FROM generate_series(" + base + ", " + base + " + 99) g";
         if (tx % 3 != 0)
-            sql += "; INSERT INTO instance_metadata SELECT g, g, 'm' FROM generate_series(" + base + ", " + base +
-                   " + 9) g";
+            sql += "; INSERT INTO instance_metadata SELECT g, g, md5(g::text) FROM generate_series(" + base + ", " +
+                   base + " + 49) g";
         db_.exec(sql);
     }
-    Subscriber sub({endpoint_}, "", false, false, true);
-    auto& first = start_relay({"--fetch-rows", "50"});
-    ASSERT_TRUE(sub.wait_count("public.instances", 800, 30s));
+    auto& first = start_relay({"--fetch-rows", "100"});
+    ASSERT_TRUE(sub.wait_count("public.instances", 2000, 30s));
     first.kill9();
+    std::set<std::uint64_t> at_kill;
+    for (const auto& m : sub.messages())
+        if (m.topic == ".tx") at_kill.insert(m.msg.seq());
     auto& second = start_relay();
-    // 2 publish transactions + the one above + 150
-    constexpr std::uint64_t total = 153;
+    // 2 publish transactions + the one above + 300
+    constexpr std::uint64_t total = 303;
     ASSERT_TRUE(sub.wait(
         [&](const std::vector<Received>& msgs) {
             std::set<std::uint64_t> positions;
@@ -184,6 +198,7 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     const auto check = check_transactions(all);
     EXPECT_TRUE(check.problems.empty()) << check.problems.size() << " problems, first: " << check.problems.front();
     ASSERT_EQ(check.transactions.size(), total);
+    EXPECT_LT(at_kill.size(), total) << "the relay finished before it was killed; the restart proves nothing";
     EXPECT_EQ(check.transactions.rbegin()->first, total);
 
     // The two-table transaction: position 3, both tables in first-change order.
@@ -197,8 +212,10 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     EXPECT_EQ(t.transaction().tables(1).last_seq() - t.transaction().tables(1).first_seq(), 1u);
 
     // The relay stored where it is.
-    EXPECT_TRUE(wait_until([&] { return db_.exec("SELECT last_position FROM tablepub.relay_state").int64(0, 0) ==
-                                        static_cast<std::int64_t>(total); }));
+    EXPECT_TRUE(wait_until([&] {
+        return db_.exec("SELECT last_position FROM tablepub.relay_state").int64(0, 0) ==
+               static_cast<std::int64_t>(total);
+    }));
 
     // Replays give the same bytes: the transactions (by position) and a
     // table (whose messages carry positions of a batch shared with the
@@ -221,7 +238,7 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     tr.set_table_name("instance_metadata");
     tr.set_from_seq(1);
     const auto meta = replay(dealer, 2, tr);
-    ASSERT_GT(meta.size(), 100u);
+    ASSERT_GT(meta.size(), 1000u);
     for (const auto& m : meta)
         EXPECT_EQ(m.SerializeAsString(), live.at({"public.instance_metadata", m.seq()})) << "seq " << m.seq();
 

@@ -38,17 +38,16 @@ struct Out {
 struct Recorder {
     std::vector<Out> out;
     Sequencer make() {
-        return Sequencer(
-            [this](std::string_view topic, std::string_view body) { push(topic, std::string(body)); },
-            [](std::uint32_t relid) {
-                return std::pair<std::string, std::string>{"cat", "t" + std::to_string(relid)};
-            },
-            [this](const TransactionEnd& tx) {
-                std::string body;
-                encode_transaction_message(body, tx.position, tx.txid, tx.commit_time, tx.tables.data(),
-                                           tx.tables.size());
-                push(TRANSACTION_TOPIC, std::move(body));
-            });
+        return Sequencer([this](std::string_view topic, std::string_view body) { push(topic, std::string(body)); },
+                         [](std::uint32_t relid) {
+                             return std::pair<std::string, std::string>{"cat", "t" + std::to_string(relid)};
+                         },
+                         [this](const TransactionEnd& tx) {
+                             std::string body;
+                             encode_transaction_message(body, tx.position, tx.txid, tx.commit_time, tx.tables.data(),
+                                                        tx.tables.size());
+                             push(TRANSACTION_TOPIC, std::move(body));
+                         });
     }
     void push(std::string_view topic, std::string raw) {
         Out o{std::string(topic), std::move(raw), {}};
