@@ -12,7 +12,9 @@ track() { BENCH_PIDS+=("$1"); }
 
 start_cluster() {
     BENCH_DIR=$(mktemp -d /tmp/tablepub-bench.XXXXXX)
-    trap 'stop_cluster' EXIT INT TERM
+    trap 'stop_cluster' EXIT
+    # A trap on INT/TERM that only cleaned up let the script go on running.
+    trap 'exit 130' INT TERM
     "$PGTMP" start "$BENCH_DIR" --owner $$ "$@" >/dev/null
     # shellcheck disable=SC1091
     . "$BENCH_DIR/env"

@@ -15,6 +15,7 @@
 
 #include "tablepub.pb.h"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 
 namespace {
 

@@ -1,8 +1,15 @@
 #include "tablepub/subscriber.hpp"
 
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include <zmq_addon.hpp>
+
+#include "tablepub.pb.h"
+#include "tablepub/table_sync.hpp"
 
 namespace tablepub {
 
@@ -41,7 +48,44 @@ void apply_curve(zmq::socket_t& s, const SubscriberOptions& o) {
 
 }  // namespace
 
-Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
+// The sockets and the per-table engines, behind Subscriber's pointer so that
+// its header needs neither zmq.hpp nor the generated wire types.
+struct Subscriber::Impl {
+    Impl(SubscriberOptions options, SyncCallbacks callbacks);
+
+    void poll(std::chrono::milliseconds timeout);
+    void start();
+    void stop() noexcept;
+    [[nodiscard]] std::vector<TableStatus> status() const;
+    bool with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const;
+    [[nodiscard]] bool all_live() const;
+
+    struct Outstanding {
+        TableSync* table = nullptr;
+        TableSync::Clock::time_point last_activity;
+    };
+
+    void connect_dealer();
+    void on_stream_message(TableSync::Clock::time_point now);
+    void on_reply(TableSync::Clock::time_point now);
+    void send_requests(TableSync::Clock::time_point now);
+    void cancel_abandoned();
+    void expire_requests(TableSync::Clock::time_point now);
+    void send(const v1::Request& req);
+
+    SubscriberOptions options_;
+    zmq::context_t ctx_;
+    zmq::socket_t sub_;
+    zmq::socket_t dealer_;
+    std::map<std::string, std::unique_ptr<TableSync>> tables_;  // by topic
+    std::map<std::uint64_t, Outstanding> outstanding_;          // by request_id
+    mutable std::recursive_mutex mutex_;
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+    bool started_ = false;
+};
+
+Subscriber::Impl::Impl(SubscriberOptions options, SyncCallbacks callbacks)
     : options_(std::move(options)), ctx_(1), sub_(ctx_, zmq::socket_type::sub) {
     if (options_.publish_endpoints.empty() || options_.snapshot_endpoints.empty())
         throw std::invalid_argument("a subscriber needs a publish and a snapshot endpoint");
@@ -62,22 +106,20 @@ Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
     connect_dealer();
 }
 
-Subscriber::~Subscriber() { stop(); }
-
-void Subscriber::connect_dealer() {
+void Subscriber::Impl::connect_dealer() {
     dealer_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     dealer_.set(zmq::sockopt::linger, 0);
     apply_curve(dealer_, options_);
     for (const auto& ep : options_.snapshot_endpoints) dealer_.connect(ep);
 }
 
-void Subscriber::send(const v1::Request& req) {
+void Subscriber::Impl::send(const v1::Request& req) {
     const auto bytes = req.SerializeAsString();
     // A request that cannot be queued now is retried by the timeout.
     (void)dealer_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
 }
 
-void Subscriber::on_stream_message(TableSync::Clock::time_point now) {
+void Subscriber::Impl::on_stream_message(TableSync::Clock::time_point now) {
     std::vector<zmq::message_t> frames;
     while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
         if (frames.size() == 2) {
@@ -91,7 +133,7 @@ void Subscriber::on_stream_message(TableSync::Clock::time_point now) {
     }
 }
 
-void Subscriber::on_reply(TableSync::Clock::time_point now) {
+void Subscriber::Impl::on_reply(TableSync::Clock::time_point now) {
     zmq::message_t frame;
     while (dealer_.recv(frame, zmq::recv_flags::dontwait)) {
         v1::Reply reply;
@@ -120,7 +162,7 @@ void Subscriber::on_reply(TableSync::Clock::time_point now) {
     }
 }
 
-void Subscriber::send_requests(TableSync::Clock::time_point now) {
+void Subscriber::Impl::send_requests(TableSync::Clock::time_point now) {
     for (auto& [topic, table] : tables_) {
         table->tick(now);
         auto req = table->take_request();
@@ -146,7 +188,7 @@ void Subscriber::send_requests(TableSync::Clock::time_point now) {
 
 // A table that stopped following (moved, unpublished) no longer waits for
 // its stream: tell the relay, and do not let the stream time out later.
-void Subscriber::cancel_abandoned() {
+void Subscriber::Impl::cancel_abandoned() {
     for (auto it = outstanding_.begin(); it != outstanding_.end();) {
         if (it->second.table->pending_request_id() != it->first) {
             v1::Request cancel;
@@ -160,7 +202,7 @@ void Subscriber::cancel_abandoned() {
     }
 }
 
-void Subscriber::expire_requests(TableSync::Clock::time_point now) {
+void Subscriber::Impl::expire_requests(TableSync::Clock::time_point now) {
     bool expired = false;
     for (auto it = outstanding_.begin(); it != outstanding_.end();) {
         if (now - it->second.last_activity > options_.request_timeout) {
@@ -182,7 +224,7 @@ void Subscriber::expire_requests(TableSync::Clock::time_point now) {
     }
 }
 
-void Subscriber::poll(std::chrono::milliseconds timeout) {
+void Subscriber::Impl::poll(std::chrono::milliseconds timeout) {
     const auto deadline = TableSync::Clock::now() + timeout;
     do {
         zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
@@ -202,19 +244,19 @@ void Subscriber::poll(std::chrono::milliseconds timeout) {
     } while (TableSync::Clock::now() < deadline);
 }
 
-void Subscriber::start() {
+void Subscriber::Impl::start() {
     if (running_.exchange(true)) return;
     thread_ = std::thread([this] {
         while (running_) poll(std::chrono::milliseconds(100));
     });
 }
 
-void Subscriber::stop() noexcept {
+void Subscriber::Impl::stop() noexcept {
     running_ = false;
     if (thread_.joinable()) thread_.join();
 }
 
-std::vector<TableStatus> Subscriber::status() const {
+std::vector<TableStatus> Subscriber::Impl::status() const {
     std::lock_guard lock(mutex_);
     std::vector<TableStatus> out;
     const auto now = TableSync::Clock::now();
@@ -236,7 +278,7 @@ std::vector<TableStatus> Subscriber::status() const {
     return out;
 }
 
-bool Subscriber::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
+bool Subscriber::Impl::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
     std::lock_guard lock(mutex_);
     auto it = tables_.find(table);
     if (it == tables_.end()) return false;
@@ -244,11 +286,37 @@ bool Subscriber::with_table(const std::string& table, const std::function<void(c
     return true;
 }
 
-bool Subscriber::all_live() const {
+bool Subscriber::Impl::all_live() const {
     std::lock_guard lock(mutex_);
     for (const auto& [topic, t] : tables_)
         if (t->state() != SyncState::live || t->lag() != 0) return false;
     return true;
+}
+
+Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(callbacks))) {}
+
+// The thread (if started) calls into impl_: stop it first.
+Subscriber::~Subscriber() { stop(); }
+
+void Subscriber::poll(std::chrono::milliseconds timeout) { impl_->poll(timeout); }
+void Subscriber::start() { impl_->start(); }
+void Subscriber::stop() noexcept { impl_->stop(); }
+std::vector<TableStatus> Subscriber::status() const { return impl_->status(); }
+bool Subscriber::all_live() const { return impl_->all_live(); }
+
+bool Subscriber::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
+    return impl_->with_table(table, fn);
+}
+
+bool Subscriber::for_each_row(const std::string& table, const std::function<void(const DatumRow&)>& fn) const {
+    return impl_->with_table(table, [&](const TableSync& sync) {
+        sync.mirror().for_each([&](const Mirror::Row& row) {
+            DatumRow out;
+            for (const auto& [column, value] : row) out.emplace(column, to_datum(value));
+            fn(out);
+        });
+    });
 }
 
 }  // namespace tablepub

@@ -8,6 +8,12 @@ namespace tablepub {
 
 namespace {
 
+// Answers that say "not now" rather than "never": the relay (or its
+// database) is down, restarting or busy.
+bool is_transient(v1::ErrorCode code) noexcept {
+    return code == v1::UNAVAILABLE || code == v1::BUSY || code == v1::TIMEOUT;
+}
+
 // Request ids are unique in the process, so one DEALER can carry the
 // streams of every table.
 std::uint64_t next_request_id() noexcept {
@@ -214,6 +220,7 @@ void TableSync::on_heartbeat(const v1::Message& msg) {
             set_state(SyncState::replaying,
                       "heartbeat announces seq " + std::to_string(seq) + ", have " + std::to_string(last_seq_));
             replay_attempts_ = 0;
+            transient_failures_ = 0;
             request_replay();
         }
     } else if (seq < last_seq_) {
@@ -242,6 +249,7 @@ void TableSync::deliver(const v1::Message& msg) {
     set_state(SyncState::replaying,
               "gap: expected seq " + std::to_string(last_seq_ + 1) + ", got " + std::to_string(msg.seq()));
     replay_attempts_ = 0;
+    transient_failures_ = 0;
     request_replay();
 }
 
@@ -362,7 +370,7 @@ void TableSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
             if (pending_ != Pending::snapshot || !snapshot_begun_) return;
             on_snapshot_end(reply.snapshot_end(), now);
             return;
-        case v1::Reply::kReplayBegin: return;
+        case v1::Reply::kReplayBegin: transient_failures_ = 0; return;
         case v1::Reply::kReplayMessages:
             if (pending_ != Pending::replay) return;
             for (const auto& m : reply.replay_messages().messages()) {
@@ -412,6 +420,7 @@ void TableSync::check_complete(Clock::time_point) {
         ++stats_.gaps;
         set_state(SyncState::replaying, "missing seq " + std::to_string(last_seq_ + 1) + " onwards");
         replay_attempts_ = 0;
+        transient_failures_ = 0;
         request_replay();
     }
 }
@@ -468,7 +477,21 @@ void TableSync::on_error(const v1::Error& err, Clock::time_point now) {
     if (what == Pending::replay) {
         // TOO_LARGE: the snapshot has the row as it is now, which may fit.
         if (err.code() == v1::GONE || err.code() == v1::UNKNOWN_TABLE || err.code() == v1::TOO_LARGE ||
-            err.code() == v1::NOT_PUBLISHED || ++replay_attempts_ >= options_.max_replay_attempts) {
+            err.code() == v1::NOT_PUBLISHED) {
+            resync("replay refused: " + why);
+            return;
+        }
+        // A relay that is down, restarting or busy (no reply, UNAVAILABLE,
+        // BUSY, TIMEOUT) would not serve a snapshot either: keep asking for
+        // the replay, less often each time, and count only real refusals.
+        // Giving up after a few seconds turned every slow relay restart into
+        // a resync (torture relay_kill under load).
+        if (is_transient(err.code())) {
+            transient_failures_ = std::min(transient_failures_ + 1, kMaxBackoffSteps);
+            retry_later(Pending::replay, options_.retry_delay * transient_failures_, now);
+            return;
+        }
+        if (++replay_attempts_ >= options_.max_replay_attempts) {
             resync("replay refused: " + why);
             return;
         }

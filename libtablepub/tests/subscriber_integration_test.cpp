@@ -15,6 +15,7 @@
 
 #include "harness.hpp"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 
 namespace tablepub::test {
 namespace {

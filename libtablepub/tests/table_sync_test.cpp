@@ -433,6 +433,42 @@ TEST(TableSync, ReplayShortRetriesThenResyncs) {
     EXPECT_TRUE(h.take().has_snapshot());
 }
 
+// A relay restarting under load answers nothing or UNAVAILABLE for longer
+// than max_replay_attempts tries: the mirror must wait, not resync.
+TEST(TableSync, ReplayWaitsOutARelayThatDoesNotAnswer) {
+    Harness h;
+    h.go_live(0);
+    h.live(heartbeat(2));
+    for (int i = 0; i < 3 * static_cast<int>(SyncOptions{}.max_replay_attempts); ++i) {
+        auto rep = h.take();
+        ASSERT_TRUE(rep.has_replay());
+        if (i % 2)
+            h.error(rep, v1::UNAVAILABLE);
+        else
+            h.sync.on_request_failed(rep.request_id(), "no reply from the snapshot endpoint", h.now);
+        EXPECT_EQ(h.sync.state(), SyncState::replaying);
+        EXPECT_FALSE(h.sync.take_request());
+        h.now += 10s;
+        h.sync.tick(h.now);
+    }
+    h.replay(h.take(), {msg(1, 201, insert(1, "a")), msg(2, 202, insert(2, "b"))});
+    EXPECT_EQ(h.sync.state(), SyncState::live);
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+}
+
+TEST(TableSync, ReplayRefusedForRealResyncsAfterMaxAttempts) {
+    Harness h;
+    h.go_live(0);
+    h.live(heartbeat(2));
+    for (unsigned i = 0; i < SyncOptions{}.max_replay_attempts; ++i) {
+        h.error(h.take(), v1::INTERNAL);
+        h.now += 1s;
+        h.sync.tick(h.now);
+    }
+    EXPECT_EQ(h.sync.state(), SyncState::resyncing);
+    EXPECT_TRUE(h.take().has_snapshot());
+}
+
 TEST(TableSync, StaleAfterMissedHeartbeats) {
     Harness h;
     h.go_live(0);

@@ -21,6 +21,7 @@
 #include "common/curve_keys.hpp"
 #include "harness.hpp"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 
 namespace tablepub::test {
 namespace {

@@ -7,13 +7,16 @@
 #
 # --short (make test): (a) a consumer bound to "tablepub.public.#" gets
 # every change of a workload exactly once per seq and mirrors the table row
-# by row; (d) an unmodified oslo.messaging notification listener receives
+# by row; (e) the Python client (tablepub_client.amqp) joins mid-stream
+# (snapshot from the relay, deltas from its own queue) and ends equal to
+# the table through a relay kill -9 under writes; (d) an unmodified oslo.messaging notification listener receives
 # the changes of a table through --amqp-format oslo and mirrors it too.
 # Without it (make test-amqp) also: (b) the relay killed with SIGKILL in the
 # middle of the stream and restarted: duplicates allowed, nothing lost;
 # (c) the broker stopped while writes go on: a ZeroMQ subscriber receives
 # every change meanwhile, the broker is restarted and the consumer catches
-# up with nothing lost; and the oslo listener (durable queue) through a
+# up with nothing lost (the Python client too: its exclusive queue is gone
+# with the broker, and it replays what it missed); and the oslo listener (durable queue) through a
 # relay kill and a broker restart.
 # Nothing sleeps to synchronize: every wait polls for a condition and fails
 # after AMQP_TIMEOUT seconds (default 180).
@@ -41,7 +44,8 @@ declare -A PID=()
 cleanup() {
     local rc=$? n
     trap - EXIT
-    for n in "${!PID[@]}"; do stop_pid "${PID[$n]}"; done
+    # CONT first: (c) keeps the Python client stopped for a while.
+    for n in "${!PID[@]}"; do kill -CONT "${PID[$n]}" 2>/dev/null || true; stop_pid "${PID[$n]}"; done
     broker_cleanup
     "$root/tests/lib/pgtmp" stop "$D/pg" >/dev/null 2>&1 || true
     end_workdir $rc "$D" 15 "amqp test: FAILED after $(( $(date +%s) - t_start )) s (logs kept in $D)" \
@@ -114,7 +118,7 @@ PID[zmq]=$!
 
 mkdir -p "$D/python"
 protoc -I "$root/proto" --python_out="$D/python" "$root/proto/tablepub.proto"
-export PYTHONPATH="$D/python:$here"
+export PYTHONPATH="$D/python:$here:$root/clients/python"
 "$py" "$here/consumer.py" "$BROKER_PORT" tablepub "tablepub.public.#" tp_test "$D/consumer.json" \
     >"$D/consumer.log" 2>&1 &
 PID[consumer]=$!
@@ -158,6 +162,23 @@ PY
 sql "CALL public.work('public.items', 1, ${AMQP_ROWS:-300})"
 check_mirror "$D/consumer.json" items 0 | sed "s/^/[amqp] (a) /"
 
+# (e) the Python client joins while the table has rows and follows it from
+# RabbitMQ; the relay is killed with SIGKILL under writes and restarted.
+"$py" "$here/py_mirror.py" "$BROKER_URL" "$snap" public.items "$D/py.json" >"$D/py.log" 2>&1 &
+PID[py]=$!
+wait_for "the Python client to be live" mirror_caught_up "$D/py.json" items
+psql -qX -c "CALL public.work('public.items', 5001, ${AMQP_PY_ROWS:-600})" >"$D/work-e.log" 2>&1 &
+PID[work]=$!
+wait_for "the Python client to get messages of the workload" "$py" -c '
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > int(sys.argv[2]) else 1)' \
+    "$D/py.json" "$(sql "SELECT last_seq + 300 FROM tablepub.relay_stream WHERE table_name = 'items'")"
+kill -9 "${PID[relay]}"; wait "${PID[relay]}" 2>/dev/null || true
+log "(e) relay killed mid-stream"
+relay E
+wait "${PID[work]}"; unset 'PID[work]'
+check_mirror "$D/py.json" items | sed "s/^/[amqp] (e) Python client: /"
+
 if [ $short -eq 0 ]; then
     # (b) kill -9 the relay while a workload streams, restart it.
     psql -qX -c "CALL public.work('public.items', 10001, 2000)" >"$D/work-b.log" 2>&1 &
@@ -173,6 +194,10 @@ sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > i
     check_mirror "$D/consumer.json" items | sed "s/^/[amqp] (b) /"
 
     # (c) the broker stops while writes go on: ZeroMQ keeps publishing.
+    # The Python client sleeps (SIGSTOP) until the relay has sent everything
+    # again after the restart, so its new queue misses those messages and
+    # only its replay after the reconnect can find them.
+    kill -STOP "${PID[py]}"
     broker_stop
     log "(c) broker stopped"
     sql "CALL public.work('public.items', 20001, 500)"
@@ -184,6 +209,9 @@ sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > i
     broker_start
     log "(c) broker restarted"
     check_mirror "$D/consumer.json" items | sed "s/^/[amqp] (c) /"
+    kill -CONT "${PID[py]}"
+    check_mirror "$D/py.json" items | sed "s/^/[amqp] (c) Python client: /"
+    grep -q '"connects": [2-9]' "$D/py.json" || fail "the Python client did not reconnect after the broker restart"
 fi
 
 # (d) oslo.messaging: the relay restarted with --amqp-format oslo (a new

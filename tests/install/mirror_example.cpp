@@ -5,6 +5,8 @@
 // id = SENTINEL_ID is in the mirror (the test writes it last) and prints the
 // mirror, one "id|name" line per row sorted by id (NULL as \N, like psql's
 // unaligned output with \pset null). Exits 1 after 60 s without it.
+// It includes only the installed tablepub headers and standard ones: no
+// protobuf or ZeroMQ header (tests/install/run.sh checks that).
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -15,11 +17,11 @@
 
 namespace {
 
-std::string text_of(const tablepub::v1::Value& v) {
-    switch (v.kind_case()) {
-        case tablepub::v1::Value::kInteger: return std::to_string(v.integer());
-        case tablepub::v1::Value::kText: return v.text();
-        case tablepub::v1::Value::kNull: return "\\N";
+std::string text_of(const tablepub::Datum& v) {
+    switch (v.kind) {
+        case tablepub::Datum::Kind::integer: return std::to_string(v.integer);
+        case tablepub::Datum::Kind::text: return v.bytes;
+        case tablepub::Datum::Kind::null: return "\\N";
         default: return "?";
     }
 }
@@ -51,12 +53,10 @@ int main(int argc, char** argv) {
         if (!said_live) continue;
         std::map<std::int64_t, std::string> rows;
         bool done = false;
-        subscriber.with_table(table, [&](const tablepub::TableSync& sync) {
-            sync.mirror().for_each([&](const tablepub::Mirror::Row& row) {
-                const std::int64_t id = row.at("id").integer();
-                if (id == sentinel) done = true;
-                rows[id] = row.count("name") ? text_of(row.at("name")) : "?";
-            });
+        subscriber.for_each_row(table, [&](const tablepub::DatumRow& row) {
+            const std::int64_t id = row.at("id").integer;
+            if (id == sentinel) done = true;
+            rows[id] = row.count("name") ? text_of(row.at("name")) : "?";
         });
         if (done) {
             for (const auto& [id, name] : rows) std::cout << id << '|' << name << '\n';

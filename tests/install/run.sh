@@ -35,10 +35,24 @@ cmake --install "$build" --prefix "$T/prefix" >"$T/install.log"
 cmake -S "$here" -B "$T/cmake" -DCMAKE_PREFIX_PATH="$T/prefix" >"$T/cmake.log"
 cmake --build "$T/cmake" >>"$T/cmake.log"
 libdir=$(dirname "$(find "$T/prefix" -name tablepub.pc)")
+# Compiled with the installed include directory alone (pkg-config only for
+# linking the static archives): the headers need no protobuf or ZeroMQ
+# include path.
+g++ -std=c++20 -Wall -Wextra -Werror -I"$T/prefix/include" -c -o "$T/pc_example.o" "$here/mirror_example.cpp"
 # shellcheck disable=SC2046
-g++ -std=c++20 -Wall -Wextra -Werror -o "$T/pc_example" "$here/mirror_example.cpp" \
-    $(PKG_CONFIG_PATH="$libdir" pkg-config --cflags --libs tablepub)
+g++ -o "$T/pc_example" "$T/pc_example.o" $(PKG_CONFIG_PATH="$libdir" pkg-config --libs tablepub)
 echo "installed library: built with find_package and with pkg-config"
+
+# Every installed header and the example read no ZeroMQ, cppzmq, protobuf
+# or generated header (they are in /usr/include here, so a compile alone
+# would not notice): the preprocessor's dependency list says what is read.
+for h in "$T"/prefix/include/tablepub/*.hpp "$here/mirror_example.cpp"; do
+    g++ -std=c++20 -x c++ -I"$T/prefix/include" -M -MF "$T/deps" "$h"
+    if tr ' \\' '\n\n' <"$T/deps" | grep -E 'zmq|google/protobuf|\.pb\.h' >"$T/bad_deps"; then
+        fail "$(basename "$h") reads $(tr '\n' ' ' <"$T/bad_deps")"
+    fi
+done
+echo "installed library: its headers include no ZeroMQ or protobuf header"
 
 # 2. A cluster, a published table and a relay.
 "$root/tests/lib/pgtmp" start "$T/pg" --owner $$ >/dev/null

@@ -8,14 +8,15 @@
 # cluster of the system's PostgreSQL 15, the packaged relay started the way
 # the unit starts it (--config FILE, as a non-superuser member of
 # tablepub_relay), the packaged tablepub-tail receiving a change, the
-# Python client importing. On every exit path the packages are purged, and
+# Python client importing, the C++ example of tests/install built against
+# libtablepub-dev with find_package(tablepub) and with pkg-config. On every exit path the packages are purged, and
 # files they replaced that no package owned (a `make install` into the
 # system PostgreSQL) are put back as they were.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 debdir=$(cd "${1:?usage: deb_test.sh DEB_DIR}" && pwd)
-PACKAGES="postgresql-15-tablepub tablepub-relay python3-tablepub"
+PACKAGES="postgresql-15-tablepub tablepub-relay libtablepub-dev python3-tablepub"
 [ "$(id -u)" = 0 ] || { echo "deb_test: run as root (it installs packages)" >&2; exit 1; }
 for p in $PACKAGES; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -66,12 +67,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-apt_get install "$debdir"/postgresql-15-tablepub_*.deb "$debdir"/tablepub-relay_*.deb "$debdir"/python3-tablepub_*.deb
+apt_get install "$debdir"/postgresql-15-tablepub_*.deb "$debdir"/tablepub-relay_*.deb \
+    "$debdir"/libtablepub-dev_*.deb "$debdir"/python3-tablepub_*.deb
 for p in $PACKAGES; do dpkg-query -W -f='${Package} ${Version} ${Status}\n' "$p"; done
 test -x /usr/bin/tablepub-relay && test -x /usr/bin/tablepub-tail && test -x /usr/bin/tablepub-keygen
 test -f /lib/systemd/system/tablepub-relay@.service
 test -f /usr/share/doc/tablepub-relay/examples/tablepub-relay.conf
 /usr/bin/python3 -c 'import tablepub_client, tablepub_pb2; print("python3-tablepub imports")'
+cmake -S "$root/tests/install" -B "$D/example" >"$D/example.log"
+cmake --build "$D/example" >>"$D/example.log"
+# shellcheck disable=SC2046
+g++ -std=c++20 -Wall -Wextra -Werror -o "$D/pc_example" "$root/tests/install/mirror_example.cpp" $(pkg-config --libs tablepub)
+echo "libtablepub-dev: the example builds with find_package(tablepub) and with pkg-config"
 
 PGBIN=/usr/lib/postgresql/15/bin "$root/tests/lib/pgtmp" start "$PGD" --owner $$ >/dev/null
 . "$PGD/env"

@@ -5,9 +5,16 @@
       [--until-live] [--seconds N] [--mirror FILE] [--tx]
       [--curve-server-key relay.key --curve-client-key me.key_secret]
 
-Prints one JSON object per applied change; with --tx mirrors the tables as
-one set and prints one JSON object per transaction (position, txid,
-commit_time, its changes across the tables). With --mirror writes the
+or from RabbitMQ (a relay started with --amqp), snapshots still from the
+relay's snapshot endpoint:
+
+  python3 -m tablepub_client --amqp amqp://guest:guest@127.0.0.1:5672/ \
+      --snapshot-endpoint tcp://127.0.0.1:5557 --table public.instances \
+      [--amqp-exchange tablepub] [--amqp-routing-prefix tablepub] [--amqp-queue NAME]
+
+Prints one JSON object per applied change; with --tx (ZeroMQ only) mirrors
+the tables as one set and prints one JSON object per transaction (position,
+txid, commit_time, its changes across the tables). With --mirror writes the
 mirror (one row per line, sorted) on exit.
 """
 
@@ -70,7 +77,11 @@ def write_mirror(mirrors, path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m tablepub_client")
-    ap.add_argument("--connect", action="append", required=True)
+    ap.add_argument("--connect", action="append", default=[])
+    ap.add_argument("--amqp", help="follow the tables from this RabbitMQ broker instead")
+    ap.add_argument("--amqp-exchange", default="tablepub")
+    ap.add_argument("--amqp-routing-prefix", default="tablepub")
+    ap.add_argument("--amqp-queue", help="a durable queue of this name (default: an exclusive one)")
     ap.add_argument("--snapshot-endpoint", action="append", required=True)
     ap.add_argument("--table", action="append", required=True)
     ap.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0: never)")
@@ -84,6 +95,11 @@ def main(argv=None):
     ap.add_argument("--curve-client-key", default=os.environ.get("TABLEPUB_CURVE_CLIENT_KEY"),
                     help="this client's CURVE secret key file (mode 0600)")
     args = ap.parse_args(argv)
+    if bool(args.connect) == bool(args.amqp):
+        ap.error("give either --connect or --amqp")
+    if args.tx and args.amqp:
+        # TableSetSubscriber follows the ZeroMQ topics only.
+        ap.error("--tx needs --connect (ZeroMQ)")
     try:
         curve = load_client_curve(args.curve_server_key, args.curve_client_key)
     except KeyFileError as e:
@@ -95,10 +111,16 @@ def main(argv=None):
     if args.tx:
         return follow_set(args, curve, stopping)
     on_change = None if args.quiet else (lambda t, m: print(change_json(t, m), flush=True))
-    sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, on_change=on_change,
-                     curve=curve,
-                     on_state=lambda t, old, new, why: print(
-                         f"{t.name}: {old} -> {new} ({why})", file=sys.stderr, flush=True))
+    options = dict(on_change=on_change, curve=curve,
+                   on_state=lambda t, old, new, why: print(
+                       f"{t.name}: {old} -> {new} ({why})", file=sys.stderr, flush=True))
+    if args.amqp:
+        from .amqp import AmqpSubscriber  # kombu only when asked for
+        sub = AmqpSubscriber(args.amqp, args.snapshot_endpoint, args.table,
+                             exchange=args.amqp_exchange, routing_prefix=args.amqp_routing_prefix,
+                             queue=args.amqp_queue, **options)
+    else:
+        sub = Subscriber(args.connect, args.snapshot_endpoint, args.table, **options)
     start = time.monotonic()
     try:
         while not stopping:

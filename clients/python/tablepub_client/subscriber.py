@@ -41,23 +41,29 @@ class Subscriber:
         self.snapshot_endpoints = list(snapshot_endpoints)
         self.credit, self.request_timeout = credit, request_timeout
         self.tables = {}
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.RCVHWM, 0)
-        apply_curve(self.sub, curve)
         for t in tables:
             schema, _, table = t.partition(".")
             if not schema or not table:
                 raise ValueError(f'table "{t}" is not of the form schema.table')
             self.tables[t] = TableSync(schema, table, **sync_options)
-            # A prefix filter: frame 1 is checked for an exact match below.
-            self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
-        for ep in publish_endpoints:
-            self.sub.connect(ep)
+        self._open_stream(publish_endpoints)
         self.dealer = None
         self._connect_dealer()
         self.outstanding = {}   # request_id -> [TableSync, last activity]
         self.started = False
+
+    # The stream: _open_stream, _poller, _on_stream and _close_stream are
+    # all a transport touches (amqp.AmqpSubscriber replaces them).
+    def _open_stream(self, publish_endpoints):
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.RCVHWM, 0)
+        apply_curve(self.sub, self.curve)
+        for t in self.tables:
+            # A prefix filter: frame 1 is checked for an exact match below.
+            self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
+        for ep in publish_endpoints:
+            self.sub.connect(ep)
 
     def _connect_dealer(self):
         if self.dealer is not None:
@@ -85,8 +91,7 @@ class Subscriber:
             left = max(0.0, min(deadline - time.monotonic(), 0.1))
             events = dict(zmq.Poller.poll(self._poller(), int(left * 1000)))
             now = time.monotonic()
-            if self.sub in events:
-                self._on_stream(now)
+            self._on_stream(events, now)
             if self.dealer in events:
                 self._on_reply(now)
             self._cancel_abandoned()
@@ -101,7 +106,9 @@ class Subscriber:
         p.register(self.dealer, zmq.POLLIN)
         return p
 
-    def _on_stream(self, now):
+    def _on_stream(self, events, now):
+        if self.sub not in events:
+            return
         while True:
             try:
                 frames = self.sub.recv_multipart(zmq.NOBLOCK)
@@ -174,6 +181,9 @@ class Subscriber:
     def all_live(self):
         return all(t.state == LIVE and t.lag == 0 for t in self.tables.values())
 
-    def close(self):
+    def _close_stream(self):
         self.sub.close(0)
+
+    def close(self):
+        self._close_stream()
         self.dealer.close(0)

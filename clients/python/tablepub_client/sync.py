@@ -4,6 +4,13 @@ import itertools
 
 import tablepub_pb2 as pb
 
+# Answers that say "not now" rather than "never": the relay (or its
+# database) is down, restarting or busy.
+TRANSIENT_ERRORS = (pb.UNAVAILABLE, pb.BUSY, pb.TIMEOUT)
+# A replay that keeps getting them is retried every retry_delay times the
+# number of such answers in a row, at most this many times retry_delay.
+MAX_BACKOFF_STEPS = 10
+
 _request_ids = itertools.count(1)
 
 
@@ -140,6 +147,7 @@ class TableSync:
         self.retry_at = None
         self.retry_what = None
         self.replay_attempts = 0
+        self.transient_failures = 0
         self.replay_start = 0
         self.snap_begun = False
         self.snap_seq = 0
@@ -284,6 +292,7 @@ class TableSync:
             self.stats["gaps"] += 1
             self._set_state(REPLAYING, f"heartbeat announces seq {seq}")
             self.replay_attempts = 0
+            self.transient_failures = 0
             self._request_replay()
 
     def _deliver(self, msg):
@@ -297,6 +306,7 @@ class TableSync:
             self.stats["gaps"] += 1
             self._set_state(REPLAYING, f"gap: expected {self.last_seq + 1}, got {msg.seq}")
             self.replay_attempts = 0
+            self.transient_failures = 0
             self._request_replay()
 
     def _drain(self):
@@ -379,6 +389,8 @@ class TableSync:
             self._set_state(LIVE, f"snapshot of {self.snap_rows} rows at seq {self.snap_seq}")
             self._drain()
             self._check_complete()
+        elif kind == "replay_begin" and self.pending == "replay":
+            self.transient_failures = 0
         elif kind == "replay_messages" and self.pending == "replay":
             for m in reply.replay_messages.messages:
                 self.latest_seq = max(self.latest_seq, m.seq)
@@ -401,6 +413,7 @@ class TableSync:
                 return
             if self.last_seq > self.replay_start:
                 self.replay_attempts = 0
+                self.transient_failures = 0
             self.replay_attempts += 1
             if self.replay_attempts >= self.max_replay_attempts:
                 self._resync("replay does not fill the gap")
@@ -415,6 +428,7 @@ class TableSync:
             self.stats["gaps"] += 1
             self._set_state(REPLAYING, f"missing seq {self.last_seq + 1} onwards")
             self.replay_attempts = 0
+            self.transient_failures = 0
             self._request_replay()
 
     def _on_error(self, err, now):
@@ -446,17 +460,36 @@ class TableSync:
             else:
                 self._retry_later("snapshot", self.retry_delay, now)
         elif what == "replay":
-            self.replay_attempts += 1
             # TOO_LARGE: the snapshot has the row as it is now, which may fit.
-            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE) \
-                    or self.replay_attempts >= self.max_replay_attempts:
+            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE):
                 self._resync("replay refused: " + why)
+            elif err.code in TRANSIENT_ERRORS:
+                # The relay is down, restarting or busy and would not serve a
+                # snapshot either: keep asking, less often each time, without
+                # counting it (giving up turned slow relay restarts into
+                # resyncs).
+                self.transient_failures = min(self.transient_failures + 1, MAX_BACKOFF_STEPS)
+                self._retry_later("replay", self.retry_delay * self.transient_failures, now)
             else:
-                self._retry_later("replay", self.retry_delay, now)
+                self.replay_attempts += 1
+                if self.replay_attempts >= self.max_replay_attempts:
+                    self._resync("replay refused: " + why)
+                else:
+                    self._retry_later("replay", self.retry_delay, now)
 
     def on_request_failed(self, request_id, why, now):
         if request_id and request_id == self.pending_id:
             self._on_error(pb.Error(code=pb.UNAVAILABLE, message=why), now)
+
+    def recheck(self, why):
+        """The stream may have lost its latest messages with nothing later to
+        show it (a RabbitMQ queue declared again after a reconnect; RabbitMQ
+        carries no heartbeats): replay from last + 1 to whatever the relay has."""
+        if self.state == LIVE and self.pending is None:
+            self._set_state(REPLAYING, why)
+            self.replay_attempts = 0
+            self.transient_failures = 0
+            self._request_replay()
 
     @property
     def lag(self):

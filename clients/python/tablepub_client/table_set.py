@@ -12,7 +12,7 @@ import collections
 
 import tablepub_pb2 as pb
 
-from .sync import _request_ids, LIVE, MOVED, FAILED, Mirror, PgSnapshot, REPLAYING, \
+from .sync import _request_ids, MAX_BACKOFF_STEPS, TRANSIENT_ERRORS, LIVE, MOVED, FAILED, Mirror, PgSnapshot, REPLAYING, \
     RESYNCING, SYNCING, encode_key
 
 TX_TOPIC = ".tx"
@@ -37,6 +37,7 @@ class _Stream:
         self.pending_id = 0
         self.retry_at = None
         self.attempts = 0
+        self.transient = 0  # UNAVAILABLE/BUSY/TIMEOUT/no reply in a row
         self.replay_start = 0
         self.behind = 0
         self.heartbeat_interval = 0.0
@@ -312,7 +313,7 @@ class TableSetSync:
         for s in self.streams.values():
             if s.pending_id == 0 and s.retry_at is None and s.wanted() > s.contiguous():
                 self.stats["gaps"] += 1
-                s.attempts = 0
+                s.attempts = s.transient = 0
                 self._request_replay(s)
         busy = any(s.pending_id or s.retry_at is not None for s in self.streams.values())
         if busy:
@@ -513,7 +514,9 @@ class TableSetSync:
 
     def _on_replay_reply(self, s, reply, now):
         kind = reply.WhichOneof("kind")
-        if kind == "replay_messages":
+        if kind == "replay_begin":
+            s.transient = 0
+        elif kind == "replay_messages":
             for m in reply.replay_messages.messages:
                 self._hold(s, m)
             self._advance()
@@ -536,12 +539,20 @@ class TableSetSync:
             if err.code == pb.MOVED:
                 self._stop(MOVED, why)
                 return
-            s.attempts += 1
-            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE) \
-                    or s.attempts >= self.max_replay_attempts:
+            if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE):
                 self._resync(why)
+            elif err.code in TRANSIENT_ERRORS:
+                # The relay is down, restarting or busy and would not serve a
+                # snapshot either: ask again, less often each time, never
+                # resync for it (docs/protocol.md section 9, step 5).
+                s.transient = min(s.transient + 1, MAX_BACKOFF_STEPS)
+                s.retry_at = now + self.retry_delay * s.transient
             else:
-                s.retry_at = now + self.retry_delay
+                s.attempts += 1
+                if s.attempts >= self.max_replay_attempts:
+                    self._resync(why)
+                else:
+                    s.retry_at = now + self.retry_delay
 
     def on_request_failed(self, request_id, why, now):
         """The I/O gave up waiting for the replies of request_id."""

@@ -5,8 +5,9 @@ import unittest
 import tablepub_pb2 as pb
 
 from tablepub_client.subscriber import parse_stream_message
-from tablepub_client.sync import (FAILED, LIVE, MOVED, REPLAYING, RESYNCING, UNPUBLISHED, Mirror,
-                                  PgSnapshot, TableSync, encode_key, value_to_python)
+from tablepub_client.sync import (FAILED, LIVE, MAX_BACKOFF_STEPS, MOVED, REPLAYING, RESYNCING,
+                                  UNPUBLISHED, Mirror, PgSnapshot, TableSync, encode_key,
+                                  value_to_python)
 
 
 def col(name, value):
@@ -360,6 +361,37 @@ class NewProtocolElementsTest(unittest.TestCase):
             self.assertIsNone(h.sync.take_request())
             h.sync.tick(6.0)
             self.assertTrue(h.take().HasField("snapshot"))
+
+    def test_replay_waits_out_a_relay_that_does_not_answer(self):
+        # A relay restarting under load: no reply and UNAVAILABLE for longer
+        # than max_replay_attempts tries must not throw the mirror away.
+        h = self.live_harness([insert(1, "a")])
+        h.live(msg(3, 300, insert(3, "c")))
+        for i in range(3 * h.sync.max_replay_attempts):
+            req = h.take()
+            self.assertTrue(req.HasField("replay"))
+            if i % 2:
+                error(h, req, pb.UNAVAILABLE)
+            else:
+                h.sync.on_request_failed(req.request_id, "no reply from the snapshot endpoint", h.now)
+            self.assertEqual(h.sync.state, REPLAYING)
+            self.assertIsNone(h.sync.take_request())
+            h.now += h.sync.retry_delay * MAX_BACKOFF_STEPS
+            h.sync.tick(h.now)
+        h.replay(h.take(), [msg(1, 90, insert(1, "a")), msg(2, 200, insert(2, "b")),
+                            msg(3, 300, insert(3, "c"))])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.sync.stats["resyncs"], 0)
+
+    def test_replay_refused_for_real_resyncs_after_max_attempts(self):
+        h = self.live_harness([insert(1, "a")])
+        h.live(msg(3, 300, insert(3, "c")))
+        for _ in range(h.sync.max_replay_attempts):
+            error(h, h.take(), pb.INTERNAL)
+            h.now += h.sync.retry_delay
+            h.sync.tick(h.now)
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertTrue(h.take().HasField("snapshot"))
 
     def test_too_large_replay_resyncs(self):
         h = self.live_harness()

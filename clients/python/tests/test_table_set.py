@@ -310,6 +310,25 @@ class StreamTest(unittest.TestCase):
         self.assertTrue(req.HasField("snapshot"))
         self.assertEqual(h.sync.state, RESYNCING)
 
+    def test_a_relay_that_is_down_is_asked_again_never_resynced(self):
+        h = Harness()
+        h.live()
+        h.feed(TX_TOPIC, heartbeat(2))
+        delays = []
+        for _ in range(12):
+            [req] = h.requests()
+            self.assertTrue(req.replay.transactions)
+            h.error(req, pb.UNAVAILABLE)
+            self.assertEqual(h.sync.state, REPLAYING)
+            start = h.now
+            while not h.sync.outbox:
+                h.now += 0.25
+                h.sync.tick(h.now)
+            delays.append(h.now - start)
+        self.assertEqual(delays[:3], [0.5, 1.0, 1.5])
+        self.assertEqual(max(delays), 5.0)
+        self.assertEqual(h.sync.stats["resyncs"], 0)
+
     def test_resync_marker_rolls_the_transaction_back_and_resyncs(self):
         h = Harness()
         h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)])

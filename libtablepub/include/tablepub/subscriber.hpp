@@ -1,23 +1,23 @@
 // tablepub::Subscriber: keeps in-memory mirrors of published tables from a
 // relay's change stream and snapshot endpoint (docs/protocol.md section 9).
+// Installed: needs only standard headers and the library's own (the ZeroMQ
+// sockets and the per-table sync engine live behind a pointer).
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <zmq.hpp>
-
-#include "tablepub/table_sync.hpp"
+#include "tablepub/datum.hpp"
+#include "tablepub/sync_types.hpp"
 
 namespace tablepub {
+
+class TableSync;
 
 struct SubscriberOptions {
     std::vector<std::string> publish_endpoints;   // relay PUB endpoints (active and standby)
@@ -55,7 +55,8 @@ struct TableStatus {
 class Subscriber {
 public:
     // Throws std::invalid_argument for a table name without a dot, no
-    // endpoints or malformed CURVE keys, zmq::error_t for a bad endpoint.
+    // endpoints or malformed CURVE keys, zmq::error_t (a std::exception) for
+    // a bad endpoint.
     Subscriber(SubscriberOptions options, SyncCallbacks callbacks = {});
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
@@ -67,37 +68,20 @@ public:
     void stop() noexcept;
 
     [[nodiscard]] std::vector<TableStatus> status() const;
-    // Runs fn with the table's sync state (mirror, schema) under the lock;
-    // false when the table is unknown.
+    // Calls fn for every row of the table's mirror (in no particular order)
+    // under the lock; false when the table is unknown. Rows are complete
+    // only while the table is live.
+    bool for_each_row(const std::string& table, const std::function<void(const DatumRow&)>& fn) const;
+    // Runs fn with the table's sync engine (mirror, schema) under the lock;
+    // false when the table is unknown. TableSync is defined in a header of
+    // the source tree that is not installed (tablepub/table_sync.hpp).
     bool with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const;
     // True when every table is live with no lag.
     [[nodiscard]] bool all_live() const;
 
 private:
-    struct Outstanding {
-        TableSync* table = nullptr;
-        TableSync::Clock::time_point last_activity;
-    };
-
-    void connect_dealer();
-    void on_stream_message(TableSync::Clock::time_point now);
-    void on_reply(TableSync::Clock::time_point now);
-    void send_requests(TableSync::Clock::time_point now);
-    void cancel_abandoned();
-    void expire_requests(TableSync::Clock::time_point now);
-    void send(const v1::Request& req);
-
-    SubscriberOptions options_;
-    zmq::context_t ctx_;
-    zmq::socket_t sub_;
-    zmq::socket_t dealer_;
-    std::map<std::string, std::unique_ptr<TableSync>> tables_;  // by topic
-    std::map<std::uint64_t, Outstanding> outstanding_;          // by request_id
-    std::map<TableSync*, std::uint64_t> current_request_;
-    mutable std::recursive_mutex mutex_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
-    bool started_ = false;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace tablepub

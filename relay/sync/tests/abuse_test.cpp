@@ -26,6 +26,7 @@
 #include "harness.hpp"
 #include "sync/request_limits.hpp"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 
 namespace tablepub::test {
 namespace {

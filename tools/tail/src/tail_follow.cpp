@@ -1,7 +1,10 @@
 #include "tail/tail_follow.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -10,8 +13,10 @@
 #include "common/bus_security.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 #include "tail/tail_format.hpp"
 #include "tail/tail_mirror.hpp"
+#include "tail/tail_progress.hpp"
 
 namespace tablepub {
 
@@ -67,9 +72,15 @@ nlohmann::json tail_status_json(const std::vector<TableStatus>& tables, std::uin
 int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::ostream& out, std::ostream& err) {
     std::uint64_t printed = 0;
     bool done = false;
+    std::optional<SnapshotProgress> progress;
+    if (options.snapshot && !options.quiet) {
+        const bool tty = isatty(STDERR_FILENO) == 1;
+        progress.emplace(err, tty, tty ? PROGRESS_TTY_INTERVAL : PROGRESS_LOG_INTERVAL);
+    }
     SyncCallbacks cb;
     if (options.snapshot) {
         cb.on_snapshot_begin = [&](const std::string& table, const v1::SnapshotBegin& b) {
+            if (progress) progress->begin(table, SnapshotProgress::Clock::now());
             nlohmann::json j{{"table", table},   {"op", "snapshot_begin"}, {"seq", b.seq()},
                              {"xmin", b.xmin()}, {"xmax", b.xmax()},       {"xip", b.xip()}};
             out << json_line(j) << '\n';
@@ -83,8 +94,10 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
             append_columns_json(line, row.values(), options.bytes);
             line += "}\n";
             out.write(line.data(), static_cast<std::streamsize>(line.size()));
+            if (progress) progress->row(table, SnapshotProgress::Clock::now());
         };
         cb.on_snapshot_end = [&](const std::string& table, std::uint64_t rows) {
+            if (progress) progress->end(table, rows, SnapshotProgress::Clock::now());
             out << json_line({{"table", table}, {"op", "snapshot_end"}, {"rows", rows}}) << '\n';
         };
     }
@@ -97,6 +110,7 @@ int run_tail_subscriber(const TailOptions& options, TailSignals signals, std::os
         if (options.count != 0 && ++printed >= options.count) done = true;
     };
     cb.on_state = [&](const std::string& table, SyncState from, SyncState to, const std::string& why) {
+        if (progress) progress->clear();
         err << "tablepub-tail: " << table << ": " << to_string(from) << " -> " << to_string(to) << " (" << why << ")"
             << std::endl;
     };

@@ -80,6 +80,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         ->default_str("64MiB");
     app.add_flag("--snapshot", o.snapshot, "print each table's snapshot rows, then its changes (needs --table)")
         ->envname("TABLEPUB_SNAPSHOT");
+    app.add_flag("--quiet", o.quiet,
+                 "--snapshot: no progress on stderr (by default a line redrawn on a terminal, else a line per "
+                 "table every 5 s)")
+        ->envname("TABLEPUB_QUIET");
     add_endpoints(app, "--snapshot-endpoint", "TABLEPUB_SNAPSHOT_ENDPOINT", o.snapshot_endpoints,
                   "relay snapshot (ROUTER) endpoint: replays for the raw mode, snapshots for --snapshot and --mirror "
                   "(repeatable)");

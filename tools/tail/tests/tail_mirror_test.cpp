@@ -10,6 +10,7 @@
 #include "tablepub.pb.h"
 #include "tablepub/mirror.hpp"
 #include "tablepub/subscriber.hpp"
+#include "tablepub/table_sync.hpp"
 #include "tail/tail_follow.hpp"
 #include "tail/tail_mirror.hpp"
 

@@ -32,6 +32,7 @@ struct TailOptions {
     // Subscriber mode (--snapshot or --mirror): snapshot + deltas through
     // tablepub::Subscriber instead of printing the raw stream.
     bool snapshot = false;  // print the snapshot rows before the changes
+    bool quiet = false;     // no snapshot progress on stderr (tail_progress.hpp)
     std::vector<std::string> snapshot_endpoints;
     std::string mirror;  // write the mirror here on SIGUSR1 and on exit
     std::uint64_t request_timeout_ms = 10'000;
