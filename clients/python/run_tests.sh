@@ -17,5 +17,6 @@ PYTHONPATH="$build:$here" "$py" -m unittest discover -s tests -v
 # Against a real relay when it has been built (make test-python builds it).
 if [ -x "$broot/bin/tablepub-relay" ] && command -v psql >/dev/null; then
     "$here/integration_test.sh" "$broot"
+    "$here/set_integration_test.sh" "$broot"
     "$here/curve_test.sh" "$broot"
 fi

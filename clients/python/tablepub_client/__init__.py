@@ -8,3 +8,4 @@ proto/tablepub.proto` with DIR on sys.path.
 """
 
 from .sync import Mirror, PgSnapshot, TableSync, encode_key  # noqa: F401
+from .table_set import TX_TOPIC, TableSetSync, Transaction  # noqa: F401
