@@ -35,7 +35,6 @@ run() {
     else relay=$(tool_path "$BENCH_ROOT/$NEW_BUILD" tablepub-relay); sql=$NEW_SQL; fi
     cp "$sql" "$SHARE/tablepub--0.2--0.3.sql"
     start_cluster
-    trap 'restore_sql; stop_cluster' EXIT
     local port endpoint pid counter
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     endpoint=tcp://127.0.0.1:$port
@@ -54,7 +53,7 @@ run() {
     "$relay" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" --publish "$endpoint" \
         --send-hwm 100000000 --log-level warn >>"$BENCH_DIR/relay.log" 2>&1 &
     pid=$!; track "$pid"
-    wait "$counter" || { echo "subscriber failed" >&2; cat "$BENCH_DIR/count.out" >&2; exit 1; }
+    wait "$counter" || { echo "subscriber failed" >&2; cat "$BENCH_DIR/count.out" "$BENCH_DIR/relay.log" >&2; exit 1; }
     local ns; ns=$(cat /proc/"$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }')
     stop_pid "$pid"
     local last; last=$(tail -1 "$BENCH_DIR/count.out" | cut -d' ' -f4)
@@ -69,7 +68,9 @@ for r in $(seq 1 "$ROUNDS"); do
     for prefix in ${PREFIXES:-public. all}; do
         [ "$prefix" = all ] && prefix=""
         for v in $order; do
-            read -r cpu wall < <(run "$v" "$prefix")
+            # (command substitution: waits for the round's cleanup, which
+            # a process substitution would let race the next round)
+            read -r cpu wall <<<"$(run "$v" "$prefix")"
             echo "| $r | $v | ${prefix:-(all topics)} | $cpu | $wall |"
         done
     done

@@ -209,6 +209,10 @@ TEST_F(OptionsTest, TailOptions) {
     EXPECT_TRUE(topic_selected(o, "public.t"));
     EXPECT_FALSE(topic_selected(o, "public.t2"));  // prefix match on the wire, exact here
     EXPECT_FALSE(topic_selected(o, "public."));
+    // Without --table every table, but not the transaction topic.
+    TailOptions every;
+    EXPECT_TRUE(topic_selected(every, "public.t"));
+    EXPECT_FALSE(topic_selected(every, ".tx"));
 
     ::setenv("TABLEPUB_TABLE", "a.b", 1);
     r = parse_tail_options({}, out, err);

@@ -136,6 +136,10 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
 }
 
 bool topic_selected(const TailOptions& options, std::string_view topic) {
+    // A topic starting with a dot is no table's: ".tx", the Transaction
+    // messages (docs/protocol.md section 4a), which an empty prefix
+    // receives too; the table output stays what it was.
+    if (topic.starts_with('.')) return false;
     return options.tables.empty() ||
            std::find(options.tables.begin(), options.tables.end(), topic) != options.tables.end();
 }
