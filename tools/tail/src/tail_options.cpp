@@ -136,12 +136,13 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
 }
 
 bool topic_selected(const TailOptions& options, std::string_view topic) {
+    const bool named = std::find(options.tables.begin(), options.tables.end(), topic) != options.tables.end();
     // A topic starting with a dot is no table's: ".tx", the Transaction
     // messages (docs/protocol.md section 4a), which an empty prefix
-    // receives too; the table output stays what it was.
-    if (topic.starts_with('.')) return false;
-    return options.tables.empty() ||
-           std::find(options.tables.begin(), options.tables.end(), topic) != options.tables.end();
+    // receives too. It is printed only when named (`--table .tx`), so the
+    // output of `tablepub-tail` without --table stays what it was.
+    if (topic.starts_with('.')) return named;
+    return options.tables.empty() || named;
 }
 
 }  // namespace tablepub

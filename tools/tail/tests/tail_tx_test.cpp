@@ -3,11 +3,25 @@
 #include "tablepub.pb.h"
 #include "tablepub/table_set_sync.hpp"
 #include "tail/tail_format.hpp"
+#include "tail/tail_options.hpp"
 #include "tail/tail_tx.hpp"
 
 namespace {
 
 using namespace tablepub;
+
+// ".tx" reaches every empty-prefix subscriber; tablepub-tail prints it only
+// when named, so its output without --table is what it was before 0.3.
+TEST(TailTx, TransactionTopicOnlyWhenNamed) {
+    TailOptions all;
+    EXPECT_TRUE(topic_selected(all, "public.a"));
+    EXPECT_FALSE(topic_selected(all, ".tx"));
+    TailOptions named;
+    named.tables = {"public.a", ".tx"};
+    EXPECT_TRUE(topic_selected(named, ".tx"));
+    EXPECT_TRUE(topic_selected(named, "public.a"));
+    EXPECT_FALSE(topic_selected(named, "public.b"));
+}
 
 TEST(TailTx, TransactionLine) {
     SetTransaction tx;
