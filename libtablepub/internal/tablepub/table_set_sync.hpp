@@ -142,10 +142,13 @@ private:
         Mirror mirror;
         v1::TableSchema schema;
     };
+    // No default member initializers: clang (libc++ and libstdc++) decides
+    // std::optional<Staging>'s emplace() is not callable when they are used
+    // before the enclosing class is complete; emplace() value-initializes.
     struct Staging {
-        std::size_t index = 0;  // table being received
-        bool begun = false;
-        std::uint64_t rows = 0;
+        std::size_t index;  // table being received
+        bool begun;
+        std::uint64_t rows;
         v1::SnapshotBegin first;  // header of table 0
         std::vector<Mirror> mirrors;
         std::vector<v1::SnapshotBegin> begins;
