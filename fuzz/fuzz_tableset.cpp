@@ -11,7 +11,8 @@
 //     callbacks, equals the view after every record, and every change of a
 //     reported transaction fits the shadow rows;
 //   - reported positions increase; position() only goes back by a snapshot;
-//   - live messages never grow the buffers beyond max_buffered.
+//   - live messages never grow the buffers beyond max_buffered, and a
+//     replay asks for at most max_buffered (or one transaction's range).
 //
 // Input (fuzz_input.hpp): an options byte, then records (op byte % 15):
 //   0 T LEN MESSAGE   a raw Message frame on topic T (a table, ".tx", other)
@@ -208,6 +209,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     sync.start(now);
 
     std::uint64_t rows_sent = 0;
+    // The longest range any Transaction fed so far lists.
+    std::uint64_t max_range = 0;
+    auto note = [&](const v1::Message& m) {
+        for (const auto& r : m.transaction().tables())
+            if (r.last_seq() >= r.first_seq()) max_range = std::max(max_range, r.last_seq() - r.first_seq() + 1);
+    };
     while (!in.empty()) {
         const auto op = in.byte() % 15;
         const auto buffered_before = sync.buffered();
@@ -223,6 +230,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 v1::Message msg;
                 if (!msg.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) break;
                 live = true;
+                note(msg);
                 sync.on_message(t, msg, now);
                 break;
             }
@@ -230,6 +238,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const auto frame = in.frame();
                 if (!reply.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) break;
                 reply.set_request_id(sync.pending_request_id());
+                for (const auto& m : reply.replay_messages().messages()) note(m);
                 sync.on_reply(reply, now);
                 break;
             }
@@ -275,6 +284,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 std::string where;
                 const auto m = make_message(in, op == 6, where, n_tables);
                 live = true;
+                note(m);
                 sync.on_message(where, m, now);
                 break;
             }
@@ -294,6 +304,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     std::string where;
                     const bool tx = in.byte() & 1;
                     *reply.mutable_replay_messages()->add_messages() = make_message(in, tx, where, n_tables);
+                    note(reply.replay_messages().messages().rbegin()[0]);
                 }
                 sync.on_reply(reply, now);
                 break;
@@ -312,7 +323,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 now += std::chrono::milliseconds(64 * in.byte());
                 sync.tick(now);
                 break;
-            case 12: (void)sync.take_request(); break;
+            case 12: {
+                const auto req = sync.take_request();
+                if (!req || !req->has_replay()) break;
+                const auto& r = req->replay();
+                check(r.to_seq() >= r.from_seq() && r.from_seq() > 0, "a replay of an empty range");
+                const auto span = r.to_seq() - r.from_seq() + 1;
+                check(span <= std::max<std::uint64_t>(options.max_buffered, r.transactions() ? 1 : max_range),
+                      "a replay asks for more than max_buffered");
+                break;
+            }
             case 13: sync.on_request_failed(sync.pending_request_id(), "timeout", now); break;
             case 14: {
                 const auto t = topic(in.byte() & 1, n_tables);
@@ -330,13 +350,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
         }
 
-        if (!view_event)
-            check(sync.position() >= position_before, "position() went back without a snapshot");
+        if (!view_event) check(sync.position() >= position_before, "position() went back without a snapshot");
         check(!live || sync.buffered() <= buffered_before || sync.buffered() <= options.max_buffered,
               "a live message grew the buffers beyond max_buffered");
         for (const auto& t : names)
             check(fingerprint(shadow.mirrors[t]) == fingerprint(*sync.mirror(t)),
                   "the view changed without a reported transaction or snapshot");
+        check(sync.latest_position() >= sync.position(), "latest_position() below position()");
         check(sync.lag() == (sync.latest_position() > sync.position() ? sync.latest_position() - sync.position() : 0),
               "lag() differs from latest_position() - position()");
         (void)sync.stale(now);
