@@ -209,7 +209,7 @@ test-sanitize:
 # are), crashes to $(FUZZ_BUILD)/artifacts/NAME-*; a crash fails the run.
 FUZZ_BUILD ?= $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 20
+FUZZ_TEST_SECONDS ?= 15
 FUZZ_CXX ?= clang++
 FUZZ_TARGETS = client request
 FUZZ_BUILD_TARGETS = fuzz-build-relay
@@ -217,6 +217,10 @@ FUZZ_BIN_client = $(FUZZ_BUILD)/bin/fuzz_client
 FUZZ_CORPUS_client = fuzz/corpus/client
 FUZZ_BIN_request = $(FUZZ_BUILD)/bin/fuzz_request
 FUZZ_CORPUS_request = fuzz/corpus/request
+# TableSetSync, the multi-table set engine (fuzz/fuzz_tableset.cpp).
+FUZZ_TARGETS += tableset
+FUZZ_BIN_tableset = $(FUZZ_BUILD)/bin/fuzz_tableset
+FUZZ_CORPUS_tableset = fuzz/corpus/tableset
 # The extension's change decoder (extension/fuzz), a plain C harness.
 FUZZ_TARGETS += decoder
 FUZZ_BUILD_TARGETS += fuzz-build-extension
@@ -230,7 +234,7 @@ fuzz-build-extension:
 fuzz-build-relay:
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DTABLEPUB_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request fuzz_tableset
 
 fuzz-build: $(FUZZ_BUILD_TARGETS)
 

@@ -43,11 +43,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (req.has_snapshot()) {
             const auto& s = req.snapshot();
             check(!s.schema_name().empty() && !s.table_name().empty(), "accepted an empty name");
+            for (const auto& t : s.more_tables())
+                check(!t.schema_name().empty() && !t.table_name().empty(), "accepted an empty name in more_tables");
             const std::vector<std::string> projection(s.columns().begin(), s.columns().end());
             built += tablepub::pg_array_literal(projection).size();
         } else if (req.has_replay()) {
             const auto& r = req.replay();
-            check(!r.schema_name().empty() && !r.table_name().empty(), "accepted an empty name");
+            // A replay of the transaction topic ".tx" names no table.
+            if (r.transactions())
+                check(r.schema_name().empty() && r.table_name().empty(), "accepted a table in a .tx replay");
+            else
+                check(!r.schema_name().empty() && !r.table_name().empty(), "accepted an empty name");
             check(r.from_seq() != 0, "accepted replay from_seq 0");
         } else {
             check(req.has_credit_grant() || req.has_cancel(), "accepted a request without a kind");

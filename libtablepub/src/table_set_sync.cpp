@@ -615,6 +615,8 @@ bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*
     return true;
 }
 
+std::uint64_t TableSetSync::replay_chunk() const noexcept { return std::max<std::uint64_t>(1, options_.max_buffered); }
+
 // In live state, with nothing asked: ask for what blocks the next transaction.
 void TableSetSync::check_complete(Clock::time_point) {
     if (state_ != SetState::live || pending_ != Pending::none || retry_at_) return;
@@ -626,6 +628,10 @@ void TableSetSync::check_complete(Clock::time_point) {
         else if (latest_ > applied_)
             to = latest_;
         if (to <= applied_) return;
+        // Replayed messages are never dropped: at most max_buffered at a
+        // time keeps a subscriber far behind in bounded memory; the next
+        // chunk is asked once this one is applied.
+        if (to - applied_ > replay_chunk()) to = applied_ + replay_chunk();
         ++stats_.gaps;
         request_replay("", "", applied_ + 1, to);
         return;
@@ -649,6 +655,9 @@ void TableSetSync::check_complete(Clock::time_point) {
                     if (topic_of(later.schema_name(), later.table_name()) == topic) to = std::max(to, later.last_seq());
             if (auto next = t->buffer.upper_bound(want); next != t->buffer.end())
                 to = std::max(r.last_seq(), std::min(to, next->first - 1));
+            // In chunks as for ".tx", but T's own range at least, or T
+            // could never complete.
+            if (to - want + 1 > replay_chunk()) to = std::max(r.last_seq(), want + replay_chunk() - 1);
             ++stats_.gaps;
             request_replay(t->schema_name, t->table_name, want, to);
             return;

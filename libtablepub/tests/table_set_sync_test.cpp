@@ -547,6 +547,42 @@ TEST(TableSetSync, FullBuffersDropAndReplayLater) {
     EXPECT_EQ(h.txs[0].changes.size(), 2u);
 }
 
+// A subscriber far behind must not replay its whole lag into memory at
+// once (replayed messages are never dropped): chunks of max_buffered, and
+// the next once these are applied.
+TEST(TableSetSync, ReplaysAskForAtMostMaxBufferedAtATime) {
+    SetOptions o;
+    o.max_buffered = 2;
+    Harness h({A, B}, o);
+    h.go_live();
+    h.live(TX, tx_heartbeat(1000));
+    auto txreq = h.take();
+    ASSERT_TRUE(txreq.has_replay());
+    EXPECT_TRUE(txreq.replay().transactions());
+    EXPECT_EQ(txreq.replay().from_seq(), 11u);
+    EXPECT_EQ(txreq.replay().to_seq(), 12u);
+    h.replay(txreq, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 10}})});
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    EXPECT_EQ(req.replay().from_seq(), 6u);
+    EXPECT_EQ(req.replay().to_seq(), 7u);
+    h.replay(req, {tmsg(A, 6, 120, 11, insert(2, "a2")), tmsg(A, 7, 121, 12, insert(3, "a3"))});
+    EXPECT_EQ(h.txs.size(), 1u);
+    // A transaction's own range is asked whole, even above the chunk.
+    auto req2 = h.take();
+    ASSERT_TRUE(req2.has_replay());
+    EXPECT_EQ(req2.replay().from_seq(), 8u);
+    EXPECT_EQ(req2.replay().to_seq(), 10u);
+    h.replay(req2, {tmsg(A, 8, 121, 12, insert(4, "a4")), tmsg(A, 9, 121, 12, insert(5, "a5")),
+                    tmsg(A, 10, 121, 12, insert(6, "a6"))});
+    EXPECT_EQ(h.txs.size(), 2u);
+    auto next = h.take();
+    ASSERT_TRUE(next.has_replay());
+    EXPECT_TRUE(next.replay().transactions());
+    EXPECT_EQ(next.replay().from_seq(), 13u);
+    EXPECT_EQ(next.replay().to_seq(), 14u);
+}
+
 TEST(TableSetSync, RejectsBadTableNames) {
     EXPECT_THROW(TableSetSync({}), std::invalid_argument);
     EXPECT_THROW(TableSetSync({"nodot"}), std::invalid_argument);

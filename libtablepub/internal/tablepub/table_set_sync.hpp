@@ -47,7 +47,9 @@ struct SetTransaction {
 struct SetOptions {
     // Messages held (all tables and ".tx") while a snapshot or replay runs
     // or a transaction waits for its ranges; beyond that new ones are
-    // dropped and fetched again by replay once they are needed.
+    // dropped and fetched again by replay once they are needed. A replay
+    // asks for at most this many (a transaction's own range at least), so
+    // replayed messages, which are never dropped, stay bounded too.
     std::size_t max_buffered = 1'000'000;
     unsigned max_replay_attempts = 5;  // replays bringing nothing new before a resync
     std::chrono::milliseconds retry_delay{500};
@@ -142,10 +144,13 @@ private:
         Mirror mirror;
         v1::TableSchema schema;
     };
+    // No default member initializers: clang (libc++ and libstdc++) decides
+    // std::optional<Staging>'s emplace() is not callable when they are used
+    // before the enclosing class is complete; emplace() value-initializes.
     struct Staging {
-        std::size_t index = 0;  // table being received
-        bool begun = false;
-        std::uint64_t rows = 0;
+        std::size_t index;  // table being received
+        bool begun;
+        std::uint64_t rows;
         v1::SnapshotBegin first;  // header of table 0
         std::vector<Mirror> mirrors;
         std::vector<v1::SnapshotBegin> begins;
@@ -168,6 +173,8 @@ private:
     bool step();
     bool apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs);
     void check_complete(Clock::time_point now);
+    // The most seqs or positions one replay asks for.
+    [[nodiscard]] std::uint64_t replay_chunk() const noexcept;
     [[nodiscard]] Table* find(const std::string& topic);
     [[nodiscard]] const Table* find(const std::string& topic) const;
 
