@@ -213,7 +213,7 @@ class TableSetSync:
     def _request_replay(self, s):
         frm = s.contiguous() + 1
         later = [k for k in s.buffer if k > frm]
-        to = min(later) - 1 if later else s.latest
+        to = self._replay_bound(s, frm, min(later) - 1 if later else s.latest)
         s.pending_id, s.retry_at, s.replay_start = next(_request_ids), None, frm - 1
         self.stats["replays"] += 1
         req = pb.Request(request_id=s.pending_id)
@@ -223,6 +223,21 @@ class TableSetSync:
             req.replay.schema_name, _, req.replay.table_name = s.name.partition(".")
         req.replay.from_seq, req.replay.to_seq = frm, to
         self.outbox.append(req)
+
+    def _replay_bound(self, s, frm, to):
+        """Replayed messages are never dropped, so one replay asks for at
+        most max_buffered numbers (an unbounded one would hold the whole lag
+        in memory; the next chunk is asked once these are applied), but
+        always for the waiting transaction's own range on this stream, or
+        that transaction could never complete (as the C++ TableSetSync)."""
+        bound = frm - 1 + self.max_buffered
+        if s is not self.tx:
+            waiting = self.tx.buffer.get(self.tx.last + 1)
+            if waiting is not None:
+                for r in waiting.transaction.tables:
+                    if f"{r.schema_name}.{r.table_name}" == s.name:
+                        bound = max(bound, r.last_seq)
+        return min(to, bound)
 
     def _resync(self, why):
         """Drops every request in progress and takes a new snapshot of the

@@ -280,6 +280,20 @@ class StreamTest(unittest.TestCase):
                          (True, 1, 3))
         self.assertEqual(h.sync.lag_transactions, 3)
 
+    def test_replays_ask_for_at_most_max_buffered_at_a_time(self):
+        # A far-behind set must not ask for (and then hold) its whole lag.
+        h = Harness()
+        h.sync.max_buffered = 5
+        h.live()
+        h.feed(TX_TOPIC, heartbeat(1000))
+        [req] = h.requests()
+        self.assertEqual((req.replay.transactions, req.replay.from_seq, req.replay.to_seq),
+                         (True, 1, 5))
+        # ... but a waiting transaction's own range is asked whole.
+        h.replay(req, [txmsg(1, 201, [(A, 1, 9)])])
+        [req] = [r for r in h.requests() if r.replay.table_name == "a"]
+        self.assertEqual((req.replay.from_seq, req.replay.to_seq), (1, 9))
+
     def test_gone_resyncs_the_whole_set(self):
         h = Harness()
         h.live(a_rows=[put(1, 5)], b_rows=[put(1, 5)])
