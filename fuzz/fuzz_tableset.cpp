@@ -171,7 +171,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool view_event = false;          // a callback changed the view during this record
     std::uint64_t last_reported = 0;  // position of the last transaction or snapshot reported
     const TableSetSync* engine = nullptr;
-    tablepub::SetCallbacks cb;
+    tablepub::SetSyncCallbacks cb;
     cb.on_snapshot = [&](std::uint64_t position) {
         check(engine->position() == position && engine->snapshot_position() == position,
               "on_snapshot position differs from position()");
@@ -179,7 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         last_reported = position;
         view_event = true;
     };
-    cb.on_transaction = [&](const tablepub::SetTransaction& tx) {
+    cb.on_transaction = [&](const tablepub::SetWireTransaction& tx) {
         check(tx.position > last_reported, "a transaction reported at or below the previous position");
         check(tx.position > engine->snapshot_position(), "a transaction the snapshot contains was reported");
         check(!tx.changes.empty(), "an empty transaction was reported");

@@ -1,18 +1,116 @@
 #include "tablepub/set_subscriber.hpp"
 
+#include <atomic>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include <zmq_addon.hpp>
 
 #include "curve_keys.hpp"
+#include "tablepub.pb.h"
+#include "tablepub/table_set_sync.hpp"
 
 namespace tablepub {
 
-SetSubscriber::SetSubscriber(SetSubscriberOptions options, SetCallbacks callbacks)
+namespace {
+
+DatumRow to_datum_row(const google::protobuf::RepeatedPtrField<v1::Column>& columns) {
+    DatumRow row;
+    for (const auto& c : columns) row.insert_or_assign(c.name(), to_datum(c.value()));
+    return row;
+}
+
+ChangeOp to_change_op(v1::Op op) {
+    switch (op) {
+        case v1::INSERT: return ChangeOp::insert;
+        case v1::UPDATE: return ChangeOp::update;
+        case v1::DELETE: return ChangeOp::remove;
+        case v1::TRUNCATE: return ChangeOp::truncate;
+        case v1::SCHEMA: return ChangeOp::schema;
+        case v1::UNPUBLISH: return ChangeOp::unpublish;
+        case v1::RESYNC: return ChangeOp::resync;
+        default: return ChangeOp::unspecified;
+    }
+}
+
+// The plain form of a transaction; its messages stay owned by `wire`.
+SetTransaction to_set_transaction(const SetWireTransaction& wire) {
+    SetTransaction tx;
+    tx.position = wire.position;
+    tx.txid = wire.txid;
+    tx.commit_time = wire.commit_time;
+    tx.changes.reserve(wire.changes.size());
+    for (const auto& [table, msg] : wire.changes) {
+        const auto& ch = msg.change();
+        tx.changes.push_back({.table = table,
+                              .seq = msg.seq(),
+                              .op = to_change_op(ch.op()),
+                              .key = to_datum_row(ch.key()),
+                              .old_key = to_datum_row(ch.old_key()),
+                              .values = to_datum_row(ch.values()),
+                              .message = &msg});
+    }
+    return tx;
+}
+
+SetSyncCallbacks engine_callbacks(SetCallbacks cb) {
+    SetSyncCallbacks out;
+    if (cb.on_transaction)
+        out.on_transaction = [f = std::move(cb.on_transaction)](const SetWireTransaction& wire) {
+            f(to_set_transaction(wire));
+        };
+    out.on_snapshot = std::move(cb.on_snapshot);
+    out.on_state = std::move(cb.on_state);
+    return out;
+}
+
+}  // namespace
+
+const char* to_string(ChangeOp op) noexcept {
+    switch (op) {
+        case ChangeOp::unspecified: return "unspecified";
+        case ChangeOp::insert: return "insert";
+        case ChangeOp::update: return "update";
+        case ChangeOp::remove: return "delete";
+        case ChangeOp::truncate: return "truncate";
+        case ChangeOp::schema: return "schema";
+        case ChangeOp::unpublish: return "unpublish";
+        case ChangeOp::resync: return "resync";
+    }
+    return "?";
+}
+
+// The sockets and the set's engine, behind SetSubscriber's pointer so that
+// its header needs neither zmq.hpp nor the generated wire types.
+struct SetSubscriber::Impl {
+    Impl(SetSubscriberOptions options, SetCallbacks callbacks);
+
+    void poll(std::chrono::milliseconds timeout);
+    void connect_dealer();
+    void on_stream_message(TableSetSync::Clock::time_point now);
+    void on_reply(TableSetSync::Clock::time_point now);
+    void send_requests(TableSetSync::Clock::time_point now);
+    void send(const v1::Request& req);
+
+    SetSubscriberOptions options_;
+    zmq::context_t ctx_;
+    zmq::socket_t sub_;
+    zmq::socket_t dealer_;
+    TableSetSync sync_;
+    std::uint64_t outstanding_ = 0;  // request id on the wire, 0: none
+    TableSetSync::Clock::time_point last_activity_{};
+    mutable std::recursive_mutex mutex_;
+    std::thread thread_;
+    std::atomic<bool> running_{false};
+    bool started_ = false;
+};
+
+SetSubscriber::Impl::Impl(SetSubscriberOptions options, SetCallbacks callbacks)
     : options_(std::move(options)),
       ctx_(1),
       sub_(ctx_, zmq::socket_type::sub),
-      sync_(options_.tables, options_.sync, std::move(callbacks)) {
+      sync_(options_.tables, options_.sync, engine_callbacks(std::move(callbacks))) {
     if (options_.publish_endpoints.empty() || options_.snapshot_endpoints.empty())
         throw std::invalid_argument("a subscriber needs a publish and a snapshot endpoint");
     detail::check_curve(options_.curve_server_key, options_.curve_public_key, options_.curve_secret_key);
@@ -25,22 +123,20 @@ SetSubscriber::SetSubscriber(SetSubscriberOptions options, SetCallbacks callback
     connect_dealer();
 }
 
-SetSubscriber::~SetSubscriber() { stop(); }
-
-void SetSubscriber::connect_dealer() {
+void SetSubscriber::Impl::connect_dealer() {
     dealer_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     dealer_.set(zmq::sockopt::linger, 0);
     detail::apply_curve(dealer_, options_.curve_server_key, options_.curve_public_key, options_.curve_secret_key);
     for (const auto& ep : options_.snapshot_endpoints) dealer_.connect(ep);
 }
 
-void SetSubscriber::send(const v1::Request& req) {
+void SetSubscriber::Impl::send(const v1::Request& req) {
     const auto bytes = req.SerializeAsString();
     // A request that cannot be queued now is retried by the timeout.
     (void)dealer_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
 }
 
-void SetSubscriber::on_stream_message(TableSetSync::Clock::time_point now) {
+void SetSubscriber::Impl::on_stream_message(TableSetSync::Clock::time_point now) {
     std::vector<zmq::message_t> frames;
     while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
         if (frames.size() == 2) {
@@ -53,7 +149,7 @@ void SetSubscriber::on_stream_message(TableSetSync::Clock::time_point now) {
     }
 }
 
-void SetSubscriber::on_reply(TableSetSync::Clock::time_point now) {
+void SetSubscriber::Impl::on_reply(TableSetSync::Clock::time_point now) {
     zmq::message_t frame;
     while (dealer_.recv(frame, zmq::recv_flags::dontwait)) {
         v1::Reply reply;
@@ -83,7 +179,7 @@ void SetSubscriber::on_reply(TableSetSync::Clock::time_point now) {
     }
 }
 
-void SetSubscriber::send_requests(TableSetSync::Clock::time_point now) {
+void SetSubscriber::Impl::send_requests(TableSetSync::Clock::time_point now) {
     sync_.tick(now);
     if (outstanding_ != 0 && sync_.pending_request_id() != outstanding_) {
         // The set gave up the stream (a resync superseded a replay, say).
@@ -115,7 +211,7 @@ void SetSubscriber::send_requests(TableSetSync::Clock::time_point now) {
     send(*req);
 }
 
-void SetSubscriber::poll(std::chrono::milliseconds timeout) {
+void SetSubscriber::Impl::poll(std::chrono::milliseconds timeout) {
     const auto deadline = TableSetSync::Clock::now() + timeout;
     do {
         zmq::pollitem_t items[] = {{sub_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
@@ -133,37 +229,70 @@ void SetSubscriber::poll(std::chrono::milliseconds timeout) {
     } while (TableSetSync::Clock::now() < deadline);
 }
 
+SetSubscriber::SetSubscriber(SetSubscriberOptions options, SetCallbacks callbacks)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(callbacks))) {}
+
+SetSubscriber::~SetSubscriber() { stop(); }
+
+void SetSubscriber::poll(std::chrono::milliseconds timeout) { impl_->poll(timeout); }
+
 void SetSubscriber::start() {
-    if (running_.exchange(true)) return;
-    thread_ = std::thread([this] {
-        while (running_) poll(std::chrono::milliseconds(100));
+    if (impl_->running_.exchange(true)) return;
+    impl_->thread_ = std::thread([impl = impl_.get()] {
+        while (impl->running_) impl->poll(std::chrono::milliseconds(100));
     });
 }
 
 void SetSubscriber::stop() noexcept {
-    running_ = false;
-    if (thread_.joinable()) thread_.join();
+    impl_->running_ = false;
+    if (impl_->thread_.joinable()) impl_->thread_.join();
 }
 
 SetStatus SetSubscriber::status() const {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(impl_->mutex_);
+    const auto& sync = impl_->sync_;
     SetStatus s;
-    s.state = sync_.state();
-    s.reason = sync_.reason();
-    s.position = sync_.position();
-    s.latest_position = sync_.latest_position();
-    s.lag = sync_.lag();
-    s.lag_seconds = std::chrono::duration<double>(sync_.lag_time(std::chrono::system_clock::now())).count();
-    s.buffered = sync_.buffered();
-    s.stale = sync_.stale(TableSetSync::Clock::now());
-    s.stats = sync_.stats();
-    for (const auto& t : sync_.tables()) s.tables.push_back({t, sync_.last_seq(t), sync_.mirror(t)->size()});
+    s.state = sync.state();
+    s.reason = sync.reason();
+    s.position = sync.position();
+    s.latest_position = sync.latest_position();
+    s.lag = sync.lag();
+    s.lag_seconds = std::chrono::duration<double>(sync.lag_time(std::chrono::system_clock::now())).count();
+    s.buffered = sync.buffered();
+    s.stale = sync.stale(TableSetSync::Clock::now());
+    s.stats = sync.stats();
+    for (const auto& t : sync.tables()) s.tables.push_back({t, sync.last_seq(t), sync.mirror(t)->size()});
     return s;
 }
 
+void SetSubscriber::read(const std::function<void(const SetView&)>& fn) const {
+    std::lock_guard lock(impl_->mutex_);
+    fn(SetView(impl_->sync_));
+}
+
 void SetSubscriber::with_view(const std::function<void(const TableSetSync&)>& fn) const {
-    std::lock_guard lock(mutex_);
-    fn(sync_);
+    std::lock_guard lock(impl_->mutex_);
+    fn(impl_->sync_);
+}
+
+std::uint64_t SetView::position() const noexcept { return sync_.position(); }
+
+std::int64_t SetView::commit_time() const noexcept { return sync_.commit_time(); }
+
+std::size_t SetView::rows(const std::string& table) const {
+    const auto* m = sync_.mirror(table);
+    return m == nullptr ? 0 : m->size();
+}
+
+bool SetView::for_each_row(const std::string& table, const std::function<void(const DatumRow&)>& fn) const {
+    const auto* m = sync_.mirror(table);
+    if (m == nullptr) return false;
+    m->for_each([&](const Mirror::Row& row) {
+        DatumRow out;
+        for (const auto& [column, value] : row) out.emplace(column, to_datum(value));
+        fn(out);
+    });
+    return true;
 }
 
 }  // namespace tablepub

@@ -106,7 +106,7 @@ const char* to_string(SetState s) noexcept {
     return "?";
 }
 
-TableSetSync::TableSetSync(std::vector<std::string> tables, SetOptions options, SetCallbacks callbacks)
+TableSetSync::TableSetSync(std::vector<std::string> tables, SetOptions options, SetSyncCallbacks callbacks)
     : names_(std::move(tables)), options_(std::move(options)), callbacks_(std::move(callbacks)) {
     if (names_.empty()) throw std::invalid_argument("a table set needs at least one table");
     for (const auto& n : names_) {
@@ -594,7 +594,7 @@ bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*
             return false;
         }
     }
-    SetTransaction out;
+    SetWireTransaction out;
     out.position = tx.seq();
     out.txid = tx.txid();
     out.commit_time = tx.commit_time();

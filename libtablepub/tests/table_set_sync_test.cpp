@@ -11,7 +11,7 @@
 using namespace testutil;
 using tablepub::SetOptions;
 using tablepub::SetState;
-using tablepub::SetTransaction;
+using tablepub::SetWireTransaction;
 using tablepub::TableSetSync;
 using namespace std::chrono_literals;
 
@@ -67,13 +67,13 @@ struct TableSnap {
 
 struct Harness {
     TableSetSync::Clock::time_point now{};
-    std::vector<SetTransaction> txs;
+    std::vector<SetWireTransaction> txs;
     std::vector<std::uint64_t> snapshots;
     TableSetSync sync;
 
     explicit Harness(std::vector<std::string> tables = {A, B}, SetOptions o = {})
         : sync(std::move(tables), std::move(o),
-               {.on_transaction = [this](const SetTransaction& t) { txs.push_back(t); },
+               {.on_transaction = [this](const SetWireTransaction& t) { txs.push_back(t); },
                 .on_snapshot = [this](std::uint64_t p) { snapshots.push_back(p); },
                 .on_state = {}}) {}
 

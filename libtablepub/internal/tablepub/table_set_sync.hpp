@@ -19,69 +19,29 @@
 #include "tablepub.pb.h"
 #include "tablepub/mirror.hpp"
 #include "tablepub/pg_snapshot.hpp"
+#include "tablepub/set_types.hpp"
 
 namespace tablepub {
 
 // The topic of the Transaction messages (docs/protocol.md section 4).
 inline constexpr const char* transaction_topic = ".tx";
 
-enum class SetState {
-    syncing,    // first snapshot of the set requested; messages are buffered
-    live,       // transactions are applied in commit order
-    resyncing,  // a new snapshot of the whole set is requested; the old view stays
-    failed,     // the relay refused the snapshot (not published, forbidden, ...); retried slowly
-};
-
-[[nodiscard]] const char* to_string(SetState s) noexcept;
-
-// One committed transaction as the set exposes it.
-struct SetTransaction {
+// One committed transaction as the engine reports it: the wire messages
+// of the set's tables ("schema.table", message), table by table in the
+// order the Transaction lists them, each in seq order. SetSubscriber turns
+// it into a SetTransaction (plain types) for its users.
+struct SetWireTransaction {
     std::uint64_t position = 0;
     std::uint64_t txid = 0;
     std::int64_t commit_time = 0;  // microseconds since 1970-01-01 UTC
-    // Its messages on the set's tables ("schema.table", message), table by
-    // table in the order the Transaction lists them, each in seq order.
     std::vector<std::pair<std::string, v1::Message>> changes;
 };
 
-struct SetOptions {
-    // Messages held (all tables and ".tx") while a snapshot or replay runs
-    // or a transaction waits for its ranges; beyond that new ones are
-    // dropped and fetched again by replay once they are needed. A replay
-    // asks for at most this many (a transaction's own range at least), so
-    // replayed messages, which are never dropped, stay bounded too.
-    std::size_t max_buffered = 1'000'000;
-    unsigned max_replay_attempts = 5;  // replays bringing nothing new before a resync
-    std::chrono::milliseconds retry_delay{500};
-    std::chrono::milliseconds failed_retry{5000};
-    // Consecutive ".tx" heartbeats below our position before we conclude the
-    // stream was reset (positions restarted) and resync.
-    unsigned regression_heartbeats = 3;
-    // Heartbeat intervals without anything on ".tx" before the set is stale.
-    unsigned stale_heartbeats = 3;
-    // Projection per table ("schema.table" -> columns; absent: all).
-    std::map<std::string, std::vector<std::string>> columns;
-};
-
 // Called synchronously, after the read view changed.
-struct SetCallbacks {
-    // A new transaction was applied to the read view.
-    std::function<void(const SetTransaction&)> on_transaction;
-    // The read view was replaced by a snapshot of the set at this position.
+struct SetSyncCallbacks {
+    std::function<void(const SetWireTransaction&)> on_transaction;
     std::function<void(std::uint64_t position)> on_snapshot;
     std::function<void(SetState from, SetState to, const std::string& why)> on_state;
-};
-
-struct SetStats {
-    std::uint64_t transactions = 0;       // new transactions applied (and reported)
-    std::uint64_t skipped_contained = 0;  // transactions already in the snapshot
-    std::uint64_t duplicates = 0;         // messages already processed
-    std::uint64_t gaps = 0;               // gaps found (on ".tx" or a table)
-    std::uint64_t replays = 0;            // replay requests sent
-    std::uint64_t snapshots = 0;          // snapshots of the set applied
-    std::uint64_t resyncs = 0;            // snapshots taken again
-    std::uint64_t anomalies = 0;          // transactions that did not fit the view
-    std::uint64_t dropped = 0;            // messages dropped because the buffers were full
 };
 
 class TableSetSync {
@@ -90,7 +50,7 @@ public:
 
     // `tables` as "schema.table", at least one, no duplicates; throws
     // std::invalid_argument otherwise.
-    TableSetSync(std::vector<std::string> tables, SetOptions options = {}, SetCallbacks callbacks = {});
+    TableSetSync(std::vector<std::string> tables, SetOptions options = {}, SetSyncCallbacks callbacks = {});
 
     [[nodiscard]] const std::vector<std::string>& tables() const noexcept { return names_; }
 
@@ -181,7 +141,7 @@ private:
     std::vector<std::string> names_;
     std::map<std::string, Table> tables_;  // by topic
     SetOptions options_;
-    SetCallbacks callbacks_;
+    SetSyncCallbacks callbacks_;
 
     SetState state_ = SetState::syncing;
     std::string reason_;

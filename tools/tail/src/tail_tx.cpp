@@ -9,6 +9,7 @@
 #include "common/bus_security.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/set_subscriber.hpp"
+#include "tablepub/table_set_sync.hpp"
 #include "tail/tail_format.hpp"
 #include "tail/tail_mirror.hpp"
 
@@ -38,10 +39,10 @@ void dump(const TailOptions& options, const SetSubscriber& sub, std::uint64_t du
 std::string transaction_json(const SetTransaction& tx, BytesFormat bytes) {
     std::string out = "{\"changes\":[";
     bool first = true;
-    for (const auto& [table, msg] : tx.changes) {
+    for (const auto& change : tx.changes) {
         if (!first) out += ',';
         first = false;
-        append_message_json(out, table, msg, bytes);
+        append_message_json(out, change.table, *change.message, bytes);
     }
     out += "],\"commit_time\":";
     v1::Value t;

@@ -40,7 +40,12 @@ TEST(TailTx, TransactionLine) {
     auto* k = ch->add_key();
     k->set_name("id");
     k->mutable_value()->set_integer(3);
-    tx.changes.emplace_back("public.instances", m);
+    SetChange change;
+    change.table = "public.instances";
+    change.seq = 9;
+    change.op = ChangeOp::remove;
+    change.message = &m;
+    tx.changes.push_back(change);
     const auto line = transaction_json(tx, BytesFormat::base64);
     const auto j = nlohmann::json::parse(line);
     EXPECT_EQ(j["position"], 42);

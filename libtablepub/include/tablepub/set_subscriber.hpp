@@ -1,25 +1,25 @@
 // tablepub::SetSubscriber: keeps a set of tables as one unit, exposing only
 // states at transaction boundaries (docs/protocol.md section 9, "Several
 // tables as one unit"). The per-table Subscriber stays for consumers that
-// do not need consistency across tables.
+// do not need consistency across tables. Installed: needs only standard
+// headers and the library's own (the ZeroMQ sockets and the set's sync
+// engine live behind a pointer).
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <zmq.hpp>
-
-#include "tablepub/subscriber.hpp"
-#include "tablepub/table_set_sync.hpp"
+#include "tablepub/datum.hpp"
+#include "tablepub/set_types.hpp"
 
 namespace tablepub {
+
+class TableSetSync;
 
 struct SetSubscriberOptions {
     std::vector<std::string> publish_endpoints;   // relay PUB endpoints (active and standby)
@@ -51,45 +51,59 @@ struct SetStatus {
     std::vector<Table> tables;
 };
 
+// The read view of the whole set at one transaction boundary; valid only
+// inside SetSubscriber::read.
+class SetView {
+public:
+    // Position of the last transaction the view contains (0 before any).
+    [[nodiscard]] std::uint64_t position() const noexcept;
+    // Commit time of that transaction (microseconds since 1970-01-01 UTC; 0
+    // when the view comes from a snapshot with no transaction since).
+    [[nodiscard]] std::int64_t commit_time() const noexcept;
+    // Rows of the table's mirror (0 for a table not in the set).
+    [[nodiscard]] std::size_t rows(const std::string& table) const;
+    // Calls fn for every row of the table (in no particular order); false
+    // when the table is not in the set.
+    bool for_each_row(const std::string& table, const std::function<void(const DatumRow&)>& fn) const;
+
+private:
+    friend class SetSubscriber;
+    explicit SetView(const TableSetSync& sync) noexcept : sync_(sync) {}
+    const TableSetSync& sync_;
+};
+
 // Owns a SUB socket (the set's topics and ".tx") and a DEALER, and one
 // TableSetSync. Drive it with poll() from one thread or start() a thread;
-// callbacks run on that thread with the lock held. status() and with_view()
-// may be called from any thread and always see a transaction boundary.
+// callbacks run on that thread with the lock held (they may call read()
+// and status()). status() and read() may be called from any thread and
+// always see a transaction boundary.
 class SetSubscriber {
 public:
     // Throws std::invalid_argument for bad table names, no endpoints or
-    // malformed CURVE keys, zmq::error_t for a bad endpoint.
+    // malformed CURVE keys, zmq::error_t (a std::exception) for a bad
+    // endpoint.
     SetSubscriber(SetSubscriberOptions options, SetCallbacks callbacks = {});
     SetSubscriber(const SetSubscriber&) = delete;
     SetSubscriber& operator=(const SetSubscriber&) = delete;
     ~SetSubscriber();
 
+    // Handles what arrives within `timeout` (at most ~100 ms per call).
     void poll(std::chrono::milliseconds timeout);
     void start();
     void stop() noexcept;
 
     [[nodiscard]] SetStatus status() const;
-    // Runs fn with the set's state (mirrors, schemas, position) under the lock.
+    // Runs fn with the read view of every table of the set under the lock:
+    // all tables at the same transaction boundary.
+    void read(const std::function<void(const SetView&)>& fn) const;
+    // Runs fn with the set's sync engine (mirrors, schemas) under the lock.
+    // TableSetSync is defined in a header of the source tree that is not
+    // installed (tablepub/table_set_sync.hpp).
     void with_view(const std::function<void(const TableSetSync&)>& fn) const;
 
 private:
-    void connect_dealer();
-    void on_stream_message(TableSetSync::Clock::time_point now);
-    void on_reply(TableSetSync::Clock::time_point now);
-    void send_requests(TableSetSync::Clock::time_point now);
-    void send(const v1::Request& req);
-
-    SetSubscriberOptions options_;
-    zmq::context_t ctx_;
-    zmq::socket_t sub_;
-    zmq::socket_t dealer_;
-    TableSetSync sync_;
-    std::uint64_t outstanding_ = 0;  // request id on the wire, 0: none
-    TableSetSync::Clock::time_point last_activity_{};
-    mutable std::recursive_mutex mutex_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
-    bool started_ = false;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace tablepub
