@@ -44,7 +44,10 @@ calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
 # before the layout move of issue 9, wherever CMake puts it after).
 tool_path() {
     local build=$1 name=$2 p
-    for p in "$build/relay/$name" "$build/$name" "$build/bin/$name"; do
+    # bin/ first: a build dir reused across the layout change keeps stale
+    # programs of the old layout under relay/ (which a tree from before it,
+    # benchmarked as a variant, still uses).
+    for p in "$build/bin/$name" "$build/relay/$name" "$build/$name"; do
         [ -x "$p" ] && { echo "$p"; return; }
     done
     find "$build" -maxdepth 4 -type f -perm -u+x -name "$name" 2>/dev/null | head -1
