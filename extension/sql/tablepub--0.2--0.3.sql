@@ -180,151 +180,9 @@ $$;
 COMMENT ON FUNCTION tablepub.resync(regclass, text) IS
     'tells every subscriber of a published table to drop its copy and take a new snapshot (after changing its rows in a way capture does not see); reason is shown to them';
 
--- After ALTER TABLE / CREATE TABLE / ALTER TRIGGER (docs/design.md section 1).
-CREATE OR REPLACE FUNCTION tablepub.on_ddl_end() RETURNS event_trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    cmd       record;
-    ev        record;
-    pub       tablepub.publication;
-    checks    oid[] := '{}';
-    resyncs   text[];
-    reason    text;
-    nonempty  boolean;
-    col       text;
-    rel       oid;
-    typ       oid;
-BEGIN
-    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
-        IF cmd.command_tag = 'ALTER TYPE' THEN
-            -- RENAME VALUE changes the text of every stored value of the enum
-            typ := tablepub.renamed_enum(cmd.command);
-            IF typ IS NOT NULL THEN
-                reason := format('a value of type %s was renamed', typ::regtype);
-                FOR rel IN SELECT tablepub.tables_using_type(typ) LOOP
-                    PERFORM tablepub.record_resync(rel, reason);
-                END LOOP;
-            END IF;
-            CONTINUE;
-        END IF;
-        IF cmd.classid = 'pg_trigger'::regclass THEN
-            -- ALTER TRIGGER ... RENAME: the publications of the trigger's table
-            checks := checks || ARRAY(
-                SELECT p.relid FROM pg_trigger g JOIN tablepub.publication p
-                    ON p.relid = g.tgrelid OR p.relid IN (SELECT pg_partition_ancestors(g.tgrelid))
-                 WHERE g.oid = cmd.objid);
-            CONTINUE;
-        END IF;
-        CONTINUE WHEN cmd.classid <> 'pg_class'::regclass
-                   OR cmd.object_type NOT IN ('table', 'table column');
-        -- the publication this table is, or is a partition of
-        pub := NULL;
-        SELECT p.* INTO pub FROM tablepub.publication p
-         WHERE p.relid = cmd.objid OR p.relid IN (SELECT pg_partition_ancestors(cmd.objid))
-         LIMIT 1;
-        CONTINUE WHEN pub.relid IS NULL;
-        resyncs := '{}';
-
-        FOR ev IN SELECT * FROM tablepub.alter_table_events(cmd.command) LOOP
-            IF ev.event = 'alter column type' THEN
-                -- the rewrite may change values (USING, a smaller typmod) with no row change
-                IF ev.relid = pub.relid AND ev.attnum = ANY (tablepub.published_attnums(pub)) THEN
-                    SELECT format('column %I changed type', attname) INTO reason
-                      FROM pg_attribute WHERE attrelid = ev.relid AND attnum = ev.attnum;
-                    resyncs := resyncs || reason;
-                END IF;
-                CONTINUE;
-            END IF;
-            -- ATTACH / DETACH: the partition's rows entered or left the table. Under
-            -- READ COMMITTED this statement sees every row the partition has (the
-            -- ALTER holds its lock), so an empty partition needs no resync.
-            nonempty := true;
-            IF ev.relid IS NULL THEN
-                resyncs := resyncs || format('a partition of %s attached or detached', pub.relid::regclass);
-                CONTINUE;
-            END IF;
-            IF ev.event IN ('attach', 'detach')
-               AND current_setting('transaction_isolation') = 'read committed' THEN
-                EXECUTE format('SELECT EXISTS (SELECT FROM %s)', ev.relid::regclass) INTO nonempty;
-            END IF;
-            IF nonempty THEN
-                SELECT format('partition %I.%I %s', n.nspname, c.relname,
-                              CASE WHEN ev.event = 'attach' THEN 'attached' ELSE 'detached' END)
-                  INTO reason
-                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid = ev.relid;
-                resyncs := resyncs || reason;
-            END IF;
-            IF ev.event = 'attach' THEN
-                -- a TRUNCATE trigger the attached tables brought along (from an older
-                -- version or another publication) is replaced by add_partition_triggers
-                FOR col IN
-                    SELECT g.tgrelid::regclass::text
-                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
-                      JOIN pg_trigger g ON g.tgrelid = t.relid
-                     WHERE g.tgname = 'tablepub_capture_truncate'
-                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
-                LOOP
-                    PERFORM tablepub.drop_capture_trigger(col::regclass, 'tablepub_capture_truncate');
-                END LOOP;
-            ELSE
-                -- the detached tables keep no TRUNCATE trigger of the publication
-                FOR col IN
-                    SELECT g.tgrelid::regclass::text
-                      FROM (SELECT ev.relid AS relid UNION SELECT relid FROM pg_partition_tree(ev.relid)) t
-                      JOIN pg_trigger g ON g.tgrelid = t.relid
-                     WHERE g.tgname = 'tablepub_capture_truncate'
-                       AND g.tgfoid = 'tablepub.capture_truncate()'::regprocedure
-                       AND NOT EXISTS (SELECT FROM pg_partition_ancestors(t.relid) a WHERE a.relid = pub.relid)
-                LOOP
-                    EXECUTE format('DROP TRIGGER tablepub_capture_truncate ON %s', col);
-                END LOOP;
-            END IF;
-        END LOOP;
-
-        IF pub.relid = cmd.objid THEN
-            IF NOT EXISTS (SELECT FROM pg_index WHERE indrelid = pub.relid AND indisprimary) THEN
-                RAISE EXCEPTION 'cannot remove the primary key of published table "%"', pub.relid::regclass
-                    USING ERRCODE = 'object_not_in_prerequisite_state',
-                          HINT = 'Unpublish the table first, or add the new primary key in the same ALTER TABLE.';
-            END IF;
-            SELECT a.attname INTO col
-              FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-             WHERE i.indrelid = pub.relid AND i.indisprimary AND a.attnum = ANY (pub.exclude_attnums)
-             ORDER BY a.attnum LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'cannot make excluded column "%" part of the primary key of published table "%"',
-                                col, pub.relid::regclass
-                    USING ERRCODE = 'object_not_in_prerequisite_state',
-                          DETAIL = 'Every change carries the primary key, and the column was excluded from publication.',
-                          HINT = 'Publish the table again without excluding the column first, or unpublish it.';
-            END IF;
-            PERFORM tablepub.record_event(pub.relid, 'schema');
-        END IF;
-        -- crash recovery empties an unlogged table behind capture's back
-        SELECT c.relname INTO col
-          FROM pg_class c
-         WHERE c.relpersistence = 'u'
-           AND (c.oid = pub.relid OR c.oid IN (SELECT relid FROM pg_partition_tree(pub.relid)))
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'cannot publish unlogged table "%"', col
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = 'Crash recovery empties an unlogged table, and no change is captured for that.',
-                      HINT = 'Use ALTER TABLE ... SET LOGGED, or unpublish the table.';
-        END IF;
-        PERFORM tablepub.add_partition_triggers(pub.relid);
-        FOREACH reason IN ARRAY resyncs LOOP
-            PERFORM tablepub.record_resync(pub.relid, reason);
-        END LOOP;
-        checks := checks || pub.relid;
-    END LOOP;
-    FOR rel IN SELECT DISTINCT unnest(checks) LOOP
-        PERFORM tablepub.check_capture_triggers(rel);
-    END LOOP;
-END
-$$;
-COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF, ALTER TRIGGER and ALTER TYPE: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
+-- on_ddl_end(), the event trigger after ALTER TABLE / CREATE TABLE / ALTER
+-- TRIGGER / ALTER TYPE, is defined further down, after record_schema(),
+-- which it calls.
 
 -- After any DROP: a dropped published table is unpublished, dropped
 -- partitions of a published table make it RESYNC, a dropped capture trigger
@@ -480,100 +338,8 @@ $$;
 COMMENT ON FUNCTION tablepub.grant_relay_read(regclass) IS 'internal: lets tablepub_relay read a published table (SELECT on it, USAGE on its schema)';
 REVOKE ALL ON FUNCTION tablepub.grant_relay_read(regclass) FROM PUBLIC;
 
--- publish() as in 0.1, granting through grant_relay_read().
-CREATE OR REPLACE FUNCTION tablepub.publish(tbl regclass, columns text[] DEFAULT NULL,
-                                 exclude_columns text[] DEFAULT NULL,
-                                 full_row boolean DEFAULT false)
-    RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c       pg_class;
-    pk      int2[];
-    inc     int2[];
-    exc     int2[];
-    name    text;
-    num     int2;
-BEGIN
-    SELECT * INTO c FROM pg_class WHERE oid = tbl;
-    PERFORM tablepub.check_may_manage(tbl);
-    IF c.relkind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '"%" is not a table', tbl
-            USING ERRCODE = 'wrong_object_type',
-                  DETAIL = format('"%s" is %s.', tbl, CASE c.relkind
-                      WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
-                      WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
-                      WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index'
-                      WHEN 'c' THEN 'a composite type' WHEN 't' THEN 'a TOAST table'
-                      ELSE 'not a table' END),
-                  HINT = 'Only plain and partitioned tables can be published.';
-    END IF;
-    IF c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tablepub'::regnamespace)
-       OR c.oid < 16384 THEN
-        RAISE EXCEPTION 'cannot publish system table "%"', tbl
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only user tables can be published.';
-    END IF;
-    IF c.relpersistence = 't' THEN
-        RAISE EXCEPTION 'cannot publish temporary table "%"', tbl
-            USING ERRCODE = 'wrong_object_type',
-                  HINT = 'Only permanent tables can be published; their changes outlive the session.';
-    END IF;
-    IF c.relispartition THEN
-        RAISE EXCEPTION 'cannot publish partition "%"', tbl
-            USING ERRCODE = 'wrong_object_type',
-                  HINT = format('Publish the partitioned table %s instead.', pg_partition_root(tbl));
-    END IF;
-    SELECT i.indkey::int2[] INTO pk FROM pg_index i WHERE i.indrelid = tbl AND i.indisprimary;
-    IF pk IS NULL THEN
-        RAISE EXCEPTION 'table "%" has no primary key', tbl
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Add a primary key; changes are published by key.';
-    END IF;
-    IF columns IS NOT NULL AND exclude_columns IS NOT NULL THEN
-        RAISE EXCEPTION 'columns and exclude_columns cannot both be given'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'List the columns to publish, or the columns to leave out, not both.';
-    END IF;
-    FOREACH name IN ARRAY coalesce(columns, exclude_columns, '{}') LOOP
-        SELECT a.attnum INTO num FROM pg_attribute a
-         WHERE a.attrelid = tbl AND a.attname = name AND a.attnum > 0 AND NOT a.attisdropped;
-        IF num IS NULL THEN
-            RAISE EXCEPTION 'column "%" of table "%" does not exist', name, tbl
-                USING ERRCODE = 'undefined_column',
-                      HINT = 'Column names are case sensitive and not quoted in the array.';
-        END IF;
-        IF columns IS NOT NULL THEN
-            inc := array_append(inc, num);
-        ELSE
-            IF num = ANY (pk) THEN
-                RAISE EXCEPTION 'cannot exclude primary key column "%" of table "%"', name, tbl
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Every change carries the primary key; leave it published.';
-            END IF;
-            exc := array_append(exc, num);
-        END IF;
-    END LOOP;
-    IF columns IS NOT NULL THEN
-        inc := coalesce(inc, '{}');
-    END IF;
-
-    INSERT INTO tablepub.publication AS p (relid, full_row, include_attnums, exclude_attnums)
-    VALUES (tbl, full_row, inc, exc)
-    ON CONFLICT (relid) DO UPDATE
-       SET full_row = EXCLUDED.full_row, include_attnums = EXCLUDED.include_attnums,
-           exclude_attnums = EXCLUDED.exclude_attnums, since = now();
-
-    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'tablepub_capture') THEN
-        EXECUTE format('CREATE TRIGGER tablepub_capture AFTER INSERT OR UPDATE OR DELETE ON %s'
-                       ' FOR EACH ROW EXECUTE FUNCTION tablepub.capture_row(%L)', tbl, tbl::oid);
-        EXECUTE format('CREATE TRIGGER tablepub_capture_truncate BEFORE TRUNCATE ON %s'
-                       ' FOR EACH STATEMENT EXECUTE FUNCTION tablepub.capture_truncate(%L)', tbl, tbl::oid);
-    END IF;
-    PERFORM tablepub.sync_partition_triggers(tbl);
-    PERFORM tablepub.grant_relay_read(tbl);
-    PERFORM tablepub.record_event(tbl, 'schema');
-END
-$$;
+-- publish(), which calls it, is defined further down (section exclname),
+-- after the column exclude_names it fills.
 
 -- Tables published before 0.3.
 SELECT tablepub.grant_relay_read(relid::regclass) FROM tablepub.publication;
@@ -890,7 +656,8 @@ CREATE EVENT TRIGGER tablepub_ddl_columns ON ddl_command_end
     EXECUTE FUNCTION tablepub.on_ddl_columns();
 ALTER EVENT TRIGGER tablepub_ddl_columns ENABLE ALWAYS;
 
--- publish() as above, remembering exclude_columns by name too.
+-- publish() as in 0.1, granting through grant_relay_read() and remembering
+-- exclude_columns by name too.
 CREATE OR REPLACE FUNCTION tablepub.publish(tbl regclass, columns text[] DEFAULT NULL,
                                  exclude_columns text[] DEFAULT NULL,
                                  full_row boolean DEFAULT false)
@@ -1017,7 +784,9 @@ COMMENT ON FUNCTION tablepub.record_schema(regclass, boolean) IS 'internal: writ
 REVOKE ALL ON FUNCTION tablepub.schema_change(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.record_schema(regclass, boolean) FROM PUBLIC;
 
--- As above (capture and DDL guards), writing SCHEMA through record_schema().
+-- After ALTER TABLE / CREATE TABLE / ALTER TRIGGER / ALTER TYPE (docs/design.md
+-- section 1): the capture and DDL guards of the first section, writing SCHEMA
+-- through record_schema().
 CREATE OR REPLACE FUNCTION tablepub.on_ddl_end() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1161,6 +930,7 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tablepub.on_ddl_end() IS 'event trigger: keeps capture of published tables whole after ALTER TABLE, CREATE TABLE ... PARTITION OF, ALTER TRIGGER and ALTER TYPE: SCHEMA and RESYNC changes, TRUNCATE triggers on new partitions, refuses disabled or missing capture triggers and keys that are not published';
 
 -- ---------------------------------------------------------------------------
 -- txrelay: commit positions (issue 11; docs/design.md section 2, "Commit
