@@ -768,18 +768,11 @@ CREATE FUNCTION tablepub.schema_change(tbl regclass) RETURNS bytea
 COMMENT ON FUNCTION tablepub.schema_change(regclass) IS 'internal: the SCHEMA change that record_event(tbl, ''schema'') would write now';
 
 -- Writes a SCHEMA change for published table tbl when always is true or
--- it differs from the last one written.
+-- it differs from the last one written (publication.c: the change is built
+-- once, for the comparison and the outbox).
 CREATE FUNCTION tablepub.record_schema(tbl regclass, always boolean) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    change bytea := tablepub.schema_change(tbl);
-BEGIN
-    IF always OR change IS DISTINCT FROM (SELECT last_schema FROM tablepub.publication WHERE relid = tbl) THEN
-        PERFORM tablepub.record_event(tbl, 'schema');
-        UPDATE tablepub.publication SET last_schema = change WHERE relid = tbl;
-    END IF;
-END
-$$;
+    LANGUAGE c STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'tablepub_record_schema';
 COMMENT ON FUNCTION tablepub.record_schema(regclass, boolean) IS 'internal: writes a SCHEMA change for a published table unless it would repeat the last one (always: even then)';
 REVOKE ALL ON FUNCTION tablepub.schema_change(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tablepub.record_schema(regclass, boolean) FROM PUBLIC;

@@ -1,7 +1,7 @@
 /*
  * publication.c: what is published, as capture plans cached per relation,
  * TableSchema messages, and the SQL functions built on them
- * (record_event, encode_row).
+ * (record_event, record_schema, encode_row).
  */
 #include "postgres.h"
 
@@ -14,6 +14,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -502,21 +503,81 @@ tablepub_record_event(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The packed SCHEMA change of published table relid as it is now. */
+static bytea *
+PackSchemaChange(Oid relid)
+{
+	Change		change = TABLEPUB__V1__CHANGE__INIT;
+
+	change.op = TABLEPUB__V1__OP__SCHEMA;
+	change.schema = BuildTableSchema(relid);
+	return PackChange(&change);
+}
+
 /*
  * tablepub.schema_change(tbl regclass) RETURNS bytea: the SCHEMA change
- * record_event(tbl, 'schema') would write now. The DDL event trigger
- * compares it with the last one written, so that DDL which leaves the
- * published columns as they were writes no SCHEMA change.
+ * record_event(tbl, 'schema') would write now.
  */
 PG_FUNCTION_INFO_V1(tablepub_schema_change);
 Datum
 tablepub_schema_change(PG_FUNCTION_ARGS)
 {
-	Change		change = TABLEPUB__V1__CHANGE__INIT;
+	PG_RETURN_BYTEA_P(PackSchemaChange(PG_GETARG_OID(0)));
+}
 
-	change.op = TABLEPUB__V1__OP__SCHEMA;
-	change.schema = BuildTableSchema(PG_GETARG_OID(0));
-	PG_RETURN_BYTEA_P(PackChange(&change));
+/*
+ * tablepub.record_schema(tbl regclass, always boolean): writes the SCHEMA
+ * change of published table tbl when always is true or it differs from the
+ * last one written (tablepub.publication.last_schema), and remembers it
+ * there, so that DDL which leaves the published columns as they were writes
+ * none. The change is built once, for the comparison and the outbox alike.
+ */
+PG_FUNCTION_INFO_V1(tablepub_record_schema);
+Datum
+tablepub_record_schema(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	bool		always = PG_GETARG_BOOL(1);
+	bytea	   *change = PackSchemaChange(relid);
+	Oid			argtypes[2] = {OIDOID, BYTEAOID};
+	Datum		args[2] = {ObjectIdGetDatum(relid), PointerGetDatum(change)};
+
+	SPI_connect();
+	if (!always)
+	{
+		bool		isnull = true;
+
+		if (SPI_execute_with_args("SELECT p.last_schema FROM tablepub.publication p"
+								  " WHERE p.relid OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the last SCHEMA change of table %u", relid);
+		if (SPI_processed == 1)
+		{
+			Datum		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			/* By content, as bytea's = compares: the stored one may be packed or compressed. */
+			if (!isnull)
+			{
+				bytea	   *lastb = DatumGetByteaPP(last);
+
+				if (VARSIZE_ANY_EXHDR(lastb) == VARSIZE_ANY_EXHDR(change) &&
+					memcmp(VARDATA_ANY(lastb), VARDATA_ANY(change), VARSIZE_ANY_EXHDR(change)) == 0)
+				{
+					SPI_finish();
+					PG_RETURN_VOID();
+				}
+			}
+		}
+	}
+	/* Capture plans of the table and its partitions must see the new settings. */
+	CacheInvalidateRelcacheByRelid(relid);
+	OutboxInsert(relid, change, false);
+	if (SPI_execute_with_args("UPDATE tablepub.publication p SET last_schema = $2"
+							  " WHERE p.relid OPERATOR(pg_catalog.=) $1",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not remember the SCHEMA change of table %u", relid);
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /*
