@@ -126,7 +126,7 @@ class AmqpSubscriber(Subscriber):
 
     def _poller(self):
         p = zmq.Poller()
-        p.register(self.dealer, zmq.POLLIN)
+        p.register(self.requests.socket, zmq.POLLIN)
         if self.conn is not None:
             p.register(self.fd, zmq.POLLIN)
         return p

@@ -8,6 +8,7 @@ import zmq
 import tablepub_pb2 as pb
 
 from .curve import apply_curve
+from .request_channel import RequestChannel
 from .sync import LIVE
 from .table_set import TX_TOPIC, TableSetSync
 
@@ -24,8 +25,6 @@ class TableSetSubscriber:
                  request_timeout=10.0, context=None, curve=None, **sync_options):
         self.ctx = context or zmq.Context.instance()
         self.curve = curve
-        self.snapshot_endpoints = list(snapshot_endpoints)
-        self.credit, self.request_timeout = credit, request_timeout
         self.sync = TableSetSync(tables, **sync_options)
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
@@ -36,25 +35,9 @@ class TableSetSubscriber:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
         for ep in publish_endpoints:
             self.sub.connect(ep)
-        self.dealer = None
-        self._connect_dealer()
-        self.outstanding = {}   # request_id -> last activity
+        # No owners: every request is the set's.
+        self.requests = RequestChannel(self.ctx, snapshot_endpoints, curve, credit, request_timeout)
         self.started = False
-
-    def _connect_dealer(self):
-        if self.dealer is not None:
-            self.dealer.close(0)
-        self.dealer = self.ctx.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        apply_curve(self.dealer, self.curve)
-        for ep in self.snapshot_endpoints:
-            self.dealer.connect(ep)
-
-    def _send(self, req):
-        try:
-            self.dealer.send(req.SerializeToString(), zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # retried when the request times out
 
     def poll(self, timeout=0.1):
         """Handles what arrives within timeout seconds."""
@@ -66,12 +49,12 @@ class TableSetSubscriber:
             left = max(0.0, min(deadline - time.monotonic(), 0.1))
             p = zmq.Poller()
             p.register(self.sub, zmq.POLLIN)
-            p.register(self.dealer, zmq.POLLIN)
+            p.register(self.requests.socket, zmq.POLLIN)
             events = dict(p.poll(int(left * 1000)))
             now = time.monotonic()
             if self.sub in events:
                 self._on_stream(now)
-            if self.dealer in events:
+            if self.requests.socket in events:
                 self._on_reply(now)
             self._expire(now)
             self.sync.tick(now)
@@ -98,52 +81,27 @@ class TableSetSubscriber:
             self.sync.on_message(topic, msg, now)
 
     def _on_reply(self, now):
-        while True:
-            try:
-                frame = self.dealer.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            reply = pb.Reply()
-            try:
-                reply.ParseFromString(frame)
-            except Exception:  # noqa: BLE001 - a garbled frame is dropped
-                continue
+        for reply, _ in self.requests.replies(now):
             rid = reply.request_id
-            if rid not in self.outstanding:
-                continue
-            self.outstanding[rid] = now
             self.sync.on_reply(reply, now)
             kind = reply.WhichOneof("kind")
             if kind in ("snapshot_rows", "replay_messages") and rid in self.sync.active_requests():
-                credit = pb.Request(request_id=rid)
-                credit.credit_grant.chunks = 1
-                self._send(credit)
+                self.requests.grant(rid)
             elif kind == "replay_end" or kind == "error" or (
                     kind == "snapshot_end" and rid not in self.sync.active_requests()):
-                self.outstanding.pop(rid, None)
+                self.requests.finish(rid)
 
     def _expire(self, now):
-        expired = [rid for rid, t in self.outstanding.items() if now - t > self.request_timeout]
-        if not expired:
-            return
-        rids = list(self.outstanding)
-        self.outstanding.clear()
-        self._connect_dealer()
-        for rid in rids:
+        for rid, _ in self.requests.expire(now):
             self.sync.on_request_failed(rid, "no reply from the snapshot endpoint", now)
 
     def _send_requests(self, now):
         # Streams the set gave up (a resync replaced them) are cancelled.
         active = self.sync.active_requests()
-        for rid in [r for r in self.outstanding if r not in active]:
-            cancel = pb.Request(request_id=rid)
-            cancel.cancel.SetInParent()
-            self._send(cancel)
-            del self.outstanding[rid]
+        for rid in [r for r in self.requests.outstanding if r not in active]:
+            self.requests.cancel(rid)
         for req in self.sync.take_requests():
-            req.credit = self.credit
-            self.outstanding[req.request_id] = now
-            self._send(req)
+            self.requests.start(req, now)
 
     def live(self):
         """The set is live and nothing known is missing."""
@@ -151,7 +109,7 @@ class TableSetSubscriber:
 
     def close(self):
         self.sub.close(0)
-        self.dealer.close(0)
+        self.requests.close()
 
 
 __all__ = ["TableSetSubscriber", "TX_TOPIC"]

@@ -7,6 +7,7 @@ import zmq
 import tablepub_pb2 as pb
 
 from .curve import apply_curve
+from .request_channel import RequestChannel
 from .sync import LIVE, TableSync
 
 
@@ -38,8 +39,6 @@ class Subscriber:
                  request_timeout=10.0, context=None, curve=None, **sync_options):
         self.ctx = context or zmq.Context.instance()
         self.curve = curve
-        self.snapshot_endpoints = list(snapshot_endpoints)
-        self.credit, self.request_timeout = credit, request_timeout
         self.tables = {}
         for t in tables:
             schema, _, table = t.partition(".")
@@ -47,9 +46,8 @@ class Subscriber:
                 raise ValueError(f'table "{t}" is not of the form schema.table')
             self.tables[t] = TableSync(schema, table, **sync_options)
         self._open_stream(publish_endpoints)
-        self.dealer = None
-        self._connect_dealer()
-        self.outstanding = {}   # request_id -> [TableSync, last activity]
+        # Owners: the TableSync each request is for.
+        self.requests = RequestChannel(self.ctx, snapshot_endpoints, curve, credit, request_timeout)
         self.started = False
 
     # The stream: _open_stream, _poller, _on_stream and _close_stream are
@@ -65,21 +63,6 @@ class Subscriber:
         for ep in publish_endpoints:
             self.sub.connect(ep)
 
-    def _connect_dealer(self):
-        if self.dealer is not None:
-            self.dealer.close(0)
-        self.dealer = self.ctx.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        apply_curve(self.dealer, self.curve)
-        for ep in self.snapshot_endpoints:
-            self.dealer.connect(ep)
-
-    def _send(self, req):
-        try:
-            self.dealer.send(req.SerializeToString(), zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # retried when the request times out
-
     def poll(self, timeout=0.1):
         """Handles what arrives within timeout seconds."""
         deadline = time.monotonic() + timeout
@@ -92,7 +75,7 @@ class Subscriber:
             events = dict(zmq.Poller.poll(self._poller(), int(left * 1000)))
             now = time.monotonic()
             self._on_stream(events, now)
-            if self.dealer in events:
+            if self.requests.socket in events:
                 self._on_reply(now)
             self._cancel_abandoned()
             self._expire(now)
@@ -103,7 +86,7 @@ class Subscriber:
     def _poller(self):
         p = zmq.Poller()
         p.register(self.sub, zmq.POLLIN)
-        p.register(self.dealer, zmq.POLLIN)
+        p.register(self.requests.socket, zmq.POLLIN)
         return p
 
     def _on_stream(self, events, now):
@@ -119,49 +102,24 @@ class Subscriber:
                 parsed[0].on_message(parsed[1], now)
 
     def _on_reply(self, now):
-        while True:
-            try:
-                frame = self.dealer.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            reply = pb.Reply()
-            try:
-                reply.ParseFromString(frame)
-            except Exception:  # noqa: BLE001 - a garbled frame is dropped
-                continue
-            entry = self.outstanding.get(reply.request_id)
-            if entry is None:
-                continue
-            entry[1] = now
-            table = entry[0]
+        for reply, table in self.requests.replies(now):
             table.on_reply(reply, now)
             kind = reply.WhichOneof("kind")
             if kind in ("snapshot_rows", "replay_messages") and table.pending_id == reply.request_id:
-                credit = pb.Request(request_id=reply.request_id)
-                credit.credit_grant.chunks = 1
-                self._send(credit)
+                self.requests.grant(reply.request_id)
             elif kind in ("snapshot_end", "replay_end", "error"):
-                self.outstanding.pop(reply.request_id, None)
+                self.requests.finish(reply.request_id)
 
     def _cancel_abandoned(self):
         # A table that stopped following (moved, unpublished) no longer waits
         # for its stream: tell the relay, and let nothing time out later.
-        for rid, (table, _) in list(self.outstanding.items()):
+        for rid, (table, _) in list(self.requests.outstanding.items()):
             if table.pending_id != rid:
-                cancel = pb.Request(request_id=rid)
-                cancel.cancel.SetInParent()
-                self._send(cancel)
-                del self.outstanding[rid]
+                self.requests.cancel(rid)
 
     def _expire(self, now):
-        expired = [rid for rid, (_, t) in self.outstanding.items()
-                   if now - t > self.request_timeout]
-        if not expired:
-            return
-        for rid, (table, _) in list(self.outstanding.items()):
+        for rid, table in self.requests.expire(now):
             table.on_request_failed(rid, "no reply from the snapshot endpoint", now)
-        self.outstanding.clear()
-        self._connect_dealer()
 
     def _send_requests(self, now):
         for table in self.tables.values():
@@ -169,14 +127,9 @@ class Subscriber:
             req = table.take_request()
             if req is None:
                 continue
-            for rid in [r for r, (t, _) in self.outstanding.items() if t is table]:
-                cancel = pb.Request(request_id=rid)
-                cancel.cancel.SetInParent()
-                self._send(cancel)
-                del self.outstanding[rid]
-            req.credit = self.credit
-            self.outstanding[req.request_id] = [table, now]
-            self._send(req)
+            for rid in [r for r, (t, _) in self.requests.outstanding.items() if t is table]:
+                self.requests.cancel(rid)
+            self.requests.start(req, now, table)
 
     def all_live(self):
         return all(t.state == LIVE and t.lag == 0 for t in self.tables.values())
@@ -186,4 +139,4 @@ class Subscriber:
 
     def close(self):
         self._close_stream()
-        self.dealer.close(0)
+        self.requests.close()
