@@ -1,16 +1,14 @@
 #include "tail/tail_tx.hpp"
 
-#include <cerrno>
 #include <chrono>
 #include <ostream>
-
-#include <zmq.hpp>
 
 #include "common/bus_security.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/set_subscriber.hpp"
 #include "tablepub/table_set_sync.hpp"
 #include "tail/tail_format.hpp"
+#include "tail/tail_loop.hpp"
 #include "tail/tail_mirror.hpp"
 
 namespace tablepub {
@@ -117,36 +115,9 @@ int run_tail_transactions(const TailOptions& options, TailSignals signals, std::
     SetSubscriber sub(std::move(so), std::move(cb));
     subscriber = &sub;
 
-    std::uint64_t dumps = 0;
-    int status = 0;
-    while (*signals.stop == 0 && !done) {
-        try {
-            sub.poll(std::chrono::milliseconds(100));
-        } catch (const zmq::error_t& e) {
-            if (e.num() != EINTR) throw;
-        }
-        out.flush();
-        if (*signals.dump != 0) {
-            *signals.dump = 0;
-            if (options.mirror.empty()) continue;
-            try {
-                dump(options, sub, ++dumps);
-            } catch (const std::exception& e) {
-                err << "tablepub-tail: " << e.what() << std::endl;
-                status = 1;
-            }
-        }
-    }
-    out.flush();
-    if (!options.mirror.empty()) {
-        try {
-            dump(options, sub, ++dumps);
-        } catch (const std::exception& e) {
-            err << "tablepub-tail: " << e.what() << std::endl;
-            return 1;
-        }
-    }
-    return status;
+    return follow_loop(
+        options, signals, done, [&](std::chrono::milliseconds timeout) { sub.poll(timeout); },
+        [&](std::uint64_t dumps) { dump(options, sub, dumps); }, out, err);
 }
 
 }  // namespace tablepub

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tail/tail_follow.hpp"
+#include "tail/tail_loop.hpp"
 #include "tail/tail_options.hpp"
 
 namespace tablepub {
