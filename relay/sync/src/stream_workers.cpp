@@ -59,6 +59,28 @@ void send_chunk(StreamContext& ctx, ChunkEncoder& enc) {
     ctx.send(enc.finish());
 }
 
+// The replay_begin reply: the messages from..to follow (to = from - 1 when
+// none do). A transaction replay names no table (empty names).
+void send_replay_begin(StreamContext& ctx, const std::string& schema_name, const std::string& table_name,
+                       std::uint64_t from, std::uint64_t to) {
+    v1::Reply r;
+    r.set_request_id(ctx.stream().request_id);
+    auto* rb = r.mutable_replay_begin();
+    rb->set_schema_name(schema_name);
+    rb->set_table_name(table_name);
+    rb->set_from_seq(from);
+    rb->set_to_seq(to);
+    ctx.send(r);
+}
+
+// The replay_end reply: the replay is complete with `count` messages.
+void send_replay_end(StreamContext& ctx, std::uint64_t count) {
+    v1::Reply r;
+    r.set_request_id(ctx.stream().request_id);
+    r.mutable_replay_end()->set_message_count(count);
+    ctx.send(r);
+}
+
 // Adds one row (or message) to the chunk, sending the chunk first when the
 // element would take it past --snapshot-chunk-bytes or the chunk has its
 // rows already. An element larger than the chunk bound goes alone.
@@ -441,25 +463,9 @@ void run_replay(StreamContext& ctx) {
     const auto last_seq = static_cast<std::uint64_t>(info.int64(0, 1));
     const auto to = req.to_seq() == 0 ? last_seq : std::min(req.to_seq(), last_seq);
 
-    auto send_begin = [&](std::uint64_t last) {
-        v1::Reply r;
-        r.set_request_id(stream.request_id);
-        auto* rb = r.mutable_replay_begin();
-        rb->set_schema_name(req.schema_name());
-        rb->set_table_name(req.table_name());
-        rb->set_from_seq(from);
-        rb->set_to_seq(last);
-        ctx.send(r);
-    };
-    auto send_end = [&](std::uint64_t count) {
-        v1::Reply r;
-        r.set_request_id(stream.request_id);
-        r.mutable_replay_end()->set_message_count(count);
-        ctx.send(r);
-    };
     if (from > to) {
-        send_begin(from - 1);
-        send_end(0);
+        send_replay_begin(ctx, req.schema_name(), req.table_name(), from, from - 1);
+        send_replay_end(ctx, 0);
         return;
     }
 
@@ -515,7 +521,7 @@ void run_replay(StreamContext& ctx) {
     // stores schemas, messages carry schema_seq.
     start.published = true;
 
-    send_begin(to);
+    send_replay_begin(ctx, req.schema_name(), req.table_name(), from, to);
     ChunkEncoder enc(ChunkEncoder::Kind::replay_messages, stream.request_id);
     const auto n = ctx.chunk_rows();
     std::uint64_t sent = 0;
@@ -570,7 +576,7 @@ void run_replay(StreamContext& ctx) {
     }
     if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");
-    send_end(sent);
+    send_replay_end(ctx, sent);
     spdlog::info("replay of {}: seq {}..{} ({} messages)", name, from, to, sent);
 }
 
@@ -661,24 +667,10 @@ void run_transaction_replay(StreamContext& ctx) {
         return;
     }
     const auto to = req.to_seq() == 0 ? last : std::min(req.to_seq(), last);
-    auto send_begin = [&](std::uint64_t end) {
-        v1::Reply r;
-        r.set_request_id(stream.request_id);
-        auto* rb = r.mutable_replay_begin();
-        rb->set_from_seq(from);
-        rb->set_to_seq(end);
-        ctx.send(r);
-    };
-    auto send_end = [&](std::uint64_t count) {
-        v1::Reply r;
-        r.set_request_id(stream.request_id);
-        r.mutable_replay_end()->set_message_count(count);
-        ctx.send(r);
-    };
     if (from > to) {
         conn.exec("COMMIT");
-        send_begin(from - 1);
-        send_end(0);
+        send_replay_begin(ctx, {}, {}, from, from - 1);
+        send_replay_end(ctx, 0);
         return;
     }
     const auto batches = load_tx_batches(conn, from, to);
@@ -701,7 +693,7 @@ void run_transaction_replay(StreamContext& ctx) {
         }
     }
 
-    send_begin(to);
+    send_replay_begin(ctx, {}, {}, from, to);
     ChunkEncoder enc(ChunkEncoder::Kind::replay_messages, stream.request_id);
     const auto n = ctx.chunk_rows();
     std::uint64_t sent = 0;
@@ -758,7 +750,7 @@ void run_transaction_replay(StreamContext& ctx) {
     }
     if (enc.count() > 0) send_chunk(ctx, enc);
     conn.exec("COMMIT");
-    send_end(sent);
+    send_replay_end(ctx, sent);
     spdlog::info("replay of the transactions: positions {}..{} ({} messages)", from, to, sent);
 }
 
