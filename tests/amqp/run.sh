@@ -38,6 +38,7 @@ D=$(mktemp -d /tmp/tablepub-amqp.XXXX)
 chmod 755 "$D"
 . "$root/tests/lib/procs.sh"
 . "$root/tests/lib/workdir.sh"
+. "$root/tests/lib/all_published.sh"
 . "$here/broker.sh"
 declare -A PID=()
 
@@ -137,9 +138,7 @@ mirror_caught_up() {
     # workload's last transactions in the outbox (the Python client then
     # matched a last_seq that was about to grow, 775 of 783 rows).
     last=$(sql "SELECT last_seq FROM tablepub.relay_stream
-                 WHERE schema_name = 'public' AND table_name = '$2'
-                   AND NOT EXISTS (SELECT FROM tablepub.outbox
-                                    WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state)))")
+                 WHERE schema_name = 'public' AND table_name = '$2' AND $ALL_PUBLISHED_SQL")
     [ -n "$last" ] && "$py" -c '
 import json, sys
 t = json.load(open(sys.argv[1]))["tables"].get(sys.argv[2], {})

@@ -4,13 +4,17 @@
     caught_up.py MIRROR_FILE.status MIN_DUMPS
 
 True when the status file is from dump MIN_DUMPS or later, the relay has
-published every committed change (no outbox row beyond its consumed
-snapshot), and every table is live at the relay's durable sequence number
-with nothing buffered. PG* from the environment.
+published every committed change (tests/lib/all_published.sql), and every
+table is live at the relay's durable sequence number with nothing buffered.
+The status of a set (tablepub-tail --tx) has one state, lag and buffer for
+all its tables. PG* from the environment.
 """
 import json
+import os
 import subprocess
 import sys
+
+ALL_PUBLISHED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "all_published.sql")
 
 
 def main():
@@ -20,17 +24,22 @@ def main():
         sys.exit(1)
     if st["dumps"] < int(sys.argv[2]):
         sys.exit(1)
+    if "state" in st and (st["state"] != "live" or st["lag"] or st["buffered"]):
+        sys.exit(1)
+    with open(ALL_PUBLISHED) as f:
+        all_published = "".join(line for line in f if not line.startswith("--"))
     out = subprocess.run(
         ["psql", "-qXAt", "-c",
          "SELECT schema_name || '.' || table_name, last_seq FROM tablepub.relay_stream"
-         " UNION ALL SELECT 'pending', count(*) FROM tablepub.outbox"
-         " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))"],
+         " UNION ALL SELECT 'all published', (" + all_published + ")::int"],
         capture_output=True, text=True, check=True).stdout
-    relay = dict(line.split("|") for line in out.split())
-    if relay.pop("pending") != "0":
+    relay = dict(line.split("|") for line in out.splitlines())
+    if relay.pop("all published") != "1":
         sys.exit(1)
     for t in st["tables"]:
-        if t["state"] != "live" or t["lag"] or t["buffered"] or str(t["last_seq"]) != relay.get(t["table"]):
+        if "state" in t and (t["state"] != "live" or t["lag"] or t["buffered"]):
+            sys.exit(1)
+        if str(t["last_seq"]) != relay.get(t["table"]):
             sys.exit(1)
 
 

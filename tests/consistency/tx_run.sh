@@ -27,42 +27,12 @@ SET=public.checking,public.savings,public.parent,public.child
 start=$(date +%s)
 RANDOM=$seed
 
-D=$(mktemp -d /tmp/tablepub-txconsistency.XXXX)
-chmod 755 "$D"  # pgtmp runs postgres as its own user
-PGD=$D/pg
-RELAY= TAIL= WORK=
-. "$root/tests/lib/procs.sh"
-cleanup() {
-    local rc=$?
-    stop_pid "$WORK"; stop_pid "$TAIL"; stop_pid "$RELAY"
-    "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
-    if [ $rc -ne 0 ]; then
-        echo "tx consistency seed $seed: FAILED (logs kept in $D)" >&2
-        for f in relay.log tail.err; do [ -f "$D/$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$D/$f" >&2; }; done
-    else
-        rm -rf "$D"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-"$root/tests/lib/pgtmp" start "$PGD" --owner $$ -c deadlock_timeout=50ms >/dev/null
-. "$PGD/env"
+RUN_NAME="tx consistency seed $seed"
+. "$root/tests/lib/relay_run.sh"
+. "$root/tests/lib/mirror_end.sh"
+run_start txconsistency -c deadlock_timeout=50ms
 psql -qX -v ON_ERROR_STOP=1 -f "$here/tx_schema.sql" >/dev/null
-. "$root/tests/lib/relay_role.sh"
-create_relay_role
-
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P=$(free_port); S=$(free_port)
-PUB=tcp://127.0.0.1:$P SNAP=tcp://127.0.0.1:$S
-
-start_relay() {
-    "$relay_bin" --db "dbname=$PGDATABASE user=$RELAY_ROLE" --publish "$PUB" --snapshot "$SNAP" \
-        --heartbeat-interval 500 --poll-interval 200 --start-delay 200 2>>"$D/relay.log" &
-    RELAY=$!
-}
-kill_relay() { kill -9 "$RELAY" 2>/dev/null || true; wait "$RELAY" 2>/dev/null || true; RELAY=; }
+relay_setup
 
 start_relay
 "$py" "$here/tx_workload.py" "$seed" "$WORK_SECONDS" "$WRITERS" >"$D/workload.out" &
@@ -95,51 +65,9 @@ cat "$D/workload.out"
 echo "relay killed (-9) and restarted $kills times; subscriber joined at 4 s"
 [ $joined = 1 ] || { echo "FAIL: the workload ended before the subscriber joined" >&2; exit 1; }
 
-# Caught up: nothing left in the outbox beyond the relay's consumed
-# snapshot, and the set live at the relay's durable seq of every table with
-# no transaction pending, twice in a row.
-caught_up() {
-    "$py" - "$D/mirror.jsonl.status" "$1" <<'PY'
-import json, subprocess, sys
-try:
-    st = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    sys.exit(1)
-if st["dumps"] < int(sys.argv[2]) or st["state"] != "live" or st["lag"] or st["buffered"]:
-    sys.exit(1)
-out = subprocess.run(
-    ["psql", "-qXAt", "-c",
-     "SELECT schema_name || '.' || table_name, last_seq FROM tablepub.relay_stream"
-     " UNION ALL SELECT 'pending', count(*) FROM tablepub.outbox"
-     " WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))"],
-    capture_output=True, text=True, check=True).stdout
-relay = dict(line.split("|") for line in out.split())
-if relay.pop("pending") != "0":
-    sys.exit(1)
-for t in st["tables"]:
-    if str(t["last_seq"]) != relay.get(t["table"]):
-        sys.exit(1)
-PY
-}
-dumps=0
-caught=0
-for i in $(seq 1 80); do
-    dumps=$((dumps + 1))
-    kill -USR1 "$TAIL"
-    for j in $(seq 1 20); do
-        "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
-            "$D/mirror.jsonl.status" "$dumps" 2>/dev/null && break
-        sleep 0.1
-    done
-    if caught_up "$dumps"; then caught=$((caught + 1)); else caught=0; fi
-    [ $caught -ge 2 ] && break
-    sleep 0.25
-done
-if [ $caught -lt 2 ]; then
-    echo "FAIL: the subscriber did not catch up with the relay within 20 s" >&2
-    cat "$D/mirror.jsonl.status" >&2
-    exit 1
-fi
+# Caught up: the set live at the relay's durable seq of every table with
+# no transaction pending, and nothing left to publish.
+wait_caught_up
 
 "$py" - "$D/mirror.jsonl.status" <<'PY'
 import json, sys

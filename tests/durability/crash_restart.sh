@@ -21,7 +21,6 @@ seed=${1:?usage: crash_restart.sh SEED [BUILD]}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${2:-$root/build}" && pwd)
-consistency=$root/tests/consistency
 relay_bin=$build/bin/tablepub-relay
 tail_bin=$build/bin/tablepub-tail
 py=/usr/bin/python3
@@ -35,30 +34,12 @@ RATE=${CRASH_RATE:-300}
 start=$(date +%s)
 RANDOM=$seed
 
-D=$(mktemp -d /tmp/tablepub-crash.XXXX)
-chmod 755 "$D"  # pgtmp runs postgres as its own user
-PGD=$D/pg
-RELAY= TAIL= RAW= WORK=
-. "$root/tests/lib/procs.sh"
-cleanup() {
-    local rc=$?
-    stop_pid "$WORK"; stop_pid "$TAIL"; stop_pid "$RAW"; stop_pid "$RELAY"
-    "$root/tests/lib/pgtmp" stop "$PGD" >/dev/null 2>&1 || true
-    if [ $rc -ne 0 ]; then
-        echo "crash_restart seed $seed: FAILED (logs kept in $D)" >&2
-        for f in relay.log tail.err; do [ -f "$D/$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$D/$f" >&2; }; done
-    else
-        rm -rf "$D"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+RUN_NAME="crash_restart seed $seed"
+. "$root/tests/lib/relay_run.sh"
+. "$root/tests/lib/mirror_end.sh"
 # wal_writer_delay 1s: asynchronous commits stay unflushed for up to a few
 # seconds, so every crash under load loses some.
-"$root/tests/lib/pgtmp" start "$PGD" --owner $$ -c synchronous_commit=off -c wal_writer_delay=1s >/dev/null
-. "$PGD/env"
+run_start crash -c synchronous_commit=off -c wal_writer_delay=1s
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 crash_database() {
     as_pg "$PGTMP_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/postgres.log" -m immediate -w -t 60 restart >/dev/null
@@ -69,12 +50,8 @@ CREATE EXTENSION tablepub;
 CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL, note text);
 CREATE TABLE item (id int PRIMARY KEY, acct int NOT NULL, qty int NOT NULL);
 SELECT tablepub.publish('acct'), tablepub.publish('item');
-CREATE ROLE tp_crash_relay LOGIN;
-GRANT tablepub_relay TO tp_crash_relay;
--- Snapshots as a non-superuser need this until the least-privilege fix of
--- issue 7 item 1 lands in the extension.
-GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay;
 SQL
+relay_setup
 
 # Each transaction touches both tables and a random key: inserts, updates
 # (also of the key's other row) and deletes, so a lost transaction shows.
@@ -90,13 +67,7 @@ UPDATE item SET qty = qty - 1 WHERE id = (:k * 13) % 3000 + 1;
 COMMIT;
 SQL
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P=$(free_port); S=$(free_port)
-PUB=tcp://127.0.0.1:$P SNAP=tcp://127.0.0.1:$S
-
-"$relay_bin" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=tp_crash_relay" --publish "$PUB" \
-    --snapshot "$SNAP" --heartbeat-interval 500 --poll-interval 200 --start-delay 200 2>>"$D/relay.log" &
-RELAY=$!
+start_relay
 # What actually went over the bus.
 "$tail_bin" --connect "$PUB" >"$D/raw.jsonl" 2>"$D/raw.err" &
 RAW=$!
@@ -106,19 +77,6 @@ TAIL=$!
 
 # The subscriber is live (snapshot applied) before the first write, so only
 # the relay's stream can bring it a lost transaction.
-dumps=0
-mirror_dump() {
-    dumps=$((dumps + 1))
-    kill -USR1 "$TAIL"
-    local j
-    for j in $(seq 1 50); do
-        "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
-            "$D/mirror.jsonl.status" "$dumps" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "FAIL: the subscriber did not write its mirror status" >&2
-    exit 1
-}
 live=0
 for i in $(seq 1 100); do
     if grep -q 'public.acct: syncing -> live' "$D/tail.err" && grep -q 'public.item: syncing -> live' "$D/tail.err"; then
@@ -158,46 +116,8 @@ stop_pid "$WORK"; WORK=
 echo "$CRASH_COUNT database crashes (pg_ctl restart -m immediate) under $CLIENTS pgbench clients at $RATE tx/s;" \
     "$(grep -c 'reconnecting' "$D/relay.log" || true) relay reconnections"
 
-# Caught up: nothing unpublished in the outbox and the subscriber live at the
-# relay's durable seq of every table, twice in a row.
-caught=0
-for i in $(seq 1 80); do
-    mirror_dump
-    if "$py" "$consistency/caught_up.py" "$D/mirror.jsonl.status" "$dumps"; then caught=$((caught + 1)); else caught=0; fi
-    [ $caught -ge 2 ] && break
-    sleep 0.25
-done
-if [ $caught -lt 2 ]; then
-    echo "FAIL: the subscriber did not catch up with the relay within 20 s" >&2
-    cat "$D/mirror.jsonl.status" >&2
-    exit 1
-fi
-
-"$py" - "$D/mirror.jsonl.status" <<'PY'
-import json, sys
-st = json.load(open(sys.argv[1]))
-bad = False
-for t in st["tables"]:
-    s = t["stats"]
-    print("%s: %s seq %d rows %d; applied %d, duplicates %d, gaps %d, replays %d, snapshots %d, resyncs %d, anomalies %d"
-          % (t["table"], t["state"], t["last_seq"], t["rows"], s["applied"], s["duplicates"], s["gaps"],
-             s["replays"], s["snapshots"], s["resyncs"], s["anomalies"]))
-    if t["state"] != "live" or t["stale"]:
-        print("FAIL: %s ended %s%s" % (t["table"], t["state"], " (stale)" if t["stale"] else ""))
-        bad = True
-    if s["resyncs"] or s["anomalies"] or s["dropped"] or s["snapshots"] != 1:
-        print("FAIL: %s had to resync or saw changes that did not fit its mirror" % t["table"])
-        bad = True
-sys.exit(1 if bad else 0)
-PY
-if grep -q -- '-> resyncing' "$D/tail.err"; then
-    echo "FAIL: the subscriber resynced:" >&2
-    grep -- '-> resyncing' "$D/tail.err" >&2
-    exit 1
-fi
-
-stop_pid "$TAIL"; TAIL=
-stop_pid "$RAW"; RAW=
-"$py" "$consistency/compare.py" "$D/mirror.jsonl" --tables public.acct,public.item \
-    --raw "$D/raw.jsonl" --delivered "$D/tail.jsonl"
+# Caught up, the subscriber's own account (live, no resync, no anomaly, one
+# snapshot), and its mirror equal to the tables and to what went over the bus.
+wait_caught_up
+finish_mirror public.acct,public.item
 echo "crash_restart seed $seed: ok in $(( $(date +%s) - start )) s"

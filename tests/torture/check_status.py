@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """A torture subscriber's own account, from its FILE.status.
 
-    check_status.py FILE.status [--allow-resync REASON]
+    check_status.py FILE.status [--allow-resync REASON] [--strict]
 
 Fails (exit 1) unless every table is live, not stale, and had 0 anomalies
 (changes that did not fit its mirror) and 0 resyncs; with a non-empty
 REASON, resyncs are accepted (the scenario expects them by design, e.g. a
-primary-key change), anomalies never are.
+primary-key change), anomalies never are. --strict (a subscriber that
+joined once and was never made to start over, tests/lib/mirror_end.sh):
+also 0 dropped changes and exactly one snapshot.
 """
 import argparse
 import json
@@ -17,6 +19,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("status")
     ap.add_argument("--allow-resync", default="")
+    ap.add_argument("--strict", action="store_true")
     args = ap.parse_args()
     st = json.load(open(args.status))
     bad = False
@@ -37,6 +40,10 @@ def main():
             bad = True
         elif s["resyncs"]:
             print("  (%d resyncs accepted: %s)" % (s["resyncs"], args.allow_resync))
+        if args.strict and (s["dropped"] or s["snapshots"] != 1):
+            print("  FAIL: %s dropped %d changes and took %d snapshots (one expected)"
+                  % (t["table"], s["dropped"], s["snapshots"]))
+            bad = True
     sys.exit(1 if bad else 0)
 
 

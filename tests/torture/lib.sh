@@ -35,6 +35,7 @@ chmod 755 "$D"  # pgtmp runs postgres as its own user
 PGD=$D/pg
 . "$root/tests/lib/procs.sh"
 . "$root/tests/lib/workdir.sh"
+. "$root/tests/lib/all_published.sh"
 
 declare -A TT_PID=()     # name -> pid of every process we started
 declare -A TT_SUB=()     # subscriber name -> "tail" | "py"

@@ -58,8 +58,7 @@ tt_wait_caught_up
 #    replay. 20k rows of 3 kB are 60 MB on the wire.
 kill -STOP "${TT_PID[tail-c]}"
 tt_sql "UPDATE bulk SET v = v + 1, pad = repeat('y', 3000)" >/dev/null
-tt_wait_sql "the bulk update published" \
-    "SELECT NOT EXISTS (SELECT FROM tablepub.outbox WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state)))"
+tt_wait_sql "the bulk update published" "SELECT $ALL_PUBLISHED_SQL"
 kill -CONT "${TT_PID[tail-c]}"
 kill_when "during a replay" "tablepub-relay snapshot" tablepub_replay
 tt_wait_caught_up

@@ -32,7 +32,7 @@ tt_log "relay frozen (SIGSTOP) for 4 s"
 kill -STOP "${TT_PID[relay-A]}"
 sleep 4   # the fault's duration, not a synchronization
 kill -CONT "${TT_PID[relay-A]}"
-tt_wait_sql "writes after the freeze" "SELECT count(*) > 0 FROM tablepub.outbox WHERE NOT pg_visible_in_snapshot(txid, (SELECT consumed FROM tablepub.relay_state))"
+tt_wait_sql "writes after the freeze" "SELECT NOT $ALL_PUBLISHED_SQL"
 
 tt_log "relay A killed (-9); relay B publishes where no subscriber listens"
 tt_kill relay-A
