@@ -39,31 +39,12 @@ start_relay
 WORK=$!
 
 # Relay kills at random moments; the subscriber joins after the first one.
-kills=0
-t0=$(date +%s)
-next_kill=$((2 + RANDOM % 2))
-joined=0
-while kill -0 "$WORK" 2>/dev/null; do
-    sleep 0.5
-    now=$(( $(date +%s) - t0 ))
-    if [ $joined = 0 ] && [ $now -ge 4 ]; then
-        "$tail_bin" --connect "$PUB" --snapshot-endpoint "$SNAP" --request-timeout 1500 \
-            --table "$SET" --tx --snapshot --mirror "$D/mirror.jsonl" >"$D/tail.jsonl" 2>"$D/tail.err" &
-        TAIL=$!
-        joined=1
-    fi
-    if [ $now -ge $next_kill ] && [ $now -lt $((WORK_SECONDS - 2)) ]; then
-        kill_relay
-        kills=$((kills + 1))
-        sleep "0.$((RANDOM % 8 + 1))"
-        start_relay
-        next_kill=$((now + 2 + RANDOM % 3))
-    fi
-done
-wait "$WORK"; WORK=
-cat "$D/workload.out"
-echo "relay killed (-9) and restarted $kills times; subscriber joined at 4 s"
-[ $joined = 1 ] || { echo "FAIL: the workload ended before the subscriber joined" >&2; exit 1; }
+join_subscriber() {
+    "$tail_bin" --connect "$PUB" --snapshot-endpoint "$SNAP" --request-timeout 1500 \
+        --table "$SET" --tx --snapshot --mirror "$D/mirror.jsonl" >"$D/tail.jsonl" 2>"$D/tail.err" &
+    TAIL=$!
+}
+kill_relay_during_work 4 2 2 2 3
 
 # Caught up: the set live at the relay's durable seq of every table with
 # no transaction pending, and nothing left to publish.

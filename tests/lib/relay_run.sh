@@ -50,3 +50,36 @@ start_relay() {
     RELAY=$!
 }
 kill_relay() { kill -9 "$RELAY" 2>/dev/null || true; wait "$RELAY" 2>/dev/null || true; RELAY=; }
+
+# kill_relay_during_work JOIN_AT FIRST FIRST_SPREAD EVERY EVERY_SPREAD:
+# while the workload WORK runs (WORK_SECONDS long), kills the relay (-9) at
+# FIRST + RANDOM % FIRST_SPREAD seconds and then every EVERY + RANDOM %
+# EVERY_SPREAD seconds until 2 s before the end, restarting it 0.1 to 0.8 s
+# later; at JOIN_AT seconds calls join_subscriber (the test's: starts TAIL).
+# Then reaps WORK, shows its output ($D/workload.out) and the kills, and
+# fails if the subscriber never joined.
+kill_relay_during_work() {
+    local join_at=$1 first=$2 first_spread=$3 every=$4 every_spread=$5
+    local kills=0 t0 now next_kill joined=0
+    t0=$(date +%s)
+    next_kill=$((first + RANDOM % first_spread))
+    while kill -0 "$WORK" 2>/dev/null; do
+        sleep 0.5
+        now=$(( $(date +%s) - t0 ))
+        if [ $joined = 0 ] && [ $now -ge "$join_at" ]; then
+            join_subscriber
+            joined=1
+        fi
+        if [ $now -ge $next_kill ] && [ $now -lt $((WORK_SECONDS - 2)) ]; then
+            kill_relay
+            kills=$((kills + 1))
+            sleep "0.$((RANDOM % 8 + 1))"
+            start_relay
+            next_kill=$((now + every + RANDOM % every_spread))
+        fi
+    done
+    wait "$WORK"; WORK=
+    cat "$D/workload.out"
+    echo "relay killed (-9) and restarted $kills times; subscriber joined at $join_at s"
+    [ $joined = 1 ] || { echo "FAIL: the workload ended before the subscriber joined" >&2; exit 1; }
+}
