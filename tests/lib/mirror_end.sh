@@ -6,13 +6,14 @@
 
 MIRROR_DUMPS=0
 
-# mirror_dump: asks the tail for its mirror (SIGUSR1) and waits up to 5 s
-# for the status of that dump.
+# mirror_dump: asks the tail for its mirror (SIGUSR1) and waits up to 60 s
+# for the status of that dump (a loaded machine can stall the tail for seconds;
+# a dump that never comes is a failure, a slow one is not).
 mirror_dump() {
     local j
     MIRROR_DUMPS=$((MIRROR_DUMPS + 1))
     kill -USR1 "$TAIL"
-    for j in $(seq 1 50); do
+    for j in $(seq 1 600); do
         "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
             "$D/mirror.jsonl.status" "$MIRROR_DUMPS" 2>/dev/null && return 0
         sleep 0.1
