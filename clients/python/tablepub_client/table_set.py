@@ -16,6 +16,8 @@ from .sync import _request_ids, MAX_BACKOFF_STEPS, TRANSIENT_ERRORS, LIVE, MOVED
     RESYNCING, SYNCING, encode_key
 
 TX_TOPIC = ".tx"
+# The most tables one snapshot request may name (docs/protocol.md section 5).
+MAX_SET_TABLES = 32
 
 # One committed transaction of the set, as handed to on_transaction:
 # changes is a list of (table name, Message) in the order the relay listed
@@ -132,6 +134,9 @@ class TableSetSync:
         self.names = list(dict.fromkeys(tables))
         if not self.names:
             raise ValueError("a table set needs at least one table")
+        if len(self.names) > MAX_SET_TABLES:
+            # One snapshot request names the whole set; the relay refuses more.
+            raise ValueError(f"a table set has at most {MAX_SET_TABLES} tables, not {len(self.names)}")
         self.refs = []
         for t in self.names:
             schema, _, table = t.partition(".")
@@ -355,7 +360,7 @@ class TableSetSync:
             # At or below the snapshot's position the rows hold it: its
             # messages may predate the subscription, nothing is awaited.
             before = txm.seq <= self.snap_position
-            if not before and self._too_large(txm):
+            if self._malformed(txm) or (not before and self._too_large(txm)):
                 return
             for r in txm.transaction.tables:
                 name = f"{r.schema_name}.{r.table_name}"
@@ -374,6 +379,18 @@ class TableSetSync:
                 changes.extend((t.name, t.buffer.pop(q)) for q in seqs)
                 t.pass_to(last_seq)
             self._commit(txm, changes)
+
+    def _malformed(self, txm):
+        """A table listed twice (its messages would be taken twice) or an
+        empty range (never filled): the relay never sends them; the set
+        resyncs rather than guess (as the C++ TableSetSync)."""
+        names = [f"{r.schema_name}.{r.table_name}" for r in txm.transaction.tables]
+        bad = len(set(names)) != len(names) or any(
+            r.first_seq == 0 or r.first_seq > r.last_seq for r in txm.transaction.tables)
+        if bad:
+            self.stats["anomalies"] += 1
+            self._resync(f"the transaction at position {txm.seq} lists a table twice or an empty range")
+        return bad
 
     def _too_large(self, txm):
         """A transaction with more seqs on the set's tables than max_buffered

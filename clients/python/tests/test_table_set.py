@@ -116,6 +116,11 @@ class Harness:
 
 
 class SnapshotTest(unittest.TestCase):
+    def test_at_most_32_tables(self):
+        TableSetSync([f"public.t{i}" for i in range(32)])
+        with self.assertRaises(ValueError):
+            TableSetSync([f"public.t{i}" for i in range(33)])
+
     def test_one_request_names_every_table(self):
         h = Harness((A, B, "public.c"))
         [req] = h.requests()
@@ -323,6 +328,22 @@ class StreamTest(unittest.TestCase):
         h.snapshot(snap, 300, 300, [], 1, [(A, 1 << 60, [put(1, 6)]), (B, 0, [])])
         self.assertEqual(h.sync.state, LIVE)
         self.assertEqual((h.sync.position, v_of(h.sync, A, 1)), (1, 6))
+
+    def test_a_transaction_listing_a_table_twice_resyncs(self):
+        # Its messages would be taken twice (it raised KeyError).
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 6)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (A, 1, 1)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+        self.assertEqual(h.txs, [])
+
+    def test_an_empty_range_resyncs(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 3, 2)]))
+        self.assertEqual(h.sync.state, RESYNCING)
 
     def test_gone_resyncs_the_whole_set(self):
         h = Harness()
