@@ -662,8 +662,7 @@ TEST(TableSetSync, TransientFailuresBackOffUpToFiveSeconds) {
             h.sync.on_request_failed(req.request_id(), "no reply", h.now);
         }
         ASSERT_TRUE(h.sync.retry_at());
-        delays.push_back(
-            std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
         h.now = *h.sync.retry_at();
         h.sync.tick(h.now);
         req = h.take();
@@ -690,8 +689,7 @@ TEST(TableSetSync, SnapshotRetriesBackOffToo) {
     for (int i = 0; i < 11; ++i) {
         h.sync.on_request_failed(req.request_id(), "no reply", h.now);
         ASSERT_TRUE(h.sync.retry_at());
-        delays.push_back(
-            std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
         h.now = *h.sync.retry_at();
         h.sync.tick(h.now);
         req = h.take();

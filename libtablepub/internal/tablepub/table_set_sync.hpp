@@ -171,7 +171,7 @@ private:
     // The seqs (positions for ".tx") it asked for: a reply's messages
     // outside them are not held (a relay must not grow our buffers).
     std::uint64_t replay_from_ = 0, replay_to_ = 0;
-    bool replay_new_ = false;   // it brought something not buffered before
+    bool replay_new_ = false;  // it brought something not buffered before
 
     std::optional<PgSnapshot> filter_;
     std::uint64_t snap_position_ = 0;

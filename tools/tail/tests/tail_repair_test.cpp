@@ -243,7 +243,7 @@ TEST(TailRepair, TransientFailuresAreRetriedWithBackoffNeverGivenUp) {
             f.error(req[0].request_id(), attempt % 3 == 1 ? v1::UNAVAILABLE : v1::BUSY);
         }
         const auto failed_at = f.now;
-        for (req = f.replays(); req.empty(); req = f.replays()) {
+        for (int wait = 0; wait < 100 && (req = f.replays()).empty(); ++wait) {
             f.now += 50ms;
             f.repair.tick(f.now);
         }
