@@ -356,6 +356,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!view_event) check(sync.position() >= position_before, "position() went back without a snapshot");
         check(!live || sync.buffered() <= buffered_before || sync.buffered() <= options.max_buffered,
               "a live message grew the buffers beyond max_buffered");
+        // Replayed messages are never dropped, but only what was asked is
+        // held and one replay asks for at most max_buffered: live ones up
+        // to max_buffered, then per stream (".tx" and each table) what
+        // the replay in progress and the one before it brought.
+        check(sync.buffered() <= (2 * n_tables + 3) * options.max_buffered,
+              "the buffers grew beyond a few times max_buffered");
         for (const auto& t : names)
             check(fingerprint(shadow.mirrors[t]) == fingerprint(*sync.mirror(t)),
                   "the view changed without a reported transaction or snapshot");

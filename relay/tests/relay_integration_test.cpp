@@ -260,9 +260,8 @@ TEST_F(RelayIT, RenameIsAnnouncedBeforeItsTransaction) {
         return std::any_of(r.msg.transaction().tables().begin(), r.msg.transaction().tables().end(),
                            [](const auto& t) { return t.table_name() == "u"; });
     };
-    ASSERT_TRUE(sub.wait([&](const std::vector<Received>& msgs) {
-        return std::count_if(msgs.begin(), msgs.end(), tx_naming_u) == 2;
-    }));
+    ASSERT_TRUE(sub.wait(
+        [&](const std::vector<Received>& msgs) { return std::count_if(msgs.begin(), msgs.end(), tx_naming_u) == 2; }));
     const auto all = sub.messages();
     const auto moved = std::find_if(all.begin(), all.end(), [](const Received& r) {
         return r.topic == "public.t" && r.msg.has_heartbeat() && r.msg.heartbeat().moved_to_table() == "u";
