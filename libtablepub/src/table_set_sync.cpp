@@ -109,6 +109,11 @@ const char* to_string(SetState s) noexcept {
 TableSetSync::TableSetSync(std::vector<std::string> tables, SetOptions options, SetSyncCallbacks callbacks)
     : names_(std::move(tables)), options_(std::move(options)), callbacks_(std::move(callbacks)) {
     if (names_.empty()) throw std::invalid_argument("a table set needs at least one table");
+    // One snapshot request names the whole set; the relay refuses more
+    // (MALFORMED_REQUEST), and the set would only ever be "failed".
+    if (names_.size() > max_set_tables)
+        throw std::invalid_argument("a table set has at most " + std::to_string(max_set_tables) + " tables, not " +
+                                    std::to_string(names_.size()));
     for (const auto& n : names_) {
         const auto dot = n.find('.');
         if (dot == std::string::npos || dot == 0 || dot + 1 == n.size())
@@ -207,6 +212,8 @@ void TableSetSync::request_replay(const std::string& schema_name, const std::str
     pending_ = Pending::replay;
     pending_id_ = next_request_id();
     replay_topic_ = schema_name.empty() ? transaction_topic : topic_of(schema_name, table_name);
+    replay_from_ = from;
+    replay_to_ = to;
     replay_new_ = false;
     ++stats_.replays;
     v1::Request req;
@@ -242,6 +249,11 @@ void TableSetSync::retry_later(Pending what, std::chrono::milliseconds delay, Cl
     pending_id_ = 0;
     retry_what_ = what;
     retry_at_ = now + delay;
+}
+
+void TableSetSync::retry_transient(Pending what, Clock::time_point now) {
+    transient_failures_ = std::min(transient_failures_ + 1, kMaxBackoffSteps);
+    retry_later(what, options_.retry_delay * transient_failures_, now);
 }
 
 void TableSetSync::tick(Clock::time_point now) {
@@ -301,6 +313,11 @@ void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, 
                 // moment; for long, the positions were reset.
                 if (msg.seq() < applied_) {
                     if (++regressions_ >= options_.regression_heartbeats) {
+                        // What we hold is numbered by the old stream: kept,
+                        // it would be taken for the new stream's (an old
+                        // transaction applied after the new snapshot).
+                        tx_buffer_.clear();
+                        for (auto& [name, tb] : tables_) tb.buffer.clear();
                         resync("the relay's position " + std::to_string(msg.seq()) + " stays below ours (" +
                                std::to_string(applied_) + ")");
                         return;
@@ -340,14 +357,30 @@ void TableSetSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
         case v1::Reply::kSnapshotBegin:
         case v1::Reply::kSnapshotRows:
         case v1::Reply::kSnapshotEnd:
-            if (pending_ == Pending::snapshot) on_snapshot_reply(reply, now);
+            if (pending_ != Pending::snapshot) return;
+            transient_failures_ = 0;
+            on_snapshot_reply(reply, now);
+            return;
+        case v1::Reply::kReplayBegin:
+            if (pending_ == Pending::replay) transient_failures_ = 0;
             return;
         case v1::Reply::kReplayMessages:
             if (pending_ != Pending::replay) return;
+            transient_failures_ = 0;
             // Replayed messages keep the name they were published under:
-            // file them under the topic asked for.
-            for (const auto& m : reply.replay_messages().messages())
-                if (!m.has_heartbeat()) take_message(replay_topic_, m, false);
+            // file them under the topic asked for. Only what was asked is
+            // held: replayed messages are never dropped, so a relay that
+            // sent more (or other seqs) would grow the buffers without
+            // bound.
+            for (const auto& m : reply.replay_messages().messages()) {
+                if (m.has_heartbeat()) continue;
+                if (m.seq() < replay_from_ || m.seq() > replay_to_ ||
+                    (replay_topic_ == transaction_topic && !m.has_transaction())) {
+                    ++stats_.unasked;
+                    continue;
+                }
+                take_message(replay_topic_, m, false);
+            }
             drain();
             return;
         case v1::Reply::kReplayEnd:
@@ -370,6 +403,14 @@ void TableSetSync::on_snapshot_reply(const v1::Reply& reply, Clock::time_point n
             const auto& b = reply.snapshot_begin();
             if (st.begun || st.index >= names_.size()) return discard("snapshot stream out of order");
             const auto& t = tables_.at(names_[st.index]);
+            if (names_.size() > 1 && b.table_count() == 0) {
+                // A relay before multi-table snapshots ignores more_tables:
+                // asking every 500 ms would stream the first table for ever.
+                staging_.reset();
+                set_state(SetState::failed, "the relay does not support multi-table snapshots");
+                retry_later(Pending::snapshot, options_.failed_retry, now);
+                return;
+            }
             // A relay before multi-table snapshots sends neither index nor count.
             const bool indexed = b.table_count() != 0 || names_.size() > 1;
             if ((indexed && (b.table_index() != st.index || b.table_count() != names_.size())) ||
@@ -469,8 +510,18 @@ void TableSetSync::on_error(const v1::Error& err, Clock::time_point now) {
             break;
         case v1::BUSY:
         case v1::UNAVAILABLE:
-        case v1::TIMEOUT:
-        case v1::INTERNAL: retry_later(what, options_.retry_delay, now); return;
+        case v1::TIMEOUT: retry_transient(what, now); return;
+        case v1::INTERNAL:
+            // A replay the relay fails on may be its data's fault: counted
+            // like one that brings nothing (a snapshot may still work).
+            if (what == Pending::replay && ++replay_attempts_ >= options_.max_replay_attempts) {
+                pending_ = Pending::none;
+                pending_id_ = 0;
+                resync("replay failed: " + msg);
+                return;
+            }
+            retry_transient(what, now);
+            return;
         default: break;
     }
     // The relay refuses the set (or a table of it): the set waits as a
@@ -484,7 +535,7 @@ void TableSetSync::on_request_failed(std::uint64_t request_id, const std::string
     const auto what = pending_;
     if (what == Pending::snapshot) staging_.reset();
     reason_ = why;
-    retry_later(what, options_.retry_delay, now);
+    retry_transient(what, now);
 }
 
 void TableSetSync::drain() {
@@ -510,12 +561,23 @@ bool TableSetSync::step() {
         tx_buffer_.erase(pos);
     };
 
-    for (const auto& r : ranges) {
+    for (int i = 0; i < ranges.size(); ++i) {
+        const auto& r = ranges[i];
+        const auto topic = topic_of(r.schema_name(), r.table_name());
         if (r.first_seq() == 0 || r.first_seq() > r.last_seq()) {
             // The set would wait for ever for a range no message can fill.
             ++stats_.anomalies;
-            resync("the transaction at position " + std::to_string(pos) + " lists an empty range of " +
-                   topic_of(r.schema_name(), r.table_name()));
+            resync("the transaction at position " + std::to_string(pos) + " lists an empty range of " + topic);
+            return false;
+        }
+        // A transaction lists a few tables: no set needed to find one twice.
+        const auto twice = std::any_of(ranges.begin(), ranges.begin() + i, [&](const auto& q) {
+            return q.schema_name() == r.schema_name() && q.table_name() == r.table_name();
+        });
+        if (twice) {
+            // Its messages would be taken twice: the relay lists each table once.
+            ++stats_.anomalies;
+            resync("the transaction at position " + std::to_string(pos) + " lists " + topic + " twice");
             return false;
         }
     }
@@ -524,6 +586,22 @@ bool TableSetSync::step() {
         finish();
         ++stats_.skipped_contained;
         return true;
+    }
+    // Its messages are held until it is complete and replayed ones are
+    // never dropped: a transaction (or a relay's claim of one) with more
+    // seqs on the set's tables than max_buffered cannot be held in bounded
+    // memory. A new snapshot of the set contains it instead.
+    std::uint64_t size = 0;
+    for (const auto& r : ranges) {
+        const auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        if (!t || r.last_seq() <= t->last_seq) continue;
+        size += std::min<std::uint64_t>(r.last_seq() - std::max(r.first_seq(), t->last_seq + 1) + 1,
+                                        options_.max_buffered + 1);
+        if (size > options_.max_buffered) {
+            resync("the transaction at position " + std::to_string(pos) + " has more than " +
+                   std::to_string(options_.max_buffered) + " messages on the set's tables (max_buffered)");
+            return false;
+        }
     }
 
     // Complete when every seq of every listed range of our tables not yet

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "helpers.hpp"
+#include "tablepub/set_subscriber.hpp"
 #include "tablepub/table_set_sync.hpp"
 
 using namespace testutil;
@@ -561,20 +563,18 @@ TEST(TableSetSync, ReplaysAskForAtMostMaxBufferedAtATime) {
     EXPECT_TRUE(txreq.replay().transactions());
     EXPECT_EQ(txreq.replay().from_seq(), 11u);
     EXPECT_EQ(txreq.replay().to_seq(), 12u);
-    h.replay(txreq, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 10}})});
+    h.replay(txreq, {txmsg(11, 120, {{A, 6, 6}}), txmsg(12, 121, {{A, 7, 8}})});
     auto req = h.take();
     ASSERT_TRUE(req.has_replay());
     EXPECT_EQ(req.replay().from_seq(), 6u);
     EXPECT_EQ(req.replay().to_seq(), 7u);
     h.replay(req, {tmsg(A, 6, 120, 11, insert(2, "a2")), tmsg(A, 7, 121, 12, insert(3, "a3"))});
     EXPECT_EQ(h.txs.size(), 1u);
-    // A transaction's own range is asked whole, even above the chunk.
     auto req2 = h.take();
     ASSERT_TRUE(req2.has_replay());
     EXPECT_EQ(req2.replay().from_seq(), 8u);
-    EXPECT_EQ(req2.replay().to_seq(), 10u);
-    h.replay(req2, {tmsg(A, 8, 121, 12, insert(4, "a4")), tmsg(A, 9, 121, 12, insert(5, "a5")),
-                    tmsg(A, 10, 121, 12, insert(6, "a6"))});
+    EXPECT_EQ(req2.replay().to_seq(), 8u);
+    h.replay(req2, {tmsg(A, 8, 121, 12, insert(4, "a4"))});
     EXPECT_EQ(h.txs.size(), 2u);
     auto next = h.take();
     ASSERT_TRUE(next.has_replay());
@@ -583,10 +583,205 @@ TEST(TableSetSync, ReplaysAskForAtMostMaxBufferedAtATime) {
     EXPECT_EQ(next.replay().to_seq(), 14u);
 }
 
+// A hostile or broken relay answers a replay with more than was asked:
+// what lies outside the range is not held (replayed messages are never
+// dropped, so it would grow the buffers without bound).
+TEST(TableSetSync, ReplayAnswerOutsideTheAskedRangeIsNotHeld) {
+    SetOptions o;
+    o.max_buffered = 10;
+    Harness h({A, B}, o);
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    ASSERT_EQ(req.replay().from_seq(), 4u);
+    ASSERT_EQ(req.replay().to_seq(), 4u);
+    std::vector<v1::Message> flood;
+    for (std::uint64_t q = 5; q < 1005; ++q) flood.push_back(tmsg(B, q, 500 + q, 20 + q, insert(100 + q, "x")));
+    flood.push_back(tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.replay(req, flood);
+    EXPECT_EQ(h.sync.stats().unasked, 1000u);
+    EXPECT_EQ(h.sync.buffered(), 0u);
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_TRUE(h.has(B, 2));
+    // Transactions too: a ".tx" replay holds only the positions asked.
+    h.live(TX, tx_heartbeat(13));
+    auto txreq = h.take();
+    ASSERT_TRUE(txreq.replay().transactions());
+    ASSERT_EQ(txreq.replay().from_seq(), 12u);
+    ASSERT_EQ(txreq.replay().to_seq(), 13u);
+    std::vector<v1::Message> txs;
+    for (std::uint64_t p = 12; p < 500; ++p) txs.push_back(txmsg(p, 600 + p, {{A, 7, 7}}));
+    h.replay(txreq, txs);
+    EXPECT_LE(h.sync.buffered(), 2u);
+}
+
+// Its messages are held until a transaction is complete: one listing more
+// seqs of the set's tables than max_buffered (a relay's claim of 2^60, or a
+// huge real one) resyncs the set instead of asking for them all.
+TEST(TableSetSync, TransactionLargerThanTheBufferResyncs) {
+    SetOptions o;
+    o.max_buffered = 3;
+    Harness h({A, B}, o);
+    h.go_live();
+    h.live(TX, txmsg(11, 120, {{A, 6, 7}, {B, 4, 5}}));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_TRUE(h.has(A, 1));  // the old view stays
+
+    Harness huge({A, B}, o);
+    huge.go_live();
+    huge.live(TX, txmsg(11, 120, {{A, 6, std::uint64_t{1} << 60}}));
+    auto r2 = huge.take();
+    EXPECT_TRUE(r2.has_snapshot());
+    // The new snapshot contains it: it is skipped without its messages.
+    huge.snapshot(r2, 11, 121, 121, {}, {{std::uint64_t{1} << 60, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    EXPECT_EQ(huge.sync.state(), SetState::live);
+    EXPECT_EQ(huge.sync.position(), 11u);
+}
+
+// No reply, UNAVAILABLE, BUSY or TIMEOUT: asked again, never resynced,
+// 500 ms later the first time, 500 ms more each time up to 5 s (as the
+// per-table engine and the Python client); an answer resets the delay.
+TEST(TableSetSync, TransientFailuresBackOffUpToFiveSeconds) {
+    Harness h;
+    h.go_live();
+    h.live(TX, tx_heartbeat(12));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_replay());
+    std::vector<long> delays;
+    for (int i = 0; i < 13; ++i) {
+        if (i % 2 == 0) {
+            v1::Reply e;
+            e.set_request_id(req.request_id());
+            e.mutable_error()->set_code(i % 4 == 0 ? v1::UNAVAILABLE : v1::BUSY);
+            h.reply(e);
+        } else {
+            h.sync.on_request_failed(req.request_id(), "no reply", h.now);
+        }
+        ASSERT_TRUE(h.sync.retry_at());
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
+        h.now = *h.sync.retry_at();
+        h.sync.tick(h.now);
+        req = h.take();
+        ASSERT_TRUE(req.has_replay());
+    }
+    EXPECT_EQ(delays, (std::vector<long>{500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5000, 5000, 5000}));
+    EXPECT_EQ(h.sync.state(), SetState::live);
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+    // The relay answers: the next failure waits 500 ms again.
+    v1::Reply b;
+    b.set_request_id(req.request_id());
+    b.mutable_replay_begin()->set_from_seq(11);
+    h.reply(b);
+    h.sync.on_request_failed(req.request_id(), "no reply", h.now);
+    ASSERT_TRUE(h.sync.retry_at());
+    EXPECT_EQ(*h.sync.retry_at() - h.now, std::chrono::milliseconds(500));
+}
+
+TEST(TableSetSync, SnapshotRetriesBackOffToo) {
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    std::vector<long> delays;
+    for (int i = 0; i < 11; ++i) {
+        h.sync.on_request_failed(req.request_id(), "no reply", h.now);
+        ASSERT_TRUE(h.sync.retry_at());
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
+        h.now = *h.sync.retry_at();
+        h.sync.tick(h.now);
+        req = h.take();
+        ASSERT_TRUE(req.has_snapshot());
+    }
+    EXPECT_EQ(delays.back(), 5000);
+    EXPECT_EQ(delays.front(), 500);
+}
+
+// A stream reset (a restored database numbers positions and seqs again):
+// what was held under the old numbers must not be taken for the new
+// stream's after the new snapshot (an old transaction would show).
+TEST(TableSetSync, ResetStreamForgetsWhatTheOldStreamNumbered) {
+    Harness h;
+    h.go_live();
+    // Old stream: T12 and its message wait for the lost T11.
+    h.live(A, tmsg(A, 7, 130, 12, insert(7, "old")));
+    h.live(TX, txmsg(12, 130, {{A, 7, 7}}));
+    (void)h.sync.take_request();
+    for (int i = 0; i < 3; ++i) h.live(TX, tx_heartbeat(3));
+    auto req = h.take();
+    ASSERT_TRUE(req.has_snapshot());
+    // The new stream's snapshot happens to be at position 11, seq 6.
+    h.snapshot(req, 11, 100, 110, {}, {{6, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    EXPECT_EQ(h.sync.state(), SetState::live);
+    EXPECT_TRUE(h.txs.empty());
+    EXPECT_FALSE(h.has(A, 7));
+    EXPECT_EQ(h.sync.position(), 11u);
+    EXPECT_EQ(h.sync.buffered(), 0u);
+}
+
+// A ".tx" replay answered with a message that is no Transaction must not
+// move the position past the transaction really there.
+TEST(TableSetSync, ReplayedTransactionTopicMessageWithoutTransactionIsIgnored) {
+    Harness h;
+    h.go_live();
+    h.live(TX, tx_heartbeat(11));
+    auto req = h.take();
+    ASSERT_TRUE(req.replay().transactions());
+    h.replay(req, {tmsg(A, 11, 120, 11, insert(2, "a2"))});
+    EXPECT_EQ(h.sync.position(), 10u);
+    EXPECT_EQ(h.sync.stats().unasked, 1u);
+}
+
+// Each table once per Transaction: a table listed twice would have its
+// messages taken twice.
+TEST(TableSetSync, TransactionListingATableTwiceResyncs) {
+    Harness h;
+    h.go_live();
+    h.live(A, tmsg(A, 6, 120, 11, update(1, "x")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {A, 6, 6}}));
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_TRUE(h.txs.empty());
+}
+
+// SetView refers to the subscriber's live state: a copy kept past read()
+// would show later transactions half-way or dangle; the type refuses it.
+static_assert(!std::is_copy_constructible_v<tablepub::SetView>);
+static_assert(!std::is_move_constructible_v<tablepub::SetView>);
+static_assert(!std::is_copy_assignable_v<tablepub::SetView>);
+static_assert(!std::is_move_assignable_v<tablepub::SetView>);
+
 TEST(TableSetSync, RejectsBadTableNames) {
     EXPECT_THROW(TableSetSync({}), std::invalid_argument);
     EXPECT_THROW(TableSetSync({"nodot"}), std::invalid_argument);
     EXPECT_THROW(TableSetSync({A, A}), std::invalid_argument);
+}
+
+// One snapshot request names the whole set, and the relay refuses more
+// than 32 tables: the set would only ever be "failed".
+TEST(TableSetSync, AtMost32Tables) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 32; ++i) names.push_back("public.t" + std::to_string(i));
+    EXPECT_NO_THROW(TableSetSync{names});
+    names.push_back("public.t32");
+    EXPECT_THROW(TableSetSync{names}, std::invalid_argument);
+}
+
+// A relay before multi-table snapshots streams only the first table (no
+// table_count): the set fails and asks slowly, instead of streaming that
+// table every 500 ms for ever.
+TEST(TableSetSync, RelayWithoutMultiTableSnapshotsFailsTheSet) {
+    Harness h;
+    h.sync.start(h.now);
+    auto req = h.take();
+    auto b = h.begin(req, 0, 10, 100, 110, {}, 5);
+    b.mutable_snapshot_begin()->clear_table_count();
+    b.mutable_snapshot_begin()->clear_table_index();
+    h.reply(b);
+    EXPECT_EQ(h.sync.state(), SetState::failed);
+    ASSERT_TRUE(h.sync.retry_at());
+    EXPECT_EQ(*h.sync.retry_at() - h.now, SetOptions{}.failed_retry);
 }
 
 }  // namespace

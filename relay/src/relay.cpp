@@ -60,7 +60,14 @@ Relay::Relay(RelayOptions options, std::vector<Audience> audiences)
               const auto it = names_.find(relid);
               return it != names_.end() ? it->second : std::pair<std::string, std::string>{"", std::to_string(relid)};
           },
-          [this](const TransactionEnd& tx) { publisher_->send_transaction(tx); }) {}
+          [this](const TransactionEnd& tx) {
+              // The former topic hears of a rename before the Transaction
+              // that made it: a set subscriber following the former name
+              // stops before it would apply that transaction (or a later
+              // one) without the renamed table's part.
+              announce_new_moves();
+              publisher_->send_transaction(tx);
+          }) {}
 
 Relay::~Relay() = default;
 
@@ -165,12 +172,7 @@ void Relay::process(const Batch& batch) {
             wait_for_send_queue();
         });
     sequencer_.end_batch();
-    // A renamed table's former topic hears at once where it went; the move
-    // is stored once the batch is (finish_and_next records the former names).
-    for (auto& m : sequencer_.take_new_moves()) {
-        announce_move(m);
-        unstored_moves_.push_back(std::move(m));
-    }
+    announce_new_moves();  // of a batch without positions (no Transaction announced them)
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us; {} bytes of large messages queued in ZeroMQ", batch.id,
@@ -305,6 +307,15 @@ void Relay::heartbeat_if_due() {
                                                  s.schema_seq, interval, notice, position));
     }
     observer_->heartbeat();
+}
+
+// A renamed table's former topic hears at once where it went; the move is
+// stored once the batch is (finish_and_next records the former names).
+void Relay::announce_new_moves() {
+    for (auto& m : sequencer_.take_new_moves()) {
+        announce_move(m);
+        unstored_moves_.push_back(std::move(m));
+    }
 }
 
 void Relay::announce_move(const TopicMove& m) {

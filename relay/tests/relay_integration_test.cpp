@@ -237,6 +237,41 @@ TEST_F(RelayIT, SchemaChangesHeartbeatsAndUnpublish) {
     EXPECT_EQ(relay.terminate(), 0);
 }
 
+// A set subscriber follows tables by name: a rename moves a table's part of
+// every later transaction to a topic it does not follow. The former topic
+// must hear of the move before the Transaction that made it (and so before
+// any later one), or the set applies that transaction without the renamed
+// table's part before it learns why (the announcement used to come after
+// the whole batch, its Transactions included).
+TEST_F(RelayIT, RenameIsAnnouncedBeforeItsTransaction) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY, a text)");
+    db_.exec("CREATE TABLE b (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('t')");
+    db_.exec("SELECT tablepub.publish('b')");
+    Subscriber sub({endpoint_}, "", true, false, true);
+    auto& relay = start_relay({"--heartbeat-interval", "60s"});
+    ASSERT_TRUE(relay.wait_log("publishing on"));
+    db_.exec("INSERT INTO t VALUES (1, 'x')");
+    // One batch: the rename, then a transaction across both tables.
+    db_.exec("BEGIN; ALTER TABLE t RENAME TO u; INSERT INTO b VALUES (1); COMMIT");
+    db_.exec("BEGIN; INSERT INTO u VALUES (2, 'y'); INSERT INTO b VALUES (2); COMMIT");
+    auto tx_naming_u = [](const Received& r) {
+        if (r.topic != ".tx" || !r.msg.has_transaction()) return false;
+        return std::any_of(r.msg.transaction().tables().begin(), r.msg.transaction().tables().end(),
+                           [](const auto& t) { return t.table_name() == "u"; });
+    };
+    ASSERT_TRUE(sub.wait(
+        [&](const std::vector<Received>& msgs) { return std::count_if(msgs.begin(), msgs.end(), tx_naming_u) == 2; }));
+    const auto all = sub.messages();
+    const auto moved = std::find_if(all.begin(), all.end(), [](const Received& r) {
+        return r.topic == "public.t" && r.msg.has_heartbeat() && r.msg.heartbeat().moved_to_table() == "u";
+    });
+    const auto first_tx = std::find_if(all.begin(), all.end(), tx_naming_u);
+    ASSERT_NE(moved, all.end());
+    EXPECT_LT(moved - all.begin(), first_tx - all.begin());
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
 // Writers contend for a few counter rows, committing in an order that
 // differs from their first-write order; each row's values must arrive in
 // commit order (1, 2, 3, ...) and every committed change exactly once.

@@ -16,6 +16,8 @@ from .sync import _request_ids, MAX_BACKOFF_STEPS, TRANSIENT_ERRORS, LIVE, MOVED
     RESYNCING, SYNCING, encode_key
 
 TX_TOPIC = ".tx"
+# The most tables one snapshot request may name (docs/protocol.md section 5).
+MAX_SET_TABLES = 32
 
 # One committed transaction of the set, as handed to on_transaction:
 # changes is a list of (table name, Message) in the order the relay listed
@@ -39,6 +41,7 @@ class _Stream:
         self.attempts = 0
         self.transient = 0  # UNAVAILABLE/BUSY/TIMEOUT/no reply in a row
         self.replay_start = 0
+        self.replay_end = 0  # the replay in flight asked for replay_start+1..replay_end
         self.behind = 0
         self.heartbeat_interval = 0.0
         self.last_heard = 0.0
@@ -70,10 +73,17 @@ class _Stream:
             del self.buffer[q]
         self.top, self.hwm = max(self.buffer, default=0), 0
 
+    def held(self, first, last):
+        """The numbers first..last held, ascending; walks the buffer rather
+        than the range when that is shorter (a relay may list 2^60 seqs)."""
+        if last - first + 1 <= len(self.buffer):
+            return [q for q in range(first, last + 1) if q in self.buffer]
+        return sorted(q for q in self.buffer if first <= q <= last)
+
     def pass_to(self, last):
         """Everything up to `last` is processed."""
-        for q in range(self.last + 1, last + 1):
-            self.buffer.pop(q, None)
+        for q in self.held(self.last + 1, last):
+            del self.buffer[q]
         self.last = max(self.last, last)
 
 
@@ -124,6 +134,9 @@ class TableSetSync:
         self.names = list(dict.fromkeys(tables))
         if not self.names:
             raise ValueError("a table set needs at least one table")
+        if len(self.names) > MAX_SET_TABLES:
+            # One snapshot request names the whole set; the relay refuses more.
+            raise ValueError(f"a table set has at most {MAX_SET_TABLES} tables, not {len(self.names)}")
         self.refs = []
         for t in self.names:
             schema, _, table = t.partition(".")
@@ -145,9 +158,11 @@ class TableSetSync:
         self.outbox = []
         self.snap_id = 0
         self.snap_retry_at = None
+        self.snap_transient = 0  # snapshot requests in a row answered "not now" (or not at all)
         self._staged = None
         self.stats = dict(transactions=0, skipped=0, changes=0, duplicates=0, gaps=0,
-                          replays=0, resyncs=0, anomalies=0, dropped=0, resync_markers=0)
+                          replays=0, resyncs=0, anomalies=0, dropped=0, resync_markers=0,
+                          unasked=0)
 
     # -- the view -----------------------------------------------------------
     @property
@@ -214,7 +229,7 @@ class TableSetSync:
         frm = s.contiguous() + 1
         later = [k for k in s.buffer if k > frm]
         to = self._replay_bound(s, frm, min(later) - 1 if later else s.latest)
-        s.pending_id, s.retry_at, s.replay_start = next(_request_ids), None, frm - 1
+        s.pending_id, s.retry_at, s.replay_start, s.replay_end = next(_request_ids), None, frm - 1, to
         self.stats["replays"] += 1
         req = pb.Request(request_id=s.pending_id)
         if s is self.tx:
@@ -345,6 +360,8 @@ class TableSetSync:
             # At or below the snapshot's position the rows hold it: its
             # messages may predate the subscription, nothing is awaited.
             before = txm.seq <= self.snap_position
+            if self._malformed(txm) or (not before and self._too_large(txm)):
+                return
             for r in txm.transaction.tables:
                 name = f"{r.schema_name}.{r.table_name}"
                 t = self.streams.get(name)
@@ -352,7 +369,7 @@ class TableSetSync:
                     continue  # a table outside the set
                 seqs = range(max(r.first_seq, t.last + 1), r.last_seq + 1)
                 if before:
-                    seqs = [q for q in seqs if q in t.buffer]
+                    seqs = t.held(seqs.start, r.last_seq)
                 elif t.contiguous() < r.last_seq:
                     return  # not complete yet
                 parts.append((t, r.last_seq, seqs))
@@ -362,6 +379,33 @@ class TableSetSync:
                 changes.extend((t.name, t.buffer.pop(q)) for q in seqs)
                 t.pass_to(last_seq)
             self._commit(txm, changes)
+
+    def _malformed(self, txm):
+        """A table listed twice (its messages would be taken twice) or an
+        empty range (never filled): the relay never sends them; the set
+        resyncs rather than guess (as the C++ TableSetSync)."""
+        names = [f"{r.schema_name}.{r.table_name}" for r in txm.transaction.tables]
+        bad = len(set(names)) != len(names) or any(
+            r.first_seq == 0 or r.first_seq > r.last_seq for r in txm.transaction.tables)
+        if bad:
+            self.stats["anomalies"] += 1
+            self._resync(f"the transaction at position {txm.seq} lists a table twice or an empty range")
+        return bad
+
+    def _too_large(self, txm):
+        """A transaction with more seqs on the set's tables than max_buffered
+        can never be held whole (nor can a relay's claim of 2^60): the set
+        resyncs, and the new snapshot contains it (as the C++ TableSetSync)."""
+        size = 0
+        for r in txm.transaction.tables:
+            t = self.streams.get(f"{r.schema_name}.{r.table_name}")
+            if t is not None and t is not self.tx:
+                size += max(0, r.last_seq - max(r.first_seq, t.last + 1) + 1)
+        if size <= self.max_buffered:
+            return False
+        self._resync(f"the transaction at position {txm.seq} has more than "
+                     f"{self.max_buffered} messages on the set's tables (max_buffered)")
+        return True
 
     def _commit(self, txm, changes):
         position = txm.seq
@@ -448,6 +492,7 @@ class TableSetSync:
         kind = reply.WhichOneof("kind")
         st = self._staged
         if kind == "snapshot_begin":
+            self.snap_transient = 0
             b = reply.snapshot_begin
             index = 0 if st is None else st["index"]
             if st is not None and st["open"]:
@@ -524,16 +569,24 @@ class TableSetSync:
             self._set_state(FAILED, why)
             self.snap_retry_at = now + self.slow_retry
         else:
+            # Down, restarting or busy: ask again, less often each time.
             self.why = why
-            self.snap_retry_at = now + self.retry_delay
+            self.snap_transient = min(self.snap_transient + 1, MAX_BACKOFF_STEPS)
+            self.snap_retry_at = now + self.retry_delay * self.snap_transient
 
     def _on_replay_reply(self, s, reply, now):
         kind = reply.WhichOneof("kind")
         if kind == "replay_begin":
             s.transient = 0
         elif kind == "replay_messages":
+            s.transient = 0
             for m in reply.replay_messages.messages:
-                self._hold(s, m)
+                # Only what was asked: a relay must not fill the buffers
+                # (nor announce seqs) by answering with other numbers.
+                if s.replay_start < m.seq <= s.replay_end:
+                    self._hold(s, m)
+                else:
+                    self.stats["unasked"] += 1
             self._advance()
         elif kind == "replay_end":
             s.pending_id = 0

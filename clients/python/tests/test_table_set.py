@@ -116,6 +116,11 @@ class Harness:
 
 
 class SnapshotTest(unittest.TestCase):
+    def test_at_most_32_tables(self):
+        TableSetSync([f"public.t{i}" for i in range(32)])
+        with self.assertRaises(ValueError):
+            TableSetSync([f"public.t{i}" for i in range(33)])
+
     def test_one_request_names_every_table(self):
         h = Harness((A, B, "public.c"))
         [req] = h.requests()
@@ -289,10 +294,56 @@ class StreamTest(unittest.TestCase):
         [req] = h.requests()
         self.assertEqual((req.replay.transactions, req.replay.from_seq, req.replay.to_seq),
                          (True, 1, 5))
-        # ... but a waiting transaction's own range is asked whole.
-        h.replay(req, [txmsg(1, 201, [(A, 1, 9)])])
+        h.replay(req, [txmsg(1, 201, [(A, 1, 5)])])
         [req] = [r for r in h.requests() if r.replay.table_name == "a"]
-        self.assertEqual((req.replay.from_seq, req.replay.to_seq), (1, 9))
+        self.assertEqual((req.replay.from_seq, req.replay.to_seq), (1, 5))
+
+    def test_a_replay_answer_outside_the_asked_range_is_not_held(self):
+        # A hostile or broken relay answers with more than was asked.
+        h = Harness()
+        h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 90)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (B, 1, 1)]))
+        [req] = h.requests()
+        self.assertEqual((req.replay.from_seq, req.replay.to_seq), (1, 1))
+        flood = [tmsg(B, q, 500 + q, 10 + q, put(q, q)) for q in range(2, 1002)]
+        h.replay(req, flood + [tmsg(B, 1, 201, 1, set_v(1, 10))])
+        self.assertEqual(h.sync.stats["unasked"], 1000)
+        self.assertEqual(sum(len(s.buffer) for s in h.sync.streams.values()), 0)
+        self.assertEqual((v_of(h.sync, A, 1), v_of(h.sync, B, 1)), (90, 10))
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.requests(), [])
+
+    def test_a_transaction_larger_than_the_buffer_resyncs(self):
+        # Never held whole (a relay's claim of 2^60 seqs would also hang a
+        # loop over the range): the new snapshot contains it.
+        h = Harness()
+        h.sync.max_buffered = 3
+        h.live(a_rows=[put(1, 5)])
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1 << 60)]))
+        [snap] = h.requests()
+        self.assertTrue(snap.HasField("snapshot"))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+        h.snapshot(snap, 300, 300, [], 1, [(A, 1 << 60, [put(1, 6)]), (B, 0, [])])
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual((h.sync.position, v_of(h.sync, A, 1)), (1, 6))
+
+    def test_a_transaction_listing_a_table_twice_resyncs(self):
+        # Its messages would be taken twice (it raised KeyError).
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 6)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (A, 1, 1)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(v_of(h.sync, A, 1), 5)
+        self.assertEqual(h.txs, [])
+
+    def test_an_empty_range_resyncs(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 5)])
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 3, 2)]))
+        self.assertEqual(h.sync.state, RESYNCING)
 
     def test_gone_resyncs_the_whole_set(self):
         h = Harness()
@@ -342,6 +393,19 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(delays[:3], [0.5, 1.0, 1.5])
         self.assertEqual(max(delays), 5.0)
         self.assertEqual(h.sync.stats["resyncs"], 0)
+
+    def test_a_snapshot_of_a_relay_that_is_down_backs_off(self):
+        h = Harness()
+        delays = []
+        for _ in range(12):
+            [req] = h.requests()
+            self.assertTrue(req.HasField("snapshot"))
+            h.sync.on_request_failed(req.request_id, "no reply", h.now)
+            delays.append(h.sync.snap_retry_at - h.now)
+            h.now = h.sync.snap_retry_at
+            h.sync.tick(h.now)
+        self.assertEqual(delays[:3], [0.5, 1.0, 1.5])
+        self.assertEqual(delays[-1], 5.0)
 
     def test_resync_marker_rolls_the_transaction_back_and_resyncs(self):
         h = Harness()

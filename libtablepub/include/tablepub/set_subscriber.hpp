@@ -24,7 +24,7 @@ class TableSetSync;
 struct SetSubscriberOptions {
     std::vector<std::string> publish_endpoints;   // relay PUB endpoints (active and standby)
     std::vector<std::string> snapshot_endpoints;  // relay ROUTER endpoints
-    std::vector<std::string> tables;              // the set, as "schema.table"
+    std::vector<std::string> tables;              // the set, as "schema.table" (1 to 32)
     std::uint32_t credit = 16;                    // snapshot/replay chunks in flight
     std::uint32_t chunk_rows = 0;                 // 0: the relay's default
     std::chrono::milliseconds request_timeout{10'000};
@@ -51,10 +51,19 @@ struct SetStatus {
     std::vector<Table> tables;
 };
 
-// The read view of the whole set at one transaction boundary; valid only
-// inside SetSubscriber::read.
+// The read view of the whole set at one transaction boundary. It refers to
+// the subscriber's live state, which the next transaction changes, so it
+// exists only inside SetSubscriber::read, under the lock: it cannot be
+// copied or moved out (copy the rows you need instead). Never keep its
+// address past the call.
 class SetView {
 public:
+    SetView(const SetView&) = delete;
+    SetView(SetView&&) = delete;
+    SetView& operator=(const SetView&) = delete;
+    SetView& operator=(SetView&&) = delete;
+    ~SetView() = default;
+
     // Position of the last transaction the view contains (0 before any).
     [[nodiscard]] std::uint64_t position() const noexcept;
     // Commit time of that transaction (microseconds since 1970-01-01 UTC; 0

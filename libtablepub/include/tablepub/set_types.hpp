@@ -106,6 +106,7 @@ struct SetStats {
     std::uint64_t resyncs = 0;            // snapshots taken again
     std::uint64_t anomalies = 0;          // transactions that did not fit the view
     std::uint64_t dropped = 0;            // messages dropped because the buffers were full
+    std::uint64_t unasked = 0;            // replayed messages outside the range asked for, ignored
 };
 
 }  // namespace tablepub

@@ -25,6 +25,9 @@ namespace tablepub {
 
 // The topic of the Transaction messages (docs/protocol.md section 4).
 inline constexpr const char* transaction_topic = ".tx";
+// The most tables one snapshot request may name (docs/protocol.md section
+// 5, "Several tables in one snapshot"), so the most a set may have.
+inline constexpr std::size_t max_set_tables = 32;
 
 // One committed transaction as the engine reports it: the wire messages
 // of the set's tables ("schema.table", message), table by table in the
@@ -48,8 +51,8 @@ class TableSetSync {
 public:
     using Clock = std::chrono::steady_clock;
 
-    // `tables` as "schema.table", at least one, no duplicates; throws
-    // std::invalid_argument otherwise.
+    // `tables` as "schema.table", 1 to max_set_tables of them, no
+    // duplicates; throws std::invalid_argument otherwise.
     TableSetSync(std::vector<std::string> tables, SetOptions options = {}, SetSyncCallbacks callbacks = {});
 
     [[nodiscard]] const std::vector<std::string>& tables() const noexcept { return names_; }
@@ -93,6 +96,9 @@ public:
     [[nodiscard]] std::uint64_t snapshot_position() const noexcept { return snap_position_; }
     // Messages and Transactions held until their transaction is complete.
     [[nodiscard]] std::size_t buffered() const noexcept;
+    // When the delayed retry fires (nothing scheduled: none); what it asks
+    // is decided then.
+    [[nodiscard]] const std::optional<Clock::time_point>& retry_at() const noexcept { return retry_at_; }
     [[nodiscard]] const SetStats& stats() const noexcept { return stats_; }
 
 private:
@@ -123,6 +129,9 @@ private:
                         std::uint64_t to);
     void resync(const std::string& why);
     void retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now);
+    // A "not now" answer (or none) to the request in progress: ask it again
+    // later, waiting longer each time; never a resync.
+    void retry_transient(Pending what, Clock::time_point now);
     void on_snapshot_reply(const v1::Reply& reply, Clock::time_point now);
     void on_replay_end(Clock::time_point now);
     void on_error(const v1::Error& err, Clock::time_point now);
@@ -152,8 +161,17 @@ private:
     Pending retry_what_ = Pending::none;
     std::optional<Staging> staging_;
     unsigned replay_attempts_ = 0;
+    // Requests in a row answered "not now" (no reply, UNAVAILABLE, BUSY,
+    // TIMEOUT, INTERNAL): the retry waits retry_delay times this, at most
+    // kMaxBackoffSteps times, as the per-table engine and the Python
+    // client do (docs/protocol.md section 9).
+    unsigned transient_failures_ = 0;
+    static constexpr unsigned kMaxBackoffSteps = 10;
     std::string replay_topic_;  // what the replay in progress fetches (a table or ".tx")
-    bool replay_new_ = false;   // it brought something not buffered before
+    // The seqs (positions for ".tx") it asked for: a reply's messages
+    // outside them are not held (a relay must not grow our buffers).
+    std::uint64_t replay_from_ = 0, replay_to_ = 0;
+    bool replay_new_ = false;  // it brought something not buffered before
 
     std::optional<PgSnapshot> filter_;
     std::uint64_t snap_position_ = 0;

@@ -71,6 +71,7 @@ private:
     void heartbeat_if_due();
     // Tells a renamed table's former topic where the table went.
     void announce_move(const TopicMove& m);
+    void announce_new_moves();
     void maintain_if_due();
     // Reads the outbox sizes for the observer every outbox_interval().
     void observe_outbox_if_due();

@@ -1,5 +1,6 @@
 #include "tail/tail_repair.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "tablepub.pb.h"
@@ -10,6 +11,7 @@ namespace tablepub {
 namespace {
 
 constexpr std::size_t ENTRY_OVERHEAD = 64;  // a buffer entry's map node and string, roughly
+constexpr unsigned MAX_BACKOFF_STEPS = 10;  // the longest wait after transient answers: 10 retry delays
 
 // True when the message was published on `topic` ("schema.table"): a
 // replay asked under a renamed table's new name also brings the messages
@@ -186,6 +188,14 @@ void TailRepair::after_attempt(Topic& t, const std::string& why, Clock::time_poi
     t.retry_at = now + options_.retry_delay * t.attempts;
 }
 
+void TailRepair::after_transient(Topic& t, Clock::time_point now) {
+    // The relay is down, restarting or busy: the gap may still be retained
+    // when it is back, so keep asking, less often each time (as the
+    // libraries do); the buffer's byte limit bounds what waits meanwhile.
+    t.transient = std::min(t.transient + 1, MAX_BACKOFF_STEPS);
+    t.retry_at = now + options_.retry_delay * t.transient;
+}
+
 void TailRepair::finish(Topic& t, Clock::time_point now) {
     drain(t);
     if (!has_gap(t)) {
@@ -211,6 +221,7 @@ void TailRepair::give_up(Topic& t, const std::string& why, Clock::time_point now
     cancel(t);
     t.retry_at.reset();
     t.attempts = 0;
+    t.transient = 0;
     const auto end = gap_end(t);
     if (end > t.last) {
         ++stats_.lost_gaps;
@@ -232,6 +243,7 @@ void TailRepair::on_reply(const v1::Reply& reply, Clock::time_point now) {
     }
     auto& t = tit->second;
     t.last_activity = now;
+    if (!reply.has_error()) t.transient = 0;
     switch (reply.kind_case()) {
         case v1::Reply::kReplayMessages: {
             for (const auto& m : reply.replay_messages().messages()) {
@@ -273,7 +285,7 @@ void TailRepair::on_reply(const v1::Reply& reply, Clock::time_point now) {
                     return;
                 case v1::BUSY:
                 case v1::UNAVAILABLE:
-                case v1::TIMEOUT:
+                case v1::TIMEOUT: after_transient(t, now); return;
                 case v1::INTERNAL:
                 case v1::UNKNOWN_STREAM:
                 case v1::ERROR_UNSPECIFIED: after_attempt(t, why, now); return;
@@ -302,7 +314,7 @@ void TailRepair::tick(Clock::time_point now) {
             requests_.erase(t.request_id);
             t.request_id = 0;
             if (timed_out)
-                after_attempt(t, "no reply from the snapshot endpoint", now);
+                after_transient(t, now);
             else
                 t.retry_at = now;
         }

@@ -218,9 +218,11 @@ TEST(TailRepair, FullBufferDropsAndReplaysAgain) {
     EXPECT_TRUE(f.repair.idle());
 }
 
-// A relay that does not answer: cancelled, a new connection, asked again;
-// given up (reported) after max_attempts.
-TEST(TailRepair, NoReplyIsRetriedThenReported) {
+// A relay that does not answer (or answers UNAVAILABLE, BUSY, TIMEOUT) is
+// down, restarting or busy: cancelled, a new connection, asked again, 100 ms
+// more each time up to 10 retry delays, and never given up for that (as the
+// libraries); a late reply of a cancelled stream changes nothing.
+TEST(TailRepair, TransientFailuresAreRetriedWithBackoffNeverGivenUp) {
     TailRepairOptions o;
     o.request_timeout = 1s;
     o.retry_delay = 100ms;
@@ -230,26 +232,57 @@ TEST(TailRepair, NoReplyIsRetriedThenReported) {
     f.live(change(4));
     auto req = f.replays();
     ASSERT_EQ(req.size(), 1u);
-    for (int attempt = 1; attempt < 3; ++attempt) {
-        f.now += 2s;
-        f.repair.tick(f.now);
-        EXPECT_TRUE(f.repair.take_reconnect());
-        EXPECT_TRUE(f.replays().empty());  // after the retry delay
-        f.now += 1s;
-        f.repair.tick(f.now);
-        req = f.replays();
+    const auto first = req[0];
+    std::vector<long> delays;
+    for (int attempt = 0; attempt < 14; ++attempt) {
+        if (attempt % 3 == 0) {
+            f.now += 2s;  // no reply
+            f.repair.tick(f.now);
+            EXPECT_TRUE(f.repair.take_reconnect());
+        } else {
+            f.error(req[0].request_id(), attempt % 3 == 1 ? v1::UNAVAILABLE : v1::BUSY);
+        }
+        const auto failed_at = f.now;
+        for (int wait = 0; wait < 100 && (req = f.replays()).empty(); ++wait) {
+            f.now += 50ms;
+            f.repair.tick(f.now);
+        }
         ASSERT_EQ(req.size(), 1u) << attempt;
         EXPECT_EQ(req[0].replay().from_seq(), 2u);
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(f.now - failed_at).count());
     }
-    f.now += 2s;
-    f.repair.tick(f.now);
+    EXPECT_EQ(delays, (std::vector<long>{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1000, 1000, 1000, 1000}));
+    EXPECT_TRUE(f.lost.empty());
+    f.chunk(first.request_id(), 2, 3);
+    EXPECT_EQ(f.printed, (std::vector<std::uint64_t>{1}));
+    // An answer resets the delay; the gap closes.
+    f.begin(req[0].request_id(), 2, 3);
+    f.chunk(req[0].request_id(), 2, 3);
+    f.end(req[0].request_id());
+    EXPECT_EQ(f.printed, range(1, 4));
+    EXPECT_TRUE(f.repair.idle());
+}
+
+// Answers that a retry may change but that are not "not now" count as
+// attempts: given up (reported) after max_attempts.
+TEST(TailRepair, InternalErrorsAreRetriedThenReported) {
+    TailRepairOptions o;
+    o.retry_delay = 100ms;
+    o.max_attempts = 3;
+    Fixture f(o);
+    f.live(change(1));
+    f.live(change(4));
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        f.now += 1s;
+        f.repair.tick(f.now);
+        auto req = f.replays();
+        ASSERT_EQ(req.size(), 1u) << attempt;
+        f.error(req[0].request_id(), v1::INTERNAL);
+    }
     ASSERT_EQ(f.lost.size(), 1u);
     EXPECT_EQ(f.lost[0].first, 2u);
     EXPECT_EQ(f.lost[0].last, 3u);
-    EXPECT_NE(f.reasons[0].find("no reply"), std::string::npos);
-    EXPECT_EQ(f.printed, (std::vector<std::uint64_t>{1, 4}));
-    // A late reply of a given-up stream changes nothing.
-    f.chunk(req[0].request_id(), 2, 3);
+    EXPECT_NE(f.reasons[0].find("INTERNAL"), std::string::npos);
     EXPECT_EQ(f.printed, (std::vector<std::uint64_t>{1, 4}));
 }
 

@@ -48,12 +48,15 @@ struct TailRepairOptions {
     // on a new connection.
     std::chrono::milliseconds request_timeout{10'000};
     // Delay before asking again after a replay that brought nothing new
-    // (not yet durable) or a transient error (BUSY, UNAVAILABLE, ...).
+    // (not yet durable). After no reply, UNAVAILABLE, BUSY or TIMEOUT (the
+    // relay is down, restarting or busy) the delay grows by this much each
+    // time, up to 10 times it, and the tail keeps asking: the gap is never
+    // given up for it (as the libraries; docs/protocol.md section 9).
     std::chrono::milliseconds retry_delay{500};
     // Requests in a row that bring nothing new before the gap is given up
     // (a replay that finds nothing durable yet counts only while the
     // table's stream stands still: a relay publishing a large batch makes
-    // it durable at the batch's end).
+    // it durable at the batch's end); transient answers do not count.
     unsigned max_attempts = 5;
     // Heartbeats in a row below the table's position after which its
     // stream counts as reset (a restored database: seqs start again), and
@@ -115,6 +118,7 @@ private:
         Clock::time_point last_activity{};
         std::optional<Clock::time_point> retry_at;
         unsigned attempts = 0;                // requests since the last progress
+        unsigned transient = 0;               // "not now" answers (or none) in a row
         std::uint64_t last_at_request = 0;    // `last` when the replay in flight was asked for
         std::uint64_t latest_at_request = 0;  // `latest` then
         unsigned regressions = 0;             // heartbeats in a row below `last`
@@ -128,6 +132,7 @@ private:
     [[nodiscard]] std::uint64_t gap_end(const Topic& t) const noexcept;
     void request(Topic& t, Clock::time_point now);
     void after_attempt(Topic& t, const std::string& why, Clock::time_point now);
+    void after_transient(Topic& t, Clock::time_point now);
     void finish(Topic& t, Clock::time_point now);
     void give_up(Topic& t, const std::string& why, Clock::time_point now, bool follow);
     void cancel(Topic& t);
