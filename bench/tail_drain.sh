@@ -48,13 +48,16 @@ done
 RELAY=$BENCH_ROOT/$BUILD/bin/tablepub-relay
 TAIL=$BENCH_ROOT/$BUILD/bin/tablepub-tail
 SUB=$BENCH_ROOT/$BUILD/bin/tablepub-bench-subscriber
-[ -x "$RELAY" ] && [ -x "$TAIL" ] && [ -x "$SUB" ] || { echo "build the relay first (make)" >&2; exit 1; }
+if ! [ -x "$RELAY" ] || ! [ -x "$TAIL" ] || ! [ -x "$SUB" ]; then echo "build the relay first (make)" >&2; exit 1; fi
 # The programs of A: a tail alone runs with this build's relay.
 A_RELAY=$RELAY A_TAIL=$BASELINE A_SUB=$SUB
 if [ -d "$BASELINE" ]; then
     A_RELAY=$(tool_path "$BASELINE" tablepub-relay) A_TAIL=$(tool_path "$BASELINE" tablepub-tail)
     A_SUB=$(tool_path "$BASELINE" tablepub-bench-subscriber)
-    [ -x "$A_RELAY" ] && [ -x "$A_TAIL" ] && [ -x "$A_SUB" ] || { echo "$BASELINE: no relay, tail or subscriber" >&2; exit 1; }
+    if ! [ -x "$A_RELAY" ] || ! [ -x "$A_TAIL" ] || ! [ -x "$A_SUB" ]; then
+        echo "$BASELINE: no relay, tail or subscriber" >&2
+        exit 1
+    fi
 fi
 CHANGES=$((2 * ROWS))
 TICKS=$(getconf CLK_TCK)
@@ -111,10 +114,9 @@ drain() {
     track "$tail_pid"
     sleep 0.3
     start_relay "$hwm" "$relay"
-    local backend= perf_pid=
+    local backend='' perf_pid=''
     if [ -n "$PROFILE" ] && [ "${round:-0}" = 1 ]; then
-        local i
-        for i in $(seq 100); do
+        for _ in $(seq 100); do
             backend=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE application_name = 'tablepub-relay'")
             [ -n "$backend" ] && break
             sleep 0.01
@@ -124,9 +126,9 @@ drain() {
         perf record -q -g -p "$RELAY_PID,$backend,$cpid" -o "$PROFILE/${who:-B}-$consumer.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    local t0= i
+    local t0=''
     if [ "$consumer" = tail ]; then
-        for i in $(seq 12000); do
+        for _ in $(seq 12000); do
             [ -s "$WORK/out.jsonl" ] && { t0=$(now_s); break; }
             sleep 0.01
         done
