@@ -87,7 +87,8 @@ void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change
 [[nodiscard]] std::string batch_query_ranked(const std::string& prev, const std::string& snap);
 
 // The drain's form of it: relid, txid, the change when it is at most
-// inline_limit bytes, else its address as text "<size> <gen> <ctid>".
+// inline_limit bytes (else NULL), the address of a larger one as text
+// "<size> <gen> <ctid>" (else ''), in the same order.
 [[nodiscard]] std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit);
 
 }  // namespace tablepub
