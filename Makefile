@@ -168,9 +168,9 @@ test-install: relay
 # --- Sanitizers and fuzzing share one build dir, $(SANITIZE_BUILD): clang++
 # with -DTABLEPUB_FUZZ=ON, i.e. AddressSanitizer and UBSan in every target
 # and libFuzzer's coverage instrumentation in every library, so that
-# `make test` compiles the tree once for test-sanitize and test-fuzz (two
-# builds, g++ for the tests and clang++ for the fuzzers, took about 4 of its
-# 20 minutes). Any report fails the test (UBSan is built not to recover;
+# `make test` compiles the tree once for test-sanitize and test-fuzz (a g++
+# sanitizer build beside a clang++ fuzz build compiled the libraries twice,
+# about 90 s of make test). Any report fails the test (UBSan is built not to recover;
 # LeakSanitizer is on); the tests do not link libFuzzer, its coverage
 # callbacks are the sanitizer runtime's no-ops there.
 SANITIZE_BUILD ?= $(BUILD)/sanitize
