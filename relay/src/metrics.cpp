@@ -278,7 +278,7 @@ void Metrics::refresh() {
     // The snapshot service's counters live in SyncStats (its threads must
     // not depend on the metrics library); add what they gained since the
     // last scrape.
-    const auto copy = [this](std::atomic<std::uint64_t>& from, std::uint64_t& seen, prometheus::Counter& to) {
+    const auto copy = [](std::atomic<std::uint64_t>& from, std::uint64_t& seen, prometheus::Counter& to) {
         const auto now = from.load(std::memory_order_relaxed);
         if (now > seen) to.Increment(static_cast<double>(now - seen));
         seen = now;
