@@ -12,8 +12,13 @@
 #         the modes of PEERS_MODES:
 #           none      no capture
 #           capture   tablepub, the 4 tables published, no relay
-#           e2e       tablepub, relay + C++ subscriber (parses every message,
-#                     checks seq continuity and that every change arrived)
+#           e2e       tablepub, relay + C++ subscriber of the table topics, as
+#                     the library's Subscriber subscribes (parses every
+#                     message, checks seq continuity and that every change
+#                     arrived)
+#           e2e_tx    the same subscriber subscribed to every topic, the
+#                     transaction topic ".tx" included (as a set of tables
+#                     mirrored as one unit subscribes): what commit order costs
 #           e2e_tail  tablepub, relay + tablepub-tail writing JSON to a file
 #           wal2json  wal_level = logical, pg_recvlogical -P wal2json to a file
 #           pgq       pgq.logutriga triggers + pgqd, no consumer
@@ -23,13 +28,19 @@
 #         subscriber, relay + tablepub-tail to a file, pg_recvlogical
 #         wal2json to a file (from consumer start to the last change)
 #  lat    commit-to-subscriber latency at PEERS_LAT_RATES tx/s (bench/latency.sh)
+#  cpu    in the e2e modes, the CPU time (user + system) that the relay, its
+#         database backend and the subscriber spent on the run, per 100k
+#         pgbench transactions: robust where TPS is not, on a shared machine
 #
 # Settings (environment): PEERS_ROUNDS (3), PEERS_SECONDS (30), PEERS_SCALE
 # (10), PEERS_CLIENTS (4), PEERS_THREADS (2), PEERS_ROWS (250000),
 # PEERS_SYNC ("off on"), PEERS_MODES ("none capture e2e e2e_tail wal2json
 # pgq"), PEERS_BULK ("none tablepub tablepub_tail wal2json pgq"; empty:
 # skip), PEERS_LAT_RATES ("1000 5000"; empty: skip), PEERS_LAT_SECONDS (20),
-# PEERS_RELAY_ARGS (extra relay flags), PEERS_DOCS (docs/benchmarks.md:
+# PEERS_RELAY_ARGS (extra relay flags), PEERS_RATE (pgbench -R: a fixed
+# rate of transactions per second, so that every mode does the same work in
+# the same batches and the cpu figures compare on a busy machine; TPS then
+# only says whether the rate was held), PEERS_DOCS (docs/benchmarks.md:
 # the report replaces the part between its peers markers and the plot goes
 # to docs/img/peers.png; "-": print the report only), PEERS_OUT (a
 # directory to keep raw results and logs in).
@@ -59,6 +70,7 @@ MODES=${PEERS_MODES-none capture e2e e2e_tail wal2json pgq}
 BULK=${PEERS_BULK-none tablepub tablepub_tail wal2json pgq}
 LAT_RATES=${PEERS_LAT_RATES-1000 5000}
 LAT_SECONDS=${PEERS_LAT_SECONDS:-20}
+RATE=${PEERS_RATE:-}
 DOCS=${PEERS_DOCS:-$ROOT/docs/benchmarks.md}
 START_DELAY_S=0.3
 
@@ -206,17 +218,31 @@ start_relay() {
     RELAY_T0=$(now_s)
 }
 
-# start_counter VARIANT EXPECTED IDLE_MS: the C++ subscriber, connected
-# before the relay starts. It reports after EXPECTED changes, or when no
-# message came for IDLE_MS (the relay's heartbeats, 1 h apart, never
-# extend that): long enough for the relay's first batch query over a
-# backlog on a busy machine.
+# start_counter VARIANT EXPECTED IDLE_MS [PREFIX]: the C++ subscriber,
+# connected before the relay starts, subscribed to PREFIX (default: every
+# topic). It reports after EXPECTED changes, or when no message came for
+# IDLE_MS (the relay's heartbeats, 1 h apart, never extend that): long
+# enough for the relay's first batch query over a backlog on a busy
+# machine. GNU time writes its CPU seconds to COUNTER_OUT.cpu.
 start_counter() {
-    local build; build=$(build_of "$1")
+    local build prefix=()
+    build=$(build_of "$1")
+    # (a build before 0.3 takes no prefix and publishes no ".tx")
+    if [ -n "${4:-}" ] && "$(tool_path "$build" tablepub-bench-subscriber)" 2>&1 | grep -q TOPIC_PREFIX; then
+        prefix=("$4")
+    fi
     COUNTER_OUT=$WORK/counter.$RANDOM
-    "$(tool_path "$build" tablepub-bench-subscriber)" "$ENDPOINT" "$2" "$3" >"$COUNTER_OUT" 2>&1 &
+    /usr/bin/time -f '%U %S' -o "$COUNTER_OUT.cpu" \
+        "$(tool_path "$build" tablepub-bench-subscriber)" "$ENDPOINT" "$2" "$3" "${prefix[@]+"${prefix[@]}"}" \
+        >"$COUNTER_OUT" 2>&1 &
     COUNTER_PID=$!
     PIDS+=("$COUNTER_PID")
+}
+
+# cpu_s PID...: CPU seconds (user + system) live processes have used.
+cpu_s() {
+    local p
+    for p in "$@"; do cat "/proc/$p/stat"; done | awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.3f", s / hz }'
 }
 
 # counter_result EXPECTED: waits for the subscriber (not in a subshell: it
@@ -278,11 +304,13 @@ run_tps() {
     case $base in
         none) ;;
         capture) setup_tablepub $PGB_TABLES ;;
-        e2e | e2e_tail)
+        e2e | e2e_tx | e2e_tail)
             setup_tablepub $PGB_TABLES
             new_endpoint
             start_relay "$v"
             if [ "$base" = e2e ]; then
+                start_counter "$v" 1000000000000 5000 public.
+            elif [ "$base" = e2e_tx ]; then
                 start_counter "$v" 1000000000000 5000
             else
                 TAIL_OUT=$WORK/tail.jsonl
@@ -299,23 +327,40 @@ run_tps() {
         pgq) setup_pgq $PGB_TABLES ;;
         *) die "unknown mode $mode" ;;
     esac
-    local before=0
-    case $base in capture | e2e | e2e_tail) before=$(outbox_rows) ;; esac
+    local before=0 cpu0=""
+    case $base in capture | e2e | e2e_tx | e2e_tail) before=$(outbox_rows) ;; esac
+    case $base in
+        e2e | e2e_tx)
+            # (every connection of the relay)
+            RELAY_BACKENDS=$(psqlv -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'tablepub-relay'")
+            [ -n "$RELAY_BACKENDS" ] || die "the relay has no database backend"
+            # shellcheck disable=SC2086
+            cpu0="$(cpu_s "$RELAY_PID") $(cpu_s $RELAY_BACKENDS)" ;;
+    esac
     local t_end
-    pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_RUN" >"$WORK/pgbench.out" 2>&1 \
+    pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_RUN" ${RATE:+-R "$RATE"} >"$WORK/pgbench.out" 2>&1 \
         || { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
     t_end=$(now_s)
     tps=$(awk '/^tps = /{printf "%.0f", $3}' "$WORK/pgbench.out")
     txs=$(awk -F': ' '/number of transactions actually processed/{print $2}' "$WORK/pgbench.out" | cut -d/ -f1)
     # Every mode with a consumer must have delivered everything, or its TPS means nothing.
     case $base in
-        e2e)
-            local expected rss hwm
+        e2e | e2e_tx)
+            local expected rss hwm relay_cpu backend_cpu sub_cpu
             expected=$(($(outbox_rows) - before))
             rss=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$RELAY_PID/status")
             hwm=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$RELAY_PID/status")
             counter_result "$expected"
             record rss "$sync" "$mode" "$round" "$rss" "$hwm"
+            # every change was delivered: what the relay, its backend and
+            # the subscriber spent on the run, per 100k transactions
+            read -r relay_cpu backend_cpu <<<"$cpu0"
+            relay_cpu=$(calc "($(cpu_s "$RELAY_PID") - $relay_cpu) * 100000 / $txs")
+            # shellcheck disable=SC2086
+            backend_cpu=$(calc "($(cpu_s $RELAY_BACKENDS) - $backend_cpu) * 100000 / $txs")
+            sub_cpu=$(calc "($(tail -1 "$COUNTER_OUT.cpu" | awk '{ print $1 + $2 }')) * 100000 / $txs")
+            record cpu "$sync" "$mode" "$round" "$relay_cpu" "$backend_cpu" "$sub_cpu"
+            log "round $round sync=$sync $mode: CPU s per 100k tx: relay $relay_cpu, its backend $backend_cpu, subscriber $sub_cpu"
             # seconds from the end of pgbench to the last change received (the counter waited 5 s idle after it)
             extra="lag=$(calc "$COUNTER_LAST - $t_end")s"
             stop_tracked "$RELAY_PID" ;;
@@ -441,9 +486,9 @@ main() {
         echo "date	$STARTED"
         echo "machine	$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "postgres	$(postgres --version)"
-        echo "settings	rounds=$ROUNDS seconds=$SECONDS_RUN scale=$SCALE clients=$CLIENTS threads=$THREADS rows=$ROWS fsync=on shared_buffers=256MB max_wal_size=4GB"
+        echo "settings	rounds=$ROUNDS seconds=$SECONDS_RUN scale=$SCALE clients=$CLIENTS threads=$THREADS rows=$ROWS fsync=on shared_buffers=256MB max_wal_size=4GB${RATE:+ rate=$RATE tx/s}"
         echo "commit	$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +changes)"
-        echo "command	PEERS_ROUNDS=$ROUNDS PEERS_SECONDS=$SECONDS_RUN bench/peers.sh"
+        echo "command	PEERS_ROUNDS=$ROUNDS PEERS_SECONDS=$SECONDS_RUN${RATE:+ PEERS_RATE=$RATE} bench/peers.sh"
     } >"$OUT/meta.tsv"
 
     # reversed WORDS...: the words in reverse order.

@@ -4,6 +4,7 @@
 Reads the raw results (one measurement per line, tab-separated:
   tps  SYNC MODE ROUND TPS [lag=Ns]
   rss  SYNC MODE ROUND RSS_MB HWM_MB
+  cpu  SYNC MODE ROUND RELAY_S BACKEND_S SUBSCRIBER_S  (CPU per 100k transactions)
   bulk off  MODE ROUND INSERT_S UPDATE_S [DRAIN_PER_S]
   lat  on   RATE ROUND P50_MS P99_MS ACHIEVED_TPS)
 prints the report, and with --docs replaces the part of that file between
@@ -21,6 +22,7 @@ LABELS = {
     "none": "no capture",
     "capture": "tablepub, capture only (no relay)",
     "e2e": "tablepub end to end (relay + C++ subscriber)",
+    "e2e_tx": "tablepub end to end (relay + C++ subscriber of the tables and `.tx`)",
     "e2e_tail": "tablepub end to end (relay + `tablepub-tail` to a JSON file)",
     "wal2json": "wal2json end to end (`pg_recvlogical` to a file)",
     "pgq": "PgQ (`pgq.logutriga` + `pgqd`, no consumer)",
@@ -32,7 +34,7 @@ BULK_LABELS = {
     "wal2json": "wal2json (slot present; drained by `pg_recvlogical`)",
     "pgq": "PgQ (`pgq.logutriga`)",
 }
-SHORT = {"none": "none", "capture": "capture", "e2e": "e2e C++", "e2e_tail": "e2e tail",
+SHORT = {"none": "none", "capture": "capture", "e2e": "e2e C++", "e2e_tx": "e2e C++ .tx", "e2e_tail": "e2e tail",
          "wal2json": "wal2json", "pgq": "PgQ"}
 
 
@@ -161,6 +163,19 @@ def main():
             xs = lat[rate]
             w(f"| {rate} tx/s | {len(xs)} | {med([x[2] for x in xs]):.0f} | {med([x[0] for x in xs]):.2f} "
               f"| **{med([x[1] for x in xs]):.2f}** | {span([x[1] for x in xs], '{:.2f}')} |")
+        w("")
+
+    cpu = defaultdict(list)
+    for sync, mode, _rnd, relay, backend, sub in rows["cpu"]:
+        cpu[(sync, mode)].append((float(relay), float(backend), float(sub)))
+    if cpu:
+        w("| CPU seconds per 100k pgbench transactions (user + system; median, min-max) | rounds | relay "
+          "| the relay's database backend | C++ subscriber | sum |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for (sync, mode), xs in sorted(cpu.items()):
+            cols = [[x[i] for x in xs] for i in range(3)] + [[sum(x) for x in xs]]
+            cells = " | ".join(f"{med(c):.2f} ({span(c, '{:.2f}')})" for c in cols)
+            w(f"| {label(mode)}, `synchronous_commit = {sync}` | {len(xs)} | {cells} |")
         w("")
 
     rss = [(float(r[3]), float(r[4])) for r in rows["rss"]]

@@ -5,8 +5,9 @@
 namespace tablepub {
 
 Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm,
-                     const EndpointSecurity& security)
-    : socket_(ctx, zmq::socket_type::pub) {
+                     const EndpointSecurity& security, std::string watched_topic)
+    : socket_(ctx, watched_topic.empty() ? zmq::socket_type::pub : zmq::socket_type::xpub),
+      watched_topic_(std::move(watched_topic)) {
     apply_security(socket_, security);
     socket_.set(zmq::sockopt::sndhwm, send_hwm);
     // Give queued messages a moment to leave on shutdown, but never hang.
@@ -18,6 +19,27 @@ Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoi
             throw ConfigError("cannot bind " + ep + ": " + e.what(), "", ep);
         }
     }
+}
+
+bool Publisher::watched_topic_subscribed() {
+    if (watched_topic_.empty()) return true;
+    // An XPUB keeps every subscription change for the application until it
+    // is read: read them all, also to keep that queue short.
+    zmq::message_t msg;
+    while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+        // [1 or 0, prefix]: subscribe or cancel; anything else (an XSUB
+        // peer may send other messages) is not a subscription.
+        const auto bytes = msg.to_string_view();
+        if (bytes.empty() || (bytes[0] != 0 && bytes[0] != 1)) continue;
+        const auto prefix = bytes.substr(1);
+        if (!watched_topic_.starts_with(prefix)) continue;
+        if (bytes[0] == 1) {
+            watching_.emplace(prefix);
+        } else if (const auto it = watching_.find(prefix); it != watching_.end()) {
+            watching_.erase(it);
+        }
+    }
+    return !watching_.empty();
 }
 
 void Publisher::send(std::string_view topic, std::string_view body) {
@@ -58,6 +80,20 @@ void Publisher::send(std::string_view topic, HeadroomBuffer& body) {
     (void)owned.release();  // msg owns it now; free_body deletes it
     socket_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore);
     socket_.send(msg, zmq::send_flags::none);
+}
+
+std::vector<std::string> every_topic_but(std::string_view topic) {
+    std::vector<std::string> out;
+    // (no NUL: names never contain it)
+    for (std::size_t i = 0; i <= topic.size(); ++i) {
+        for (int c = 1; c < 256; ++c) {
+            if (i < topic.size() && static_cast<char>(c) == topic[i]) continue;
+            std::string p(topic.substr(0, i));
+            p.push_back(static_cast<char>(c));
+            out.push_back(std::move(p));
+        }
+    }
+    return out;
 }
 
 zmq::socket_t make_subscriber(zmq::context_t& ctx, const std::vector<std::string>& endpoints,

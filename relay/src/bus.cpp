@@ -8,7 +8,9 @@ Bus::Bus(zmq::context_t& ctx, const std::vector<Audience>& audiences, int send_h
         EndpointSecurity security;
         if (zap) security.zap_domain = a.name;
         if (a.curve) security.curve_secret_key = a.secret_key;
-        groups_.push_back({a.name, std::make_unique<Publisher>(ctx, a.publish, send_hwm, security), a.tables});
+        groups_.push_back(
+            {a.name, std::make_unique<Publisher>(ctx, a.publish, send_hwm, security, std::string(TRANSACTION_TOPIC)),
+             a.tables});
     }
 }
 
@@ -36,9 +38,19 @@ void Bus::send_all(std::string_view topic, std::string_view body) {
     for (auto& g : groups_) g.publisher->send(topic, body);
 }
 
+bool Bus::transaction_topic_subscribed() {
+    bool any = false;
+    for (auto& g : groups_) {
+        g.transaction_subscribers = g.publisher->watched_topic_subscribed();
+        any = any || g.transaction_subscribers;
+    }
+    return any;
+}
+
 void Bus::send_transaction(const TransactionEnd& tx) {
     tx_all_.clear();
     for (auto& g : groups_) {
+        if (!g.transaction_subscribers) continue;
         if (g.tables.everything()) {
             if (tx_all_.empty()) {
                 encode_transaction_message(tx_all_, tx.position, tx.txid, tx.commit_time, tx.tables.data(),

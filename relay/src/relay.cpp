@@ -154,6 +154,7 @@ bool Relay::activate(bool first) {
 
 void Relay::process(const Batch& batch) {
     const auto start = clock::now();
+    follow_transaction_subscribers();
     sequencer_.begin_batch(batch.commit_time);
     BatchReader reader(conn_, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
     const auto rows = reader.read(
@@ -168,6 +169,7 @@ void Relay::process(const Batch& batch) {
             sequence_row(sequencer_, row, static_cast<std::uint64_t>(options_.max_change_bytes));
         },
         [this] {
+            follow_transaction_subscribers();
             heartbeat_if_due();
             wait_for_send_queue();
         });
@@ -177,6 +179,15 @@ void Relay::process(const Batch& batch) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
     spdlog::debug("batch {} ({} .. {}): {} rows in {} us; {} bytes of large messages queued in ZeroMQ", batch.id,
                   batch.prev, batch.snap, rows, us, publisher_->queued_bytes());
+}
+
+void Relay::follow_transaction_subscribers() {
+    // Transaction messages are built only while someone receives them (a
+    // subscriber of ".tx", "" or a prefix of it): a subscriber of tables
+    // only, the common case, costs the relay nothing for them. One that
+    // subscribes later gets them from its next transaction on, and replays
+    // the positions before it like any subscriber that joins mid-stream.
+    sequencer_.report_transactions(publisher_->transaction_topic_subscribed());
 }
 
 void Relay::wait_for_send_queue() {
@@ -273,6 +284,7 @@ void Relay::heartbeat_if_due() {
     const auto now = clock::now();
     if (now < next_heartbeat_) return;
     next_heartbeat_ = now + options_.heartbeat_interval;
+    follow_transaction_subscribers();  // also reads them while idle
     const auto interval = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
     // The transaction topic's: seq = position = the last transaction whose
     // every message went out (the table heartbeats carry it too).

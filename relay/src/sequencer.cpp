@@ -137,7 +137,7 @@ void Sequencer::end_transaction() {
     in_transaction_ = false;
     if (!numbered_) return;
     sent_position_ = cur_position_;
-    if (!on_transaction_) return;
+    if (!reporting_) return;
     tx_end_.position = cur_position_;
     tx_end_.txid = cur_txid_;
     tx_end_.commit_time = commit_time_;
@@ -167,6 +167,7 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
         cur_position_ = numbered_ ? ++last_position_ : 0;
         ++tx_serial_;
         tx_range_count_ = 0;
+        reporting_ = report_next_ && numbered_ && on_transaction_;
     }
     cur_txid_ = txid;
     in_transaction_ = true;
@@ -218,10 +219,11 @@ Sequencer::Pending& Sequencer::admit(std::uint32_t relid, std::uint64_t txid, st
     s.last_seq = seq;
 
     // The transaction's range of this table on its topic (a rename starts
-    // another one: the messages from the SCHEMA on go to the new topic).
-    if (e.tx_serial == tx_serial_ && e.tx_range > 0 && !renamed) {
+    // another one: the messages from the SCHEMA on go to the new topic),
+    // kept only when its end is reported.
+    if (reporting_ && e.tx_serial == tx_serial_ && e.tx_range > 0 && !renamed) {
         tx_ranges_[e.tx_range - 1].last_seq = seq;
-    } else {
+    } else if (reporting_) {
         // Earlier transactions' entries are reused: no allocation per
         // transaction once the names fit.
         if (tx_range_count_ == tx_ranges_.size()) tx_ranges_.emplace_back();

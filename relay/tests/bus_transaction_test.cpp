@@ -6,6 +6,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/wire.hpp"
 #include "common/zmq_util.hpp"
 #include "relay/bus.hpp"
@@ -71,6 +74,7 @@ TEST(BusTransactions, EachGroupListsOnlyItsTablesAndSeesEveryPosition) {
     auto nova = make_subscriber(ctx, {base + "-nova"}, {".tx"});
     auto other = make_subscriber(ctx, {base + "-other"}, {".tx"});
     await_subscribers(bus, {&all, &nova, &other});
+    ASSERT_TRUE(bus.transaction_topic_subscribed());
 
     TransactionEnd tx;
     tx.position = 7;
@@ -99,6 +103,125 @@ TEST(BusTransactions, EachGroupListsOnlyItsTablesAndSeesEveryPosition) {
     EXPECT_EQ(o.seq(), 7u);
     EXPECT_TRUE(o.has_transaction());
     EXPECT_EQ(o.transaction().tables_size(), 0);
+}
+
+// Sends `topic` messages until sub receives one: its subscription (which
+// matches the topic) is then in place at the publisher.
+void await_subscription(Publisher& pub, zmq::socket_t& sub, const std::string& topic) {
+    for (;;) {
+        pub.send(topic, "x");
+        zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(10));
+        if ((item.revents & ZMQ_POLLIN) != 0) {
+            zmq::message_t t, b;
+            (void)sub.recv(t);
+            (void)sub.recv(b);
+            return;
+        }
+    }
+}
+
+// Polls until the publisher sees no subscriber of its watched topic (a
+// cancellation or disconnect travels through ZeroMQ's I/O thread).
+bool await_unsubscribed(Publisher& pub) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (pub.watched_topic_subscribed()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
+
+// The relay builds Transaction messages only while some subscriber would
+// receive ".tx": the publisher follows the subscriptions matching it.
+TEST(BusTransactions, PublisherKnowsWhetherSomeoneReceivesTheTransactionTopic) {
+    zmq::context_t ctx(1);
+    const std::string ep = "inproc://bus-watch-" + std::to_string(::getpid());
+    Publisher pub(ctx, {ep}, 1000, {}, ".tx");
+    EXPECT_FALSE(pub.watched_topic_subscribed());
+
+    // tables only, and a longer topic that ".tx" does not match
+    auto tables = make_subscriber(ctx, {ep}, {"public."});
+    await_subscription(pub, tables, "public.t");
+    auto longer = make_subscriber(ctx, {ep}, {".tx2"});
+    await_subscription(pub, longer, ".tx2");
+    EXPECT_FALSE(pub.watched_topic_subscribed());
+
+    // every topic: ".tx" included, until that subscriber disconnects
+    {
+        auto all = make_subscriber(ctx, {ep}, {""});
+        await_subscription(pub, all, "public.t");
+        EXPECT_TRUE(pub.watched_topic_subscribed());
+        EXPECT_TRUE(pub.watched_topic_subscribed());  // stays so while it is there
+    }
+    EXPECT_TRUE(await_unsubscribed(pub));
+
+    // a shorter prefix, then its cancellation
+    auto dot = make_subscriber(ctx, {ep}, {".t"});
+    await_subscription(pub, dot, ".tx");
+    EXPECT_TRUE(pub.watched_topic_subscribed());
+    dot.set(zmq::sockopt::unsubscribe, ".t");
+    EXPECT_TRUE(await_unsubscribed(pub));
+
+    // two subscribers of ".tx": one leaving leaves the other's
+    auto one = make_subscriber(ctx, {ep}, {".tx"});
+    auto two = make_subscriber(ctx, {ep}, {".tx"});
+    await_subscription(pub, one, ".tx");
+    await_subscription(pub, two, ".tx");
+    EXPECT_TRUE(pub.watched_topic_subscribed());
+    one.set(zmq::sockopt::unsubscribe, ".tx");
+    // the cancellation has arrived once one stops receiving ".tx" messages
+    // that two still gets
+    for (bool one_got = true; one_got;) {
+        pub.send(".tx", "y");
+        zmq::message_t t, b;
+        (void)two.recv(t);
+        (void)two.recv(b);
+        zmq::pollitem_t item{one.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(10));
+        one_got = (item.revents & ZMQ_POLLIN) != 0;
+        while (one.recv(t, zmq::recv_flags::dontwait)) {
+        }
+    }
+    EXPECT_TRUE(pub.watched_topic_subscribed());
+    two.set(zmq::sockopt::unsubscribe, ".tx");
+    EXPECT_TRUE(await_unsubscribed(pub));
+
+    // a Bus follows every group's publisher
+    Bus bus(ctx, {group("g", ep + "-bus", {})}, 1000, false);
+    EXPECT_FALSE(bus.transaction_topic_subscribed());
+    auto g = make_subscriber(ctx, {ep + "-bus"}, {".tx"});
+    await_subscribers(bus, {&g});
+    EXPECT_TRUE(bus.transaction_topic_subscribed());
+}
+
+// A subscriber of every table but not of ".tx" (tablepub-tail without
+// --table) gets every other topic, and the relay builds no Transaction
+// message for it.
+TEST(BusTransactions, EveryTopicButTheTransactionTopic) {
+    zmq::context_t ctx(1);
+    const std::string ep = "inproc://bus-but-" + std::to_string(::getpid());
+    Publisher pub(ctx, {ep}, 1000, {}, ".tx");
+    auto sub = make_subscriber(ctx, {ep}, every_topic_but(".tx"));
+    await_subscription(pub, sub, "public.t");
+    EXPECT_FALSE(pub.watched_topic_subscribed());
+    sub.set(zmq::sockopt::rcvtimeo, 10000);
+    // ".tx" is sent first: had it matched, it would arrive first
+    for (const std::string topic : {".tx", ".tx.t", ".t.x", "..tx", ".tx2", "t.x", ".", ".t", "\xff.a", "end"}) {
+        pub.send(topic, "m");
+    }
+    std::vector<std::string> got;
+    for (;;) {
+        zmq::message_t t, b;
+        ASSERT_TRUE(sub.recv(t));
+        ASSERT_TRUE(sub.recv(b));
+        if (t.to_string() == "public.t") continue;  // await_subscription's extras
+        got.push_back(t.to_string());
+        if (got.back() == "end") break;
+    }
+    // (".", ".t": no prefix that excludes ".tx" matches them, and no table
+    // topic is that short)
+    EXPECT_EQ(got, (std::vector<std::string>{".tx.t", ".t.x", "..tx", ".tx2", "t.x", "\xff.a", "end"}));
 }
 
 }  // namespace

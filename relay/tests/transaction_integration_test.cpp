@@ -258,5 +258,94 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     EXPECT_EQ(second.terminate(), 0);
 }
 
+// The relay builds Transaction messages only while someone subscribes to
+// ".tx" (docs/protocol.md section 4a, "Who receives .tx"). A subscriber
+// that subscribes to it mid-stream gets contiguous positions from its first
+// one on, replays the positions before it, and the result is the same as
+// if ".tx" had been built all along: every position once, each listing
+// exactly the table messages that carry it, live and replayed bytes equal.
+TEST_F(TransactionIT, LateTransactionSubscriberGetsEveryPositionWithReplay) {
+    db_.exec("CREATE TABLE a (id int PRIMARY KEY)");
+    db_.exec("CREATE TABLE b (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('a')");
+    db_.exec("SELECT tablepub.publish('b')");
+    Subscriber tables({endpoint_}, "public.");
+    auto& relay = start_relay();
+    int n = 0;
+    const auto write = [&] {
+        ++n;
+        // one transaction over both tables, one over a only
+        db_.exec("INSERT INTO a VALUES (" + std::to_string(2 * n) + "); INSERT INTO b VALUES (" + std::to_string(n) +
+                 ")");
+        db_.exec("INSERT INTO a VALUES (" + std::to_string(2 * n + 1) + ")");
+    };
+    for (int i = 0; i < 20; ++i) write();
+    ASSERT_TRUE(tables.wait_count("public.b", 20));
+
+    // Joins now; writes go on until its first live Transaction message.
+    Subscriber late({endpoint_}, ".tx", false, false, true);
+    ASSERT_TRUE(wait_until([&] {
+        write();
+        return late.count() > 0;
+    }));
+    for (int i = 0; i < 20; ++i) write();
+    // 2 publish transactions, then 2 per write
+    const std::uint64_t total = 2 + 2 * static_cast<std::uint64_t>(n);
+    ASSERT_TRUE(late.wait(
+        [&](const std::vector<Received>& msgs) { return !msgs.empty() && msgs.back().msg.position() == total; }));
+    ASSERT_TRUE(tables.wait_count("public.b", static_cast<std::size_t>(n)));
+
+    std::map<std::uint64_t, std::string> live;  // position -> bytes
+    for (const auto& m : late.messages()) {
+        ASSERT_TRUE(m.msg.has_transaction());
+        EXPECT_TRUE(live.emplace(m.msg.position(), m.raw).second) << "position " << m.msg.position() << " twice";
+    }
+    const auto first_live = live.begin()->first;
+    EXPECT_GT(first_live, 42u) << "Transaction messages went out before anyone subscribed to them";
+    EXPECT_EQ(live.rbegin()->first - first_live + 1, live.size()) << "a gap in the live positions";
+
+    zmq::context_t ctx(1);
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::rcvtimeo, 10000);
+    dealer.connect(snapshot_);
+    v1::ReplayRequest all;
+    all.set_transactions(true);
+    all.set_from_seq(1);
+    const auto replayed = replay(dealer, 1, all);
+    ASSERT_EQ(replayed.size(), total);
+    // the tables' messages, every one (the live subscriber may have joined
+    // after the first)
+    std::map<std::pair<std::string, std::uint64_t>, v1::Message> by_seq;
+    std::uint64_t id = 2;
+    for (const std::string table : {"a", "b"}) {
+        v1::ReplayRequest tr;
+        tr.set_schema_name("public");
+        tr.set_table_name(table);
+        tr.set_from_seq(1);
+        for (const auto& m : replay(dealer, id++, tr)) by_seq.emplace(std::make_pair("public." + table, m.seq()), m);
+    }
+    ASSERT_EQ(by_seq.size(), 1 + 2 * static_cast<std::size_t>(n) + 1 + static_cast<std::size_t>(n));
+    std::set<std::uint64_t> listed;  // positions of the table messages the Transactions list
+    std::uint64_t expect = 1;
+    for (const auto& t : replayed) {
+        EXPECT_EQ(t.position(), expect++);
+        if (const auto it = live.find(t.position()); it != live.end()) {
+            EXPECT_EQ(t.SerializeAsString(), it->second) << "position " << t.position();
+        }
+        for (const auto& r : t.transaction().tables()) {
+            for (auto seq = r.first_seq(); seq <= r.last_seq(); ++seq) {
+                const auto it = by_seq.find({r.schema_name() + "." + r.table_name(), seq});
+                ASSERT_NE(it, by_seq.end()) << r.table_name() << " seq " << seq;
+                EXPECT_EQ(it->second.position(), t.position());
+                EXPECT_EQ(it->second.txid(), t.txid());
+                listed.insert(t.position());
+            }
+        }
+    }
+    for (const auto& [key, m] : by_seq)
+        EXPECT_TRUE(listed.contains(m.position())) << key.first << " seq " << key.second << " in no Transaction";
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
 }  // namespace
 }  // namespace tablepub::test

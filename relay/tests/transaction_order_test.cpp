@@ -249,5 +249,58 @@ TEST(TransactionOrder, UnnumberedBatchHasNoPositions) {
     EXPECT_EQ(seq.last_position(), 0u);
 }
 
+// While nobody subscribes to ".tx", transaction ends are not reported, but
+// positions go on as before (the table messages carry them); switched on
+// in the middle of a transaction, reporting starts with the next one, whose
+// ranges are complete.
+TEST(TransactionOrder, UnreportedTransactionsStillTakePositions) {
+    Recorder r;
+    auto seq = r.make();
+    seq.load(STREAMS, 41);
+    seq.report_transactions(false);
+    seq.begin_batch(7);
+    seq.add(1, 500, insert(1));  // position 42
+    seq.add(2, 500, insert(1));
+    seq.add(1, 501, insert(2));  // position 43, reporting switched on inside it
+    seq.report_transactions(true);
+    seq.add(2, 501, insert(2));
+    seq.add(2, 502, insert(3));  // position 44: reported
+    seq.add(1, 502, insert(3));
+    seq.add(2, 502, insert(4));
+    seq.end_batch();
+
+    std::vector<Out> tx;
+    std::vector<std::uint64_t> positions;
+    for (const auto& o : r.out) {
+        if (o.topic == ".tx") {
+            tx.push_back(o);
+        } else {
+            positions.push_back(o.msg.position());
+        }
+    }
+    EXPECT_EQ(positions, (std::vector<std::uint64_t>{42, 42, 43, 43, 44, 44, 44}));
+    ASSERT_EQ(tx.size(), 1u);
+    EXPECT_EQ(tx[0].msg.position(), 44u);
+    EXPECT_EQ(tx[0].msg.txid(), 502u);
+    ASSERT_EQ(tx[0].msg.transaction().tables_size(), 2);
+    EXPECT_EQ(tx[0].msg.transaction().tables(0).table_name(), "instance_metadata");
+    EXPECT_EQ(tx[0].msg.transaction().tables(0).first_seq(), 23u);
+    EXPECT_EQ(tx[0].msg.transaction().tables(0).last_seq(), 24u);
+    EXPECT_EQ(tx[0].msg.transaction().tables(1).table_name(), "instances");
+    EXPECT_EQ(tx[0].msg.transaction().tables(1).first_seq(), 13u);
+    EXPECT_EQ(tx[0].msg.transaction().tables(1).last_seq(), 13u);
+    EXPECT_EQ(seq.last_position(), 44u);
+    EXPECT_EQ(seq.sent_position(), 44u);
+
+    // and off again: the next batch reports nothing, positions go on
+    seq.report_transactions(false);
+    seq.begin_batch(8);
+    seq.add(1, 503, insert(4));
+    seq.end_batch();
+    EXPECT_EQ(r.out.back().topic, "nova.instances");
+    EXPECT_EQ(r.out.back().msg.position(), 45u);
+    EXPECT_EQ(seq.sent_position(), 45u);
+}
+
 }  // namespace
 }  // namespace tablepub

@@ -32,9 +32,14 @@ public:
 
     // Sends [topic, body] on every socket (the transaction topic's heartbeats).
     void send_all(std::string_view topic, std::string_view body);
+    // Whether some subscriber of some socket receives the topic ".tx" now
+    // (each socket follows its subscriptions; see Publisher).
+    [[nodiscard]] bool transaction_topic_subscribed();
     // Sends a transaction's Transaction message on the topic ".tx" of every
-    // socket, listing only the tables the socket's audience may see (none:
-    // an empty list, so that every audience sees every position).
+    // socket that has a subscriber of it (as of the last
+    // transaction_topic_subscribed()), listing only the tables the socket's
+    // audience may see (none: an empty list, so that every audience sees
+    // every position).
     void send_transaction(const TransactionEnd& tx);
 
     // Bytes of zero-copy messages ZeroMQ still holds, over every socket.
@@ -48,6 +53,7 @@ private:
         std::string name;
         std::unique_ptr<Publisher> publisher;
         TableFilter tables;
+        bool transaction_subscribers = false;
     };
     std::vector<Group> groups_;
     std::string tx_all_;       // the Transaction message listing every table

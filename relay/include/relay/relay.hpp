@@ -59,6 +59,9 @@ private:
     void process(const Batch& batch);
     // Waits (at most 1 s) while more than --fetch-bytes of large messages
     // are still queued in ZeroMQ.
+    // Has the sequencer report transaction ends only while some
+    // subscriber receives ".tx".
+    void follow_transaction_subscribers();
     void wait_for_send_queue();
     // Publishes a RESYNC in place of a change over --max-change-bytes.
     void warn_oversized(const OutboxRow& row);

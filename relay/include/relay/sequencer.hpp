@@ -86,6 +86,11 @@ public:
     // (a replay of some tables of a batch skips the other tables'
     // transactions). Ignored in a batch that is not numbered.
     void next_position(std::uint64_t position) noexcept { last_position_ = position - 1; }
+    // Whether the ends of the transactions that start from now on are
+    // reported to the TransactionSink (default true). false while nobody
+    // takes them (no subscriber of ".tx"): their ranges are not even kept.
+    // Positions are assigned either way.
+    void report_transactions(bool on) noexcept { report_next_ = on; }
     // One outbox row, in batch order.
     void add(std::uint32_t relid, std::uint64_t txid, std::string_view change);
     // The same for a large change read into a buffer of its own, with
@@ -162,6 +167,8 @@ private:
     std::uint64_t tx_serial_ = 0;  // counts transactions, never reset
     std::int64_t commit_time_ = 0;
     bool numbered_ = true;
+    bool report_next_ = true;
+    bool reporting_ = false;             // the current transaction's end is reported
     std::vector<OwnedRange> tx_ranges_;  // the first tx_range_count_ are the transaction's
     std::size_t tx_range_count_ = 0;
     TransactionEnd tx_end_;

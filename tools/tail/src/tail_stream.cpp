@@ -74,7 +74,9 @@ zmq::socket_t make_dealer(zmq::context_t& ctx, const TailOptions& options, const
 int run_tail_stream(const TailOptions& options, const volatile std::sig_atomic_t* stop, int out_fd, std::ostream& err) {
     const bool repair = !options.snapshot_endpoints.empty();
     zmq::context_t ctx(1);
-    const std::vector<std::string> prefixes = options.tables.empty() ? std::vector<std::string>{""} : options.tables;
+    // Without --table: every table, not the transaction topic (its output
+    // leaves ".tx" out; the relay then need not build it).
+    const auto prefixes = options.tables.empty() ? every_topic_but(TRANSACTION_TOPIC) : options.tables;
     const auto curve = load_curve_client(options.curve_server_key, options.curve_client_key);
     const int hwm = options.receive_hwm >= 0 ? options.receive_hwm : repair ? DEFAULT_REPAIR_RECEIVE_HWM : 0;
     auto sub = make_subscriber(ctx, options.connect, prefixes, curve, hwm);
