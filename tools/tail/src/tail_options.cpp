@@ -43,7 +43,7 @@ TailParse parse_tail_options(const std::vector<std::string>& args, std::ostream&
         "{\"raw_text\":BYTES}, BYTES encoded as --bytes says. Heartbeats (--heartbeats) carry\n"
         "\"unpublished\":true for an unpublished table and \"moved_to\":\"schema.table\" on the\n"
         "old topic of a renamed one.\n"
-        "In raw mode without --table, the transaction topic \".tx\" prints too, one line per\n"
+        "In raw mode, the transaction topic prints only when named (--table .tx), one line per\n"
         "transaction: {\"commit_time\",\"op\":\"transaction\",\"position\",\"seq\",\"table\":\".tx\",\n"
         "\"tables\":[{\"first_seq\",\"last_seq\",\"table\"}],\"txid\"} (its messages' ranges per table).\n"
         "\n"
