@@ -10,6 +10,10 @@ Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoi
       watched_topic_(std::move(watched_topic)) {
     apply_security(socket_, security);
     socket_.set(zmq::sockopt::sndhwm, send_hwm);
+    // A publisher only receives subscriptions: a flag byte and a topic
+    // prefix (a table's topic is at most 2 x 63 bytes of name). A peer that
+    // sends anything larger is disconnected instead of being buffered.
+    socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{MAX_INBOUND_BYTES});
     // Give queued messages a moment to leave on shutdown, but never hang.
     socket_.set(zmq::sockopt::linger, 2000);
     for (const auto& ep : endpoints) {
@@ -25,8 +29,11 @@ bool Publisher::watched_topic_subscribed() {
     if (watched_topic_.empty()) return true;
     // An XPUB keeps every subscription change for the application until it
     // is read: read them all, also to keep that queue short.
+    // At most MAX_SUBSCRIPTION_READS per call, so that a peer churning
+    // subscriptions cannot keep the relay in this loop; the rest waits for
+    // the next call.
     zmq::message_t msg;
-    while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+    for (int n = 0; n < MAX_SUBSCRIPTION_READS && socket_.recv(msg, zmq::recv_flags::dontwait); ++n) {
         // [1 or 0, prefix]: subscribe or cancel; anything else (an XSUB
         // peer may send other messages) is not a subscription.
         const auto bytes = msg.to_string_view();

@@ -83,8 +83,17 @@ void Relay::wait_fd(int fd, std::chrono::milliseconds d) {
 void Relay::sleep_interruptible(std::chrono::milliseconds d) {
     const auto until = clock::now() + d;
     while (!stopping() && clock::now() < until) {
-        wait_fd(-1, std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()));
+        take_subscription_changes();
+        wait_fd(-1, std::min(std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()),
+                             std::chrono::milliseconds(1000)));
     }
+}
+
+void Relay::take_subscription_changes() {
+    // The publish sockets queue subscription changes until the relay reads
+    // them; read them while waiting too (standing by, backing off), so that
+    // the queue stays short whatever subscribers do meanwhile.
+    if (publisher_) (void)publisher_->transaction_topic_subscribed();
 }
 
 bool Relay::activate(bool first) {
@@ -112,6 +121,7 @@ bool Relay::activate(bool first) {
                 store_.send_lock_wait();
                 // Wait for the lock, a stop request, or the connection to go.
                 for (;;) {
+                    take_subscription_changes();
                     wait_fd(conn_.socket(), std::chrono::milliseconds(1000));
                     if (stopping()) return false;
                     conn_.consume_notifications();

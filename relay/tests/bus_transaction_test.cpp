@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "common/wire.hpp"
@@ -222,6 +223,44 @@ TEST(BusTransactions, EveryTopicButTheTransactionTopic) {
     // (".", ".t": no prefix that excludes ".tx" matches them, and no table
     // topic is that short)
     EXPECT_EQ(got, (std::vector<std::string>{".tx.t", ".t.x", "..tx", ".tx2", "t.x", "\xff.a", "end"}));
+}
+
+// A publisher receives only subscriptions: a peer that sends it anything
+// larger is disconnected rather than buffered (the XPUB queues what peers
+// send until the relay reads it, also while it stands by).
+TEST(BusTransactions, PublisherDisconnectsAPeerSendingMoreThanASubscription) {
+    zmq::context_t ctx(1);
+    const std::string ep = "ipc:///tmp/tablepub-bus-maxmsg-" + std::to_string(::getpid());
+    Publisher pub(ctx, {ep}, 1000, {}, ".tx");
+    const std::string monitor = "inproc://bus-maxmsg-monitor";
+    ASSERT_EQ(zmq_socket_monitor(pub.socket().handle(), monitor.c_str(), ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED),
+              0);
+    zmq::socket_t events(ctx, zmq::socket_type::pair);
+    events.connect(monitor);
+    events.set(zmq::sockopt::rcvtimeo, 10000);
+    // The next monitor event of the publisher (an event frame, an address frame).
+    auto next_event = [&events]() {
+        zmq::message_t head, address;
+        EXPECT_TRUE(events.recv(head));
+        EXPECT_TRUE(events.recv(address));
+        std::uint16_t event = 0;
+        std::memcpy(&event, head.data(), sizeof event);
+        return event;
+    };
+
+    zmq::socket_t peer(ctx, zmq::socket_type::xsub);
+    peer.connect(ep);
+    EXPECT_EQ(next_event(), ZMQ_EVENT_ACCEPTED);
+    const std::string junk(Publisher::MAX_INBOUND_BYTES + 1, 'x');
+    peer.send(zmq::buffer(junk), zmq::send_flags::none);
+    EXPECT_EQ(next_event(), ZMQ_EVENT_DISCONNECTED);
+    EXPECT_FALSE(pub.watched_topic_subscribed());
+
+    // a subscriber that keeps to subscriptions is still served
+    auto tx = make_subscriber(ctx, {ep}, {".tx"});
+    await_subscription(pub, tx, ".tx");
+    EXPECT_TRUE(pub.watched_topic_subscribed());
+    zmq_socket_monitor(pub.socket().handle(), nullptr, 0);
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ public:
     [[nodiscard]] bool watched_topic_subscribed();
 
     static constexpr std::size_t ZERO_COPY_BYTES = 64 * 1024;
+    // The largest message a subscriber may send (a subscription).
+    static constexpr int MAX_INBOUND_BYTES = 1024;
+    // Subscription changes taken per watched_topic_subscribed() call.
+    static constexpr int MAX_SUBSCRIPTION_READS = 10000;
 
 private:
     zmq::socket_t socket_;

@@ -83,6 +83,9 @@ private:
     [[nodiscard]] bool stopping() const noexcept;
     // Sleeps up to d, returning early on a stop request.
     void sleep_interruptible(std::chrono::milliseconds d);
+    // Reads the subscription changes the publish sockets queued (see
+    // follow_transaction_subscribers), also while no batch runs.
+    void take_subscription_changes();
     // Blocks on fd (may be -1) and the stop pipe for at most d.
     void wait_fd(int fd, std::chrono::milliseconds d);
 
