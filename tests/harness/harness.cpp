@@ -291,6 +291,24 @@ void ClusterTest::TearDown() {
     if (HasFailure()) {
         for (const auto& log : logs_) std::cerr << "---- " << log << "\n" << run_command("tail -40 " + log).output;
     }
+    // The cluster outlives this test (one per test binary): undo what a
+    // test that stopped half-way may have left cluster-wide, a prepared
+    // transaction (it holds back every later snapshot) or an attribute of
+    // the shared relay role.
+    try {
+        PgConnection admin(conninfo_);
+        // (ROLLBACK PREPARED runs outside a transaction block, in the
+        // database where the transaction was prepared: this test's.)
+        const auto prepared = admin.exec("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()");
+        for (int i = 0; i < prepared.rows(); ++i) {
+            admin.exec("ROLLBACK PREPARED " + admin.escape_literal(prepared.text(i, 0)));
+        }
+        admin.exec(std::string("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '") +
+                   Cluster::RELAY_ROLE + "' AND rolbypassrls) THEN ALTER ROLE " + Cluster::RELAY_ROLE +
+                   " NOBYPASSRLS; END IF; END $$");
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "could not reset the shared cluster after the test: " << e.what();
+    }
 }
 
 RelayProcess& ClusterTest::start_relay_process(std::vector<std::string> args) {
