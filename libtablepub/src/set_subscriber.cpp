@@ -1,6 +1,7 @@
 #include "tablepub/set_subscriber.hpp"
 
 #include <atomic>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -92,6 +93,7 @@ struct SetSubscriber::Impl {
     void on_reply(TableSetSync::Clock::time_point now);
     void send_requests(TableSetSync::Clock::time_point now);
     void send(const v1::Request& req);
+    void run() noexcept;
 
     SetSubscriberOptions options_;
     zmq::context_t ctx_;
@@ -104,6 +106,7 @@ struct SetSubscriber::Impl {
     std::thread thread_;
     std::atomic<bool> running_{false};
     bool started_ = false;
+    std::exception_ptr failure_;  // what ended the thread of start() (under mutex_)
 };
 
 SetSubscriber::Impl::Impl(SetSubscriberOptions options, SetCallbacks callbacks)
@@ -146,6 +149,8 @@ void SetSubscriber::Impl::on_stream_message(TableSetSync::Clock::time_point now)
                 sync_.on_message(frames[0].to_string(), msg, now);
         }
         frames.clear();
+        // The rest stays queued for the next poll, after the caller saw the error.
+        if (sync_.callback_failed()) return;
     }
 }
 
@@ -176,6 +181,7 @@ void SetSubscriber::Impl::on_reply(TableSetSync::Clock::time_point now) {
                 break;
             default: break;
         }
+        if (sync_.callback_failed()) return;
     }
 }
 
@@ -226,6 +232,9 @@ void SetSubscriber::Impl::poll(std::chrono::milliseconds timeout) {
         if (items[0].revents & ZMQ_POLLIN) on_stream_message(now);
         if (items[1].revents & ZMQ_POLLIN) on_reply(now);
         send_requests(now);
+        // After a complete step: the engine and the request bookkeeping are
+        // consistent, so the callback's exception may leave poll().
+        if (auto e = sync_.take_callback_error()) std::rethrow_exception(e);
     } while (TableSetSync::Clock::now() < deadline);
 }
 
@@ -236,11 +245,31 @@ SetSubscriber::~SetSubscriber() { stop(); }
 
 void SetSubscriber::poll(std::chrono::milliseconds timeout) { impl_->poll(timeout); }
 
+// An exception must not end the process (std::terminate): the thread stops
+// and keeps it for failure().
+void SetSubscriber::Impl::run() noexcept {
+    try {
+        while (running_) poll(std::chrono::milliseconds(100));
+    } catch (...) {
+        std::lock_guard lock(mutex_);
+        failure_ = std::current_exception();
+        running_ = false;
+    }
+}
+
 void SetSubscriber::start() {
     if (impl_->running_.exchange(true)) return;
-    impl_->thread_ = std::thread([impl = impl_.get()] {
-        while (impl->running_) impl->poll(std::chrono::milliseconds(100));
-    });
+    if (impl_->thread_.joinable()) impl_->thread_.join();  // it ended on a failure
+    {
+        std::lock_guard lock(impl_->mutex_);
+        impl_->failure_ = nullptr;
+    }
+    impl_->thread_ = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+std::exception_ptr SetSubscriber::failure() const {
+    std::lock_guard lock(impl_->mutex_);
+    return impl_->failure_;
 }
 
 void SetSubscriber::stop() noexcept {

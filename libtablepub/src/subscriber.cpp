@@ -1,6 +1,7 @@
 #include "tablepub/subscriber.hpp"
 
 #include <atomic>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -37,6 +38,8 @@ struct Subscriber::Impl {
     [[nodiscard]] std::vector<TableStatus> status() const;
     bool with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const;
     [[nodiscard]] bool all_live() const;
+    [[nodiscard]] std::exception_ptr failure() const;
+    void rethrow_callback_error();
 
     struct Outstanding {
         TableSync* table = nullptr;
@@ -61,6 +64,7 @@ struct Subscriber::Impl {
     std::thread thread_;
     std::atomic<bool> running_{false};
     bool started_ = false;
+    std::exception_ptr failure_;  // what ended the thread of start() (under mutex_)
 };
 
 Subscriber::Impl::Impl(SubscriberOptions options, SyncCallbacks callbacks)
@@ -104,8 +108,11 @@ void Subscriber::Impl::on_stream_message(TableSync::Clock::time_point now) {
             // SUB filters are prefixes: "public.t" also matches "public.t2".
             auto it = tables_.find(frames[0].to_string());
             v1::Message msg;
-            if (it != tables_.end() && msg.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size())))
+            if (it != tables_.end() && msg.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
                 it->second->on_message(msg, now);
+                // The rest stays queued for the next poll, after the caller saw the error.
+                if (it->second->callback_failed()) return;
+            }
         }
         frames.clear();
     }
@@ -137,7 +144,19 @@ void Subscriber::Impl::on_reply(TableSync::Clock::time_point now) {
             case v1::Reply::kError: outstanding_.erase(id); break;
             default: break;
         }
+        if (table->callback_failed()) return;
     }
+}
+
+// After a complete step: the engines and the request bookkeeping are
+// consistent, so the first callback exception may leave poll().
+void Subscriber::Impl::rethrow_callback_error() {
+    std::exception_ptr first;
+    for (auto& [topic, table] : tables_) {
+        auto e = table->take_callback_error();
+        if (!first) first = std::move(e);
+    }
+    if (first) std::rethrow_exception(first);
 }
 
 void Subscriber::Impl::send_requests(TableSync::Clock::time_point now) {
@@ -219,14 +238,33 @@ void Subscriber::Impl::poll(std::chrono::milliseconds timeout) {
         cancel_abandoned();
         expire_requests(now);
         send_requests(now);
+        rethrow_callback_error();
     } while (TableSync::Clock::now() < deadline);
 }
 
 void Subscriber::Impl::start() {
     if (running_.exchange(true)) return;
+    if (thread_.joinable()) thread_.join();  // it ended on a failure
+    {
+        std::lock_guard lock(mutex_);
+        failure_ = nullptr;
+    }
     thread_ = std::thread([this] {
-        while (running_) poll(std::chrono::milliseconds(100));
+        // An exception must not end the process (std::terminate): the thread
+        // stops and keeps it for failure().
+        try {
+            while (running_) poll(std::chrono::milliseconds(100));
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            failure_ = std::current_exception();
+            running_ = false;
+        }
     });
+}
+
+std::exception_ptr Subscriber::Impl::failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
 }
 
 void Subscriber::Impl::stop() noexcept {
@@ -282,6 +320,7 @@ void Subscriber::start() { impl_->start(); }
 void Subscriber::stop() noexcept { impl_->stop(); }
 std::vector<TableStatus> Subscriber::status() const { return impl_->status(); }
 bool Subscriber::all_live() const { return impl_->all_live(); }
+std::exception_ptr Subscriber::failure() const { return impl_->failure(); }
 
 bool Subscriber::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
     return impl_->with_table(table, fn);

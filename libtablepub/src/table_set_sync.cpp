@@ -171,7 +171,7 @@ void TableSetSync::set_state(SetState s, const std::string& why) {
     const auto from = state_;
     state_ = s;
     reason_ = why;
-    if (from != s && callbacks_.on_state) callbacks_.on_state(from, s, why);
+    if (from != s) notify(callbacks_.on_state, from, s, why);
 }
 
 void TableSetSync::start(Clock::time_point now) {
@@ -464,7 +464,7 @@ void TableSetSync::on_snapshot_reply(const v1::Reply& reply, Clock::time_point n
     replay_attempts_ = 0;
     staging_.reset();
     ++stats_.snapshots;
-    if (callbacks_.on_snapshot) callbacks_.on_snapshot(applied_);
+    notify(callbacks_.on_snapshot, applied_);
     set_state(SetState::live,
               "snapshot of " + std::to_string(names_.size()) + " tables at position " + std::to_string(applied_));
     drain();
@@ -689,7 +689,7 @@ bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*
     // A transaction of other tables only moves the position: nothing to report.
     if (out.changes.empty()) return true;
     ++stats_.transactions;
-    if (callbacks_.on_transaction) callbacks_.on_transaction(out);
+    notify(callbacks_.on_transaction, out);
     return true;
 }
 

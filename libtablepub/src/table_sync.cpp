@@ -53,7 +53,7 @@ void TableSync::set_state(SyncState s, const std::string& why) {
     if (s == state_) return;
     auto from = state_;
     state_ = s;
-    if (callbacks_.on_state) callbacks_.on_state(name_, from, s, why);
+    notify(callbacks_.on_state, name_, from, s, why);
 }
 
 void TableSync::request_snapshot() {
@@ -286,13 +286,13 @@ void TableSync::apply(const v1::Message& msg) {
     ++stats_.applied;
     switch (ch.op()) {
         case v1::SCHEMA:
-            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            notify(callbacks_.on_change, name_, msg);
             apply_schema(ch.schema(), msg.seq());
             return;
         case v1::UNPUBLISH:
             mirror_.clear();
             schema_.Clear();
-            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            notify(callbacks_.on_change, name_, msg);
             set_state(SyncState::unpublished, "the table was unpublished");
             return;
         case v1::RESYNC:
@@ -300,13 +300,13 @@ void TableSync::apply(const v1::Message& msg) {
             // wrong from here on. Not an anomaly: the relay said so.
             ++stats_.resync_markers;
             mirror_.clear();
-            if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+            notify(callbacks_.on_change, name_, msg);
             resync("the relay asks for a resync at seq " + std::to_string(msg.seq()) + ": " + ch.reason());
             return;
         default: break;
     }
     auto result = options_.keep_mirror ? mirror_.apply(ch) : Mirror::Apply::ok;
-    if (callbacks_.on_change) callbacks_.on_change(name_, msg);
+    notify(callbacks_.on_change, name_, msg);
     if (result != Mirror::Apply::ok && result != Mirror::Apply::not_data) {
         ++stats_.anomalies;
         if (options_.resync_on_anomaly)
@@ -355,7 +355,7 @@ void TableSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
             snap_rows_ = 0;
             mirror_.clear();
             ++stats_.snapshots;
-            if (callbacks_.on_snapshot_begin) callbacks_.on_snapshot_begin(name_, b);
+            notify(callbacks_.on_snapshot_begin, name_, b);
             return;
         }
         case v1::Reply::kSnapshotRows:
@@ -363,7 +363,7 @@ void TableSync::on_reply(const v1::Reply& reply, Clock::time_point now) {
             for (const auto& row : reply.snapshot_rows().rows()) {
                 ++snap_rows_;
                 if (options_.keep_mirror && mirror_.apply(row) != Mirror::Apply::ok) ++stats_.anomalies;
-                if (callbacks_.on_snapshot_row) callbacks_.on_snapshot_row(name_, row);
+                notify(callbacks_.on_snapshot_row, name_, row);
             }
             return;
         case v1::Reply::kSnapshotEnd:
@@ -406,7 +406,7 @@ void TableSync::on_snapshot_end(const v1::SnapshotEnd& end, Clock::time_point no
     // Every message up to the snapshot's seq is contained in it.
     last_seq_ = snap_seq_;
     regressions_ = 0;
-    if (callbacks_.on_snapshot_end) callbacks_.on_snapshot_end(name_, snap_rows_);
+    notify(callbacks_.on_snapshot_end, name_, snap_rows_);
     set_state(SyncState::live,
               "snapshot of " + std::to_string(snap_rows_) + " rows at seq " + std::to_string(snap_seq_));
     drain();

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "harness.hpp"
@@ -110,6 +112,27 @@ protected:
         return false;
     }
 
+    // The view holds the total and equals the tables row by row.
+    void expect_view_equals_tables(const SetSubscriber& sub) {
+        sub.with_view([&](const TableSetSync& set) {
+            EXPECT_EQ(view_total(set), total);
+            for (const auto* t : {"a", "b"}) {
+                const auto rows = db_.exec(std::string("SELECT id, balance FROM ") + t + " ORDER BY id");
+                const auto* m = set.mirror(std::string("public.") + t);
+                ASSERT_EQ(m->size(), static_cast<std::size_t>(rows.rows()));
+                for (int i = 0; i < rows.rows(); ++i) {
+                    google::protobuf::RepeatedPtrField<v1::Column> key;
+                    auto* k = key.Add();
+                    k->set_name("id");
+                    k->mutable_value()->set_integer(rows.int64(i, 0));
+                    const auto* row = m->find(key);
+                    ASSERT_NE(row, nullptr);
+                    EXPECT_EQ(row->at("balance").integer(), rows.int64(i, 1)) << t << " id " << rows.int64(i, 0);
+                }
+            }
+        });
+    }
+
     std::string publish_, snapshot_;
     std::thread writer_;
     std::atomic<bool> stop_{false};
@@ -161,23 +184,69 @@ TEST_F(SetSubscriberIT, TotalHoldsAtEveryBoundaryAcrossRelayKills) {
     EXPECT_EQ(st.stats.snapshots, 1u);
     EXPECT_EQ(st.stats.resyncs, 0u);
     EXPECT_EQ(st.stats.anomalies, 0u);
-    sub.with_view([&](const TableSetSync& set) {
-        EXPECT_EQ(view_total(set), total);
-        for (const auto* t : {"a", "b"}) {
-            const auto rows = db_.exec(std::string("SELECT id, balance FROM ") + t + " ORDER BY id");
-            const auto* m = set.mirror(std::string("public.") + t);
-            ASSERT_EQ(m->size(), static_cast<std::size_t>(rows.rows()));
-            for (int i = 0; i < rows.rows(); ++i) {
-                google::protobuf::RepeatedPtrField<v1::Column> key;
-                auto* k = key.Add();
-                k->set_name("id");
-                k->mutable_value()->set_integer(rows.int64(i, 0));
-                const auto* row = m->find(key);
-                ASSERT_NE(row, nullptr);
-                EXPECT_EQ(row->at("balance").integer(), rows.int64(i, 1)) << t << " id " << rows.int64(i, 0);
-            }
+    expect_view_equals_tables(sub);
+}
+
+// An on_transaction that throws: with poll() the exception leaves poll();
+// with start() it stops the thread (no std::terminate) and failure() shows
+// it; polling or starting again goes on, and no transaction is lost or
+// doubled.
+TEST_F(SetSubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesATransaction) {
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    start_writer(2);
+    // Written on the polling thread; read once poll() returned or the
+    // thread stopped.
+    std::vector<std::uint64_t> positions;
+    std::uint64_t thrown = 0;
+    SetCallbacks cb;
+    cb.on_transaction = [&](const SetTransaction& tx) {
+        positions.push_back(tx.position);
+        if (positions.size() % 20 == 0 && positions.size() <= 60) {
+            thrown = tx.position;
+            throw std::runtime_error("callback failed at position " + std::to_string(tx.position));
         }
-    });
+    };
+    SetSubscriber sub(options(), cb);
+    int caught = 0;
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (caught < 2 && std::chrono::steady_clock::now() < until) {
+        try {
+            sub.poll(100ms);
+        } catch (const std::runtime_error& e) {
+            ++caught;
+            EXPECT_EQ(std::string(e.what()), "callback failed at position " + std::to_string(thrown));
+        }
+    }
+    ASSERT_EQ(caught, 2);
+    sub.start();
+    std::exception_ptr failure;
+    for (const auto wait_until = std::chrono::steady_clock::now() + 20s;
+         !failure && std::chrono::steady_clock::now() < wait_until; failure = sub.failure())
+        std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(failure) << "the third exception should have stopped the thread";
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), "callback failed at position " + std::to_string(thrown));
+    }
+    sub.start();
+    EXPECT_FALSE(sub.failure());
+    std::this_thread::sleep_for(500ms);
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << " position " << sub.status().position
+                                << " latest " << sub.status().latest_position;
+    sub.stop();
+    EXPECT_FALSE(sub.failure());
+    const auto st = sub.status();
+    EXPECT_GT(positions.size(), 60u);
+    EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()) &&
+                std::adjacent_find(positions.begin(), positions.end()) == positions.end())
+        << "a transaction was reported twice";
+    EXPECT_EQ(positions.size(), st.stats.transactions) << "every applied transaction is reported once";
+    EXPECT_EQ(st.stats.snapshots, 1u);
+    EXPECT_EQ(st.stats.resyncs, 0u);
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    expect_view_equals_tables(sub);
 }
 
 }  // namespace

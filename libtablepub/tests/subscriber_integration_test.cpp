@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "harness.hpp"
@@ -179,6 +180,81 @@ TEST_F(SubscriberIT, JoinsMidStreamAndMirrorEqualsTable) {
     EXPECT_GT(st.stats.applied, 0u) << "the subscriber should have applied live changes";
     EXPECT_GT(snapshot_rows.load(), 2000u);
     EXPECT_EQ(changes.load(), st.stats.applied);
+    EXPECT_EQ(st.stats.snapshots, 1u);
+    EXPECT_EQ(st.stats.resyncs, 0u);
+    EXPECT_EQ(st.stats.anomalies, 0u);
+}
+
+// What the thread of start() ended with, or null if it still runs after
+// `timeout`.
+std::exception_ptr wait_failure(const Subscriber& sub, std::chrono::seconds timeout = 20s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+        if (auto e = sub.failure()) return e;
+        std::this_thread::sleep_for(20ms);
+    }
+    return nullptr;
+}
+
+std::string what(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    }
+}
+
+// An on_change that throws: with poll() the exception leaves poll(); with
+// start() it stops the thread (no std::terminate) and failure() shows it;
+// polling or starting again goes on, and no change is lost or doubled.
+TEST_F(SubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesAChange) {
+    create_table(db_);
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    start_writer(3);
+    // Written on the polling thread; read once poll() returned or the
+    // thread stopped.
+    std::vector<std::uint64_t> seqs;
+    std::uint64_t thrown = 0;
+    SyncCallbacks cb;
+    cb.on_change = [&](const std::string&, const v1::Message& m) {
+        seqs.push_back(m.seq());
+        if (seqs.size() % 40 == 0 && seqs.size() <= 120) {
+            thrown = m.seq();
+            throw std::runtime_error("callback failed at seq " + std::to_string(m.seq()));
+        }
+    };
+    Subscriber sub(options({"public.t"}), cb);
+    int caught = 0;
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (caught < 2 && std::chrono::steady_clock::now() < until) {
+        try {
+            sub.poll(100ms);
+        } catch (const std::runtime_error& e) {
+            ++caught;
+            EXPECT_EQ(std::string(e.what()), "callback failed at seq " + std::to_string(thrown));
+        }
+    }
+    ASSERT_EQ(caught, 2);
+    sub.start();
+    const auto failure = wait_failure(sub);
+    ASSERT_TRUE(failure) << "the third exception should have stopped the thread";
+    EXPECT_EQ(what(failure), "callback failed at seq " + std::to_string(thrown));
+    sub.stop();
+    EXPECT_TRUE(sub.failure()) << "stop() keeps the failure";
+    sub.start();
+    EXPECT_FALSE(sub.failure()) << "start() again forgets it";
+    std::this_thread::sleep_for(500ms);
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status()[0].state) << " seq " << sub.status()[0].last_seq
+                                << " relay " << relay_seq("t");
+    sub.stop();
+    EXPECT_FALSE(sub.failure());
+    expect_mirror_equals_table(sub);
+    const auto st = sub.status()[0];
+    EXPECT_GT(seqs.size(), 120u);
+    EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()) && std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end())
+        << "a change was reported twice";
+    EXPECT_EQ(seqs.size(), st.stats.applied) << "every applied change is reported once";
     EXPECT_EQ(st.stats.snapshots, 1u);
     EXPECT_EQ(st.stats.resyncs, 0u);
     EXPECT_EQ(st.stats.anomalies, 0u);

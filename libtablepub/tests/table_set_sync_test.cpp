@@ -2,6 +2,7 @@
 // commit order, whatever order their messages arrive in.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -785,3 +786,58 @@ TEST(TableSetSync, RelayWithoutMultiTableSnapshotsFailsTheSet) {
 }
 
 }  // namespace
+
+// A callback that throws must not change what the engine does: the
+// transaction stays applied (once), the engine finishes the step, and the
+// first exception waits for the driver (SetSubscriber::poll).
+TEST(TableSetSync, ThrowingCallbackLeavesTheTransactionAppliedOnce) {
+    std::vector<std::uint64_t> calls;
+    TableSetSync sync({A, B}, {},
+                      {.on_transaction =
+                           [&](const SetWireTransaction& t) {
+                               calls.push_back(t.position);
+                               if (t.position == 11) throw std::runtime_error("callback failed at 11");
+                           },
+                       .on_snapshot = [](std::uint64_t) { throw std::runtime_error("snapshot callback failed"); },
+                       .on_state = {}});
+    Harness h;  // for its reply builders only
+    const TableSetSync::Clock::time_point now{};
+    sync.start(now);
+    auto req = sync.take_request();
+    ASSERT_TRUE(req);
+    // Position 11 arrives during the snapshot: applied by the drain after
+    // the throwing on_snapshot, in the same step.
+    EXPECT_NO_THROW(sync.on_message(A, tmsg(A, 6, 120, 11, insert(2, "a2")), now));
+    EXPECT_NO_THROW(sync.on_message(TX, txmsg(11, 120, {{A, 6, 6}}), now));
+    for (std::size_t i = 0; i < 2; ++i) {
+        auto b = h.begin(*req, i, 10, 100, 110, {}, i == 0 ? 5 : 3);
+        EXPECT_NO_THROW(sync.on_reply(b, now));
+        v1::Reply e;
+        e.set_request_id(req->request_id());
+        e.mutable_snapshot_end()->set_row_count(0);
+        EXPECT_NO_THROW(sync.on_reply(e, now));
+    }
+    EXPECT_EQ(sync.state(), SetState::live);
+    EXPECT_EQ(sync.position(), 11u);
+    EXPECT_EQ(calls, std::vector<std::uint64_t>{11});
+    auto err = sync.take_callback_error();
+    ASSERT_TRUE(err);
+    try {
+        std::rethrow_exception(err);
+    } catch (const std::runtime_error& ex) {
+        EXPECT_STREQ(ex.what(), "snapshot callback failed");  // the first one
+    }
+    EXPECT_FALSE(sync.callback_failed());
+    // The next transactions follow; a replayed 11 is a duplicate.
+    EXPECT_NO_THROW(sync.on_message(A, tmsg(A, 6, 120, 11, insert(2, "a2")), now));
+    EXPECT_NO_THROW(sync.on_message(TX, txmsg(11, 120, {{A, 6, 6}}), now));
+    EXPECT_NO_THROW(sync.on_message(B, tmsg(B, 4, 121, 12, insert(3, "b3")), now));
+    EXPECT_NO_THROW(sync.on_message(TX, txmsg(12, 121, {{B, 4, 4}}), now));
+    EXPECT_FALSE(sync.callback_failed());
+    EXPECT_EQ(calls, (std::vector<std::uint64_t>{11, 12}));
+    EXPECT_EQ(sync.position(), 12u);
+    EXPECT_EQ(sync.mirror(A)->size(), 1u);
+    EXPECT_EQ(sync.mirror(B)->size(), 1u);
+    EXPECT_EQ(sync.stats().transactions, 2u);
+    EXPECT_EQ(sync.stats().anomalies, 0u);
+}

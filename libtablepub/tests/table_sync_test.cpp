@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <vector>
 
 #include "helpers.hpp"
@@ -725,4 +726,82 @@ TEST(TableSync, RawTextKeptAsBytes) {
     google::protobuf::RepeatedPtrField<v1::Column> utf8;
     fill(&utf8, {{"id", tval("caf\xc3\xa9")}});
     EXPECT_EQ(h.sync.mirror().find(utf8), nullptr);
+}
+
+// A callback that throws must not change what the engine does: the change
+// stays applied (once), the engine finishes the step, and the first
+// exception waits for the driver (Subscriber::poll) to rethrow it.
+TEST(TableSync, ThrowingCallbackLeavesTheChangeAppliedOnce) {
+    std::vector<std::uint64_t> calls;
+    std::vector<std::string> states;
+    TableSync sync("public", "t", {},
+                   {.on_snapshot_begin = {},
+                    .on_snapshot_row = {},
+                    .on_snapshot_end = {},
+                    .on_change =
+                        [&](const std::string&, const v1::Message& m) {
+                            calls.push_back(m.seq());
+                            if (m.seq() == 2 || m.seq() == 3 || m.seq() == 6)
+                                throw std::runtime_error("callback failed at seq " + std::to_string(m.seq()));
+                        },
+                    .on_state =
+                        [&](const std::string&, SyncState, SyncState to, const std::string&) {
+                            states.push_back(to_string(to));
+                            throw std::runtime_error(std::string("state ") + to_string(to));
+                        }});
+    const TableSync::Clock::time_point now{};
+    sync.start(now);
+    auto req = sync.take_request();
+    ASSERT_TRUE(req);
+    // Buffered during the snapshot, applied by the drain at its end: the
+    // state callback and two change callbacks throw within that one step.
+    for (std::uint64_t seq = 1; seq <= 4; ++seq)
+        EXPECT_NO_THROW(sync.on_message(msg(seq, 200 + seq, insert(static_cast<std::int64_t>(seq), "a")), now));
+    v1::Reply b;
+    b.set_request_id(req->request_id());
+    auto* sb = b.mutable_snapshot_begin();
+    sb->set_xmin(100);
+    sb->set_xmax(100);
+    sb->set_schema_seq(1);
+    *sb->mutable_schema() = schema();
+    EXPECT_NO_THROW(sync.on_reply(b, now));
+    v1::Reply e;
+    e.set_request_id(req->request_id());
+    e.mutable_snapshot_end()->set_row_count(0);
+    EXPECT_NO_THROW(sync.on_reply(e, now));
+    EXPECT_EQ(sync.state(), SyncState::live);
+    EXPECT_EQ(states, std::vector<std::string>{"live"});
+    EXPECT_EQ(calls, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+    EXPECT_EQ(sync.last_seq(), 4u);
+    EXPECT_EQ(sync.mirror().size(), 4u);
+    EXPECT_EQ(sync.stats().applied, 4u);
+    ASSERT_TRUE(sync.callback_failed());
+    auto err = sync.take_callback_error();
+    ASSERT_TRUE(err);
+    try {
+        std::rethrow_exception(err);
+    } catch (const std::runtime_error& ex) {
+        EXPECT_STREQ(ex.what(), "state live");  // the first one; the later ones are dropped
+    }
+    EXPECT_FALSE(sync.callback_failed());
+    EXPECT_FALSE(sync.take_callback_error());
+
+    // Live: the failing change is applied, the next ones follow, none twice.
+    EXPECT_NO_THROW(sync.on_message(msg(5, 205, insert(5, "a")), now));
+    EXPECT_FALSE(sync.callback_failed());
+    EXPECT_NO_THROW(sync.on_message(msg(6, 206, update(5, "b")), now));
+    EXPECT_TRUE(sync.callback_failed());
+    EXPECT_NO_THROW(sync.on_message(msg(6, 206, update(5, "b")), now));  // a duplicate stays one
+    EXPECT_NO_THROW(sync.on_message(msg(7, 207, del(1)), now));
+    EXPECT_TRUE(sync.take_callback_error());
+    EXPECT_EQ(calls, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+    EXPECT_EQ(sync.last_seq(), 7u);
+    EXPECT_EQ(sync.mirror().size(), 4u);
+    google::protobuf::RepeatedPtrField<v1::Column> k;
+    fill(&k, {{"id", ival(5)}});
+    ASSERT_NE(sync.mirror().find(k), nullptr);
+    EXPECT_EQ(sync.mirror().find(k)->at("v").text(), "b");
+    EXPECT_EQ(sync.stats().applied, 7u);
+    EXPECT_EQ(sync.stats().duplicates, 1u);
+    EXPECT_EQ(sync.stats().anomalies, 0u);
 }

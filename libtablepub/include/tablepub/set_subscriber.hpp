@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -86,6 +87,15 @@ private:
 // callbacks run on that thread with the lock held (they may call read()
 // and status()). status() and read() may be called from any thread and
 // always see a transaction boundary.
+//
+// A callback that throws: the transaction (snapshot, state change) it was
+// called for stays applied (the view, position and statistics are as if
+// it had returned; it is not called again for it), the step under way is
+// finished, and the first such exception leaves poll() unchanged; later
+// callbacks of the same step still run (their exceptions are dropped).
+// Polling again goes on with the next transaction: nothing is skipped or
+// applied twice. On the thread of start(), the exception stops the thread
+// and failure() returns it.
 class SetSubscriber {
 public:
     // Throws std::invalid_argument for bad table names, no endpoints or
@@ -97,9 +107,18 @@ public:
     ~SetSubscriber();
 
     // Handles what arrives within `timeout` (at most ~100 ms per call).
+    // Rethrows the first exception of a callback (see above), and
+    // zmq::error_t.
     void poll(std::chrono::milliseconds timeout);
+    // Polls on a thread of its own until stop() or an exception; start()
+    // again after a failure resumes where it stopped. Call start() and
+    // stop() from one thread.
     void start();
     void stop() noexcept;
+    // The exception that stopped the thread of start() (a callback's, or
+    // zmq::error_t); null while it runs or if it ended by stop(). Kept
+    // until the next start().
+    [[nodiscard]] std::exception_ptr failure() const;
 
     [[nodiscard]] SetStatus status() const;
     // Runs fn with the read view of every table of the set under the lock:

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,6 +53,14 @@ struct TableStatus {
 // Owns a SUB and a DEALER socket and one TableSync per table. Drive it with
 // poll() from one thread, or start() a thread of its own; callbacks run on
 // that thread. status() and with_table() may be called from any thread.
+//
+// A callback that throws: the change it was called for stays applied (the
+// mirror, last_seq and the statistics are as if it had returned; it is not
+// called again for that change), the step under way is finished, and the
+// first such exception leaves poll() unchanged; later callbacks of the same
+// step still run (their exceptions are dropped). Polling again goes on
+// with the next change: nothing is skipped or applied twice. On the thread
+// of start(), the exception stops the thread and failure() returns it.
 class Subscriber {
 public:
     // Throws std::invalid_argument for a table name without a dot, no
@@ -63,9 +72,18 @@ public:
     ~Subscriber();
 
     // Handles what arrives within `timeout` (at most ~100 ms per call).
+    // Rethrows the first exception of a callback (see above), and
+    // zmq::error_t.
     void poll(std::chrono::milliseconds timeout);
+    // Polls on a thread of its own until stop() or an exception; start()
+    // again after a failure resumes where it stopped. Call start() and
+    // stop() from one thread.
     void start();
     void stop() noexcept;
+    // The exception that stopped the thread of start() (a callback's, or
+    // zmq::error_t); null while it runs or if it ended by stop(). Kept
+    // until the next start().
+    [[nodiscard]] std::exception_ptr failure() const;
 
     [[nodiscard]] std::vector<TableStatus> status() const;
     // Calls fn for every row of the table's mirror (in no particular order)

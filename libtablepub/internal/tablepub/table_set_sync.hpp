@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "tablepub.pb.h"
+#include "tablepub/callback_error.hpp"
 #include "tablepub/mirror.hpp"
 #include "tablepub/pg_snapshot.hpp"
 #include "tablepub/set_types.hpp"
@@ -100,6 +102,11 @@ public:
     // is decided then.
     [[nodiscard]] const std::optional<Clock::time_point>& retry_at() const noexcept { return retry_at_; }
     [[nodiscard]] const SetStats& stats() const noexcept { return stats_; }
+    // A callback threw during the last calls: the engine went on as if it
+    // had returned (the change stays applied). take_callback_error() hands
+    // the first such exception over, once.
+    [[nodiscard]] bool callback_failed() const noexcept { return callback_error_.failed(); }
+    [[nodiscard]] std::exception_ptr take_callback_error() noexcept { return callback_error_.take(); }
 
 private:
     struct Table {
@@ -151,6 +158,11 @@ private:
     std::map<std::string, Table> tables_;  // by topic
     SetOptions options_;
     SetSyncCallbacks callbacks_;
+    CallbackError callback_error_;
+    template <class F, class... Args>
+    void notify(const F& f, Args&&... args) noexcept {
+        callback_error_.call(f, std::forward<Args>(args)...);
+    }
 
     SetState state_ = SetState::syncing;
     std::string reason_;

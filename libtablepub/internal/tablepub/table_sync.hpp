@@ -10,12 +10,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "tablepub.pb.h"
+#include "tablepub/callback_error.hpp"
 #include "tablepub/mirror.hpp"
 #include "tablepub/pg_snapshot.hpp"
 #include "tablepub/sync_types.hpp"
@@ -69,6 +72,11 @@ public:
     [[nodiscard]] std::uint64_t schema_seq() const noexcept { return schema_seq_; }
     [[nodiscard]] const std::optional<PgSnapshot>& snapshot() const noexcept { return filter_; }
     [[nodiscard]] const SyncStats& stats() const noexcept { return stats_; }
+    // A callback threw during the last calls: the engine went on as if it
+    // had returned (the change stays applied). take_callback_error() hands
+    // the first such exception over, once.
+    [[nodiscard]] bool callback_failed() const noexcept { return callback_error_.failed(); }
+    [[nodiscard]] std::exception_ptr take_callback_error() noexcept { return callback_error_.take(); }
 
 private:
     enum class Pending { none, snapshot, replay };
@@ -97,6 +105,11 @@ private:
     std::string schema_name_, table_name_, name_;
     SyncOptions options_;
     SyncCallbacks callbacks_;
+    CallbackError callback_error_;
+    template <class F, class... Args>
+    void notify(const F& f, Args&&... args) noexcept {
+        callback_error_.call(f, std::forward<Args>(args)...);
+    }
 
     SyncState state_ = SyncState::syncing;
     std::string reason_;
