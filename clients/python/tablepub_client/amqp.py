@@ -38,6 +38,11 @@ from .sync import FAILED, LIVE, MOVED, UNPUBLISHED
 # The content type the relay sets (docs/protocol.md section 12).
 CONTENT_TYPE = "application/x-protobuf; proto=tablepub.v1.Message"
 
+# Reconnecting to the broker waits RECONNECT_BACKOFF_MIN seconds after the
+# first failure, twice as long after each next one, at most
+# RECONNECT_BACKOFF_MAX (as the relay's own reconnects).
+RECONNECT_BACKOFF_MIN, RECONNECT_BACKOFF_MAX = 0.1, 5.0
+
 
 def parse_amqp_message(body, tables):
     """(TableSync, Message) for a message body from the queue, or None when it
@@ -76,7 +81,7 @@ class AmqpSubscriber(Subscriber):
         self.errors = (OSError,) + tuple(probe.connection_errors) + tuple(probe.channel_errors)
         self.conn = None
         self.why_disconnected = ""
-        self.reconnect_at, self.backoff = 0.0, 0.1
+        self.reconnect_at, self.backoff = 0.0, RECONNECT_BACKOFF_MIN
         self.to_recheck = set()
         self.amqp_stats = dict(connects=0, disconnects=0, messages=0, foreign=0)
         super().__init__([], snapshot_endpoints, tables, **options)
@@ -110,7 +115,7 @@ class AmqpSubscriber(Subscriber):
         self.fd = conn.connection.sock.fileno()
         self.amqp_stats["connects"] += 1
         self.last_tag = None
-        self.backoff = 0.1
+        self.backoff = RECONNECT_BACKOFF_MIN
         if self.amqp_stats["connects"] > 1:
             self.to_recheck = set(self.tables.values())
 
@@ -122,7 +127,7 @@ class AmqpSubscriber(Subscriber):
             pass
         self.conn = None
         self.reconnect_at = now + self.backoff
-        self.backoff = min(self.backoff * 2, 5.0)
+        self.backoff = min(self.backoff * 2, RECONNECT_BACKOFF_MAX)
 
     def _poller(self):
         p = zmq.Poller()
@@ -138,7 +143,8 @@ class AmqpSubscriber(Subscriber):
             try:
                 self._connect()
             except self.errors as e:
-                self.reconnect_at, self.backoff = now + self.backoff, min(self.backoff * 2, 5.0)
+                self.reconnect_at = now + self.backoff
+                self.backoff = min(self.backoff * 2, RECONNECT_BACKOFF_MAX)
                 self.why_disconnected = str(e)
                 return
         try:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tablepub.pb.h"
+#include "tablepub/backoff.hpp"
 #include "tablepub/callback_error.hpp"
 #include "tablepub/mirror.hpp"
 #include "tablepub/pg_snapshot.hpp"
@@ -175,10 +176,8 @@ private:
     unsigned replay_attempts_ = 0;
     // Requests in a row answered "not now" (no reply, UNAVAILABLE, BUSY,
     // TIMEOUT, INTERNAL): the retry waits retry_delay times this, at most
-    // kMaxBackoffSteps times, as the per-table engine and the Python
-    // client do (docs/protocol.md section 9).
+    // kMaxBackoffSteps times (backoff.hpp).
     unsigned transient_failures_ = 0;
-    static constexpr unsigned kMaxBackoffSteps = 10;
     std::string replay_topic_;  // what the replay in progress fetches (a table or ".tx")
     // The seqs (positions for ".tx") it asked for: a reply's messages
     // outside them are not held (a relay must not grow our buffers).

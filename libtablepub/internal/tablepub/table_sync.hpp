@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "tablepub.pb.h"
+#include "tablepub/backoff.hpp"
 #include "tablepub/callback_error.hpp"
 #include "tablepub/mirror.hpp"
 #include "tablepub/pg_snapshot.hpp"
@@ -125,9 +126,8 @@ private:
     std::uint64_t snap_rows_ = 0;
     unsigned replay_attempts_ = 0;
     // Replay requests in a row that got a transient answer: the retry waits
-    // retry_delay times this, at most kMaxBackoffSteps times.
+    // retry_delay times this, at most kMaxBackoffSteps times (backoff.hpp).
     unsigned transient_failures_ = 0;
-    static constexpr unsigned kMaxBackoffSteps = 10;
     std::uint64_t replay_start_seq_ = 0;
 
     std::optional<PgSnapshot> filter_;
