@@ -47,7 +47,7 @@ ch.queue_declare("bench", durable=True, auto_delete=False)
 ch.queue_bind("bench", "tablepub", "tablepub.public.#")
 c.close()
 PY
-pub=tcp://127.0.0.1:$(broker_free_port)
+pub=tcp://127.0.0.1:$(free_port)
 base=0
 now() { date +%s.%N; }
 round() {

@@ -84,7 +84,7 @@ done
 echo
 
 # --- 3: concurrent snapshots -------------------------------------------
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$BENCH_ROOT/tests/lib/free_port.sh"
 PUB=tcp://127.0.0.1:$(free_port)
 SNAP=tcp://127.0.0.1:$(free_port)
 psqlq -c "CREATE EXTENSION tablepub" \

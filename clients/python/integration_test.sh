@@ -28,8 +28,9 @@ SELECT tablepub.publish('t2');
 SQL
 . "$root/tests/lib/relay_role.sh"
 create_relay_role
-P=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-S=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$root/tests/lib/free_port.sh"
+P=$(free_port)
+S=$(free_port)
 "$relay_bin" --db "dbname=postgres user=$RELAY_ROLE" --publish tcp://127.0.0.1:$P --snapshot tcp://127.0.0.1:$S \
     --heartbeat-interval 1000 2>"$D/relay.log" &
 RELAY=$!

@@ -38,7 +38,7 @@ SELECT tablepub.publish('other');
 SQL
 . "$root/tests/lib/relay_role.sh"
 create_relay_role
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/tests/lib/free_port.sh"
 P=$(free_port)
 S=$(free_port)
 start_relay() {

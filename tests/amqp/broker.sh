@@ -13,14 +13,14 @@
 #                        so broker_start again is a broker restart
 # BROKER_URL is amqp://guest:guest@127.0.0.1:PORT/ afterwards.
 
-broker_free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/free_port.sh"
 
 broker_init() {
     BROKER_DIR=$1
     mkdir -p "$BROKER_DIR/home" "$BROKER_DIR/log"
-    BROKER_PORT=$(broker_free_port)
-    BROKER_DIST_PORT=$(broker_free_port)
-    BROKER_EPMD_PORT=$(broker_free_port)
+    BROKER_PORT=$(free_port)
+    BROKER_DIST_PORT=$(free_port)
+    BROKER_EPMD_PORT=$(free_port)
     BROKER_NODE="tp$$@localhost"
     BROKER_URL="amqp://guest:guest@127.0.0.1:$BROKER_PORT/"
     echo "[]." >"$BROKER_DIR/enabled_plugins"

@@ -99,8 +99,8 @@ BEGIN
 END $$;
 SQL
 sql() { psql -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
-pub=tcp://127.0.0.1:$(broker_free_port)
-snap=tcp://127.0.0.1:$(broker_free_port)
+pub=tcp://127.0.0.1:$(free_port)
+snap=tcp://127.0.0.1:$(free_port)
 wait "$broker_starting" || { cat "$D/broker-start.log" >&2; fail "the broker did not start"; }
 log "broker up on $BROKER_URL"
 

@@ -118,7 +118,7 @@ if [ "${DEMO_OSLO:-0}" = 1 ]; then
     say "an unmodified oslo.messaging notification listener on $BROKER_URL (exchange openstack, topic notifications)"
 fi
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/tests/lib/free_port.sh"
 PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
 start_relay() {
     "$relay_bin" --db "dbname=$PGDATABASE user=$RELAY_ROLE" --publish "$PUB" --snapshot "$SNAP" \

@@ -73,8 +73,8 @@ SELECT tablepub.publish('acct_a');
 SELECT tablepub.publish('acct_b');
 SQL
 create_relay_role
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pub=tcp://127.0.0.1:$(port) snap=tcp://127.0.0.1:$(port)
+. "$root/tests/lib/free_port.sh"
+pub=tcp://127.0.0.1:$(free_port) snap=tcp://127.0.0.1:$(free_port)
 "$build/bin/tablepub-relay" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$RELAY_ROLE" \
     --publish "$pub" --snapshot "$snap" --heartbeat-interval 500 --poll-interval 200 \
     2>"$T/relay.log" &

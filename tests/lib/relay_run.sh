@@ -5,6 +5,7 @@
 . "$root/tests/lib/procs.sh"
 . "$root/tests/lib/workdir.sh"
 . "$root/tests/lib/relay_role.sh"
+. "$root/tests/lib/free_port.sh"
 
 RELAY= TAIL= RAW= WORK=
 
@@ -32,7 +33,6 @@ run_start() {
     . "$PGD/env"
 }
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # relay_setup: after CREATE EXTENSION, the relay's least-privilege login
 # (RELAY_ROLE) and its endpoints PUB and SNAP on free ports.

@@ -91,7 +91,7 @@ psql -qXAt -c "SELECT extversion FROM pg_extension WHERE extname = 'tablepub'"
 . "$root/tests/lib/relay_role.sh"
 create_relay_role
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/tests/lib/free_port.sh"
 P=$(free_port); M=$(free_port)
 # The packaged example with this cluster's settings, as the unit reads it.
 sed -e "s|^db = .*|db = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$RELAY_ROLE\"|" \

@@ -61,7 +61,7 @@ with open(sys.argv[2], "a") as out:
 PY
 NOTIFY=$!
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/tests/lib/free_port.sh"
 P=$(free_port); M=$(free_port); W=$(free_port)
 
 NOTIFY_SOCKET=$D/notify.sock "$relay_bin" --db "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$RELAY_ROLE" \

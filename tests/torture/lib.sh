@@ -36,6 +36,7 @@ PGD=$D/pg
 . "$root/tests/lib/procs.sh"
 . "$root/tests/lib/workdir.sh"
 . "$root/tests/lib/all_published.sh"
+. "$root/tests/lib/free_port.sh"
 
 declare -A TT_PID=()     # name -> pid of every process we started
 declare -A TT_SUB=()     # subscriber name -> "tail" | "py"
@@ -63,7 +64,6 @@ trap 'exit 130' INT TERM
 tt_fail() { echo "FAIL: $*" >&2; exit 1; }
 tt_log() { echo "[$scenario $(( $(date +%s) - tt_start ))s] $*"; }
 
-tt_free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # tt_pg_start [-c name=value ...]: the cluster; PG* exported (superuser).
 tt_pg_start() {
@@ -165,8 +165,8 @@ declare -A TT_PUB=() TT_SNAP=()
 tt_endpoints() {
     local name=$1
     [ -n "${TT_PUB[$name]:-}" ] && return 0
-    TT_PUB[$name]=tcp://127.0.0.1:$(tt_free_port)
-    TT_SNAP[$name]=tcp://127.0.0.1:$(tt_free_port)
+    TT_PUB[$name]=tcp://127.0.0.1:$(free_port)
+    TT_SNAP[$name]=tcp://127.0.0.1:$(free_port)
 }
 
 # tt_relay NAME [relay flags...]: starts (or restarts) relay NAME against

@@ -118,7 +118,7 @@ create_relay_role
 psql -qX -v ON_ERROR_STOP=1 -c \
     "GRANT EXECUTE ON FUNCTION tablepub.published_attnums(tablepub.publication) TO tablepub_relay" >/dev/null
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/tests/lib/free_port.sh"
 PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
 start_relay() {  # start_relay BINARY LOG
     "$1" --db "dbname=$PGDATABASE user=$RELAY_ROLE" --publish "$PUB" --snapshot "$SNAP" \
