@@ -12,11 +12,7 @@ table outside the subscriber's set), some roll back. Failing statements
 (deadlocks, a foreign key refusing a delete) abort their transaction, which
 the database then keeps consistent on its own.
 """
-import random
-import subprocess
-import sys
-import threading
-import time
+import psql_writers
 
 
 def transaction(r):
@@ -56,35 +52,5 @@ def transaction(r):
     return out
 
 
-def writer(seed, n, deadline, counts):
-    rng = random.Random(seed * 1000 + n)
-    p = subprocess.Popen(["psql", "-qX", "-v", "ON_ERROR_STOP=0", "-f", "-"],
-                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         text=True)
-    sent = 0
-    try:
-        while time.monotonic() < deadline:
-            p.stdin.write("\n".join(transaction(rng)) + "\n")
-            p.stdin.flush()
-            sent += 1
-            time.sleep(rng.uniform(0.002, 0.012))
-    finally:
-        p.stdin.close()
-        p.wait()
-    counts[n] = sent
-
-
-def main():
-    seed, seconds, writers = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    deadline = time.monotonic() + seconds
-    counts = {}
-    threads = [threading.Thread(target=writer, args=(seed, n, deadline, counts)) for n in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    print("tx workload: %d transactions sent by %d writers" % (sum(counts.values()), writers))
-
-
 if __name__ == "__main__":
-    main()
+    psql_writers.main("tx workload", lambda rng: lambda: transaction(rng))

@@ -12,11 +12,7 @@ collisions, deadlocks) abort their transaction, which is part of the test:
 only what commits may reach the subscriber. The same SEED gives the same
 statements (their interleaving depends on timing).
 """
-import random
-import subprocess
-import sys
-import threading
-import time
+import psql_writers
 
 
 def lit(v):
@@ -149,37 +145,5 @@ class Gen:
         return out
 
 
-def writer(seed, n, deadline, counts):
-    rng = random.Random(seed * 1000 + n)
-    gen = Gen(rng)
-    p = subprocess.Popen(["psql", "-qX", "-v", "ON_ERROR_STOP=0", "-f", "-"],
-                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         text=True)
-    sent = 0
-    try:
-        while time.monotonic() < deadline:
-            p.stdin.write("\n".join(gen.transaction()) + "\n")
-            p.stdin.flush()
-            sent += 1
-            # Keep psql's backlog short so the run ends near the deadline.
-            time.sleep(rng.uniform(0.002, 0.012))
-    finally:
-        p.stdin.close()
-        p.wait()
-    counts[n] = sent
-
-
-def main():
-    seed, seconds, writers = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    deadline = time.monotonic() + seconds
-    counts = {}
-    threads = [threading.Thread(target=writer, args=(seed, n, deadline, counts)) for n in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    print("workload: %d transactions sent by %d writers" % (sum(counts.values()), writers))
-
-
 if __name__ == "__main__":
-    main()
+    psql_writers.main("workload", lambda rng: Gen(rng).transaction)
