@@ -115,4 +115,15 @@ inline v1::Message heartbeat(std::uint64_t seq, std::uint64_t interval_ms = 1000
     return m;
 }
 
+// What a relay answers to a replay request: ReplayBegin at its from_seq,
+// one chunk with `msgs`, ReplayEnd with their count.
+inline std::vector<v1::Reply> replay_replies(const v1::Request& req, const std::vector<v1::Message>& msgs) {
+    std::vector<v1::Reply> out(3);
+    for (auto& r : out) r.set_request_id(req.request_id());
+    out[0].mutable_replay_begin()->set_from_seq(req.replay().from_seq());
+    for (const auto& m : msgs) *out[1].mutable_replay_messages()->add_messages() = m;
+    out[2].mutable_replay_end()->set_message_count(msgs.size());
+    return out;
+}
+
 }  // namespace testutil

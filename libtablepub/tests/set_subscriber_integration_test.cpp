@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "callback_failures.hpp"
 #include "harness.hpp"
 #include "tablepub/set_subscriber.hpp"
 #include "tablepub/table_set_sync.hpp"
@@ -19,6 +20,9 @@ namespace tablepub::test {
 namespace {
 
 using namespace std::chrono_literals;
+using testutil::poll_until_exceptions;
+using testutil::wait_failure;
+using testutil::what;
 
 constexpr std::int64_t total = 200 * 1000;
 
@@ -207,28 +211,12 @@ TEST_F(SetSubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesATransact
         }
     };
     SetSubscriber sub(options(), cb);
-    int caught = 0;
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (caught < 2 && std::chrono::steady_clock::now() < until) {
-        try {
-            sub.poll(100ms);
-        } catch (const std::runtime_error& e) {
-            ++caught;
-            EXPECT_EQ(std::string(e.what()), "callback failed at position " + std::to_string(thrown));
-        }
-    }
-    ASSERT_EQ(caught, 2);
+    ASSERT_EQ(poll_until_exceptions(sub, 2, [&] { return "callback failed at position " + std::to_string(thrown); }),
+              2);
     sub.start();
-    std::exception_ptr failure;
-    for (const auto wait_until = std::chrono::steady_clock::now() + 20s;
-         !failure && std::chrono::steady_clock::now() < wait_until; failure = sub.failure())
-        std::this_thread::sleep_for(20ms);
+    const auto failure = wait_failure(sub);
     ASSERT_TRUE(failure) << "the third exception should have stopped the thread";
-    try {
-        std::rethrow_exception(failure);
-    } catch (const std::runtime_error& e) {
-        EXPECT_EQ(std::string(e.what()), "callback failed at position " + std::to_string(thrown));
-    }
+    EXPECT_EQ(what(failure), "callback failed at position " + std::to_string(thrown));
     sub.start();
     EXPECT_FALSE(sub.failure());
     std::this_thread::sleep_for(500ms);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "callback_failures.hpp"
 #include "harness.hpp"
 #include "tablepub/subscriber.hpp"
 #include "tablepub/table_sync.hpp"
@@ -23,6 +24,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using Subscriber = tablepub::Subscriber;  // not the harness's raw SUB collector
+using testutil::poll_until_exceptions;
+using testutil::wait_failure;
+using testutil::what;
 
 class SubscriberIT : public ClusterTest {
 protected:
@@ -185,25 +189,6 @@ TEST_F(SubscriberIT, JoinsMidStreamAndMirrorEqualsTable) {
     EXPECT_EQ(st.stats.anomalies, 0u);
 }
 
-// What the thread of start() ended with, or null if it still runs after
-// `timeout`.
-std::exception_ptr wait_failure(const Subscriber& sub, std::chrono::seconds timeout = 20s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (auto e = sub.failure()) return e;
-        std::this_thread::sleep_for(20ms);
-    }
-    return nullptr;
-}
-
-std::string what(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    }
-}
-
 // An on_change that throws: with poll() the exception leaves poll(); with
 // start() it stops the thread (no std::terminate) and failure() shows it;
 // polling or starting again goes on, and no change is lost or doubled.
@@ -224,17 +209,7 @@ TEST_F(SubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesAChange) {
         }
     };
     Subscriber sub(options({"public.t"}), cb);
-    int caught = 0;
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (caught < 2 && std::chrono::steady_clock::now() < until) {
-        try {
-            sub.poll(100ms);
-        } catch (const std::runtime_error& e) {
-            ++caught;
-            EXPECT_EQ(std::string(e.what()), "callback failed at seq " + std::to_string(thrown));
-        }
-    }
-    ASSERT_EQ(caught, 2);
+    ASSERT_EQ(poll_until_exceptions(sub, 2, [&] { return "callback failed at seq " + std::to_string(thrown); }), 2);
     sub.start();
     const auto failure = wait_failure(sub);
     ASSERT_TRUE(failure) << "the third exception should have stopped the thread";

@@ -129,18 +129,7 @@ struct Harness {
 
     void replay(const v1::Request& req, const std::vector<v1::Message>& msgs) {
         ASSERT_TRUE(req.has_replay());
-        v1::Reply b;
-        b.set_request_id(req.request_id());
-        b.mutable_replay_begin()->set_from_seq(req.replay().from_seq());
-        reply(b);
-        v1::Reply chunk;
-        chunk.set_request_id(req.request_id());
-        for (const auto& m : msgs) *chunk.mutable_replay_messages()->add_messages() = m;
-        reply(chunk);
-        v1::Reply e;
-        e.set_request_id(req.request_id());
-        e.mutable_replay_end()->set_message_count(msgs.size());
-        reply(e);
+        for (const auto& r : replay_replies(req, msgs)) reply(r);
     }
 
     // Live with the snapshot P=10, S=(100, 110, [105]), a at seq 5 with
@@ -153,6 +142,20 @@ struct Harness {
 
     bool has(const std::string& table, std::int64_t id) {
         return sync.mirror(table)->find(insert(id, "").key()) != nullptr;
+    }
+
+    // After a failed request: the delay (ms) the engine waits before it asks
+    // again; then that time passes and it asks again (take() the request).
+    // -1, and the test fails, when it set no retry.
+    long wait_for_retry() {
+        if (!sync.retry_at()) {
+            ADD_FAILURE() << "no retry set";
+            return -1;
+        }
+        const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*sync.retry_at() - now).count();
+        now = *sync.retry_at();
+        sync.tick(now);
+        return delay;
     }
 };
 
@@ -662,10 +665,7 @@ TEST(TableSetSync, TransientFailuresBackOffUpToFiveSeconds) {
         } else {
             h.sync.on_request_failed(req.request_id(), "no reply", h.now);
         }
-        ASSERT_TRUE(h.sync.retry_at());
-        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
-        h.now = *h.sync.retry_at();
-        h.sync.tick(h.now);
+        delays.push_back(h.wait_for_retry());
         req = h.take();
         ASSERT_TRUE(req.has_replay());
     }
@@ -689,10 +689,7 @@ TEST(TableSetSync, SnapshotRetriesBackOffToo) {
     std::vector<long> delays;
     for (int i = 0; i < 11; ++i) {
         h.sync.on_request_failed(req.request_id(), "no reply", h.now);
-        ASSERT_TRUE(h.sync.retry_at());
-        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*h.sync.retry_at() - h.now).count());
-        h.now = *h.sync.retry_at();
-        h.sync.tick(h.now);
+        delays.push_back(h.wait_for_retry());
         req = h.take();
         ASSERT_TRUE(req.has_snapshot());
     }

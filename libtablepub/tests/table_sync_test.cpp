@@ -66,18 +66,7 @@ struct Harness {
 
     void replay(const v1::Request& req, const std::vector<v1::Message>& msgs) {
         EXPECT_TRUE(req.has_replay());
-        v1::Reply b;
-        b.set_request_id(req.request_id());
-        b.mutable_replay_begin()->set_from_seq(req.replay().from_seq());
-        reply(b);
-        v1::Reply chunk;
-        chunk.set_request_id(req.request_id());
-        for (const auto& m : msgs) *chunk.mutable_replay_messages()->add_messages() = m;
-        reply(chunk);
-        v1::Reply e;
-        e.set_request_id(req.request_id());
-        e.mutable_replay_end()->set_message_count(msgs.size());
-        reply(e);
+        for (const auto& r : replay_replies(req, msgs)) reply(r);
     }
 
     void error(const v1::Request& req, v1::ErrorCode code) {

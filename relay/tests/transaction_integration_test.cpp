@@ -43,7 +43,16 @@ protected:
         return start_relay_process(std::move(args));
     }
 
+    // A DEALER on the relay's snapshot endpoint, for replay().
+    zmq::socket_t snapshot_dealer() {
+        zmq::socket_t dealer(ctx_, zmq::socket_type::dealer);
+        dealer.set(zmq::sockopt::rcvtimeo, 10000);
+        dealer.connect(snapshot_);
+        return dealer;
+    }
+
     std::string endpoint_, snapshot_;
+    zmq::context_t ctx_{1};
 };
 
 // What a subscriber of every topic saw, checked against the rules of
@@ -108,6 +117,23 @@ TxCheck check_transactions(const std::vector<Received>& msgs) {
                                    std::to_string(m->msg.position()) + " has no Transaction");
     }
     return out;
+}
+
+// A replay of ".tx" (transactions) from position `from`.
+v1::ReplayRequest tx_replay(std::uint64_t from) {
+    v1::ReplayRequest r;
+    r.set_transactions(true);
+    r.set_from_seq(from);
+    return r;
+}
+
+// A replay of table public.`table` from seq `from`.
+v1::ReplayRequest table_replay(const std::string& table, std::uint64_t from) {
+    v1::ReplayRequest r;
+    r.set_schema_name("public");
+    r.set_table_name(table);
+    r.set_from_seq(from);
+    return r;
 }
 
 std::vector<v1::Message> replay(zmq::socket_t& dealer, std::uint64_t id, const v1::ReplayRequest& what,
@@ -220,24 +246,15 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     // Replays give the same bytes: the transactions (by position) and a
     // table (whose messages carry positions of a batch shared with the
     // other table).
-    zmq::context_t ctx(1);
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::rcvtimeo, 10000);
-    dealer.connect(snapshot_);
-    v1::ReplayRequest txr;
-    txr.set_transactions(true);
-    txr.set_from_seq(2);
+    auto dealer = snapshot_dealer();
+    const auto txr = tx_replay(2);
     const auto txs = replay(dealer, 1, txr);
     ASSERT_EQ(txs.size(), total - 1);
     std::map<std::pair<std::string, std::uint64_t>, std::string> live;
     for (const auto& m : all) live.emplace(std::make_pair(m.topic, m.msg.seq()), m.raw);
     for (const auto& m : txs) EXPECT_EQ(m.SerializeAsString(), live.at({".tx", m.seq()})) << "position " << m.seq();
 
-    v1::ReplayRequest tr;
-    tr.set_schema_name("public");
-    tr.set_table_name("instance_metadata");
-    tr.set_from_seq(1);
-    const auto meta = replay(dealer, 2, tr);
+    const auto meta = replay(dealer, 2, table_replay("instance_metadata", 1));
     ASSERT_GT(meta.size(), 1000u);
     for (const auto& m : meta)
         EXPECT_EQ(m.SerializeAsString(), live.at({"public.instance_metadata", m.seq()})) << "seq " << m.seq();
@@ -249,11 +266,8 @@ TEST_F(TransactionIT, TwoTablesOnePositionSurvivesKill9) {
     EXPECT_TRUE(replay(dealer, 3, bad, &err).empty());
     EXPECT_EQ(err.code(), v1::MALFORMED_REQUEST);
     db_.exec("DELETE FROM tablepub.relay_batch WHERE first_position <= 3");
-    v1::ReplayRequest gone;
-    gone.set_transactions(true);
-    gone.set_from_seq(1);
     err.Clear();
-    EXPECT_TRUE(replay(dealer, 4, gone, &err).empty());
+    EXPECT_TRUE(replay(dealer, 4, tx_replay(1), &err).empty());
     EXPECT_EQ(err.code(), v1::GONE);
     EXPECT_EQ(second.terminate(), 0);
 }
@@ -304,25 +318,16 @@ TEST_F(TransactionIT, LateTransactionSubscriberGetsEveryPositionWithReplay) {
     EXPECT_GT(first_live, 42u) << "Transaction messages went out before anyone subscribed to them";
     EXPECT_EQ(live.rbegin()->first - first_live + 1, live.size()) << "a gap in the live positions";
 
-    zmq::context_t ctx(1);
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::rcvtimeo, 10000);
-    dealer.connect(snapshot_);
-    v1::ReplayRequest all;
-    all.set_transactions(true);
-    all.set_from_seq(1);
-    const auto replayed = replay(dealer, 1, all);
+    auto dealer = snapshot_dealer();
+    const auto replayed = replay(dealer, 1, tx_replay(1));
     ASSERT_EQ(replayed.size(), total);
     // the tables' messages, every one (the live subscriber may have joined
     // after the first)
     std::map<std::pair<std::string, std::uint64_t>, v1::Message> by_seq;
     std::uint64_t id = 2;
     for (const std::string table : {"a", "b"}) {
-        v1::ReplayRequest tr;
-        tr.set_schema_name("public");
-        tr.set_table_name(table);
-        tr.set_from_seq(1);
-        for (const auto& m : replay(dealer, id++, tr)) by_seq.emplace(std::make_pair("public." + table, m.seq()), m);
+        for (const auto& m : replay(dealer, id++, table_replay(table, 1)))
+            by_seq.emplace(std::make_pair("public." + table, m.seq()), m);
     }
     ASSERT_EQ(by_seq.size(), 1 + 2 * static_cast<std::size_t>(n) + 1 + static_cast<std::size_t>(n));
     std::set<std::uint64_t> listed;  // positions of the table messages the Transactions list

@@ -15,11 +15,7 @@ set -euo pipefail
 seed=${1:?usage: run.sh SEED [BUILD]}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$(cd "${2:-$root/build}" && pwd)
-relay_bin=$build/bin/tablepub-relay
-tail_bin=$build/bin/tablepub-tail
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
+RUN_BUILD=${2:-}
 WORK_SECONDS=${CONSISTENCY_SECONDS:-24}
 WRITERS=${CONSISTENCY_WRITERS:-3}
 start=$(date +%s)

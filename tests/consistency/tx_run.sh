@@ -16,11 +16,7 @@ set -euo pipefail
 seed=${1:?usage: tx_run.sh SEED [BUILD]}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$(cd "${2:-$root/build}" && pwd)
-relay_bin=$build/bin/tablepub-relay
-tail_bin=$build/bin/tablepub-tail
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
+RUN_BUILD=${2:-}
 WORK_SECONDS=${TX_CONSISTENCY_SECONDS:-12}
 WRITERS=${TX_CONSISTENCY_WRITERS:-3}
 SET=public.checking,public.savings,public.parent,public.child

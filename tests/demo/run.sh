@@ -140,18 +140,10 @@ else
     say "workload running for ${SECONDS_OF_WORK}s: boots, state changes, resizes, deletes, password and quota updates"
 fi
 
-dumps=0
-refresh_status() {  # ask the subscriber to write its mirror and status; wait for it
-    local j
-    dumps=$((dumps + 1))
-    kill -USR1 "$TAIL"
-    for j in $(seq 1 30); do
-        "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
-            "$D/mirror.jsonl.status" "$dumps" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. "$root/tests/lib/mirror_end.sh"
+# refresh_status: asks the subscriber to write its mirror and status and
+# waits up to 3 s for it (the demo shows what it has, it does not fail).
+refresh_status() { mirror_dump_within 30; }
 status_line() {
     local db sub=""
     db=$(psql -qXAt -F ' ' -c "SELECT (SELECT count(*) FROM instances),
@@ -249,7 +241,7 @@ stop_pid "$TX_TAIL"; TX_TAIL=
 
 caught=0
 for i in $(seq 1 60); do
-    if refresh_status && "$py" "$root/tests/consistency/caught_up.py" "$D/mirror.jsonl.status" "$dumps"; then
+    if refresh_status && "$py" "$root/tests/consistency/caught_up.py" "$D/mirror.jsonl.status" "$MIRROR_DUMPS"; then
         caught=$((caught + 1))
     else
         caught=0

@@ -20,11 +20,7 @@ set -euo pipefail
 seed=${1:?usage: crash_restart.sh SEED [BUILD]}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$(cd "${2:-$root/build}" && pwd)
-relay_bin=$build/bin/tablepub-relay
-tail_bin=$build/bin/tablepub-tail
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
+RUN_BUILD=${2:-}
 CRASH_COUNT=${CRASH_COUNT:-5}
 CLIENTS=${CRASH_CLIENTS:-4}
 # Transactions per second: at this rate a WAL page fills in tens of

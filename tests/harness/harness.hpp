@@ -41,11 +41,17 @@ public:
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
     [[nodiscard]] std::string conninfo(const std::string& dbname = "postgres") const;
     // How a relay connects: as RELAY_ROLE, a non-superuser LOGIN role that is
-    // only a member of tablepub_relay (the least privilege README.md documents).
-    [[nodiscard]] std::string relay_conninfo(const std::string& dbname = "postgres") const;
+    // only a member of tablepub_relay (the least privilege README.md documents),
+    // or as another such role made by create_relay_role.
+    [[nodiscard]] std::string relay_conninfo(const std::string& dbname = "postgres",
+                                             const std::string& role = RELAY_ROLE) const;
     // A fresh database with the extension installed (and RELAY_ROLE created
     // once the extension created tablepub_relay); returns its conninfo.
     std::string create_database(const std::string& name);
+    // A relay role like RELAY_ROLE named `role` (made unless it exists), for
+    // a test that changes the role's attributes: the cluster and RELAY_ROLE
+    // are shared by the tests of a binary.
+    void create_relay_role(const std::string& role);
     static constexpr const char* RELAY_ROLE = "tablepub_test_relay";
     void pgtmp(const std::string& action);
 

@@ -1,23 +1,31 @@
 # Sourced by the tests that follow tables with one tablepub-tail --mirror
 # subscriber and end by checking it (tests/consistency/run.sh, tx_run.sh,
-# tests/durability/crash_restart.sh, tests/upgrade/run.sh). Needs root, py,
-# D, TAIL (the tail's pid: its mirror is $D/mirror.jsonl, its output
-# $D/tail.jsonl, its stderr $D/tail.err) and stop_pid (tests/lib/procs.sh).
+# tests/durability/crash_restart.sh, tests/upgrade/run.sh; the demo uses
+# mirror_dump_within). Needs root, py, D, TAIL (the tail's pid: its mirror
+# is $D/mirror.jsonl, its output $D/tail.jsonl, its stderr $D/tail.err) and
+# stop_pid (tests/lib/procs.sh).
 
 MIRROR_DUMPS=0
 
-# mirror_dump: asks the tail for its mirror (SIGUSR1) and waits up to 60 s
-# for the status of that dump (a loaded machine can stall the tail for seconds;
-# a dump that never comes is a failure, a slow one is not).
-mirror_dump() {
+# mirror_dump_within TENTHS: asks the tail for its mirror (SIGUSR1) and
+# waits up to TENTHS tenths of a second for the status of that dump
+# (MIRROR_DUMPS counts them); returns 1 if it did not come.
+mirror_dump_within() {
     local j
     MIRROR_DUMPS=$((MIRROR_DUMPS + 1))
     kill -USR1 "$TAIL"
-    for j in $(seq 1 600); do
+    for j in $(seq 1 "$1"); do
         "$py" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["dumps"] < int(sys.argv[2]))' \
             "$D/mirror.jsonl.status" "$MIRROR_DUMPS" 2>/dev/null && return 0
         sleep 0.1
     done
+    return 1
+}
+
+# mirror_dump: the same, waiting up to 60 s (a loaded machine can stall the
+# tail for seconds; a dump that never comes is a failure, a slow one is not).
+mirror_dump() {
+    mirror_dump_within 600 && return 0
     echo "FAIL: the subscriber did not write its mirror status" >&2
     exit 1
 }

@@ -1,11 +1,18 @@
 # Sourced by the tests that run one relay on a throwaway cluster and kill
 # and restart it at will (tests/consistency/run.sh, tx_run.sh,
-# tests/durability/crash_restart.sh). Needs root, py, relay_bin and
-# RUN_NAME (how failure lines name the run: "consistency seed 3").
+# tests/durability/crash_restart.sh). Needs root and RUN_NAME (how failure
+# lines name the run: "consistency seed 3"); sets build, relay_bin,
+# tail_bin and py from the test's BUILD argument (default ./build).
 . "$root/tests/lib/procs.sh"
 . "$root/tests/lib/workdir.sh"
 . "$root/tests/lib/relay_role.sh"
 . "$root/tests/lib/free_port.sh"
+
+build=$(cd "${RUN_BUILD:-$root/build}" && pwd)
+relay_bin=$build/bin/tablepub-relay
+tail_bin=$build/bin/tablepub-tail
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 
 RELAY= TAIL= RAW= WORK=
 

@@ -61,6 +61,12 @@ struct Fixture {
         }
         return out;
     }
+    // Lets `d` pass (the repair's timers run), then replays().
+    std::vector<v1::Request> replays_after(std::chrono::milliseconds d) {
+        now += d;
+        repair.tick(now);
+        return replays();
+    }
     void begin(std::uint64_t id, std::uint64_t from, std::uint64_t to) {
         v1::Reply r;
         r.set_request_id(id);
@@ -273,9 +279,7 @@ TEST(TailRepair, InternalErrorsAreRetriedThenReported) {
     f.live(change(1));
     f.live(change(4));
     for (int attempt = 0; attempt < 3; ++attempt) {
-        f.now += 1s;
-        f.repair.tick(f.now);
-        auto req = f.replays();
+        auto req = f.replays_after(1s);
         ASSERT_EQ(req.size(), 1u) << attempt;
         f.error(req[0].request_id(), v1::INTERNAL);
     }
@@ -299,9 +303,7 @@ TEST(TailRepair, NothingYetIsAskedAgainLater) {
     f.begin(req[0].request_id(), 2, 1);
     f.end(req[0].request_id());
     EXPECT_TRUE(f.replays().empty());
-    f.now += 150ms;
-    f.repair.tick(f.now);
-    req = f.replays();
+    req = f.replays_after(150ms);
     ASSERT_EQ(req.size(), 1u);
     f.chunk(req[0].request_id(), 2, 3);
     f.end(req[0].request_id());
@@ -318,8 +320,7 @@ TEST(TailRepair, MovedIsAskedUnderTheNewName) {
     auto req = f.replays();
     ASSERT_EQ(req.size(), 1u);
     f.error(req[0].request_id(), v1::MOVED, "u");
-    f.repair.tick(f.now);
-    req = f.replays();
+    req = f.replays_after(0ms);
     ASSERT_EQ(req.size(), 1u);
     EXPECT_EQ(req[0].replay().table_name(), "u");
     EXPECT_EQ(req[0].replay().from_seq(), 2u);
@@ -388,9 +389,7 @@ TEST(TailRepair, NothingYetWhileTheStreamAdvancesIsNoFailedAttempt) {
         f.live(change(seq++));
         auto req = f.replays();
         if (req.empty()) {
-            f.now += 1s;
-            f.repair.tick(f.now);
-            req = f.replays();
+            req = f.replays_after(1s);
         }
         ASSERT_EQ(req.size(), 1u) << i;
         f.live(change(seq++));  // the stream moves on meanwhile
