@@ -81,12 +81,7 @@ public:
         sock_.send(zmq::buffer(r.SerializeAsString()));
         std::vector<Table> out;
         for (;;) {
-            zmq::message_t frame;
-            if (!sock_.recv(frame)) throw std::runtime_error("no reply within 20 s");
-            v1::Reply rep;
-            if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
-                throw std::runtime_error("unparsable reply");
-            if (rep.request_id() != r.request_id()) continue;
+            const auto rep = next_reply(r.request_id());
             switch (rep.kind_case()) {
                 case v1::Reply::kSnapshotBegin: out.push_back({rep.snapshot_begin(), {}, 0}); break;
                 case v1::Reply::kSnapshotRows:
@@ -121,12 +116,7 @@ private:
         sock_.send(zmq::buffer(req.SerializeAsString()));
         Answer a;
         for (;;) {
-            zmq::message_t frame;
-            if (!sock_.recv(frame)) throw std::runtime_error("no reply within 20 s");
-            v1::Reply rep;
-            if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
-                throw std::runtime_error("unparsable reply");
-            if (rep.request_id() != req.request_id()) continue;
+            const auto rep = next_reply(req.request_id());
             switch (rep.kind_case()) {
                 case v1::Reply::kSnapshotBegin:
                 case v1::Reply::kReplayBegin: a.begin = rep; break;
@@ -141,6 +131,19 @@ private:
                 case v1::Reply::kError: a.error = rep.error(); return a;
                 default: a.end = rep; return a;
             }
+        }
+    }
+
+    // The next reply to request `id` (replies to earlier requests are
+    // skipped); throws after 20 s without one.
+    v1::Reply next_reply(std::uint64_t id) {
+        for (;;) {
+            zmq::message_t frame;
+            if (!sock_.recv(frame)) throw std::runtime_error("no reply within 20 s");
+            v1::Reply rep;
+            if (!rep.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
+                throw std::runtime_error("unparsable reply");
+            if (rep.request_id() == id) return rep;
         }
     }
 
