@@ -164,6 +164,24 @@ print("%s: %d rows equal, last seq %d, %d duplicates dropped" % (name, len(want)
 PY
 }
 
+# kill_relay_under_work PART FIRST ROWS STATUS AHEAD NAME: writes ROWS rows
+# from id FIRST in the background; once the mirror in STATUS is AHEAD seqs
+# past where the relay was when they started, kills the relay (-9)
+# mid-stream, starts it again as NAME and waits for the writes to end.
+kill_relay_under_work() {
+    local part=$1 first=$2 rows=$3 status=$4 ahead=$5 name=$6
+    psql -qX -c "CALL public.work('public.items', $first, $rows)" >"$D/work-$part.log" 2>&1 &
+    PID[work]=$!
+    wait_for "$status to get messages of workload ($part)" "$py" -c '
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > int(sys.argv[2]) else 1)' \
+        "$status" "$(sql "SELECT last_seq + $ahead FROM tablepub.relay_stream WHERE table_name = 'items'")"
+    kill -9 "${PID[relay]}"; wait "${PID[relay]}" 2>/dev/null || true
+    log "($part) relay killed mid-stream"
+    relay "$name"
+    wait "${PID[work]}"; unset 'PID[work]'
+}
+
 # (a) every change exactly once per seq, the mirror equal to the table.
 sql "CALL public.work('public.items', 1, ${AMQP_ROWS:-300})"
 check_mirror "$D/consumer.json" items 0 | sed "s/^/[amqp] (a) /"
@@ -173,30 +191,12 @@ check_mirror "$D/consumer.json" items 0 | sed "s/^/[amqp] (a) /"
 "$py" "$here/py_mirror.py" "$BROKER_URL" "$snap" public.items "$D/py.json" >"$D/py.log" 2>&1 &
 PID[py]=$!
 wait_for "the Python client to be live" mirror_caught_up "$D/py.json" items
-psql -qX -c "CALL public.work('public.items', 5001, ${AMQP_PY_ROWS:-600})" >"$D/work-e.log" 2>&1 &
-PID[work]=$!
-wait_for "the Python client to get messages of the workload" "$py" -c '
-import json, sys
-sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > int(sys.argv[2]) else 1)' \
-    "$D/py.json" "$(sql "SELECT last_seq + 300 FROM tablepub.relay_stream WHERE table_name = 'items'")"
-kill -9 "${PID[relay]}"; wait "${PID[relay]}" 2>/dev/null || true
-log "(e) relay killed mid-stream"
-relay E
-wait "${PID[work]}"; unset 'PID[work]'
+kill_relay_under_work e 5001 "${AMQP_PY_ROWS:-600}" "$D/py.json" 300 E
 check_mirror "$D/py.json" items | sed "s/^/[amqp] (e) Python client: /"
 
 if [ $short -eq 0 ]; then
     # (b) kill -9 the relay while a workload streams, restart it.
-    psql -qX -c "CALL public.work('public.items', 10001, 2000)" >"$D/work-b.log" 2>&1 &
-    PID[work]=$!
-    wait_for "the consumer to get messages of the second workload" "$py" -c '
-import json, sys
-sys.exit(0 if json.load(open(sys.argv[1]))["tables"]["public.items"]["last"] > int(sys.argv[2]) else 1)' \
-        "$D/consumer.json" "$(sql "SELECT last_seq + 200 FROM tablepub.relay_stream WHERE table_name = 'items'")"
-    kill -9 "${PID[relay]}"; wait "${PID[relay]}" 2>/dev/null || true
-    log "(b) relay killed mid-stream"
-    relay A2
-    wait "${PID[work]}"; unset 'PID[work]'
+    kill_relay_under_work b 10001 2000 "$D/consumer.json" 200 A2
     check_mirror "$D/consumer.json" items | sed "s/^/[amqp] (b) /"
 
     # (c) the broker stops while writes go on: ZeroMQ keeps publishing.
