@@ -32,8 +32,9 @@ done
 [ $# -gt 0 ] || { echo "usage: bench/drain_cpu.sh [--txs N] [--rounds R] [--perf DIR] NAME=PGBIN:BUILD..." >&2; exit 2; }
 START_PATH=$PATH
 
-# cpu_s PID: CPU seconds (user + system) of every thread of a live process.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { printf "%.3f", s / hz }' "/proc/$1/stat"; }
+# cpu_s PID: CPU seconds of every thread of a live process (schedstat:
+# nanoseconds, where /proc/PID/stat counts 10 ms ticks).
+cpu_s() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.4f", s / 1e9 }'; }
 
 # run NAME PGBIN BUILD ROUND: prints "relay backend subscriber wall"
 run() {
@@ -59,7 +60,8 @@ run() {
     # (a build before 0.3 takes no prefix and publishes no ".tx"; the usage
     # exits 2, so no pipe into grep under pipefail)
     [[ $("$sub" 2>&1 || true) == *TOPIC_PREFIX* ]] && prefix=(public.)
-    /usr/bin/time -f '%U %S' -o "$BENCH_DIR/count.cpu" \
+    # (perf stat: the task clock of every thread, in ms)
+    perf stat -x, -e task-clock -o "$BENCH_DIR/count.cpu" \
         "$sub" "$endpoint" "$expected" 60000 "${prefix[@]+"${prefix[@]}"}" \
         >"$BENCH_DIR/count.out" 2>&1 &
     counter=$!; track "$counter"
@@ -84,7 +86,7 @@ run() {
     local wall relay_s backend_s sub_s
     wall=$(calc "$(tail -1 "$BENCH_DIR/count.out" | cut -d' ' -f4) - $t0")
     relay_s=$(cpu_s "$relay") backend_s=$(cpu_s "$backend")
-    sub_s=$(awk '{ print $1 + $2 }' "$BENCH_DIR/count.cpu")
+    sub_s=$(awk -F, '/task-clock/ { printf "%.4f", $1 / 1000 }' "$BENCH_DIR/count.cpu")
     [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
     echo "$relay_s $backend_s $sub_s $wall"
     stop_cluster >/dev/null

@@ -56,7 +56,8 @@ export PATH=$PGTMP_BIN:$PATH
 pgbench -q -i -s "$SCALE" >/dev/null 2>&1
 psqlq -c "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY" -c "VACUUM ANALYZE" -c "CHECKPOINT" \
     -c "CREATE EXTENSION pg_stat_statements"
-RELAY_PID= SUB_PID=
+RELAY_PID=""
+SUB_PID=""
 if [ "$MODE" != none ]; then
     psqlq -c "CREATE EXTENSION tablepub" -c "CREATE ROLE profile_relay LOGIN IN ROLE tablepub_relay"
     for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
@@ -109,15 +110,15 @@ perf report -i "$DIR/perf.data" --children -g none --comm postgres --sort sym --
 if [ -n "$RELAY_PID" ]; then
     # Every thread of the process (ZeroMQ's I/O thread included), samples
     # counted absolute so that two runs' symbols compare.
-    for p in "relay $RELAY_PID" "subscriber $SUB_PID"; do
-        set -- $p
+    for who in relay subscriber; do
+        pid=$RELAY_PID
+        [ "$who" = subscriber ] && pid=$SUB_PID
         echo
-        echo "== perf: $1 process, every thread: samples $(perf report -i "$DIR/perf.data" --pid "$2" --no-children -g none --sort pid --stdio 2>/dev/null | awk '/^# Samples/{print $3; exit}')"
-        echo "== self samples by thread"
-        perf report -i "$DIR/perf.data" --pid "$2" --no-children -g none -n --sort comm --stdio 2>/dev/null \
+        echo "== perf: $who process, every thread: self samples by thread"
+        perf report -i "$DIR/perf.data" --pid "$pid" --no-children -g none -n --sort comm --stdio 2>/dev/null \
             | grep -E '^ +[0-9]' | head -5 || true
-        echo "== self samples by symbol (top 40)"
-        perf report -i "$DIR/perf.data" --pid "$2" --no-children -g none -n --sort dso,sym --stdio 2>/dev/null \
+        echo "== perf: $who process, every thread: self samples by symbol (top 40)"
+        perf report -i "$DIR/perf.data" --pid "$pid" --no-children -g none -n --sort dso,sym --stdio 2>/dev/null \
             | grep -E '^ +[0-9]' | head -40 || true
     done
 fi
