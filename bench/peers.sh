@@ -227,8 +227,10 @@ start_relay() {
 start_counter() {
     local build prefix=()
     build=$(build_of "$1")
-    # (a build before 0.3 takes no prefix and publishes no ".tx")
-    if [ -n "${4:-}" ] && "$(tool_path "$build" tablepub-bench-subscriber)" 2>&1 | grep -q TOPIC_PREFIX; then
+    # (a build before 0.3 takes no prefix and publishes no ".tx"; the usage
+    # text is read whole: with pipefail, a pipe from the usage's exit status
+    # 2 into grep would say "no prefix" for every build)
+    if [ -n "${4:-}" ] && [[ $("$(tool_path "$build" tablepub-bench-subscriber)" 2>&1 || true) == *TOPIC_PREFIX* ]]; then
         prefix=("$4")
     fi
     COUNTER_OUT=$WORK/counter.$RANDOM

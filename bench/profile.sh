@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Where the writers' and the relay's cycles go under pgbench (issue 10):
-# perf record -g of the pgbench backends (and of the relay and its backend in
-# mode e2e), pg_stat_statements, and wait events sampled from
-# pg_stat_activity every 10 ms. Prints a plain-text report.
+# perf record -g of the pgbench backends (and of the relay, its backend and
+# the bench subscriber in mode e2e), pg_stat_statements, and wait events
+# sampled from pg_stat_activity every 10 ms. Prints a plain-text report.
 #
-#   bench/profile.sh [BUILD_DIR] [--mode none|capture|e2e] [--seconds N] [--sync off|on]
+#   bench/profile.sh [BUILD_DIR] [--mode none|capture|e2e] [--seconds N] [--sync off|on] [--rate TPS]
+#
+# BUILD_DIR may be another tree's build (its relay and bench subscriber run);
+# PostgreSQL and the extension are the ones of the pg_config on PATH, so an
+# A/B profile puts the other tree's PostgreSQL bindir first in PATH. --rate
+# runs pgbench at a fixed rate (pgbench -R), so that two trees do the same
+# work in the same batches and their per-symbol costs compare.
 #
 # Needs root (perf) and Debian's linux-perf (make bench installs it).
 set -euo pipefail
@@ -13,13 +19,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
 PGTMP=$ROOT/tests/lib/pgtmp
 
-BUILD=build; MODE=capture; SECS=20; SYNC=off; SCALE=10
+BUILD=build; MODE=capture; SECS=20; SYNC=off; SCALE=10; RATE=
 [ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { BUILD=$1; shift; }
 while [ $# -gt 0 ]; do
     case $1 in
         --mode) MODE=$2; shift 2 ;;
         --seconds) SECS=$2; shift 2 ;;
         --sync) SYNC=$2; shift 2 ;;
+        --rate) RATE=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,7 +56,8 @@ export PATH=$PGTMP_BIN:$PATH
 pgbench -q -i -s "$SCALE" >/dev/null 2>&1
 psqlq -c "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY" -c "VACUUM ANALYZE" -c "CHECKPOINT" \
     -c "CREATE EXTENSION pg_stat_statements"
-RELAY_PID=
+RELAY_PID=""
+SUB_PID=""
 if [ "$MODE" != none ]; then
     psqlq -c "CREATE EXTENSION tablepub" -c "CREATE ROLE profile_relay LOGIN IN ROLE tablepub_relay"
     for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
@@ -62,18 +70,18 @@ if [ "$MODE" = e2e ]; then
         --publish "$EP" --heartbeat-interval 1h --log-level warn >"$DIR/relay.log" 2>&1 &
     RELAY_PID=$!; PIDS+=("$RELAY_PID")
     "$(tool_path "$BUILD" tablepub-bench-subscriber)" "$EP" 1000000000000 600000 >/dev/null 2>&1 &
-    PIDS+=("$!")
+    SUB_PID=$!; PIDS+=("$SUB_PID")
     sleep 1.5
 fi
 psqlq -c "SELECT pg_stat_statements_reset()" >/dev/null
 
-pgbench -n -M prepared -c 4 -j 2 -T "$SECS" >"$DIR/pgbench.out" 2>&1 &
+pgbench -n -M prepared -c 4 -j 2 -T "$SECS" ${RATE:+-R "$RATE"} >"$DIR/pgbench.out" 2>&1 &
 PGB=$!
 PIDS+=("$PGB")
 sleep 1
 # The pgbench backends, and the relay's backend.
 BACKENDS=$(psql -XAtc "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name IN ('pgbench', 'tablepub-relay')")
-TARGETS=$BACKENDS${RELAY_PID:+,$RELAY_PID}
+TARGETS=$BACKENDS${RELAY_PID:+,$RELAY_PID}${SUB_PID:+,$SUB_PID}
 # Wait events, sampled every 10 ms.
 psql -XAt >"$DIR/waits" 2>/dev/null <<SQL &
 SELECT application_name, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
@@ -86,8 +94,8 @@ perf record -F 999 -g -p "$TARGETS" -o "$DIR/perf.data" -- sleep $((SECS - 3)) >
 stop_pid "$WATCH"
 wait "$PGB" || true
 
-echo "== bench/profile.sh --mode $MODE --seconds $SECS --sync $SYNC ($(date -u +%Y-%m-%d), $(nproc) cores)"
-grep -E '^tps' "$DIR/pgbench.out"
+echo "== bench/profile.sh $BUILD --mode $MODE --seconds $SECS --sync $SYNC${RATE:+ --rate $RATE} ($(date -u +%Y-%m-%d), $(nproc) cores)"
+grep -E '^tps|^number of transactions actually' "$DIR/pgbench.out"
 echo
 echo "== perf: share of samples by process (comm)"
 perf report -i "$DIR/perf.data" --no-children -g none --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -10 || true
@@ -100,10 +108,19 @@ echo "== perf: pgbench backends, inclusive time (children) of selected functions
 perf report -i "$DIR/perf.data" --children -g none --comm postgres --sort sym --stdio 2>/dev/null \
     | grep -E '^ +[0-9]' | grep -E 'tablepub_capture_row|EncodeRowChange|PackChange|OutboxInsert|FlushBuffer|heap_multi_insert|heap_insert|index_insert|_bt_doinsert|XLogInsert|ExecutorFinish|AfterTrigger|CommitTransaction|XLogFlush|XLogWrite|ExecUpdate|ExecInsert|exec_execute_message|PostgresMain|LWLockAcquire|Async_Notify|PreCommit_Notify|GetCapturePlan|tablepub__v1__change__pack|LoadXactState|heap_getattr|MakeColumn|BuildIndexInfo|RelationGetIndexList|get_relname_relid|heap_getnext|table_beginscan|index_open|table_open' | head -40 || true
 if [ -n "$RELAY_PID" ]; then
-    echo
-    echo "== perf: relay process, self time by symbol (top 25)"
-    perf report -i "$DIR/perf.data" --no-children -g none --comm tablepub-relay --sort dso,sym --stdio 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -25 || true
+    # Every thread of the process (ZeroMQ's I/O thread included), samples
+    # counted absolute so that two runs' symbols compare.
+    for who in relay subscriber; do
+        pid=$RELAY_PID
+        [ "$who" = subscriber ] && pid=$SUB_PID
+        echo
+        echo "== perf: $who process, every thread: self samples by thread"
+        perf report -i "$DIR/perf.data" --pid "$pid" --no-children -g none -n --sort comm --stdio 2>/dev/null \
+            | grep -E '^ +[0-9]' | head -5 || true
+        echo "== perf: $who process, every thread: self samples by symbol (top 40)"
+        perf report -i "$DIR/perf.data" --pid "$pid" --no-children -g none -n --sort dso,sym --stdio 2>/dev/null \
+            | grep -E '^ +[0-9]' | head -40 || true
+    done
 fi
 echo
 echo "== wait events of active pgbench / relay backends (10 ms samples)"
