@@ -36,11 +36,13 @@ protected:
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     }
 
-    RelayProcess& start_relay(std::vector<std::string> extra = {}) {
+    // tx_subscriber: the relay publishes to a running subscriber of ".tx"
+    // from its first batch on (start_relay_for_tx_subscriber).
+    RelayProcess& start_relay(std::vector<std::string> extra = {}, bool tx_subscriber = true) {
         std::vector<std::string> args{"--db",    relay_conninfo_, "--publish", endpoint_,         "--snapshot",
                                       snapshot_, "--log-level",   "debug",     "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
-        return start_relay_process(std::move(args));
+        return tx_subscriber ? start_relay_for_tx_subscriber(std::move(args)) : start_relay_process(std::move(args));
     }
 
     std::string endpoint_, snapshot_;
@@ -270,7 +272,7 @@ TEST_F(TransactionIT, LateTransactionSubscriberGetsEveryPositionWithReplay) {
     db_.exec("SELECT tablepub.publish('a')");
     db_.exec("SELECT tablepub.publish('b')");
     Subscriber tables({endpoint_}, "public.");
-    auto& relay = start_relay();
+    auto& relay = start_relay({}, false);
     int n = 0;
     const auto write = [&] {
         ++n;
