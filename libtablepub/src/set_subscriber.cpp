@@ -282,6 +282,7 @@ SetStatus SetSubscriber::status() const {
     const auto& sync = impl_->sync_;
     SetStatus s;
     s.state = sync.state();
+    s.moved_to = sync.moved_to();
     s.reason = sync.reason();
     s.position = sync.position();
     s.latest_position = sync.latest_position();

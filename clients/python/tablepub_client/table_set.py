@@ -607,6 +607,7 @@ class TableSetSync:
             err = reply.error
             why = f"replay of {s.name} refused: {_code_name(err.code)}: {err.message}"
             if err.code == pb.MOVED:
+                self.moved_to = f"{err.moved_to_schema}.{err.moved_to_table}"
                 self._stop(MOVED, why)
                 return
             if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE):
