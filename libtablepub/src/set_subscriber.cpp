@@ -10,6 +10,7 @@
 
 #include "curve_keys.hpp"
 #include "tablepub.pb.h"
+#include "tablepub/poll_budget.hpp"
 #include "tablepub/table_set_sync.hpp"
 
 namespace tablepub {
@@ -141,7 +142,9 @@ void SetSubscriber::Impl::send(const v1::Request& req) {
 
 void SetSubscriber::Impl::on_stream_message(TableSetSync::Clock::time_point now) {
     std::vector<zmq::message_t> frames;
-    while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    for (std::size_t n = 0; n < max_stream_messages_per_step &&
+                            zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+         ++n) {
         if (frames.size() == 2) {
             // SUB filters are prefixes: the set's sync checks the exact topic.
             v1::Message msg;
@@ -282,6 +285,7 @@ SetStatus SetSubscriber::status() const {
     const auto& sync = impl_->sync_;
     SetStatus s;
     s.state = sync.state();
+    s.moved_to = sync.moved_to();
     s.reason = sync.reason();
     s.position = sync.position();
     s.latest_position = sync.latest_position();

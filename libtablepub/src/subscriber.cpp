@@ -11,6 +11,7 @@
 
 #include "curve_keys.hpp"
 #include "tablepub.pb.h"
+#include "tablepub/poll_budget.hpp"
 #include "tablepub/table_sync.hpp"
 
 namespace tablepub {
@@ -103,7 +104,9 @@ void Subscriber::Impl::send(const v1::Request& req) {
 
 void Subscriber::Impl::on_stream_message(TableSync::Clock::time_point now) {
     std::vector<zmq::message_t> frames;
-    while (zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    for (std::size_t n = 0; n < max_stream_messages_per_step &&
+                            zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+         ++n) {
         if (frames.size() == 2) {
             // SUB filters are prefixes: "public.t" also matches "public.t2".
             auto it = tables_.find(frames[0].to_string());

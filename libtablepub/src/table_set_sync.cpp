@@ -102,6 +102,7 @@ const char* to_string(SetState s) noexcept {
         case SetState::live: return "live";
         case SetState::resyncing: return "resyncing";
         case SetState::failed: return "failed";
+        case SetState::moved: return "moved";
     }
     return "?";
 }
@@ -163,7 +164,7 @@ std::chrono::microseconds TableSetSync::lag_time(std::chrono::system_clock::time
 }
 
 bool TableSetSync::stale(Clock::time_point now) const noexcept {
-    if (heartbeat_ms_ == 0) return false;
+    if (heartbeat_ms_ == 0 || state_ == SetState::moved) return false;
     return now - last_heard_ > std::chrono::milliseconds(heartbeat_ms_ * options_.stale_heartbeats);
 }
 
@@ -244,6 +245,22 @@ void TableSetSync::resync(const std::string& why) {
     request_snapshot();
 }
 
+void TableSetSync::stop_moved(std::string to, const std::string& why) {
+    // Renames are not followed inside a set (its Transactions would name a
+    // table it does not subscribe to), and asking again under the former
+    // name only answers MOVED for the retention window: the set stops with
+    // the new name, like a table's TableSync, and its last view stays
+    // readable. Following the new name is the application's choice.
+    pending_ = Pending::none;
+    pending_id_ = 0;
+    outbox_.reset();
+    staging_.reset();
+    retry_at_.reset();
+    retry_what_ = Pending::none;
+    moved_to_ = std::move(to);
+    set_state(SetState::moved, why);
+}
+
 void TableSetSync::retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now) {
     pending_ = Pending::none;
     pending_id_ = 0;
@@ -302,7 +319,7 @@ void TableSetSync::take_message(const std::string& topic, const v1::Message& msg
 
 void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, Clock::time_point now) {
     const bool tx = topic == transaction_topic;
-    if (!tx && !find(topic)) return;
+    if (state_ == SetState::moved || (!tx && !find(topic))) return;
     if (tx) last_heard_ = now;
     if (msg.has_heartbeat()) {
         if (tx) {
@@ -329,14 +346,17 @@ void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, 
         } else {
             auto* t = find(topic);
             const auto& hb = msg.heartbeat();
-            if (!hb.moved_to_table().empty() || hb.unpublished()) {
-                // The table's changes no longer come on this topic (renamed:
-                // the Transactions list the new name, which is not in the
-                // set): the view would silently stop following it.
-                if (state_ == SetState::live)
-                    resync(topic + (hb.unpublished()
-                                        ? " is unpublished"
-                                        : " was renamed to " + hb.moved_to_schema() + "." + hb.moved_to_table()));
+            if (!hb.moved_to_table().empty()) {
+                // The table's changes no longer come on this topic (the
+                // Transactions list the new name, which is not in the set):
+                // the view would silently stop following it.
+                auto to = hb.moved_to_schema() + "." + hb.moved_to_table();
+                const auto why = topic + " was renamed to " + to;
+                stop_moved(std::move(to), why);
+                return;
+            }
+            if (hb.unpublished()) {
+                if (state_ == SetState::live) resync(topic + " is unpublished");
                 return;
             }
             if (msg.seq() > t->latest_seq) t->latest_seq = msg.seq();
@@ -508,6 +528,7 @@ void TableSetSync::on_error(const v1::Error& err, Clock::time_point now) {
                 return;
             }
             break;
+        case v1::MOVED: stop_moved(err.moved_to_schema() + "." + err.moved_to_table(), msg); return;
         case v1::BUSY:
         case v1::UNAVAILABLE:
         case v1::TIMEOUT: retry_transient(what, now); return;

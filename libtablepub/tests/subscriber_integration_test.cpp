@@ -235,6 +235,31 @@ TEST_F(SubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesAChange) {
     EXPECT_EQ(st.stats.anomalies, 0u);
 }
 
+// A rename there and back inside one transaction (t -> u -> t) leaves the
+// table on its topic: its subscriber applies the transaction exactly, with
+// no anomaly, no resync and no stop in state moved.
+TEST_F(SubscriberIT, RenameThereAndBackInOneTransactionIsExact) {
+    create_table(db_);
+    start_relay();
+    Subscriber sub(options({"public.t"}));
+    sub.start();
+    ASSERT_TRUE(caught_up(sub));
+    db_.exec(
+        "BEGIN; UPDATE t SET v = 'before' WHERE id = 1; ALTER TABLE t RENAME TO u;"
+        "UPDATE u SET v = 'middle' WHERE id = 2; DELETE FROM u WHERE id = 5; ALTER TABLE u RENAME TO t;"
+        "UPDATE t SET v = 'after' WHERE id = 3; INSERT INTO t VALUES (9001, 'new', 1); COMMIT");
+    db_.exec("UPDATE t SET v = 'later' WHERE id = 4");
+    ASSERT_TRUE(caught_up(sub));
+    const auto st = sub.status().at(0);
+    EXPECT_EQ(st.state, SyncState::live) << st.reason;
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    EXPECT_EQ(st.stats.resyncs, 0u) << st.reason;
+    EXPECT_EQ(st.stats.snapshots, 1u);
+    sub.stop();
+    ASSERT_FALSE(sub.failure());
+    expect_mirror_equals_table(sub);
+}
+
 TEST_F(SubscriberIT, SurvivesRelayKillAndRestart) {
     create_table(db_);
     ASSERT_TRUE(start_relay().wait_log("publishing on"));

@@ -494,7 +494,10 @@ TEST(TableSetSync, MessagesBufferedDuringTheSnapshotAreSortedOut) {
     EXPECT_EQ(h.sync.buffered(), 0u);
 }
 
-TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
+// A rename stops the set in state moved with the new name (as TableSync
+// and the Python client do), keeping its view and asking nothing more: it
+// used to resync, get MOVED and end "failed", asking every 5 s for ever.
+TEST(TableSetSync, RenamedTableStopsTheSetInStateMoved) {
     Harness h;
     h.go_live();
     auto hb = heartbeat(9);
@@ -502,20 +505,37 @@ TEST(TableSetSync, RenamedTableFailsTheSetInsteadOfGoingQuiet) {
     hb.mutable_heartbeat()->set_moved_to_schema("public");
     hb.mutable_heartbeat()->set_moved_to_table("b2");
     h.live(B, hb);
-    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_EQ(h.sync.state(), SetState::moved);
+    EXPECT_EQ(h.sync.moved_to(), "public.b2");
+    EXPECT_FALSE(h.sync.take_request());
+    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);  // the last view stays readable
+    h.live(B, hb);
+    h.live(A, tmsg(A, 9, 300, 40, insert(9, "late")));
+    h.live(TX, txmsg(40, 300, {{A, 9, 9}}));
+    h.now += 60s;
+    h.sync.tick(h.now);
+    EXPECT_FALSE(h.sync.take_request());  // quiet, for good
+    EXPECT_FALSE(h.sync.stale(h.now));
+    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);
+    EXPECT_EQ(h.sync.state(), SetState::moved);
+}
+
+TEST(TableSetSync, MovedAnswerStopsTheSetInStateMoved) {
+    Harness h;
+    h.sync.start(h.now);
     auto req = h.take();
-    ASSERT_TRUE(req.has_snapshot());
     v1::Reply err;
     err.set_request_id(req.request_id());
     err.mutable_error()->set_code(v1::MOVED);
+    err.mutable_error()->set_moved_to_schema("s2");
+    err.mutable_error()->set_moved_to_table("a2");
     h.reply(err);
-    EXPECT_EQ(h.sync.state(), SetState::failed);
-    EXPECT_EQ(h.sync.mirror(A)->size(), 1u);  // the last view stays readable
-    h.live(B, hb);                            // no request storm while failed
-    EXPECT_FALSE(h.sync.take_request());
-    h.now += 6s;
+    EXPECT_EQ(h.sync.state(), SetState::moved);
+    EXPECT_EQ(h.sync.moved_to(), "s2.a2");
+    EXPECT_FALSE(h.sync.retry_at());
+    h.now += 60s;
     h.sync.tick(h.now);
-    EXPECT_TRUE(h.take().has_snapshot());
+    EXPECT_FALSE(h.sync.take_request());
 }
 
 TEST(TableSetSync, TableReplayStopsBelowWhatIsHeld) {

@@ -93,7 +93,17 @@ void Relay::take_subscription_changes() {
     // The publish sockets queue subscription changes until the relay reads
     // them; read them while waiting too (standing by, backing off), so that
     // the queue stays short whatever subscribers do meanwhile.
-    if (publisher_) (void)publisher_->transaction_topic_subscribed();
+    if (publisher_) (void)transaction_subscribers();
+}
+
+bool Relay::transaction_subscribers() {
+    const bool now = publisher_->transaction_topic_subscribed();
+    if (now != transaction_subscribers_) {
+        spdlog::debug(now ? "a subscriber receives .tx: building Transaction messages"
+                          : "no subscriber receives .tx: no Transaction messages");
+        transaction_subscribers_ = now;
+    }
+    return now;
 }
 
 bool Relay::activate(bool first) {
@@ -197,7 +207,7 @@ void Relay::follow_transaction_subscribers() {
     // only, the common case, costs the relay nothing for them. One that
     // subscribes later gets them from its next transaction on, and replays
     // the positions before it like any subscriber that joins mid-stream.
-    sequencer_.report_transactions(publisher_->transaction_topic_subscribed());
+    sequencer_.report_transactions(transaction_subscribers());
 }
 
 void Relay::wait_for_send_queue() {

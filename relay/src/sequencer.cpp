@@ -123,8 +123,18 @@ void Sequencer::load_moves(std::vector<TopicMove> moves) {
 }
 
 std::vector<TopicMove> Sequencer::take_new_moves() {
+    // Only moves that still hold, as they hold now: a table renamed there
+    // and back since the last call (t -> u -> t in one transaction) did not
+    // leave t, and a notice on t would stop its subscribers (and resync
+    // them) for a table that publishes on t as before; one renamed twice
+    // (t -> u -> v) tells t where it is now.
     std::vector<TopicMove> out;
-    out.swap(new_moves_);
+    for (const auto& m : new_moves_) {
+        const auto it = moves_.find(make_topic(m.schema_name, m.table_name));
+        if (it == moves_.end() || it->second.relid != m.relid || it->second.seq != m.seq) continue;
+        out.push_back(it->second);
+    }
+    new_moves_.clear();
     return out;
 }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "relay/sequencer.hpp"
 #include "tablepub.pb.h"
 
@@ -139,6 +141,34 @@ TEST_F(SequencerTest, SchemaRenamesTheTopicAndSetsSchemaSeq) {
     v1::TableSchema ts;
     ASSERT_TRUE(ts.ParseFromString(s.schema));
     EXPECT_EQ(ts.schema_name(), "app");
+}
+
+// Renamed there and back in one transaction (a -> b -> a): a was never
+// left as far as anyone can see, so only b's move is announced; renamed
+// on (a -> b -> c), a's notice names c.
+TEST_F(SequencerTest, MovesUndoneBeforeTheyAreTakenAreNotAnnounced) {
+    auto seq = make();
+    seq.load({StreamState{1, "public", "a", 4, 1, "", true}, StreamState{2, "public", "x", 1, 1, "", true}});
+    seq.begin_batch();
+    seq.add(1, 100, schema_change("public", "b"));  // seq 5
+    seq.add(1, 100, change(v1::INSERT, 1));         // 6
+    seq.add(1, 100, schema_change("public", "a"));  // 7
+    seq.add(1, 100, change(v1::INSERT, 2));         // 8
+    seq.add(2, 100, schema_change("public", "y"));  // x: seq 2
+    seq.add(2, 100, schema_change("public", "z"));  // 3
+    seq.add(2, 100, change(v1::INSERT, 1));         // 4
+    seq.end_batch();
+    auto moves = seq.take_new_moves();
+    std::map<std::string, TopicMove> by_topic;
+    for (auto& m : moves) by_topic[m.schema_name + "." + m.table_name] = m;
+    ASSERT_EQ(moves.size(), 3u);
+    EXPECT_FALSE(by_topic.contains("public.a"));
+    EXPECT_EQ(by_topic.at("public.b").to_table, "a");
+    EXPECT_EQ(by_topic.at("public.b").seq, 7u);
+    EXPECT_EQ(by_topic.at("public.x").to_table, "z");
+    EXPECT_EQ(by_topic.at("public.x").seq, 2u);
+    EXPECT_EQ(by_topic.at("public.y").to_table, "z");
+    EXPECT_EQ(by_topic.at("public.y").seq, 3u);
 }
 
 // A rename records the former topic with the seq of the SCHEMA message

@@ -151,6 +151,13 @@ protected:
 
     // Starts tablepub-relay with these arguments, logging to a file of the test's.
     RelayProcess& start_relay_process(std::vector<std::string> args);
+    // The same for a relay whose first batch must carry Transaction
+    // messages: the relay builds them only while it knows of a subscriber of
+    // ".tx" (design.md, "Only for subscribers of `.tx`"), and a subscriber
+    // reconnecting to a new relay may subscribe after its first batch. The
+    // test holds the relay lock until the relay has read such a subscription
+    // (standing by, it reads them), so a Subscriber of ".tx" must be running.
+    RelayProcess& start_relay_for_tx_subscriber(std::vector<std::string> args);
 
     static std::unique_ptr<Cluster> cluster_;
     std::string dbname_;

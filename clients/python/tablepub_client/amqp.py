@@ -164,6 +164,8 @@ class AmqpSubscriber(Subscriber):
                 self.conn.drain_events(timeout=0.001)
             except socket.timeout:
                 break
+            if self._callback_failed():
+                break  # poll() raises it; the rest waits in the queue
         if self.last_tag is not None:
             self.channel.basic_ack(self.last_tag, multiple=True)
             self.last_tag = None

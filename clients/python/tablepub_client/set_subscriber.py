@@ -40,7 +40,12 @@ class TableSetSubscriber:
         self.started = False
 
     def poll(self, timeout=0.1):
-        """Handles what arrives within timeout seconds."""
+        """Handles what arrives within timeout seconds.
+
+        An exception a callback (on_transaction, on_state) raised leaves
+        poll(), unchanged, once the step it happened in is done: the
+        transaction counts as applied and its callback is not called again
+        (docs/design.md, "Exceptions from callbacks")."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.started:
@@ -59,6 +64,9 @@ class TableSetSubscriber:
             self._expire(now)
             self.sync.tick(now)
             self._send_requests(now)
+            error = self.sync.callbacks.take()
+            if error is not None:
+                raise error
             if time.monotonic() >= deadline:
                 return
 
@@ -79,6 +87,8 @@ class TableSetSubscriber:
             except Exception:  # noqa: BLE001 - a garbled or hostile frame is dropped
                 continue
             self.sync.on_message(topic, msg, now)
+            if self.sync.callbacks.failed():
+                return  # the rest stays queued until the caller saw the error
 
     def _on_reply(self, now):
         for reply, _ in self.requests.replies(now):
@@ -90,6 +100,8 @@ class TableSetSubscriber:
             elif kind == "replay_end" or kind == "error" or (
                     kind == "snapshot_end" and rid not in self.sync.active_requests()):
                 self.requests.finish(rid)
+            if self.sync.callbacks.failed():
+                return
 
     def _expire(self, now):
         for rid, _ in self.requests.expire(now):

@@ -64,7 +64,13 @@ class Subscriber:
             self.sub.connect(ep)
 
     def poll(self, timeout=0.1):
-        """Handles what arrives within timeout seconds."""
+        """Handles what arrives within timeout seconds.
+
+        An exception a callback (on_change, on_state) raised leaves poll(),
+        unchanged, once the step it happened in is done: the change counts
+        as applied and its callback is not called again; what arrived after
+        it stays queued for the next poll() (docs/design.md, "Exceptions
+        from callbacks")."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.started:
@@ -80,8 +86,23 @@ class Subscriber:
             self._cancel_abandoned()
             self._expire(now)
             self._send_requests(now)
+            self._raise_callback_error()
             if time.monotonic() >= deadline:
                 return
+
+    def _callback_failed(self):
+        return any(t.callbacks.failed() for t in self.tables.values())
+
+    def _raise_callback_error(self):
+        # After a complete step: the tables and the request bookkeeping are
+        # consistent. The first table's exception; the others are dropped.
+        first = None
+        for t in self.tables.values():
+            e = t.callbacks.take()
+            if first is None:
+                first = e
+        if first is not None:
+            raise first
 
     def _poller(self):
         p = zmq.Poller()
@@ -100,6 +121,8 @@ class Subscriber:
             parsed = parse_stream_message(frames, self.tables)
             if parsed is not None:
                 parsed[0].on_message(parsed[1], now)
+                if parsed[0].callbacks.failed():
+                    return  # the rest stays queued until the caller saw the error
 
     def _on_reply(self, now):
         for reply, table in self.requests.replies(now):
@@ -109,6 +132,8 @@ class Subscriber:
                 self.requests.grant(reply.request_id)
             elif kind in ("snapshot_end", "replay_end", "error"):
                 self.requests.finish(reply.request_id)
+            if table.callbacks.failed():
+                return
 
     def _cancel_abandoned(self):
         # A table that stopped following (moved, unpublished) no longer waits

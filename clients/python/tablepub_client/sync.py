@@ -4,6 +4,8 @@ import itertools
 
 import tablepub_pb2 as pb
 
+from .callback_error import CallbackError
+
 # Answers that say "not now" rather than "never": the relay (or its
 # database) is down, restarting or busy.
 TRANSIENT_ERRORS = (pb.UNAVAILABLE, pb.BUSY, pb.TIMEOUT)
@@ -125,6 +127,7 @@ class TableSync:
         self.schema_name, self.table_name = schema_name, table_name
         self.name = f"{schema_name}.{table_name}"
         self.on_change, self.on_state = on_change, on_state
+        self.callbacks = CallbackError()
         self.stale_heartbeats = stale_heartbeats
         self.moved_to = ""
         self.heartbeat_interval = 0.0
@@ -166,8 +169,8 @@ class TableSync:
 
     def _set_state(self, state, why=""):
         old, self.state, self.why = self.state, state, why
-        if old != state and self.on_state:
-            self.on_state(self, old, state, why)
+        if old != state:
+            self.callbacks.call(self.on_state, self, old, state, why)
 
     def _stop_following(self, state, why):
         """Abandons any request in progress or scheduled and waits in `state`."""
@@ -332,8 +335,7 @@ class TableSync:
                 self.schema_seq = msg.seq
             return
         self.stats["applied"] += 1
-        if self.on_change:
-            self.on_change(self, msg)
+        self.callbacks.call(self.on_change, self, msg)
         if ch.op == pb.SCHEMA:
             self._apply_schema(ch.schema, msg.seq)
         elif ch.op == pb.UNPUBLISH:

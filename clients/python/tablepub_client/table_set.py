@@ -12,6 +12,7 @@ import collections
 
 import tablepub_pb2 as pb
 
+from .callback_error import CallbackError
 from .sync import _request_ids, MAX_BACKOFF_STEPS, TRANSIENT_ERRORS, LIVE, MOVED, FAILED, Mirror, PgSnapshot, REPLAYING, \
     RESYNCING, SYNCING, encode_key
 
@@ -144,6 +145,7 @@ class TableSetSync:
                 raise ValueError(f'table "{t}" is not of the form schema.table')
             self.refs.append((schema, table))
         self.on_transaction, self.on_state = on_transaction, on_state
+        self.callbacks = CallbackError()
         self.max_buffered, self.retry_delay, self.slow_retry = max_buffered, retry_delay, slow_retry
         self.max_replay_attempts, self.stale_heartbeats = max_replay_attempts, stale_heartbeats
         self.streams = {n: _Stream(n) for n in self.names + [TX_TOPIC]}
@@ -209,8 +211,8 @@ class TableSetSync:
 
     def _set_state(self, state, why=""):
         old, self.state, self.why = self.state, state, why
-        if old != state and self.on_state:
-            self.on_state(self, old, state, why)
+        if old != state:
+            self.callbacks.call(self.on_state, self, old, state, why)
 
     def _synced(self):
         return self.state in (LIVE, REPLAYING)
@@ -438,8 +440,8 @@ class TableSetSync:
             self.stats["transactions"] += 1
             self.stats["changes"] += len(changes)
             if self.on_transaction:
-                self.on_transaction(self, Transaction(position, txm.txid, txm.commit_time,
-                                                      changes))
+                self.callbacks.call(self.on_transaction, self,
+                                    Transaction(position, txm.txid, txm.commit_time, changes))
 
     def _apply(self, name, m, undo):
         ch, mirror = m.change, self.mirrors[name]
@@ -605,6 +607,7 @@ class TableSetSync:
             err = reply.error
             why = f"replay of {s.name} refused: {_code_name(err.code)}: {err.message}"
             if err.code == pb.MOVED:
+                self.moved_to = f"{err.moved_to_schema}.{err.moved_to_table}"
                 self._stop(MOVED, why)
                 return
             if err.code in (pb.GONE, pb.UNKNOWN_TABLE, pb.NOT_PUBLISHED, pb.TOO_LARGE):

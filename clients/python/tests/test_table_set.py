@@ -6,7 +6,7 @@ import unittest
 
 import tablepub_pb2 as pb
 
-from tablepub_client.sync import FAILED, LIVE, REPLAYING, RESYNCING, SYNCING, encode_key
+from tablepub_client.sync import FAILED, LIVE, MOVED, REPLAYING, RESYNCING, SYNCING, encode_key
 from tablepub_client.table_set import TX_TOPIC, TableSetSync
 
 A, B = "public.a", "public.b"
@@ -261,6 +261,32 @@ class StreamTest(unittest.TestCase):
         h.replay(req, [tmsg(B, 1, 201, 1, set_v(1, 10))])
         self.assertEqual((v_of(h.sync, A, 1), v_of(h.sync, B, 1)), (90, 10))
         self.assertEqual(h.sync.state, LIVE)
+
+    def test_moved_answers_stop_the_set_with_the_new_name(self):
+        # A rename stops the set in state moved, naming the table now,
+        # keeping the view and asking nothing more (the C++ library alike).
+        h = Harness()
+        h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 90)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (B, 1, 1)]))
+        [req] = h.requests()
+        r = pb.Reply(request_id=req.request_id)
+        r.error.code, r.error.message = pb.MOVED, "renamed"
+        r.error.moved_to_schema, r.error.moved_to_table = "public", "b2"
+        h.sync.on_reply(r, h.now)
+        self.assertEqual(h.sync.state, MOVED)
+        self.assertEqual(h.sync.moved_to, "public.b2")
+        self.assertEqual(v_of(h.sync, A, 1), 100)
+        h.now = 60.0
+        h.sync.tick(h.now)
+        self.assertEqual(h.requests(), [])
+
+        snap = Harness()
+        [req] = snap.requests()
+        r = pb.Reply(request_id=req.request_id)
+        r.error.code, r.error.moved_to_schema, r.error.moved_to_table = pb.MOVED, "s2", "a2"
+        snap.sync.on_reply(r, snap.now)
+        self.assertEqual((snap.sync.state, snap.sync.moved_to), (MOVED, "s2.a2"))
 
     def test_a_transaction_gap_replays_the_tx_topic(self):
         h = Harness()

@@ -37,6 +37,7 @@ struct SetSubscriberOptions {
 struct SetStatus {
     SetState state = SetState::syncing;
     std::string reason;
+    std::string moved_to;               // state moved: the renamed table's name now ("schema.table")
     std::uint64_t position = 0;         // last transaction in the view
     std::uint64_t latest_position = 0;  // last announced
     std::uint64_t lag = 0;              // in transactions

@@ -26,6 +26,7 @@ enum class SetState {
     live,       // transactions are applied in commit order
     resyncing,  // a new snapshot of the whole set is requested; the old view stays
     failed,     // the relay refused the snapshot (not published, forbidden, ...); retried slowly
+    moved,      // a table of the set was renamed (SetStatus::moved_to); final: nothing more is asked
 };
 
 [[nodiscard]] const char* to_string(SetState s) noexcept;

@@ -77,6 +77,8 @@ public:
 
     [[nodiscard]] SetState state() const noexcept { return state_; }
     [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+    // State moved: the renamed table's name now ("schema.table").
+    [[nodiscard]] const std::string& moved_to() const noexcept { return moved_to_; }
     // Position of the last transaction the read view contains.
     [[nodiscard]] std::uint64_t position() const noexcept { return applied_; }
     // Highest position announced by the relay.
@@ -136,6 +138,8 @@ private:
     void request_replay(const std::string& schema_name, const std::string& table_name, std::uint64_t from,
                         std::uint64_t to);
     void resync(const std::string& why);
+    // A table of the set was renamed: the set stops, keeping its view.
+    void stop_moved(std::string to, const std::string& why);
     void retry_later(Pending what, std::chrono::milliseconds delay, Clock::time_point now);
     // A "not now" answer (or none) to the request in progress: ask it again
     // later, waiting longer each time; never a resync.
@@ -166,6 +170,7 @@ private:
     }
 
     SetState state_ = SetState::syncing;
+    std::string moved_to_;
     std::string reason_;
     Pending pending_ = Pending::none;
     std::uint64_t pending_id_ = 0;

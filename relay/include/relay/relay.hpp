@@ -86,6 +86,9 @@ private:
     // Reads the subscription changes the publish sockets queued (see
     // follow_transaction_subscribers), also while no batch runs.
     void take_subscription_changes();
+    // Reads whether some subscriber receives ".tx" now, and logs (debug)
+    // when that changes: tests wait for it before they let a relay publish.
+    bool transaction_subscribers();
     // Blocks on fd (may be -1) and the stop pipe for at most d.
     void wait_fd(int fd, std::chrono::milliseconds d);
 
@@ -99,6 +102,7 @@ private:
     StateStore store_;
     Sequencer sequencer_;
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> names_;
+    bool transaction_subscribers_ = false;   // as last read, for the log line
     std::vector<TopicMove> unstored_moves_;  // announced, stored after the batch
     clock::time_point next_heartbeat_;
     clock::time_point next_maintain_;

@@ -117,7 +117,8 @@ public:
     // (kept across load()), by former topic; a topic a table takes again is
     // no longer a former one. Only moves whose SCHEMA message was sent.
     [[nodiscard]] const std::map<std::string, TopicMove>& moves() const noexcept { return moves_; }
-    // Moves recorded since the last call (to announce and store them).
+    // Moves recorded since the last call that still hold (to announce and
+    // store them), with their current destination.
     [[nodiscard]] std::vector<TopicMove> take_new_moves();
     // Adds stored moves (at startup); a move this sequencer saw wins.
     void load_moves(std::vector<TopicMove> moves);
