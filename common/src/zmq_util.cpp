@@ -2,7 +2,30 @@
 
 #include "common/error.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace tablepub {
+
+namespace {
+
+// A prefix as a log may show it: a peer chooses its bytes, so anything but
+// printable ASCII (and the quote and backslash) is written \xNN.
+std::string printable(std::string_view bytes) {
+    std::string out;
+    for (const unsigned char c : bytes) {
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+}  // namespace
 
 Publisher::Publisher(zmq::context_t& ctx, const std::vector<std::string>& endpoints, int send_hwm,
                      const EndpointSecurity& security, std::string watched_topic)
@@ -39,6 +62,12 @@ bool Publisher::watched_topic_subscribed() {
         const auto bytes = msg.to_string_view();
         if (bytes.empty() || (bytes[0] != 0 && bytes[0] != 1)) continue;
         const auto prefix = bytes.substr(1);
+        // Tests start a relay standing by and wait for this line, so that
+        // it cannot publish before their subscriber is known (a subscriber
+        // that connects before the bind may subscribe after the first batch).
+        if (spdlog::should_log(spdlog::level::debug)) {
+            spdlog::debug("subscription {} \"{}\"", bytes[0] == 1 ? "added" : "cancelled", printable(prefix));
+        }
         if (!watched_topic_.starts_with(prefix)) continue;
         if (bytes[0] == 1) {
             watching_.emplace(prefix);

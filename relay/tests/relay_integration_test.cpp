@@ -33,11 +33,19 @@ protected:
 
     // Starts a relay against this test's database.
     RelayProcess& start_relay(std::vector<std::string> extra = {}, const std::string& endpoint = "") {
+        return start_relay_process(relay_args(std::move(extra), endpoint));
+    }
+    // The same for the first relay of a test whose Subscriber (of every
+    // topic) must receive everything from the relay's first batch on.
+    RelayProcess& start_relay_for_subscriber(std::vector<std::string> extra = {}) {
+        return start_relay_after_subscription(relay_args(std::move(extra), ""), "");
+    }
+    std::vector<std::string> relay_args(std::vector<std::string> extra, const std::string& endpoint) {
         std::vector<std::string> args{
             "--db",        relay_conninfo_, "--publish",       endpoint.empty() ? endpoint_ : endpoint,
             "--log-level", "debug",         "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
-        return start_relay_process(std::move(args));
+        return args;
     }
 
     // Runs statements in one transaction and returns its txid.
@@ -69,7 +77,7 @@ TEST_F(RelayIT, ContentOfEveryOperation) {
     db_.exec("CREATE TABLE hidden (id int PRIMARY KEY, v text)");
     db_.exec("SELECT tablepub.publish('t', exclude_columns => '{secret}')");
     Subscriber sub({endpoint_});
-    auto& relay = start_relay();
+    auto& relay = start_relay_for_subscriber();
     ASSERT_TRUE(relay.wait_log("publishing on"));
 
     const auto tx1 = txid_of(
@@ -172,7 +180,7 @@ TEST_F(RelayIT, SchemaChangesHeartbeatsAndUnpublish) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY, a text)");
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({endpoint_}, "", true);
-    auto& relay = start_relay({"--heartbeat-interval", "200ms"});
+    auto& relay = start_relay_for_subscriber({"--heartbeat-interval", "200ms"});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     db_.exec("INSERT INTO t VALUES (1, 'x')");
     db_.exec("ALTER TABLE t ADD COLUMN c int");
@@ -286,7 +294,7 @@ TEST_F(RelayIT, ConcurrentWritersKeepPerRowCommitOrder) {
     db_.exec("INSERT INTO counter SELECT g, 0, 0 FROM generate_series(1, " + std::to_string(ROWS) + ") g");
     db_.exec("SELECT tablepub.publish('counter'); SELECT tablepub.publish('log')");
     Subscriber sub({endpoint_});
-    auto& relay = start_relay();
+    auto& relay = start_relay_for_subscriber();
     ASSERT_TRUE(relay.wait_log("publishing on"));
 
     std::vector<std::thread> writers;
@@ -362,14 +370,14 @@ TEST_F(RelayIT, Kill9AndRestartGivesNoGapAndOnlyExactDuplicates) {
     }
     constexpr std::size_t total = 200 * 250 + 1;
     Subscriber sub({endpoint_});
-    auto& first = start_relay({"--fetch-rows", "100"});
+    auto& first = start_relay_for_subscriber({"--fetch-rows", "100"});
     ASSERT_TRUE(sub.wait_count("public.t", 2000, 30s));
     first.kill9();
     const auto at_kill = changes(sub.messages(), "public.t").size();
     EXPECT_LT(at_kill, total) << "the relay finished before it was killed; the test proves nothing";
     // more work while no relay runs
     db_.exec("INSERT INTO t SELECT g, 'late' FROM generate_series(100001, 100100) g");
-    auto& second = start_relay();
+    auto& second = start_relay_for_subscriber();
     ASSERT_TRUE(sub.wait(
         [&](const std::vector<Received>& msgs) { return check_stream(msgs, "public.t").by_seq.size() >= total + 100; },
         60s))
@@ -389,7 +397,7 @@ TEST_F(RelayIT, DatabaseRestartAndCrashLoseNothing) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY, payload text)");
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({endpoint_});
-    auto& relay = start_relay({"--fetch-rows", "200"});
+    auto& relay = start_relay_for_subscriber({"--fetch-rows", "200"});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     int next = 1;
     auto write = [&](int txns) {
@@ -423,7 +431,7 @@ TEST_F(RelayIT, PollingWithoutNotify) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({endpoint_});
-    auto& relay = start_relay();
+    auto& relay = start_relay_for_subscriber();
     ASSERT_TRUE(sub.wait_count("public.t", 1));
     db_.exec("SET tablepub.notify = off");
     db_.exec("BEGIN; INSERT INTO t VALUES (1); PREPARE TRANSACTION 'p1'");
@@ -441,7 +449,7 @@ TEST_F(RelayIT, StandbyTakesOverWithContinuingSeqs) {
     db_.exec("SELECT tablepub.publish('t')");
     const auto ep2 = endpoint_ + "2";
     Subscriber sub({endpoint_, ep2});
-    auto& active = start_relay();
+    auto& active = start_relay_for_subscriber();
     ASSERT_TRUE(active.wait_log("publishing on"));
     auto& standby = start_relay({}, ep2);
     ASSERT_TRUE(standby.wait_log("standing by"));
@@ -470,7 +478,7 @@ TEST_F(RelayIT, MillionRowTransactionInBoundedMemory) {
     // CI), so here nothing may be dropped: the relay's RSS below then also
     // holds ZeroMQ's queue for the lagging subscriber (about 220 bytes a
     // message), and must still stay under the bound.
-    auto& relay = start_relay({"--send-hwm", "2000000"});
+    auto& relay = start_relay_for_subscriber({"--send-hwm", "2000000"});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     ASSERT_TRUE(sub.wait_count("public.big", 1));
     const auto t0 = std::chrono::steady_clock::now();
@@ -506,7 +514,7 @@ TEST_F(RelayIT, LargeChangesFlowInBoundedMemory) {
     db_.exec("CREATE TABLE big (id int PRIMARY KEY, v text)");
     db_.exec("SELECT tablepub.publish('big')");
     Subscriber sub({endpoint_}, "", false, true);
-    auto& relay = start_relay({"--max-change-bytes", "512MB"});
+    auto& relay = start_relay_for_subscriber({"--max-change-bytes", "512MB"});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     ASSERT_TRUE(sub.wait_count("public.big", 1));
     const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
@@ -560,7 +568,8 @@ TEST_F(RelayIT, OversizedChangeBecomesResyncAndNothingStops) {
     db_.exec("SELECT tablepub.publish('a'), tablepub.publish('b')");
     Subscriber sub({endpoint_});
     // Inline limit 1MB / 1000 rows: the 40 kB change is read on its own.
-    auto& relay = start_relay({"--max-change-bytes", "64kB", "--fetch-rows", "1000", "--fetch-bytes", "1MB"});
+    auto& relay =
+        start_relay_for_subscriber({"--max-change-bytes", "64kB", "--fetch-rows", "1000", "--fetch-bytes", "1MB"});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     ASSERT_TRUE(sub.wait_count("public.b", 1));
     const std::string medium(40000, 'm');
@@ -599,7 +608,8 @@ TEST_F(RelayIT, OversizedChangeBecomesResyncAndNothingStops) {
     // The same when the inline limit (1MB / 4 rows) is above the maximum:
     // the oversized change is still replaced, not sent inline.
     Subscriber sub2({endpoint_});
-    auto& relay2 = start_relay({"--max-change-bytes", "64kB", "--fetch-rows", "4", "--fetch-bytes", "1MB"});
+    auto& relay2 =
+        start_relay_for_subscriber({"--max-change-bytes", "64kB", "--fetch-rows", "4", "--fetch-bytes", "1MB"});
     ASSERT_TRUE(relay2.wait_log("publishing on"));
     db_.exec("INSERT INTO a VALUES (6, repeat('z', 100000))");
     ASSERT_TRUE(sub2.wait_count("public.a", 1));
@@ -616,7 +626,7 @@ TEST_F(RelayIT, ReplayRepublishesTheSameResync) {
     db_.exec("SELECT tablepub.publish('a')");
     const std::string snap = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     Subscriber sub({endpoint_});
-    auto& relay = start_relay({"--max-change-bytes", "64kB", "--snapshot", snap});
+    auto& relay = start_relay_for_subscriber({"--max-change-bytes", "64kB", "--snapshot", snap});
     ASSERT_TRUE(relay.wait_log("publishing on"));
     ASSERT_TRUE(sub.wait_count("public.a", 1));
     db_.exec("INSERT INTO a VALUES (1, 'small'), (2, repeat('x', 100000)), (3, 'after')");
@@ -667,7 +677,7 @@ TEST_F(RelayIT, OutboxIsCleanedAfterRetention) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({endpoint_});
-    auto& relay = start_relay({"--maintain-interval", "300ms"});
+    auto& relay = start_relay_for_subscriber({"--maintain-interval", "300ms"});
     db_.exec("INSERT INTO t SELECT generate_series(1, 100)");
     ASSERT_TRUE(sub.wait_count("public.t", 101));
     // rotation after 1 s, truncation of the retired partition 1 s later
@@ -760,8 +770,7 @@ TEST_F(RelayIT, TailPrintsJsonLines) {
     const std::string cmd =
         std::string(TABLEPUB_TAIL_BIN) + " --connect " + endpoint_ + " --table public.t --count 3 > " + out + " 2>&1";
     std::thread tail([&] { (void)run_command(cmd); });
-    std::this_thread::sleep_for(300ms);
-    auto& relay = start_relay();
+    auto& relay = start_relay_after_subscription(relay_args({}, ""), "public.t");
     db_.exec("INSERT INTO t2 VALUES (1)");
     db_.exec("INSERT INTO t VALUES (9007199254740993, 'NaN', '\\x0102ff')");
     db_.exec("UPDATE t SET id = 2 WHERE id = 9007199254740993");

@@ -331,4 +331,13 @@ RelayProcess& ClusterTest::start_relay_for_tx_subscriber(std::vector<std::string
     return relay;  // closing gate lets the relay take over
 }
 
+RelayProcess& ClusterTest::start_relay_after_subscription(std::vector<std::string> args, const std::string& prefix) {
+    PgConnection gate(conninfo_);
+    gate.exec("SELECT pg_advisory_lock(tablepub.relay_lock_key())");
+    auto& relay = start_relay_process(std::move(args));
+    EXPECT_TRUE(relay.wait_log("subscription added \"" + prefix + "\"", std::chrono::seconds(30)))
+        << "the relay never read the subscription \"" << prefix << "\"";
+    return relay;  // closing gate lets the relay take over
+}
+
 }  // namespace tablepub::test

@@ -158,6 +158,12 @@ protected:
     // test holds the relay lock until the relay has read such a subscription
     // (standing by, it reads them), so a Subscriber of ".tx" must be running.
     RelayProcess& start_relay_for_tx_subscriber(std::vector<std::string> args);
+    // The same for a test whose Subscriber (subscribed to `prefix`) must
+    // receive the relay's first batch: a SUB that connected before the
+    // relay bound reconnects on a timer and may subscribe after the start
+    // delay. Needs "--log-level debug" in args (the relay logs every
+    // subscription it reads) and a free relay lock.
+    RelayProcess& start_relay_after_subscription(std::vector<std::string> args, const std::string& prefix);
 
     static std::unique_ptr<Cluster> cluster_;
     std::string dbname_;

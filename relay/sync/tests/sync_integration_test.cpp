@@ -169,12 +169,18 @@ protected:
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     }
 
-    RelayProcess& start_relay(const std::vector<std::string>& extra = {}) {
+    // subscriber: the prefix of a Subscriber that must receive the relay's
+    // first batch (start_relay_after_subscription).
+    RelayProcess& start_relay(const std::vector<std::string>& extra = {},
+                              const std::optional<std::string>& subscriber = std::nullopt) {
         std::vector<std::string> args{
             "--db",  relay_conninfo_,        "--publish", publish_,        "--snapshot", snapshot_, "--poll-interval",
             "100ms", "--heartbeat-interval", "200ms",     "--start-delay", "100ms"};
         args.insert(args.end(), extra.begin(), extra.end());
-        auto& r = start_relay_process(args);
+        if (subscriber) {
+            args.insert(args.end(), {"--log-level", "debug"});
+        }
+        auto& r = subscriber ? start_relay_after_subscription(args, *subscriber) : start_relay_process(args);
         EXPECT_TRUE(r.wait_log("publishing on"));
         return r;
     }
@@ -294,7 +300,7 @@ TEST_F(SyncIT, ReplayCrossesSchemaChangesAndRenames) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY, a text, b text)");
     db_.exec("SELECT tablepub.publish('t')");
     Subscriber sub({publish_}, "public.");
-    start_relay();
+    start_relay({}, "public.");
     db_.exec("INSERT INTO t VALUES (1, 'a1', 'b1')");                                           // 2
     db_.exec("ALTER TABLE t ADD COLUMN c int");                                                 // 3 SCHEMA
     db_.exec("INSERT INTO t VALUES (2, 'a2', 'b2', 2)");                                        // 4
@@ -334,7 +340,7 @@ TEST_F(SyncIT, RenamedTableMovesItsTopic) {
     db_.exec("SELECT tablepub.publish('t')");
     db_.exec("CREATE SCHEMA other");
     Subscriber sub({publish_}, "", true);
-    start_relay();
+    start_relay({}, "");
     db_.exec("INSERT INTO t VALUES (1)");
     db_.exec("ALTER TABLE t RENAME TO u");  // SCHEMA seq 3 on public.u
     db_.exec("INSERT INTO u VALUES (2)");
@@ -625,7 +631,7 @@ TEST_F(SyncIT, TransactionReplayGivesThePublishedBytes) {
     db_.exec("CREATE TABLE c (id int PRIMARY KEY, p int)");
     db_.exec("SELECT tablepub.publish('p'), tablepub.publish('c')");
     Subscriber sub({publish_}, ".tx", false, false, true);
-    start_relay();
+    start_relay({}, ".tx");
     for (int i = 1; i <= 12; ++i) {
         const auto id = std::to_string(i);
         db_.exec("BEGIN; INSERT INTO p VALUES (" + id + "); INSERT INTO c VALUES (" + id + ", " + id + "), (" + id +
