@@ -27,7 +27,7 @@
 #    default --send-hwm (100000) and the tail with --snapshot-endpoint;
 #    each run's file must hold every change exactly once, in seq order.
 #
-#   bench/tail_drain.sh [BUILD_DIR] [--rows N] [--rounds R] [--baseline TAIL_BIN|BUILD_DIR] [--subscriber]
+#   bench/tail_drain.sh [BUILD_DIR] [--rows N] [--rounds R (0: completeness runs only)] [--baseline TAIL_BIN|BUILD_DIR] [--subscriber]
 #                       [--profile DIR] [--complete-runs K]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -203,11 +203,15 @@ done
 cat <<MD
 Machine: $(machine_line)
 Command: bench/tail_drain.sh $BUILD --rows $ROWS --rounds $ROUNDS${BASELINE:+ --baseline $BASELINE}${SUBSCRIBER:+ --subscriber} --complete-runs $COMPLETE_RUNS
+MD
+# --rounds 0: the completeness runs alone, no table of rates.
+[ "$ROUNDS" -gt 0 ] && cat <<MD
 
 | $CHANGES-change backlog drained by | changes/s: runs | median | spread | CPU s per 100k changes, medians: relay | its backend | consumer |
 | --- | --- | ---: | ---: | ---: | ---: | ---: |
 MD
 for who in A B; do
+    [ "$ROUNDS" -gt 0 ] || break
     [ "$who" = A ] && [ -z "$BASELINE" ] && continue
     for consumer in $consumers; do
         k="$who $consumer"
