@@ -27,7 +27,7 @@
 #    default --send-hwm (100000) and the tail with --snapshot-endpoint;
 #    each run's file must hold every change exactly once, in seq order.
 #
-#   bench/tail_drain.sh [BUILD_DIR] [--rows N] [--rounds R] [--baseline TAIL_BIN|BUILD_DIR] [--subscriber]
+#   bench/tail_drain.sh [BUILD_DIR] [--rows N] [--rounds R (0: completeness runs only)] [--baseline TAIL_BIN|BUILD_DIR] [--subscriber]
 #                       [--profile DIR] [--complete-runs K]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +68,7 @@ mkdir -p "$WORK"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
 RELAY_PID=
+START_DELAY_S=0.5  # --start-delay below
 start_relay() {  # start_relay SEND_HWM [RELAY_BIN]
     "${2:-$RELAY}" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" --publish "$PUB" --snapshot "$SNAP" \
         --send-hwm "$1" --start-delay 500ms --log-level warn >>"$WORK/relay.log" 2>&1 &
@@ -98,7 +99,10 @@ per100k() { awk -v s="$1" -v n="$CHANGES" 'BEGIN { printf "%.3f", s * 100000 / n
 # drain CONSUMER RELAY_BIN CONSUMER_BIN SEND_HWM [TAIL FLAGS...]: one drain
 # (CONSUMER tail: into $WORK/out.jsonl; sub: the C++ subscriber); sets RATE
 # and CPU_RATE (changes/s), CPU_RELAY, CPU_BACKEND, CPU_CONSUMER (seconds per
-# 100k changes) and RC (the consumer's exit status).
+# 100k changes), FIRST (tail: seconds from the end of the relay's start
+# delay to the first line in the file: mostly the batch query's sort of the
+# whole backlog, which returns no row before it has seen every row) and RC
+# (the consumer's exit status).
 drain() {
     local consumer=$1 relay=$2 bin=$3 hwm=$4; shift 4
     backlog
@@ -114,6 +118,7 @@ drain() {
     track "$tail_pid"
     sleep 0.3
     start_relay "$hwm" "$relay"
+    local t_relay; t_relay=$(now_s)
     local backend='' perf_pid=''
     if [ -n "$PROFILE" ] && [ "${round:-0}" = 1 ]; then
         for _ in $(seq 100); do
@@ -144,6 +149,7 @@ drain() {
     stop_relay
     if [ "$consumer" = tail ]; then
         RATE=$(awk "BEGIN { printf \"%.0f\", $CHANGES / ($t1 - $t0) }")
+        FIRST=$(awk "BEGIN { printf \"%.2f\", $t0 - $t_relay - $START_DELAY_S }")
     else
         local n secs gaps
         read -r n secs gaps _ < <(tail -1 "$WORK/sub.out")
@@ -151,6 +157,7 @@ drain() {
         RATE=$(awk "BEGIN { printf \"%.0f\", $CHANGES / $secs }")
     fi
     CPU_RATE=- CPU_CONSUMER=-
+    [ "$consumer" = tail ] || FIRST=-
     if [ -s "$WORK/time.out" ]; then
         CPU_RATE=$(awk -v n="$CHANGES" '{ printf "%.0f", n / ($1 + $2) }' "$WORK/time.out")
         CPU_CONSUMER=$(per100k "$(awk '{ print $1 + $2 }' "$WORK/time.out")")
@@ -179,7 +186,7 @@ for round in $(seq "$ROUNDS"); do
             [ "$RC" = 0 ] || { echo "round $round $who $consumer: exited $RC" >&2; cat "$WORK/tail.err" "$WORK/sub.out" >&2 2>/dev/null; exit 1; }
             k="$who $consumer"
             RUNS[$k]+="$RATE " CPUR[$k]+="$CPU_RATE " CRELAY[$k]+="$CPU_RELAY " CBACK[$k]+="$CPU_BACKEND " CCONS[$k]+="$CPU_CONSUMER "
-            echo "round $round $who $consumer: $RATE changes/s, $CPU_RATE per consumer CPU second; CPU s per 100k: relay $CPU_RELAY, backend $CPU_BACKEND, consumer $CPU_CONSUMER" >&2
+            echo "round $round $who $consumer: $RATE changes/s, $CPU_RATE per consumer CPU second; CPU s per 100k: relay $CPU_RELAY, backend $CPU_BACKEND, consumer $CPU_CONSUMER; first line after ${FIRST} s" >&2
         done
     done
 done
@@ -203,11 +210,15 @@ done
 cat <<MD
 Machine: $(machine_line)
 Command: bench/tail_drain.sh $BUILD --rows $ROWS --rounds $ROUNDS${BASELINE:+ --baseline $BASELINE}${SUBSCRIBER:+ --subscriber} --complete-runs $COMPLETE_RUNS
+MD
+# --rounds 0: the completeness runs alone, no table of rates.
+[ "$ROUNDS" -gt 0 ] && cat <<MD
 
 | $CHANGES-change backlog drained by | changes/s: runs | median | spread | CPU s per 100k changes, medians: relay | its backend | consumer |
 | --- | --- | ---: | ---: | ---: | ---: | ---: |
 MD
 for who in A B; do
+    [ "$ROUNDS" -gt 0 ] || break
     [ "$who" = A ] && [ -z "$BASELINE" ] && continue
     for consumer in $consumers; do
         k="$who $consumer"

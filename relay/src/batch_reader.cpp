@@ -38,19 +38,24 @@ LargeAddress parse_large(std::string_view v) {
     return out;
 }
 
-// The batch's rows: transactions not visible in S_prev are in its xip list
+// The batch's transactions: those not visible in S_prev are in its xip list
 // or at or above its xmax, so this is two index lookups on outbox(txid),
-// however long an old transaction holds S_prev's xmin back. Rows follow in
-// (largest pos of the transaction, txid, pos) order, the order that delivers
-// transactions touching the same row in commit order (design.md 1).
+// however long an old transaction holds S_prev's xmin back.
+std::string batch_condition(const std::string& prev, const std::string& snap) {
+    const std::string p = "(" + prev + ")::pg_snapshot", s = "(" + snap + ")::pg_snapshot";
+    return "(txid >= pg_snapshot_xmax(" + p + ") OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(" + p + "))))" +
+           " AND txid < pg_snapshot_xmax(" + s + ") AND pg_visible_in_snapshot(txid, " + s + ")" +
+           " AND NOT pg_visible_in_snapshot(txid, " + p + ")";
+}
+
+// The batch's rows in (largest pos of the transaction, txid, pos) order, the
+// order that delivers transactions touching the same row in commit order
+// (design.md 1).
 std::string batch_rows(const std::string& outer, const std::string& inner, const std::string& prev,
                        const std::string& snap) {
-    const std::string p = "(" + prev + ")::pg_snapshot", s = "(" + snap + ")::pg_snapshot";
     std::string q = "SELECT " + outer + " FROM (SELECT " + inner;
-    q += ", max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox";
-    q += " WHERE (txid >= pg_snapshot_xmax(" + p + ") OR txid = ANY (ARRAY(SELECT pg_snapshot_xip(" + p + "))))";
-    q += " AND txid < pg_snapshot_xmax(" + s + ") AND pg_visible_in_snapshot(txid, " + s + ")";
-    q += " AND NOT pg_visible_in_snapshot(txid, " + p + ")) b ORDER BY last_pos, txid, pos";
+    q += ", max(pos) OVER (PARTITION BY txid) AS last_pos FROM tablepub.outbox WHERE " + batch_condition(prev, snap);
+    q += ") b ORDER BY last_pos, txid, pos";
     return q;
 }
 
@@ -65,11 +70,36 @@ std::string batch_query_ranked(const std::string& prev, const std::string& snap)
                       "relid, txid, pos, change", prev, snap);
 }
 
-std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit) {
+std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit,
+                             BatchPlan plan) {
     // octet_length of a toasted value reads only its header, and the CASEs
-    // leave a large value unread. Both are computed below the window
-    // function, whose sort keeps a whole transaction: a small change costs
-    // it one empty column, a large one comes as "<size> <gen> <ctid>".
+    // leave a large value unread: a small change comes with an empty addr,
+    // a large one as "<size> <gen> <ctid>".
+    const std::string limit = std::to_string(inline_limit);
+    const std::string change = "CASE WHEN octet_length(change) <= " + limit + " THEN change END AS change";
+    const std::string addr =
+        "CASE WHEN octet_length(change) > " + limit +
+        " THEN octet_length(change)::text || ' ' || gen::text || ' ' || ctid::text ELSE '' END AS addr";
+    if (plan == BatchPlan::per_transaction) {
+        // The same rows in the same order (the same ORDER BY), read
+        // transaction by transaction: each transaction's largest pos first
+        // (an aggregate, one row per transaction), then its rows through
+        // outbox(txid), sorted by pos one transaction at a time (an
+        // incremental sort on the presorted last_pos, txid). A backlog is
+        // no longer sorted whole before its first row: the rows of its
+        // first transaction go out while the next one is sorted, and the
+        // window's buffer of every row (which spilled to disk) is gone.
+        // OFFSET 0 keeps the lateral subquery a scan per transaction:
+        // pulled up, the planner joins the batch to itself and sorts it
+        // whole again.
+        std::string q = "SELECT r.relid, t.txid, r.change, r.addr FROM (SELECT txid, max(pos) AS last_pos";
+        q += " FROM tablepub.outbox WHERE " + batch_condition(prev, snap) + " GROUP BY txid ORDER BY last_pos, txid) t";
+        q += " CROSS JOIN LATERAL (SELECT relid, pos, " + change + ", " + addr;
+        q += " FROM tablepub.outbox o WHERE o.txid = t.txid OFFSET 0) r ORDER BY t.last_pos, t.txid, r.pos";
+        return q;
+    }
+    // Both computed below the window function, whose sort keeps a whole
+    // transaction: a small change costs it one empty column.
     //
     // The sort of a backlog spills to disk and compares the tie-breakers
     // txid and pos of every pair of rows of one transaction. The inner
@@ -80,13 +110,8 @@ std::string batch_read_query(const std::string& prev, const std::string& snap, s
     // "Backlog drain"). The outer ORDER BY is the same order, which the
     // planner sees the subquery already delivers (no second sort), and
     // keeps the order a guarantee of SQL rather than of the plan.
-    const std::string limit = std::to_string(inline_limit);
     const std::string keyed =
-        batch_rows("last_pos, txid, pos, relid, change, addr",
-                   "relid, txid, pos, CASE WHEN octet_length(change) <= " + limit +
-                       " THEN change END AS change, CASE WHEN octet_length(change) > " + limit +
-                       " THEN octet_length(change)::text || ' ' || gen::text || ' ' || ctid::text ELSE '' END AS addr",
-                   prev, snap);
+        batch_rows("last_pos, txid, pos, relid, change, addr", "relid, txid, pos, " + change + ", " + addr, prev, snap);
     return "SELECT relid, txid, change, addr FROM (" + keyed + ") s ORDER BY last_pos, txid, pos";
 }
 
@@ -164,7 +189,8 @@ void BatchReader::read_large(std::vector<Pending>& rows, const RowFn& row) {
     }
 }
 
-std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle) {
+std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle,
+                                BatchPlan plan) {
     const std::string fetch = "FETCH FORWARD " + std::to_string(limits_.rows) + " FROM tablepub_batch";
     // An oversized change is never read, not even inline.
     const auto limit = std::min(inline_limit(), limits_.max_change_bytes);
@@ -177,8 +203,14 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
         // database gave) go in as literals quoted by libpq.
         PgResult first = conn_.exec(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+            // The planner's row estimates for the batch query are generic
+            // (snapshot functions): the per-transaction plan of a batch of
+            // a few rows is estimated over jit_above_cost, and would spend
+            // about 20 ms compiling expressions.
+            "SET LOCAL jit = off; "
             "DECLARE tablepub_batch BINARY NO SCROLL CURSOR FOR " +
-            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit) + "; " + fetch);
+            batch_read_query(conn_.escape_literal(batch.prev), conn_.escape_literal(batch.snap), limit, plan) + "; " +
+            fetch);
         std::vector<Pending> large;
         for (;;) {
             PgResult chunk = first ? std::move(first) : conn_.wait_result();

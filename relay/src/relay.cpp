@@ -192,7 +192,9 @@ void Relay::process(const Batch& batch) {
             follow_transaction_subscribers();
             heartbeat_if_due();
             wait_for_send_queue();
-        });
+        },
+        expect_backlog_ ? BatchPlan::per_transaction : BatchPlan::sort_whole);
+    expect_backlog_ = rows >= static_cast<std::uint64_t>(options_.fetch_rows);
     sequencer_.end_batch();
     announce_new_moves();  // of a batch without positions (no Transaction announced them)
     last_batch_rows_ = rows;

@@ -33,6 +33,15 @@ struct OutboxRow {
     bool oversized = false;
 };
 
+// How the batch query orders a batch (the same rows in the same order
+// either way). sort_whole: one scan, each transaction's largest pos by a
+// window function, one sort of the batch; the cheapest for a batch of small
+// transactions. per_transaction: an aggregate finds the transactions, whose
+// rows are then read and sorted one transaction at a time; rows of a
+// backlog go out while the rest is still sorted, and nothing is buffered
+// for the window (docs/benchmarks.md, "Backlog drain").
+enum class BatchPlan { sort_whole, per_transaction };
+
 // Reads the outbox rows of one batch in publishing order, (largest pos of
 // the transaction, txid, pos), through a server-side cursor. Memory is
 // bounded in rows and in bytes whatever the batch: a FETCH returns at most
@@ -54,7 +63,8 @@ public:
     BatchReader(PgConnection& conn, FetchLimits limits) noexcept : conn_(conn), limits_(limits) {}
 
     // Returns the number of rows read.
-    std::uint64_t read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle);
+    std::uint64_t read(const Batch& batch, const PrepareFn& prepare, const RowFn& row, const IdleFn& idle,
+                       BatchPlan plan = BatchPlan::sort_whole);
 
     // Changes larger than this are not sent inline by the cursor.
     [[nodiscard]] std::int64_t inline_limit() const noexcept;
@@ -89,6 +99,7 @@ void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change
 // The drain's form of it: relid, txid, the change when it is at most
 // inline_limit bytes (else NULL), the address of a larger one as text
 // "<size> <gen> <ctid>" (else ''), in the same order.
-[[nodiscard]] std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit);
+[[nodiscard]] std::string batch_read_query(const std::string& prev, const std::string& snap, std::int64_t inline_limit,
+                                           BatchPlan plan);
 
 }  // namespace tablepub
