@@ -15,7 +15,8 @@ relay's snapshot endpoint:
 Prints one JSON object per applied change; with --tx (ZeroMQ only) mirrors
 the tables as one set and prints one JSON object per transaction (position,
 txid, commit_time, its changes across the tables). With --mirror writes the
-mirror (one row per line, sorted) on exit.
+mirror (one row per line, sorted) on exit, and also whenever it receives
+SIGUSR1 (between two steps, so always at a transaction boundary).
 """
 
 import argparse
@@ -71,8 +72,11 @@ def write_mirror(mirrors, path):
         for row in mirror.as_dicts():
             lines.append(json.dumps({"table": name, "row": row}, sort_keys=True,
                                     default=_json_default))
-    with open(path, "w", encoding="utf-8") as f:
+    # Written aside and renamed: a reader never sees half a mirror.
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in sorted(lines)))
+    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -108,8 +112,11 @@ def main(argv=None):
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    # SIGUSR1: write the mirror now (tests compare it while the client runs).
+    dumps = []
+    signal.signal(signal.SIGUSR1, lambda *_: dumps.append(1))
     if args.tx:
-        return follow_set(args, curve, stopping)
+        return follow_set(args, curve, stopping, dumps)
     on_change = None if args.quiet else (lambda t, m: print(change_json(t, m), flush=True))
     options = dict(on_change=on_change, curve=curve,
                    on_state=lambda t, old, new, why: print(
@@ -125,6 +132,9 @@ def main(argv=None):
     try:
         while not stopping:
             sub.poll(0.1)
+            if dumps and args.mirror:
+                dumps.clear()
+                write_mirror({t.name: t.mirror for t in sub.tables.values()}, args.mirror)
             if args.until_live and sub.all_live():
                 break
             if args.seconds and time.monotonic() - start > args.seconds:
@@ -141,7 +151,7 @@ def main(argv=None):
     return 0
 
 
-def follow_set(args, curve, stopping):
+def follow_set(args, curve, stopping, dumps):
     on_tx = None if args.quiet else (lambda s, tx: print(transaction_json(tx), flush=True))
     sub = TableSetSubscriber(args.connect, args.snapshot_endpoint, args.table,
                              on_transaction=on_tx, curve=curve,
@@ -151,6 +161,9 @@ def follow_set(args, curve, stopping):
     try:
         while not stopping:
             sub.poll(0.1)
+            if dumps and args.mirror:
+                dumps.clear()
+                write_mirror(sub.sync.mirrors, args.mirror)
             if args.until_live and sub.live():
                 break
             if args.seconds and time.monotonic() - start > args.seconds:
