@@ -8,7 +8,8 @@ namespace tablepub {
 // Requests in a row answered "not now" (no reply, UNAVAILABLE, BUSY,
 // TIMEOUT, INTERNAL) make the next retry wait retry_delay times their
 // number, at most this many retry delays (5 s with the default 500 ms;
-// the Python client's MAX_BACKOFF_STEPS is the same).
+// the Python client's MAX_BACKOFF_STEPS is the same; tablepub-tail's
+// replays use it too).
 inline constexpr unsigned kMaxBackoffSteps = 10;
 
 }  // namespace tablepub

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "tablepub.pb.h"
+#include "tablepub/backoff.hpp"
 #include "tablepub/table_set_sync.hpp"
 
 namespace tablepub {
@@ -11,7 +12,6 @@ namespace tablepub {
 namespace {
 
 constexpr std::size_t ENTRY_OVERHEAD = 64;  // a buffer entry's map node and string, roughly
-constexpr unsigned MAX_BACKOFF_STEPS = 10;  // the longest wait after transient answers: 10 retry delays
 
 // True when the message was published on `topic` ("schema.table"): a
 // replay asked under a renamed table's new name also brings the messages
@@ -192,7 +192,7 @@ void TailRepair::after_transient(Topic& t, Clock::time_point now) {
     // The relay is down, restarting or busy: the gap may still be retained
     // when it is back, so keep asking, less often each time (as the
     // libraries do); the buffer's byte limit bounds what waits meanwhile.
-    t.transient = std::min(t.transient + 1, MAX_BACKOFF_STEPS);
+    t.transient = std::min(t.transient + 1, kMaxBackoffSteps);
     t.retry_at = now + options_.retry_delay * t.transient;
 }
 
