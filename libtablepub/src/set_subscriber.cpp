@@ -1,16 +1,15 @@
 #include "tablepub/set_subscriber.hpp"
 
-#include <atomic>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include <zmq_addon.hpp>
 
 #include "curve_keys.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/poll_budget.hpp"
+#include "tablepub/poll_thread.hpp"
 #include "tablepub/table_set_sync.hpp"
 
 namespace tablepub {
@@ -94,7 +93,6 @@ struct SetSubscriber::Impl {
     void on_reply(TableSetSync::Clock::time_point now);
     void send_requests(TableSetSync::Clock::time_point now);
     void send(const v1::Request& req);
-    void run() noexcept;
 
     SetSubscriberOptions options_;
     zmq::context_t ctx_;
@@ -104,10 +102,9 @@ struct SetSubscriber::Impl {
     std::uint64_t outstanding_ = 0;  // request id on the wire, 0: none
     TableSetSync::Clock::time_point last_activity_{};
     mutable std::recursive_mutex mutex_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
     bool started_ = false;
-    std::exception_ptr failure_;  // what ended the thread of start() (under mutex_)
+    // Last: destroyed (stopped) before the members its step uses.
+    PollThread thread_{[this](std::chrono::milliseconds timeout) { poll(timeout); }};
 };
 
 SetSubscriber::Impl::Impl(SetSubscriberOptions options, SetCallbacks callbacks)
@@ -248,37 +245,11 @@ SetSubscriber::~SetSubscriber() { stop(); }
 
 void SetSubscriber::poll(std::chrono::milliseconds timeout) { impl_->poll(timeout); }
 
-// An exception must not end the process (std::terminate): the thread stops
-// and keeps it for failure().
-void SetSubscriber::Impl::run() noexcept {
-    try {
-        while (running_) poll(std::chrono::milliseconds(100));
-    } catch (...) {
-        std::lock_guard lock(mutex_);
-        failure_ = std::current_exception();
-        running_ = false;
-    }
-}
+void SetSubscriber::start() { impl_->thread_.start(); }
 
-void SetSubscriber::start() {
-    if (impl_->running_.exchange(true)) return;
-    if (impl_->thread_.joinable()) impl_->thread_.join();  // it ended on a failure
-    {
-        std::lock_guard lock(impl_->mutex_);
-        impl_->failure_ = nullptr;
-    }
-    impl_->thread_ = std::thread([impl = impl_.get()] { impl->run(); });
-}
+std::exception_ptr SetSubscriber::failure() const { return impl_->thread_.failure(); }
 
-std::exception_ptr SetSubscriber::failure() const {
-    std::lock_guard lock(impl_->mutex_);
-    return impl_->failure_;
-}
-
-void SetSubscriber::stop() noexcept {
-    impl_->running_ = false;
-    if (impl_->thread_.joinable()) impl_->thread_.join();
-}
+void SetSubscriber::stop() noexcept { impl_->thread_.stop(); }
 
 SetStatus SetSubscriber::status() const {
     std::lock_guard lock(impl_->mutex_);

@@ -1,17 +1,16 @@
 #include "tablepub/subscriber.hpp"
 
-#include <atomic>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include <zmq_addon.hpp>
 
 #include "curve_keys.hpp"
 #include "tablepub.pb.h"
 #include "tablepub/poll_budget.hpp"
+#include "tablepub/poll_thread.hpp"
 #include "tablepub/table_sync.hpp"
 
 namespace tablepub {
@@ -34,12 +33,9 @@ struct Subscriber::Impl {
     Impl(SubscriberOptions options, SyncCallbacks callbacks);
 
     void poll(std::chrono::milliseconds timeout);
-    void start();
-    void stop() noexcept;
     [[nodiscard]] std::vector<TableStatus> status() const;
     bool with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const;
     [[nodiscard]] bool all_live() const;
-    [[nodiscard]] std::exception_ptr failure() const;
     void rethrow_callback_error();
 
     struct Outstanding {
@@ -62,10 +58,9 @@ struct Subscriber::Impl {
     std::map<std::string, std::unique_ptr<TableSync>> tables_;  // by topic
     std::map<std::uint64_t, Outstanding> outstanding_;          // by request_id
     mutable std::recursive_mutex mutex_;
-    std::thread thread_;
-    std::atomic<bool> running_{false};
     bool started_ = false;
-    std::exception_ptr failure_;  // what ended the thread of start() (under mutex_)
+    // Last: destroyed (stopped) before the members its step uses.
+    PollThread thread_{[this](std::chrono::milliseconds timeout) { poll(timeout); }};
 };
 
 Subscriber::Impl::Impl(SubscriberOptions options, SyncCallbacks callbacks)
@@ -245,36 +240,6 @@ void Subscriber::Impl::poll(std::chrono::milliseconds timeout) {
     } while (TableSync::Clock::now() < deadline);
 }
 
-void Subscriber::Impl::start() {
-    if (running_.exchange(true)) return;
-    if (thread_.joinable()) thread_.join();  // it ended on a failure
-    {
-        std::lock_guard lock(mutex_);
-        failure_ = nullptr;
-    }
-    thread_ = std::thread([this] {
-        // An exception must not end the process (std::terminate): the thread
-        // stops and keeps it for failure().
-        try {
-            while (running_) poll(std::chrono::milliseconds(100));
-        } catch (...) {
-            std::lock_guard lock(mutex_);
-            failure_ = std::current_exception();
-            running_ = false;
-        }
-    });
-}
-
-std::exception_ptr Subscriber::Impl::failure() const {
-    std::lock_guard lock(mutex_);
-    return failure_;
-}
-
-void Subscriber::Impl::stop() noexcept {
-    running_ = false;
-    if (thread_.joinable()) thread_.join();
-}
-
 std::vector<TableStatus> Subscriber::Impl::status() const {
     std::lock_guard lock(mutex_);
     std::vector<TableStatus> out;
@@ -319,11 +284,11 @@ Subscriber::Subscriber(SubscriberOptions options, SyncCallbacks callbacks)
 Subscriber::~Subscriber() { stop(); }
 
 void Subscriber::poll(std::chrono::milliseconds timeout) { impl_->poll(timeout); }
-void Subscriber::start() { impl_->start(); }
-void Subscriber::stop() noexcept { impl_->stop(); }
+void Subscriber::start() { impl_->thread_.start(); }
+void Subscriber::stop() noexcept { impl_->thread_.stop(); }
 std::vector<TableStatus> Subscriber::status() const { return impl_->status(); }
 bool Subscriber::all_live() const { return impl_->all_live(); }
-std::exception_ptr Subscriber::failure() const { return impl_->failure(); }
+std::exception_ptr Subscriber::failure() const { return impl_->thread_.failure(); }
 
 bool Subscriber::with_table(const std::string& table, const std::function<void(const TableSync&)>& fn) const {
     return impl_->with_table(table, fn);
