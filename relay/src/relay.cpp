@@ -194,13 +194,15 @@ void Relay::process(const Batch& batch) {
             wait_for_send_queue();
         },
         expect_backlog_ ? BatchPlan::per_transaction : BatchPlan::sort_whole);
+    const bool per_transaction = expect_backlog_;
     expect_backlog_ = rows >= static_cast<std::uint64_t>(options_.fetch_rows);
     sequencer_.end_batch();
     announce_new_moves();  // of a batch without positions (no Transaction announced them)
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
-    spdlog::debug("batch {} ({} .. {}): {} rows in {} us; {} bytes of large messages queued in ZeroMQ", batch.id,
-                  batch.prev, batch.snap, rows, us, publisher_->queued_bytes());
+    spdlog::debug("batch {} ({} .. {}): {} rows in {} us ({} plan); {} bytes of large messages queued in ZeroMQ",
+                  batch.id, batch.prev, batch.snap, rows, us, per_transaction ? "per-transaction" : "one-sort",
+                  publisher_->queued_bytes());
 }
 
 void Relay::follow_transaction_subscribers() {
@@ -460,6 +462,7 @@ int Relay::run() {
             conn_ = PgConnection();
             if (!activate(false)) break;
             notified = false;
+            expect_backlog_ = true;  // writers went on while the database or the connection was away
         }
     }
     spdlog::info("stopped");

@@ -426,6 +426,32 @@ TEST_F(RelayIT, DatabaseRestartAndCrashLoseNothing) {
     EXPECT_EQ(relay.terminate(), 0);
 }
 
+// A backlog may build up while the relay's connection is away: the first
+// batch after the reconnection is read transaction by transaction, like the
+// first after a start, whatever the batch before it was.
+TEST_F(RelayIT, FirstBatchAfterReconnectionTakesTheBacklogPlan) {
+    db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    db_.exec("SELECT tablepub.publish('t')");
+    Subscriber sub({endpoint_});
+    auto& relay = start_relay_for_subscriber();
+    db_.exec("INSERT INTO t VALUES (1)");
+    ASSERT_TRUE(sub.wait_count("public.t", 1));
+    db_.exec("INSERT INTO t VALUES (2)");
+    ASSERT_TRUE(sub.wait_count("public.t", 2));
+    ASSERT_TRUE(relay.wait_log("(one-sort plan)")) << relay.log();
+    db_.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" +
+             std::string(Cluster::RELAY_ROLE) + "' AND datname = current_database()");
+    ASSERT_TRUE(relay.wait_log("reconnecting")) << relay.log();
+    db_.exec("INSERT INTO t VALUES (3)");
+    ASSERT_TRUE(sub.wait_count("public.t", 3));
+    ASSERT_TRUE(relay.wait_log(" rows in ", 20s, "reconnecting")) << relay.log();
+    const auto log = relay.log();
+    const auto batch = log.find(" rows in ", log.find("reconnecting"));
+    const auto line_end = log.find('\n', batch);
+    EXPECT_NE(log.substr(batch, line_end - batch).find("(per-transaction plan)"), std::string::npos) << log;
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
 // With tablepub.notify off (two-phase commit) the poll interval finds the changes.
 TEST_F(RelayIT, PollingWithoutNotify) {
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");

@@ -125,11 +125,16 @@ bool RelayProcess::running() {
     return true;
 }
 
-bool RelayProcess::wait_log(const std::string& text, std::chrono::milliseconds timeout) {
+bool RelayProcess::wait_log(const std::string& text, std::chrono::milliseconds timeout, const std::string& after) {
+    const auto found = [&] {
+        const auto l = log();
+        const auto from = l.find(after);
+        return from != std::string::npos && l.find(text, from + after.size()) != std::string::npos;
+    };
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
-        if (log().find(text) != std::string::npos) return true;
-        if (!running()) return log().find(text) != std::string::npos;
+        if (found()) return true;
+        if (!running()) return found();
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

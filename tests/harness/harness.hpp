@@ -70,8 +70,10 @@ public:
     RelayProcess& operator=(const RelayProcess&) = delete;
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-    // Waits until the log contains text; false on timeout or exit.
-    bool wait_log(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // Waits until the log contains text (after the first occurrence of
+    // `after`, if given); false on timeout or exit.
+    bool wait_log(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                  const std::string& after = "");
     [[nodiscard]] std::string log() const;
     void kill9();
     // SIGTERM and wait; returns the exit status (or -1 on timeout).

@@ -115,8 +115,9 @@ private:
     clock::time_point last_batch_at_;
     std::uint64_t last_batch_rows_ = 0;
     // The next batch is read transaction by transaction (BatchPlan): the
-    // first one after the start, where a backlog may wait, and every one
-    // after a batch of at least a FETCH of rows, while the relay catches up.
+    // first one after the start or a reconnection, where a backlog may wait,
+    // and every one after a batch of at least a FETCH of rows, while the
+    // relay catches up.
     bool expect_backlog_ = true;
     // The RabbitMQ sink, started once this relay is active (--amqp).
     std::unique_ptr<AmqpForwarder> amqp_;
