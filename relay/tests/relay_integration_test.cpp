@@ -261,7 +261,7 @@ TEST_F(RelayIT, RenameIsAnnouncedBeforeItsTransaction) {
         "--db",  relay_conninfo_,        "--publish", endpoint_, "--log-level", "debug", "--poll-interval",
         "200ms", "--heartbeat-interval", "60s"};
     // Transaction messages from the first batch on: the test waits for them.
-    auto& relay = start_relay_for_tx_subscriber(std::move(args));
+    auto& relay = start_relay_after_subscription(std::move(args), "");
     ASSERT_TRUE(relay.wait_log("publishing on"));
     db_.exec("INSERT INTO t VALUES (1, 'x')");
     // One batch: the rename, then a transaction across both tables.

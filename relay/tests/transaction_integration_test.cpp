@@ -36,13 +36,14 @@ protected:
         snapshot_ = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
     }
 
-    // tx_subscriber: the relay publishes to a running subscriber of ".tx"
-    // from its first batch on (start_relay_for_tx_subscriber).
+    // tx_subscriber: the relay publishes to a running subscriber of ""
+    // (which receives ".tx") from its first batch on.
     RelayProcess& start_relay(std::vector<std::string> extra = {}, bool tx_subscriber = true) {
         std::vector<std::string> args{"--db",    relay_conninfo_, "--publish", endpoint_,         "--snapshot",
                                       snapshot_, "--log-level",   "debug",     "--poll-interval", "200ms"};
         args.insert(args.end(), extra.begin(), extra.end());
-        return tx_subscriber ? start_relay_for_tx_subscriber(std::move(args)) : start_relay_process(std::move(args));
+        return tx_subscriber ? start_relay_after_subscription(std::move(args), "")
+                             : start_relay_process(std::move(args));
     }
 
     // A DEALER on the relay's snapshot endpoint, for replay().

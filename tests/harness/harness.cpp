@@ -326,17 +326,8 @@ RelayProcess& ClusterTest::start_relay_process(std::vector<std::string> args) {
     return *relays_.back();
 }
 
-RelayProcess& ClusterTest::start_relay_for_tx_subscriber(std::vector<std::string> args) {
-    // Blocks while a killed relay's backend still holds the lock.
-    PgConnection gate(conninfo_);
-    gate.exec("SELECT pg_advisory_lock(tablepub.relay_lock_key())");
-    auto& relay = start_relay_process(std::move(args));
-    EXPECT_TRUE(relay.wait_log("a subscriber receives .tx", std::chrono::seconds(30)))
-        << "the relay never read a subscription of .tx";
-    return relay;  // closing gate lets the relay take over
-}
-
 RelayProcess& ClusterTest::start_relay_after_subscription(std::vector<std::string> args, const std::string& prefix) {
+    // Blocks while a killed relay's backend still holds the lock.
     PgConnection gate(conninfo_);
     gate.exec("SELECT pg_advisory_lock(tablepub.relay_lock_key())");
     auto& relay = start_relay_process(std::move(args));

@@ -153,18 +153,16 @@ protected:
 
     // Starts tablepub-relay with these arguments, logging to a file of the test's.
     RelayProcess& start_relay_process(std::vector<std::string> args);
-    // The same for a relay whose first batch must carry Transaction
-    // messages: the relay builds them only while it knows of a subscriber of
-    // ".tx" (design.md, "Only for subscribers of `.tx`"), and a subscriber
-    // reconnecting to a new relay may subscribe after its first batch. The
-    // test holds the relay lock until the relay has read such a subscription
-    // (standing by, it reads them), so a Subscriber of ".tx" must be running.
-    RelayProcess& start_relay_for_tx_subscriber(std::vector<std::string> args);
     // The same for a test whose Subscriber (subscribed to `prefix`) must
     // receive the relay's first batch: a SUB that connected before the
     // relay bound reconnects on a timer and may subscribe after the start
-    // delay. Needs "--log-level debug" in args (the relay logs every
-    // subscription it reads) and a free relay lock.
+    // delay. The test holds the relay lock until the relay (standing by, it
+    // reads subscriptions) has read that subscription. A relay builds
+    // Transaction messages only while it knows of a subscriber of ".tx"
+    // (design.md, "Only for subscribers of `.tx`"): a Subscriber of "" or
+    // ".tx" gated so receives them from the first batch on. Needs
+    // "--log-level debug" in args (the relay logs every subscription it
+    // reads); waits while a killed relay's backend still holds the lock.
     RelayProcess& start_relay_after_subscription(std::vector<std::string> args, const std::string& prefix);
 
     static std::unique_ptr<Cluster> cluster_;
