@@ -53,7 +53,7 @@ run() {
     psqlq -c "VACUUM ANALYZE" -c "CHECKPOINT"
     # (the subscriber counts changes, not the SCHEMA messages before them)
     expected=$(($(psql -XAtc "SELECT count(*) FROM tablepub.outbox") - before))
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     endpoint=tcp://127.0.0.1:$port
     local sub prefix=()
     sub=$(tool_path "$sub_build" tablepub-bench-subscriber)

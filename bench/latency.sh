@@ -32,7 +32,7 @@ psqlq -c "CREATE EXTENSION tablepub" \
       -c "CREATE TABLE lat (id bigserial PRIMARY KEY, ts timestamptz NOT NULL, payload text)" \
       -c "SELECT tablepub.publish('lat')" >/dev/null
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 "$RELAY" --db "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
     --publish "tcp://127.0.0.1:$PORT" --log-level warn >"$WORK/relay.log" 2>&1 &
 RELAY_PID=$!

@@ -1,10 +1,11 @@
 # Shared helpers for the bench/ scripts: a throwaway cluster and timing.
-# Source it; it defines start_cluster, track, psqlq and now_s, and stops the
+# Source it; it defines start_cluster, track, psqlq, now_s and free_port, and stops the
 # cluster and every tracked process on every exit path.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGTMP=$BENCH_ROOT/tests/lib/pgtmp
 . "$BENCH_ROOT/tests/lib/procs.sh"
+. "$BENCH_ROOT/tests/lib/free_port.sh"
 BENCH_PIDS=()
 
 # track PID: stop this process (relay, subscriber, pgbench) when the script ends.

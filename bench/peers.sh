@@ -99,7 +99,6 @@ psqlq() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psqlv() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
 now_s() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 record() { local IFS=$'\t'; echo "$*" >>"$RESULTS"; }
 drop_pid() {
     local keep=() p

@@ -65,7 +65,7 @@ if [ "$MODE" != none ]; then
     done
 fi
 if [ "$MODE" = e2e ]; then
-    EP=tcp://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    EP=tcp://127.0.0.1:$(free_port)
     "$(tool_path "$BUILD" tablepub-relay)" --db "host=$PGHOST port=$PGPORT dbname=postgres user=profile_relay" \
         --publish "$EP" --heartbeat-interval 1h --log-level warn >"$DIR/relay.log" 2>&1 &
     RELAY_PID=$!; PIDS+=("$RELAY_PID")

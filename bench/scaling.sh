@@ -84,7 +84,6 @@ done
 echo
 
 # --- 3: concurrent snapshots -------------------------------------------
-. "$BENCH_ROOT/tests/lib/free_port.sh"
 PUB=tcp://127.0.0.1:$(free_port)
 SNAP=tcp://127.0.0.1:$(free_port)
 psqlq -c "CREATE EXTENSION tablepub" \

@@ -26,7 +26,6 @@ CLIENT=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-bench-snapshot)
 start_cluster
 WORK=$BENCH_DIR/bench
 mkdir -p "$WORK"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUB=tcp://127.0.0.1:$(free_port)
 SNAP=tcp://127.0.0.1:$(free_port)
 

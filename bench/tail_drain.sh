@@ -65,7 +65,6 @@ TICKS=$(getconf CLK_TCK)
 start_cluster
 WORK=$BENCH_DIR/bench
 mkdir -p "$WORK"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PUB=tcp://127.0.0.1:$(free_port) SNAP=tcp://127.0.0.1:$(free_port)
 RELAY_PID=
 START_DELAY_S=0.5  # --start-delay below

@@ -26,7 +26,7 @@ COUNTER=$(tool_path "$BENCH_ROOT/$BUILD" tablepub-bench-subscriber)
 start_cluster
 WORK=$BENCH_DIR/bench
 mkdir -p "$WORK"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 ENDPOINT=tcp://127.0.0.1:$PORT
 RELAY_PID=
 

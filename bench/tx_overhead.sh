@@ -36,7 +36,7 @@ run() {
     cp "$sql" "$SHARE/tablepub--0.2--0.3.sql"
     start_cluster
     local port endpoint pid counter
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     endpoint=tcp://127.0.0.1:$port
     psqlq -c "CREATE EXTENSION tablepub" -c "CREATE TABLE items (id bigserial PRIMARY KEY, n int NOT NULL)" \
           -c "SELECT tablepub.publish('items')" >/dev/null
