@@ -115,6 +115,7 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.record_event(NULL, NULL)$$),
     ($$tablepub.encode_row('victim.secret', ROW(1, 'forged')::victim.secret)$$),
     ($$tablepub.decode_change('\x1200')$$),
+    ($$(SELECT count(*) FROM tablepub.decode_changes('\x1200'))$$),
     ($$tablepub.retention()$$),
     -- status (ops12): for tablepub_admin and pg_monitor only
     ($$(SELECT count(*) FROM tablepub.status_tables())$$),
@@ -128,7 +129,6 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.resync(NULL, NULL)$$),
     ($$tablepub.resync('hostile.nopk', repeat('x', 1000000))$$),
     ($$tablepub.record_resync('hostile.nopk', 'forged')$$),
-    ($$tablepub.schema_change('victim.secret')$$),
     ($$tablepub.record_schema('victim.secret', true)$$),
     ($$tablepub.alter_table_events(NULL)$$),
     ($$tablepub.dropped_partitions()$$),
@@ -141,9 +141,10 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.grant_relay_read('hostile.nopk')$$),
     ($$tablepub.maintain('1:1:')$$),
     ($$tablepub.relay_lock_key()$$),
-    ($$tablepub.relay_next_batch(true)$$),
-    ($$tablepub.relay_finish_batch(1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')$$),
+    ($$tablepub.relay_next_batch(true, 2)$$),
+    ($$tablepub.relay_finish_batch(1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', false, NULL, 2)$$),
     ($$tablepub.relay_maintain()$$),
+    ($$tablepub.check_outbox_format(2)$$),
     ($$tablepub.capture_row()$$),
     ($$tablepub.capture_truncate()$$),
     ($$tablepub.on_ddl_start()$$),
@@ -250,8 +251,8 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.encode_row(0, ROW(1)::hostile.ct)$$),
     ($$tablepub.decode_change(tablepub.encode_row('victim.secret', ROW(2, repeat('x', 10))::victim.secret))$$),
     -- the relay's state functions with inputs that do not fit
-    ($$tablepub.relay_finish_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$),
-    ($$tablepub.relay_finish_batch(-1, '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')$$),
+    ($$tablepub.relay_finish_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2)$$),
+    ($$tablepub.relay_finish_batch(-1, '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', false, NULL, 2)$$),
     ($$tablepub.maintain(NULL)$$),
     ($$tablepub.record_event('victim.secret', 'schema')$$);
 
