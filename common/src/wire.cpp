@@ -121,7 +121,8 @@ std::string malformed_pack_change(std::string_view schema_name, std::string_view
     v1::Change c;
     c.set_op(v1::RESYNC);
     c.set_reason("an outbox row of table " + std::string(schema_name) + "." + std::string(table_name) +
-                 " in transaction " + std::to_string(txid) + " is a malformed pack of changes: " + std::string(problem));
+                 " in transaction " + std::to_string(txid) +
+                 " is a malformed pack of changes: " + std::string(problem));
     return c.SerializeAsString();
 }
 

@@ -221,9 +221,8 @@ TEST_F(SubscriberIT, JoinsMidPackAndMirrorEqualsTable) {
     ASSERT_TRUE(relay.wait_log("publishing on"));
     start_pack_writer(7);
     std::this_thread::sleep_for(1s);
-    ASSERT_GT(db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'")
-                  .int64(0, 0),
-              0)
+    ASSERT_GT(
+        db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'").int64(0, 0), 0)
         << "no packed row: the test proves nothing";
     SyncCallbacks cb;
     Subscriber sub(options({"public.t"}), cb);

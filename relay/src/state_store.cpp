@@ -94,9 +94,10 @@ std::uint64_t StateStore::load_last_position() {
 }
 
 std::optional<Batch> StateStore::next_batch_query(bool force) {
-    auto res = conn_.exec("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
-                          (force ? " FROM tablepub.relay_next_batch(true, " : " FROM tablepub.relay_next_batch(false, ") +
-                          OUTBOX_FORMAT + ") b");
+    auto res =
+        conn_.exec("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+                   (force ? " FROM tablepub.relay_next_batch(true, " : " FROM tablepub.relay_next_batch(false, ") +
+                   OUTBOX_FORMAT + ") b");
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
@@ -119,13 +120,13 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
         published.push_back(u.state.published ? "t" : "f");
     }
     // One statement, so one implicit transaction and one round trip.
-    auto res =
-        conn_.exec_params("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
-                              " FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) b",
-                          {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first),
-                           pg_array_literal(last), pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq),
-                           pg_array_literal(schema_names), pg_array_literal(table_names), pg_array_literal(schemas),
-                           pg_array_literal(published), next ? "t" : "f", std::to_string(last_position), OUTBOX_FORMAT});
+    auto res = conn_.exec_params(
+        "SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+            " FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) b",
+        {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
+         pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq), pg_array_literal(schema_names),
+         pg_array_literal(table_names), pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f",
+         std::to_string(last_position), OUTBOX_FORMAT});
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
@@ -183,9 +184,9 @@ std::pair<std::string, std::string> StateStore::table_name(std::uint32_t relid) 
 }
 
 std::string StateStore::outbox_row_pos(std::uint64_t txid, std::uint64_t row_in_tx) {
-    auto res = conn_.exec_params(
-        "SELECT pos FROM tablepub.outbox WHERE txid = $1::xid8 ORDER BY pos OFFSET $2::int8 LIMIT 1",
-        {std::to_string(txid), std::to_string(row_in_tx)});
+    auto res =
+        conn_.exec_params("SELECT pos FROM tablepub.outbox WHERE txid = $1::xid8 ORDER BY pos OFFSET $2::int8 LIMIT 1",
+                          {std::to_string(txid), std::to_string(row_in_tx)});
     return res.rows() == 0 ? std::string() : res.text(0, 0);
 }
 

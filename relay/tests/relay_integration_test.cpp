@@ -729,9 +729,10 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
     ASSERT_TRUE(sub.wait_count("public.a", 1));
     const auto put = [&](const std::string& change) {
         return db_
-            .exec("INSERT INTO tablepub.outbox (gen, txid, pos, relid, change) SELECT s.gen, pg_current_xact_id(),"
-                  " (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8, 'a'::regclass, '\\x" +
-                  hex(change) + "'::bytea FROM tablepub.outbox_state s WHERE s.retired IS NULL RETURNING pos")
+            .exec(
+                "INSERT INTO tablepub.outbox (gen, txid, pos, relid, change) SELECT s.gen, pg_current_xact_id(),"
+                " (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8, 'a'::regclass, '\\x" +
+                hex(change) + "'::bytea FROM tablepub.outbox_state s WHERE s.retired IS NULL RETURNING pos")
             .text(0, 0);
     };
     const auto good = pack_row({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
@@ -747,7 +748,7 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
     ASSERT_EQ(live.size(), 9u);
     const auto check = check_stream(sub.messages(), "public.a");
     EXPECT_TRUE(check.problems.empty()) << check.problems.front();
-    const std::vector<std::pair<v1::Op, std::int64_t>> want{{v1::SCHEMA, 0},   {v1::INSERT, 1}, {v1::INSERT, 100},
+    const std::vector<std::pair<v1::Op, std::int64_t>> want{{v1::SCHEMA, 0},   {v1::INSERT, 1},   {v1::INSERT, 100},
                                                             {v1::INSERT, 101}, {v1::INSERT, 102}, {v1::RESYNC, 0},
                                                             {v1::RESYNC, 0},   {v1::INSERT, 2},   {v1::INSERT, 3}};
     for (std::size_t i = 0; i < want.size(); ++i) {
@@ -763,18 +764,18 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
         }
     }
     EXPECT_EQ(columns(live[4].msg.change().values())["v"]->text(), "p2");
-    const std::string reason = "an outbox row of table public.a in transaction " + std::to_string(txid) +
-                               " is a malformed pack of changes: ";
+    const std::string reason =
+        "an outbox row of table public.a in transaction " + std::to_string(txid) + " is a malformed pack of changes: ";
     EXPECT_EQ(live[5].msg.change().reason().rfind(reason, 0), 0u) << live[5].msg.change().reason();
     EXPECT_NE(live[5].msg.change().reason().find("ends past the row"), std::string::npos);
     EXPECT_NE(live[6].msg.change().reason().find("larger than the 1000 bytes"), std::string::npos);
     // One warning per row, naming table, oid, txid and pos.
     const auto log = relay.log();
     for (const auto& pos : {truncated_pos, large_pos}) {
-        EXPECT_NE(log.find("outbox row of table public.a (oid " +
-                           db_.exec("SELECT 'a'::regclass::oid").text(0, 0) + ") in transaction " +
-                           std::to_string(txid) + " at pos " + pos + " is a malformed pack of changes"),
-                  std::string::npos)
+        EXPECT_NE(
+            log.find("outbox row of table public.a (oid " + db_.exec("SELECT 'a'::regclass::oid").text(0, 0) +
+                     ") in transaction " + std::to_string(txid) + " at pos " + pos + " is a malformed pack of changes"),
+            std::string::npos)
             << log;
     }
 
@@ -828,9 +829,9 @@ TEST_F(RelayIT, Kill9MidBatchOfPacksRepublishesIdentically) {
                  " AND " + mid + "; INSERT INTO b SELECT g, 'many' FROM generate_series(" + lo + " + 1, " + lo +
                  " + 4) g; COMMIT");
     }
-    ASSERT_GT(db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'")
-                  .int64(0, 0),
-              txs);
+    ASSERT_GT(
+        db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'").int64(0, 0),
+        txs);
     constexpr std::size_t total_a = 1 + txs * 30, total_b = 1 + txs * 5;
     Subscriber sub({endpoint_});
     auto& first = start_relay_for_subscriber({"--fetch-rows", "10"});
@@ -846,7 +847,8 @@ TEST_F(RelayIT, Kill9MidBatchOfPacksRepublishesIdentically) {
         },
         60s));
     const auto all = sub.messages();
-    for (const auto& [topic, total] : {std::pair{std::string("public.a"), total_a}, {std::string("public.b"), total_b}}) {
+    for (const auto& [topic, total] :
+         {std::pair{std::string("public.a"), total_a}, {std::string("public.b"), total_b}}) {
         const auto check = check_stream(all, topic);
         EXPECT_EQ(check.by_seq.size(), total) << topic;
         EXPECT_TRUE(check.problems.empty()) << check.problems.front();

@@ -680,9 +680,8 @@ TEST_F(SyncIT, PackedRowsPublishAndReplayOneMessagePerChange) {
     db_.exec("INSERT INTO a VALUES (32, 'alone')");
     db_.exec("BEGIN; UPDATE b SET v = 'x' WHERE id > 3; DELETE FROM a WHERE id > 25; COMMIT");
     // What the extension wrote: some rows are packs, else this proves nothing.
-    ASSERT_GT(db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'")
-                  .int64(0, 0),
-              2);
+    ASSERT_GT(
+        db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'").int64(0, 0), 2);
     // a: SCHEMA + 30 + 12 + 1 + 1 + 1 + 7; b: SCHEMA + 1 + 8 + 6
     constexpr std::size_t a_count = 1 + 30 + 12 + 1 + 1 + 1 + 7, b_count = 1 + 1 + 8 + 6;
     ASSERT_TRUE(sub.wait_count("public.a", a_count));
