@@ -184,7 +184,12 @@ psql -qX -v ON_ERROR_STOP=1 -c "ALTER EXTENSION tablepub UPDATE" >/dev/null
 current=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$root/extension/tablepub.control")
 [ "$(psql -qXAt -c "SELECT extversion FROM pg_extension WHERE extname = 'tablepub'")" = "$current" ] ||
     fail "ALTER EXTENSION did not reach $current"
+packed() { psql -qXAt -c "SELECT count(*) FROM tablepub.outbox WHERE get_byte(change, 0) = 0"; }
+[ "$(packed)" = 0 ] || fail "packed outbox rows before ALTER EXTENSION"
 writes 5
+# From 0.4 on, multi-row statements write packed rows (docs/design.md,
+# "Packed outbox rows"): the relay must read old plain and new packed rows.
+[ "$(packed)" -gt 0 ] || fail "no packed outbox row after ALTER EXTENSION"
 echo "4. ALTER EXTENSION tablepub UPDATE (to $current); more changes captured"
 
 start_relay "$build/bin/tablepub-relay" "$D/relay.log"

@@ -160,6 +160,9 @@ RESET SESSION AUTHORIZATION;
 -- nothing of the victim's was published or unpublished by the hostile role
 SELECT "table", columns FROM tablepub.publications ORDER BY 1::text;
 
+-- a packed row (0.4) for the corpus below
+INSERT INTO victim.secret SELECT g, 'pw ' || g FROM generate_series(10, 20) g;
+
 -- decode_change and encode_row, by a login that is only a member of
 -- tablepub_relay (the least privilege that may call them).
 ALTER TABLE corpus ALTER caller SET DEFAULT 'tp_relay_login';
@@ -235,6 +238,26 @@ INSERT INTO corpus (call) VALUES
     -- real changes, and real changes cut short
     ($$tablepub.decode_change((SELECT change FROM tablepub.outbox ORDER BY txid, pos LIMIT 1))$$),
     ($$(SELECT count(*) FROM generate_series(0, 40) n WHERE try(format('tablepub.decode_change(%L::bytea)', substr((SELECT change FROM tablepub.outbox ORDER BY txid, pos LIMIT 1), 1, n))) NOT LIKE '22P03: %')$$),
+    -- packed rows (0.4): decode_change refuses one, decode_changes checks it whole
+    ($$tablepub.decode_change('\x00020801020802')$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801020802') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes(pb_int(1, 3)) c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes(NULL) c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010002080201') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x0002080180') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010308') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801ffffffffffffffffff7f08') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801ffffffffffffffffff0108') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010400020801') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801021200') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801020802' || '\x01'::bytea) c)$$),
+    ($$(SELECT count(*) FROM tablepub.decode_changes('\x00' || (SELECT string_agg('\x020801'::bytea, '') FROM generate_series(1, 100000))))$$),
+    -- real rows, and a real packed row cut short (refused, or at an entry boundary a shorter pack)
+    ($$(SELECT count(*) FROM tablepub.outbox o, tablepub.decode_changes(o.change))$$),
+    ($$(SELECT count(*) FROM generate_series(0, 60) n WHERE try(format('(SELECT count(*) FROM tablepub.decode_changes(%L::bytea))', substr((SELECT change FROM tablepub.outbox WHERE get_byte(change, 0) = 0 ORDER BY txid, pos LIMIT 1), 1, n))) !~ '^(22P03|ok): ')$$),
     -- encode_row: catalogs, views, sequences, indexes, types, unpublished and foreign rows
     ($$tablepub.encode_row(NULL, NULL::victim.secret)$$),
     ($$tablepub.encode_row('victim.secret', NULL::victim.secret)$$),
