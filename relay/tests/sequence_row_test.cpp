@@ -86,8 +86,8 @@ TEST(SequenceRow, PackedRowsGiveTheMessagesOfPlainRows) {
     const std::vector<Row> packed{{1, 100, pack({a(1), a(2), a(3)})}, {2, 100, a(10)},
                                   {1, 100, pack({u(1), u(2)})},       {1, 100, a(4)},
                                   {2, 100, pack({a(11), a(12)})},     {1, 101, pack({u(3), u(4)})}};
-    const std::vector<Row> plain{{1, 100, a(1)},  {1, 100, a(2)},  {1, 100, a(3)}, {2, 100, a(10)},
-                                 {1, 100, u(1)},  {1, 100, u(2)},  {1, 100, a(4)}, {2, 100, a(11)},
+    const std::vector<Row> plain{{1, 100, a(1)},  {1, 100, a(2)}, {1, 100, a(3)}, {2, 100, a(10)},
+                                 {1, 100, u(1)},  {1, 100, u(2)}, {1, 100, a(4)}, {2, 100, a(11)},
                                  {2, 100, a(12)}, {1, 101, u(3)}, {1, 101, u(4)}};
     const auto p = publish(packed), q = publish(plain);
     ASSERT_EQ(p.messages.size(), 11u);
@@ -114,9 +114,8 @@ TEST(SequenceRow, PackedRowsGiveTheMessagesOfPlainRows) {
 
 TEST(SequenceRow, MalformedPackIsOneResyncAndTheStreamGoesOn) {
     const auto good = pack({change(v1::INSERT, 1), change(v1::INSERT, 2)});
-    const auto p = publish({{1, 100, change(v1::INSERT, 9)},
-                            {1, 100, good.substr(0, good.size() - 1)},
-                            {1, 100, change(v1::INSERT, 3)}});
+    const auto p = publish(
+        {{1, 100, change(v1::INSERT, 9)}, {1, 100, good.substr(0, good.size() - 1)}, {1, 100, change(v1::INSERT, 3)}});
     ASSERT_EQ(p.messages.size(), 3u);
     EXPECT_EQ(p.outcomes[1].messages, 1u);
     EXPECT_NE(p.outcomes[1].malformed.find("ends past the row"), std::string::npos) << p.outcomes[1].malformed;
@@ -142,7 +141,9 @@ TEST(SequenceRow, MalformedPackIsOneResyncAndTheStreamGoesOn) {
 TEST(SequenceRow, LargeRowThatStartsLikeAPackIsAResyncNotItsBytes) {
     std::vector<std::string> sent;
     Sequencer seq([&](std::string_view, std::string_view body) { sent.emplace_back(body); },
-                  [](std::uint32_t) { return std::pair<std::string, std::string>{"public", "big"}; });
+                  [](std::uint32_t) {
+                      return std::pair<std::string, std::string>{"public", "big"};
+                  });
     seq.begin_batch();
     const std::string bytes = std::string(1, '\0') + std::string(5000, 'x');
     HeadroomBuffer b;
@@ -168,7 +169,9 @@ TEST(SequenceRow, LargeRowThatStartsLikeAPackIsAResyncNotItsBytes) {
 TEST(SequenceRow, LargePlainRowIsPublishedWhole) {
     std::vector<std::string> sent;
     Sequencer seq([&](std::string_view, std::string_view body) { sent.emplace_back(body); },
-                  [](std::uint32_t) { return std::pair<std::string, std::string>{"public", "big"}; });
+                  [](std::uint32_t) {
+                      return std::pair<std::string, std::string>{"public", "big"};
+                  });
     seq.begin_batch();
     v1::Change c;
     c.set_op(v1::INSERT);
