@@ -947,6 +947,27 @@ TEST_F(RelayIT, BadFlagsAndUnreachableDatabaseFailClearly) {
     EXPECT_NE(r.output.find(TABLEPUB_VERSION), std::string::npos);
 }
 
+// A relay needs the 0.4 relay functions (it passes outbox format 2, for
+// packed rows): on a 0.3 catalog it refuses to start, saying what to run,
+// and after ALTER EXTENSION tablepub UPDATE it publishes.
+TEST_F(RelayIT, RefusesAnExtensionWithoutThe04RelayFunctions) {
+    const std::string old_db = dbname_ + "_03";
+    db_.exec("CREATE DATABASE " + old_db);
+    PgConnection old(cluster_->conninfo(old_db));
+    old.exec("CREATE EXTENSION tablepub VERSION '0.3'");
+    const auto r = run_command(std::string(TABLEPUB_RELAY_BIN) + " --db '" + cluster_->relay_conninfo(old_db) +
+                               "' --publish " + endpoint_);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("extension tablepub 0.3 lacks the relay functions this relay needs (run ALTER EXTENSION "
+                            "tablepub UPDATE)"),
+              std::string::npos)
+        << r.output;
+    old.exec("ALTER EXTENSION tablepub UPDATE");
+    auto& relay = start_relay_process({"--db", cluster_->relay_conninfo(old_db), "--publish", endpoint_});
+    EXPECT_TRUE(relay.wait_log("publishing on"));
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
 TEST_F(RelayIT, TailPrintsJsonLines) {
     db_.exec("CREATE TABLE t (id int8 PRIMARY KEY, f float8, b bytea)");
     db_.exec("CREATE TABLE t2 (id int PRIMARY KEY)");
