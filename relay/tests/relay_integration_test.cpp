@@ -815,12 +815,12 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
 }
 
 // kill -9 of the relay in the middle of a batch of packed and plain rows
-// of two tables (a FETCH of 10 rows at a time), then a restart: the batch
+// of two tables (a FETCH of 4 rows at a time), then a restart: the batch
 // is published again with the same seqs and bytes, and nothing is missing.
 TEST_F(RelayIT, Kill9MidBatchOfPacksRepublishesIdentically) {
     db_.exec("CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text)");
     db_.exec("SELECT tablepub.publish('a'), tablepub.publish('b')");
-    constexpr int txs = 150;
+    constexpr int txs = 400;
     for (int tx = 0; tx < txs; ++tx) {
         const auto lo = std::to_string(tx * 20 + 1), hi = std::to_string(tx * 20 + 20),
                    mid = std::to_string(tx * 20 + 10);
@@ -834,7 +834,7 @@ TEST_F(RelayIT, Kill9MidBatchOfPacksRepublishesIdentically) {
         txs);
     constexpr std::size_t total_a = 1 + txs * 30, total_b = 1 + txs * 5;
     Subscriber sub({endpoint_});
-    auto& first = start_relay_for_subscriber({"--fetch-rows", "10"});
+    auto& first = start_relay_for_subscriber({"--fetch-rows", "4"});
     ASSERT_TRUE(sub.wait_count("public.a", 300, 30s));
     first.kill9();
     EXPECT_LT(changes(sub.messages(), "public.a").size(), total_a)
