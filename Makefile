@@ -230,6 +230,10 @@ FUZZ_CORPUS_request = fuzz/corpus/request
 FUZZ_TARGETS += tableset
 FUZZ_BIN_tableset = $(FUZZ_BUILD)/bin/fuzz_tableset
 FUZZ_CORPUS_tableset = fuzz/corpus/tableset
+# The splitter of packed outbox rows (fuzz/fuzz_pack.cpp).
+FUZZ_TARGETS += pack
+FUZZ_BIN_pack = $(FUZZ_BUILD)/bin/fuzz_pack
+FUZZ_CORPUS_pack = fuzz/corpus/pack
 # The extension's change decoder (extension/fuzz), a plain C harness.
 FUZZ_TARGETS += decoder
 FUZZ_BUILD_TARGETS += fuzz-build-extension
@@ -241,7 +245,7 @@ fuzz-build-extension:
 		$(abspath $(FUZZ_BUILD))/extension/decode_change_fuzzer
 
 fuzz-build-relay: sanitize-configure
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request fuzz_tableset
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_client fuzz_request fuzz_tableset fuzz_pack
 
 fuzz-build: $(FUZZ_BUILD_TARGETS)
 

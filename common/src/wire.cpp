@@ -116,6 +116,16 @@ std::string oversized_change(std::string_view schema_name, std::string_view tabl
     return c.SerializeAsString();
 }
 
+std::string malformed_pack_change(std::string_view schema_name, std::string_view table_name, std::uint64_t txid,
+                                  std::string_view problem) {
+    v1::Change c;
+    c.set_op(v1::RESYNC);
+    c.set_reason("an outbox row of table " + std::string(schema_name) + "." + std::string(table_name) +
+                 " in transaction " + std::to_string(txid) +
+                 " is a malformed pack of changes: " + std::string(problem));
+    return c.SerializeAsString();
+}
+
 std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,
                              std::uint64_t schema_seq, std::uint64_t interval_ms, const HeartbeatNotice& notice,
                              std::uint64_t position) {

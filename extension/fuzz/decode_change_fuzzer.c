@@ -1,19 +1,25 @@
 /*
  * libFuzzer target for the change decoder: ChangeDecode() from
- * extension/src/change_decode.c, the code tablepub.decode_change() runs on the
- * bytes its caller passes, built here without the PostgreSQL backend
- * (malloc instead of palloc). `make -C extension fuzz FUZZ_SECONDS=N` runs it.
+ * extension/src/change_decode.c and, for a packed outbox row (first byte
+ * 0x00), PackCheck()/PackNext() from extension/src/pack.c: the code
+ * tablepub.decode_change() and decode_changes() run on the bytes their
+ * caller passes, built here without the PostgreSQL backend (malloc instead
+ * of palloc). `make -C extension fuzz FUZZ_SECONDS=N` runs it.
  *
  * Beyond "no crash, no leak, no undefined behaviour" under ASan and UBSan, it
  * checks ChangeDecode()'s contract (change_decode.h): a refused input has a
  * status and a detail, and an accepted Change can be walked the way decode.c
- * renders it, reading every string and byte it will read.
+ * renders it, reading every string and byte it will read; and pack.h's: a
+ * refused pack has a detail, an accepted one walks into as many entries as
+ * PackCheck() counted (2 or more), each non-empty, inside the input, not
+ * 0x00-prefixed, and ending exactly at its end.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "change_decode.h"
+#include "pack.h"
 
 static void *
 Alloc(void *data, size_t size)
@@ -130,10 +136,9 @@ TouchChange(const Tablepub__V1__Change *c)
 	return sum;
 }
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One serialized Change, as decode_change() (or one entry of decode_changes()) sees it. */
+static void
+DecodeOne(const uint8_t *data, size_t size)
 {
 	ProtobufCAllocator allocator = {Alloc, Free, NULL};
 	ChangeDecodeResult result;
@@ -153,11 +158,49 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Require(result.detail[0] != '\0', "refused without a detail");
 		Require(memchr(result.detail, '\0', sizeof(result.detail)) != NULL,
 				"detail not terminated");
-		return 0;
+		return;
 	}
 	Require(result.status == CHANGE_DECODE_OK, "a Change with a failure status");
 	sink = TouchChange(change);
 	(void) sink;
 	tablepub__v1__change__free_unpacked(change, &allocator);
+}
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char		detail[PACK_DETAIL_SIZE];
+	size_t		n;
+	size_t		seen = 0;
+	size_t		off = 0;
+	const uint8_t *entry;
+	size_t		entry_len;
+
+	if (!PackIsPacked(data, size))
+	{
+		DecodeOne(data, size);
+		return 0;
+	}
+	detail[0] = '\0';
+	n = PackCheck(data, size, detail);
+	if (n == 0)
+	{
+		Require(detail[0] != '\0', "pack refused without a detail");
+		Require(memchr(detail, '\0', sizeof(detail)) != NULL, "pack detail not terminated");
+		return 0;
+	}
+	Require(n >= 2, "a pack of fewer than 2 entries accepted");
+	while (PackNext(data, size, &off, &entry, &entry_len))
+	{
+		Require(entry_len >= 1, "an empty entry");
+		Require(entry > data && entry + entry_len <= data + size, "an entry outside the input");
+		Require(entry[0] != PACK_MARKER, "a 0x00-prefixed entry");
+		seen++;
+		DecodeOne(entry, entry_len);
+	}
+	Require(seen == n, "PackNext() walked another number of entries than PackCheck() counted");
+	Require(off == size, "PackNext() stopped before the end of an accepted pack");
 	return 0;
 }

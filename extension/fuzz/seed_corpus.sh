@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes real changes to extension/fuzz/corpus, the fuzzer's seeds: every
 # kind of Value, every op the capture writes, keys and old keys, full rows,
-# schemas. Starts a throwaway cluster with the installed extension (run
+# schemas, packed rows. Starts a throwaway cluster with the installed extension (run
 # `make -C extension install` first) and stops it however the script ends.
 # Files are named by their SHA-1, as libFuzzer names what it adds.
 set -euo pipefail
@@ -35,6 +35,10 @@ INSERT INTO typed (id) VALUES (3);
 UPDATE typed SET t = 'changed', f4 = 'NaN' WHERE id = 1;
 UPDATE typed SET id = 4 WHERE id = 2;
 DELETE FROM typed WHERE id = 3;
+-- packed rows (0.4): several changes of one statement, small and big
+INSERT INTO typed (id, t, i4) SELECT g, 'row ' || g, g FROM generate_series(10, 14) g;
+INSERT INTO typed (id, t) SELECT g, repeat('p', g * 20) FROM generate_series(20, 40) g;
+DELETE FROM typed WHERE id >= 10;
 ALTER TABLE typed ADD COLUMN extra text;
 SELECT tablepub.publish('typed', exclude_columns => '{b}', full_row => true);
 UPDATE typed SET extra = 'x' WHERE id = 1;

@@ -1,6 +1,8 @@
 /*
  * decode.c: tablepub.decode_change(bytea) RETURNS jsonb, a readable and
- * stable rendering of a serialized Change for debugging and tests.
+ * stable rendering of a serialized Change for debugging and tests, and
+ * tablepub.decode_changes(bytea) RETURNS SETOF jsonb, the same for every
+ * change of an outbox row, plain or packed (pack.h).
  *
  * Values that JSON holds natively (null, boolean, integer, text) appear as
  * themselves; every other kind as {"<kind>": <string or number>}, so the
@@ -14,6 +16,7 @@
 #include <math.h>
 
 #include "common/shortest_dec.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -22,6 +25,7 @@
 #include "utils/jsonb.h"
 
 #include "change_decode.h"
+#include "pack.h"
 #include "tablepub.h"
 
 /* A protobuf string (UTF-8) as a JSON string in the server encoding. */
@@ -187,18 +191,15 @@ AppendSchema(StringInfo buf, const Tablepub__V1__TableSchema *schema)
 	appendStringInfoString(buf, "]}");
 }
 
-/* tablepub.decode_change(change bytea) RETURNS jsonb */
-PG_FUNCTION_INFO_V1(tablepub_decode_change);
-Datum
-tablepub_decode_change(PG_FUNCTION_ARGS)
+/* One serialized Change of len bytes at data as jsonb; raises when it is not one. */
+static Datum
+RenderChange(const uint8_t *data, size_t len)
 {
-	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	ChangeDecodeResult res;
 	Change	   *change;
 	StringInfoData buf;
 
-	change = ChangeDecode((const uint8_t *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-						  PallocAllocator(), CHANGE_DECODE_MAX_MEMORY, &res);
+	change = ChangeDecode(data, len, PallocAllocator(), CHANGE_DECODE_MAX_MEMORY, &res);
 	switch (res.status)
 	{
 		case CHANGE_DECODE_OK:
@@ -232,5 +233,83 @@ tablepub_decode_change(PG_FUNCTION_ARGS)
 		AppendString(&buf, change->reason);
 	}
 	appendStringInfoChar(&buf, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+/* The number of entries of a packed row; raises when it is malformed. */
+static size_t
+CheckPack(const uint8_t *data, size_t len)
+{
+	char		detail[PACK_DETAIL_SIZE];
+	size_t		n = PackCheck(data, len, detail);
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid packed outbox row"),
+				 errdetail_internal("%s", detail),
+				 errhint("Pass the change column of tablepub.outbox.")));
+	return n;
+}
+
+/*
+ * tablepub.decode_change(change bytea) RETURNS jsonb: one Change. A packed
+ * row (extension 0.4) holds several: rendering one of them, or an array,
+ * would read as something the row is not, so it is refused with a pointer
+ * to decode_changes().
+ */
+PG_FUNCTION_INFO_V1(tablepub_decode_change);
+Datum
+tablepub_decode_change(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	const uint8_t *bytes = (const uint8_t *) VARDATA_ANY(data);
+	size_t		len = VARSIZE_ANY_EXHDR(data);
+
+	if (PackIsPacked(bytes, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a packed outbox row holds %zu changes, not one",
+						CheckPack(bytes, len)),
+				 errhint("Use tablepub.decode_changes(), which returns one jsonb per change.")));
+	PG_RETURN_DATUM(RenderChange(bytes, len));
+}
+
+/*
+ * tablepub.decode_changes(change bytea) RETURNS SETOF jsonb: every change of
+ * an outbox row, plain (one) or packed (each entry, in capture order). A
+ * malformed pack is refused whole, before anything is returned.
+ */
+PG_FUNCTION_INFO_V1(tablepub_decode_changes);
+Datum
+tablepub_decode_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	const uint8_t *bytes = (const uint8_t *) VARDATA_ANY(data);
+	size_t		len = VARSIZE_ANY_EXHDR(data);
+	Datum		value;
+	bool		isnull = false;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	if (PackIsPacked(bytes, len))
+	{
+		size_t		off = 0;
+		const uint8_t *entry;
+		size_t		entry_len;
+
+		(void) CheckPack(bytes, len);
+		while (PackNext(bytes, len, &off, &entry, &entry_len))
+		{
+			CHECK_FOR_INTERRUPTS();
+			value = RenderChange(entry, entry_len);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		}
+	}
+	else
+	{
+		value = RenderChange(bytes, len);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	return (Datum) 0;
 }

@@ -68,8 +68,15 @@ bytea *
 PackChange(Change *change)
 {
 	size_t		len = tablepub__v1__change__get_packed_size(change);
-	bytea	   *result = palloc(VARHDRSZ + len);
+	bytea	   *result;
 
+	/*
+	 * A Change always has an op, so its first byte is the tag of field 1:
+	 * never the 0x00 that marks a packed outbox row (pack.h).
+	 */
+	if (change->op == TABLEPUB__V1__OP__OP_UNSPECIFIED || len == 0)
+		elog(ERROR, "tablepub: refusing to write a change without an op");
+	result = palloc(VARHDRSZ + len);
 	tablepub__v1__change__pack(change, (uint8_t *) VARDATA(result));
 	SET_VARSIZE(result, VARHDRSZ + len);
 	return result;

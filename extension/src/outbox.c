@@ -1,8 +1,9 @@
 /*
  * outbox.c: appends serialized changes to the current outbox partition
  * through the heap and index AMs (no SPI, no planner, no privilege check on
- * the outbox), buffering the rows of a statement for heap_multi_insert, and
- * wakes the relay with NOTIFY at commit, at most once per
+ * the outbox), buffering the rows of a statement for heap_multi_insert and
+ * packing consecutive row changes of one table into one outbox row (pack.h),
+ * and wakes the relay with NOTIFY at commit, at most once per
  * tablepub.notify_interval per backend.
  */
 #include "postgres.h"
@@ -29,13 +30,17 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "pack.h"
 #include "tablepub.h"
 
 #define NOTIFY_CHANNEL "tablepub"
 
-/* Attribute numbers of tablepub.outbox_state. */
+/* Attribute numbers of tablepub.outbox_state (outbox_format is looked up by name). */
 #define Anum_state_gen 1
 #define Anum_state_retired 3
+
+/* outbox_state.outbox_format that allows packed rows (extension 0.4). */
+#define OUTBOX_FORMAT_PACKED 2
 
 /* What one top-level transaction caches about the outbox. */
 static struct
@@ -45,6 +50,7 @@ static struct
 	Oid			part;			/* tablepub.outbox_<gen> */
 	Oid			index;			/* its btree index on txid */
 	IndexInfo  *index_info;		/* in relcache_cxt */
+	bool		pack;			/* the partition's outbox_format allows packed rows */
 } xstate;
 
 /* This transaction wrote something to the outbox (reset at its end). */
@@ -70,6 +76,7 @@ static struct
 {
 	bool		valid;
 	Oid			state;			/* tablepub.outbox_state */
+	AttrNumber	format_attnum;	/* its outbox_format (0.4), InvalidAttrNumber before */
 	Oid			part[3];		/* tablepub.outbox_<gen>, InvalidOid: not looked up yet */
 	Oid			index[3];		/* their indexes */
 	IndexInfo  *index_info[3];	/* in relcache_cxt */
@@ -105,6 +112,7 @@ LoadXactState(void)
 	Relation	part;
 	MemoryContext old;
 	int			gen = -1;
+	int			format = 1;
 
 	if (!relcache.valid)
 	{
@@ -119,6 +127,12 @@ LoadXactState(void)
 		relcache.state = get_relname_relid("outbox_state", nsp);
 		if (!OidIsValid(relcache.state))
 			elog(ERROR, "relation tablepub.outbox_state is missing");
+		/*
+		 * The version gate of packed rows: ALTER EXTENSION ... UPDATE TO
+		 * '0.4' adds the column, and the relcache invalidation of the
+		 * ALTER TABLE brings every backend here again.
+		 */
+		relcache.format_attnum = get_attnum(relcache.state, "outbox_format");
 		relcache.valid = true;
 	}
 	/* Opening it processes pending invalidations: relcache may be reset here. */
@@ -129,9 +143,20 @@ LoadXactState(void)
 		bool		isnull;
 
 		(void) heap_getattr(tup, Anum_state_retired, RelationGetDescr(state), &isnull);
-		if (isnull)
-			gen = DatumGetInt16(heap_getattr(tup, Anum_state_gen,
-											 RelationGetDescr(state), &isnull));
+		if (!isnull)
+			continue;
+		gen = DatumGetInt16(heap_getattr(tup, Anum_state_gen,
+										 RelationGetDescr(state), &isnull));
+		/* Only while the attribute number was looked up for this descriptor. */
+		if (relcache.valid && AttributeNumberIsValid(relcache.format_attnum) &&
+			relcache.format_attnum <= RelationGetDescr(state)->natts)
+		{
+			Datum		d = heap_getattr(tup, relcache.format_attnum,
+										 RelationGetDescr(state), &isnull);
+
+			if (!isnull)
+				format = DatumGetInt16(d);
+		}
 	}
 	table_endscan(scan);
 	table_close(state, AccessShareLock);
@@ -182,6 +207,7 @@ LoadXactState(void)
 	xstate.part = relcache.part[gen];
 	xstate.index = relcache.index[gen];
 	xstate.index_info = relcache.index_info[gen];
+	xstate.pack = format >= OUTBOX_FORMAT_PACKED;
 	xstate.lxid = MyProc->lxid;
 }
 
@@ -196,6 +222,12 @@ LoadXactState(void)
  * subtransaction's xid); a capture in another subtransaction is written
  * directly. A subtransaction that commits hands its rows to its parent; one
  * that aborts discards them.
+ *
+ * When they are written, consecutive buffered changes of one table are
+ * packed into outbox rows of at most tablepub.pack_bytes (PackRows). A pack
+ * never spans a row written directly meanwhile (counted by direct_writes):
+ * the pack takes the position of its last change, so the direct row would
+ * sort after changes captured before it.
  */
 #define OUTBOX_BUFFER_ROWS 1000
 #define OUTBOX_BUFFER_BYTES (1024 * 1024)
@@ -204,8 +236,12 @@ typedef struct BufferedRow
 {
 	Oid			pubrelid;
 	int64		pos;
+	uint64		direct_writes;	/* direct_writes when it was captured */
 	bytea	   *change;			/* in buffer.cxt */
 } BufferedRow;
+
+/* Rows this backend wrote with InsertDirect(): packs end where it grows. */
+static uint64 direct_writes = 0;
 
 static struct
 {
@@ -278,6 +314,77 @@ SameRowShape(TupleDesc a, TupleDesc b)
 	return true;
 }
 
+/* Fills slot with an outbox row. */
+static void
+FillSlot(TupleTableSlot *slot, Oid pubrelid, int64 pos, bytea *change, Datum txid)
+{
+	ExecClearTuple(slot);
+	FillValues(slot->tts_values, pubrelid, pos, change, txid);
+	memset(slot->tts_isnull, false, slot_desc->natts * sizeof(bool));
+	ExecStoreVirtualTuple(slot);
+}
+
+/* Bytes buffered row i adds to a pack: its length's varint and the change. */
+static Size
+PackedSize(int i)
+{
+	Size		len = VARSIZE_ANY_EXHDR(buffer.rows[i].change);
+
+	return PackVarintSize(len) + len;
+}
+
+/*
+ * Fills slots with the buffered rows, packed: each run of consecutive
+ * changes of one table captured between the same two direct writes becomes
+ * packed rows of 2 or more changes and at most limit bytes (marker
+ * included), taken greedily in order, each with the position of its last
+ * change; a change that does not fit in a pack with the next one is written
+ * plain. Returns the number of slots filled.
+ */
+static int
+PackRows(Datum txid, Size limit)
+{
+	int			nslots = 0;
+	int			i = 0;
+
+	while (i < buffer.n)
+	{
+		BufferedRow *first = &buffer.rows[i];
+		Size		total = 1 + PackedSize(i);
+		int			j = i + 1;
+		bytea	   *packed;
+		uint8	   *p;
+		int			k;
+
+		while (j < buffer.n && buffer.rows[j].pubrelid == first->pubrelid &&
+			   buffer.rows[j].direct_writes == first->direct_writes &&
+			   total + PackedSize(j) <= limit)
+			total += PackedSize(j++);
+		if (j - i == 1)
+		{
+			FillSlot(slots[nslots++], first->pubrelid, first->pos, first->change, txid);
+			i++;
+			continue;
+		}
+		packed = MemoryContextAlloc(buffer.cxt, VARHDRSZ + total);
+		SET_VARSIZE(packed, VARHDRSZ + total);
+		p = (uint8 *) VARDATA(packed);
+		*p++ = PACK_MARKER;
+		for (k = i; k < j; k++)
+		{
+			Size		len = VARSIZE_ANY_EXHDR(buffer.rows[k].change);
+
+			p += PackPutVarint(p, len);
+			memcpy(p, VARDATA_ANY(buffer.rows[k].change), len);
+			p += len;
+		}
+		Assert(p == (uint8 *) VARDATA(packed) + total);
+		FillSlot(slots[nslots++], first->pubrelid, buffer.rows[j - 1].pos, packed, txid);
+		i = j;
+	}
+	return nslots;
+}
+
 /* Writes the buffered rows when they belong to the current subtransaction. */
 static void
 FlushBuffer(void)
@@ -287,6 +394,8 @@ FlushBuffer(void)
 	Datum		txid;
 	bool		isnull = false;
 	int			i;
+	int			nslots;
+	Size		limit = (Size) Min(Max(tablepub_pack_bytes, 0), PACK_MAX_BYTES);
 
 	if (buffer.n == 0 || buffer.subid != GetCurrentSubTransactionId())
 		return;
@@ -310,18 +419,17 @@ FlushBuffer(void)
 			slots[i] = MakeSingleTupleTableSlot(slot_desc, &TTSOpsVirtual);
 		MemoryContextSwitchTo(old);
 	}
-	for (i = 0; i < buffer.n; i++)
+	if (xstate.pack && limit > 0)
+		nslots = PackRows(txid, limit);
+	else
 	{
-		TupleTableSlot *slot = slots[i];
-
-		ExecClearTuple(slot);
-		FillValues(slot->tts_values, buffer.rows[i].pubrelid, buffer.rows[i].pos,
-				   buffer.rows[i].change, txid);
-		memset(slot->tts_isnull, false, slot_desc->natts * sizeof(bool));
-		ExecStoreVirtualTuple(slot);
+		for (i = 0; i < buffer.n; i++)
+			FillSlot(slots[i], buffer.rows[i].pubrelid, buffer.rows[i].pos,
+					 buffer.rows[i].change, txid);
+		nslots = buffer.n;
 	}
-	heap_multi_insert(rel, slots, buffer.n, GetCurrentCommandId(true), 0, NULL);
-	for (i = 0; i < buffer.n; i++)
+	heap_multi_insert(rel, slots, nslots, GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < nslots; i++)
 	{
 		index_insert(index, &txid, &isnull, &slots[i]->tts_tid, rel,
 					 UNIQUE_CHECK_NO, false, xstate.index_info);
@@ -345,6 +453,7 @@ InsertDirect(Oid pubrelid, int64 pos, bytea *change)
 	HeapTuple	tup;
 	Datum		txid = FullTransactionIdGetDatum(GetTopFullTransactionId());
 
+	direct_writes++;
 	rel = table_open(xstate.part, RowExclusiveLock);
 	index = index_open(xstate.index, RowExclusiveLock);
 	FillValues(values, pubrelid, pos, change, txid);
@@ -384,6 +493,7 @@ OutboxInsert(Oid pubrelid, bytea *change, bool bufferable)
 		}
 		row->pubrelid = pubrelid;
 		row->pos = pos;
+		row->direct_writes = direct_writes;
 		row->change = MemoryContextAlloc(buffer.cxt, len);
 		memcpy(row->change, change, len);
 		buffer.n++;

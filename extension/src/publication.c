@@ -516,7 +516,11 @@ PackSchemaChange(Oid relid)
 
 /*
  * tablepub.schema_change(tbl regclass) RETURNS bytea: the SCHEMA change
- * record_event(tbl, 'schema') would write now.
+ * record_event(tbl, 'schema') would write now. Unused, and dropped by
+ * tablepub--0.3--0.4.sql; the symbol stays while tablepub--0.2--0.3.sql
+ * creates the function (PostgreSQL looks a C function's symbol up when it is
+ * created, whatever check_function_bodies says) and a 0.3 catalog may run
+ * this library (before ALTER EXTENSION tablepub UPDATE).
  */
 PG_FUNCTION_INFO_V1(tablepub_schema_change);
 Datum

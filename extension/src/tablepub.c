@@ -16,6 +16,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "pack.h"
 #include "tablepub.h"
 
 PG_MODULE_MAGIC;
@@ -23,6 +24,7 @@ PG_MODULE_MAGIC;
 bool		tablepub_notify = true;
 int			tablepub_notify_interval_ms = 10;
 int			tablepub_retention_s = 3600;
+int			tablepub_pack_bytes = PACK_MAX_BYTES;
 
 void		_PG_init(void);
 
@@ -44,6 +46,16 @@ _PG_init(void)
 							NULL,
 							&tablepub_retention_s, 3600, 1, INT_MAX, PGC_SUSET,
 							GUC_UNIT_S, NULL, NULL, NULL);
+	/*
+	 * Any session may choose: packing changes the outbox's layout, never
+	 * what the relay publishes, and the capture keeps every pack within
+	 * PACK_MAX_BYTES and well-formed whatever the value.
+	 */
+	DefineCustomIntVariable("tablepub.pack_bytes",
+							"Most bytes of an outbox row that packs several row changes of one table; 0 writes one row per change.",
+							"Packing needs extension version 0.4 (ALTER EXTENSION tablepub UPDATE); changes that do not fit two to a pack are written one per row.",
+							&tablepub_pack_bytes, PACK_MAX_BYTES, 0, PACK_MAX_BYTES, PGC_USERSET,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("tablepub");
 	InitCapturePlanCache();
 	InitOutbox();

@@ -74,6 +74,7 @@ typedef struct CapturePlan
 extern bool tablepub_notify;
 extern int	tablepub_notify_interval_ms;
 extern int	tablepub_retention_s;
+extern int	tablepub_pack_bytes;
 
 /* publication.c */
 extern CapturePlan *GetCapturePlan(Relation rel, Oid pubrelid);

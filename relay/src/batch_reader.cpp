@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/outbox_pack.hpp"
 #include "common/pg_connection.hpp"
 
 namespace tablepub {
@@ -287,16 +288,36 @@ std::uint64_t BatchReader::read(const Batch& batch, const PrepareFn& prepare, co
     return count;
 }
 
-void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes) {
+RowOutcome sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes) {
+    RowOutcome out;
     if (row.oversized) {
         const auto& s = sequencer.stream(row.relid);
         sequencer.add(row.relid, row.txid,
                       oversized_change(s.schema_name, s.table_name, row.txid, row.size, max_change_bytes));
-    } else if (row.large != nullptr) {
-        sequencer.add(row.relid, row.txid, std::move(*row.large));
-    } else {
-        sequencer.add(row.relid, row.txid, row.bytes);
+        out.messages = 1;
+        return out;
     }
+    const OutboxChanges changes(row.large != nullptr ? row.large->view() : row.bytes);
+    if (!changes.ok()) {
+        // Stopping would hold every table back behind this row for good, and
+        // skipping it would lose its changes silently: its table's
+        // subscribers get a RESYNC in its place and take a new snapshot, as
+        // for a change over max_change_bytes.
+        out.malformed = changes.error();
+        const auto& s = sequencer.stream(row.relid);
+        sequencer.add(row.relid, row.txid, malformed_pack_change(s.schema_name, s.table_name, row.txid, out.malformed));
+        out.messages = 1;
+        return out;
+    }
+    if (row.large != nullptr) {
+        // Plain: a well-formed pack is at most MAX_PACK_BYTES, always inline.
+        sequencer.add(row.relid, row.txid, std::move(*row.large));
+        out.messages = 1;
+        return out;
+    }
+    for (const auto change : changes) sequencer.add(row.relid, row.txid, change);
+    out.messages = changes.size();
+    return out;
 }
 
 }  // namespace tablepub

@@ -176,6 +176,8 @@ void Relay::process(const Batch& batch) {
     const auto start = clock::now();
     follow_transaction_subscribers();
     sequencer_.begin_batch(batch.commit_time);
+    malformed_.clear();
+    row_txid_ = 0;
     BatchReader reader(conn_, FetchLimits{options_.fetch_rows, options_.fetch_bytes, options_.max_change_bytes});
     const auto rows = reader.read(
         batch,
@@ -185,8 +187,16 @@ void Relay::process(const Batch& batch) {
             }
         },
         [this](OutboxRow& row) {
+            if (row.txid != row_txid_) {
+                row_txid_ = row.txid;
+                row_in_tx_ = 0;
+            }
             if (row.oversized) warn_oversized(row);
-            sequence_row(sequencer_, row, static_cast<std::uint64_t>(options_.max_change_bytes));
+            auto out = sequence_row(sequencer_, row, static_cast<std::uint64_t>(options_.max_change_bytes));
+            if (!out.malformed.empty()) {
+                malformed_.push_back(MalformedRow{row.relid, row.txid, row_in_tx_, std::move(out.malformed)});
+            }
+            ++row_in_tx_;
         },
         [this] {
             follow_transaction_subscribers();
@@ -197,6 +207,8 @@ void Relay::process(const Batch& batch) {
     const bool per_transaction = expect_backlog_;
     expect_backlog_ = rows >= static_cast<std::uint64_t>(options_.fetch_rows);
     sequencer_.end_batch();
+    for (const auto& m : malformed_) warn_malformed(m);
+    malformed_.clear();
     announce_new_moves();  // of a batch without positions (no Transaction announced them)
     last_batch_rows_ = rows;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
@@ -240,6 +252,23 @@ void Relay::warn_oversized(const OutboxRow& row) {
             "(later ones of this table and transaction are not logged)",
             s.schema_name, s.table_name, row.txid, row.size, limit);
     }
+}
+
+void Relay::warn_malformed(const MalformedRow& m) {
+    // The row is corrupt (a bug or a damaged outbox): its changes cannot be
+    // told apart, and its table's subscribers got a RESYNC in its place
+    // (sequence_row). Its pos lets the operator find it for a report.
+    const auto& s = sequencer_.stream(m.relid);
+    std::string pos = "unknown";
+    try {
+        pos = store_.outbox_row_pos(m.txid, m.row_in_tx);
+    } catch (const DbError& e) {
+        pos += " (" + describe(e) + ")";
+    }
+    spdlog::warn(
+        "outbox row of table {}.{} (oid {}) in transaction {} at pos {} is a malformed pack of changes: {}; published "
+        "as RESYNC",
+        s.schema_name, s.table_name, m.relid, m.txid, pos, m.problem);
 }
 
 void Relay::drain(bool notified) {

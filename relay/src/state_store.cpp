@@ -10,6 +10,11 @@ namespace {
 
 const char* const LOCK_KEY = "8386092198838433122";  // tablepub.relay_lock_key()
 
+// The outbox row layouts this relay reads, as it tells relay_next_batch and
+// relay_finish_batch: 2 = plain and packed rows (common/outbox_pack.hpp).
+// An extension that writes a layout a relay does not read refuses it.
+const char* const OUTBOX_FORMAT = "2";
+
 }  // namespace
 
 std::string pg_array_literal(const std::vector<std::string>& elements) {
@@ -34,9 +39,9 @@ std::string batch_commit_time_sql(const std::string& alias) {
 
 void StateStore::check_extension() {
     auto res = conn_.exec(
-        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean)') IS NOT NULL AND "
+        "SELECT extversion, to_regprocedure('tablepub.relay_next_batch(boolean, int4)') IS NOT NULL AND "
         "to_regprocedure('tablepub.relay_finish_batch(int8, oid[], int8[], int8[], int8[], int8[], text[], text[], "
-        "bytea[], boolean[], boolean, int8)') IS NOT NULL "
+        "bytea[], boolean[], boolean, int8, int4)') IS NOT NULL "
         "FROM pg_extension WHERE extname = 'tablepub'");
     if (res.rows() == 0) {
         throw ConfigError("extension tablepub is not installed in this database (run CREATE EXTENSION tablepub)");
@@ -89,8 +94,10 @@ std::uint64_t StateStore::load_last_position() {
 }
 
 std::optional<Batch> StateStore::next_batch_query(bool force) {
-    auto res = conn_.exec("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
-                          (force ? " FROM tablepub.relay_next_batch(true) b" : " FROM tablepub.relay_next_batch() b"));
+    auto res =
+        conn_.exec("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+                   (force ? " FROM tablepub.relay_next_batch(true, " : " FROM tablepub.relay_next_batch(false, ") +
+                   OUTBOX_FORMAT + ") b");
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
@@ -113,13 +120,13 @@ std::optional<Batch> StateStore::finish_and_next(const Batch& done, const std::v
         published.push_back(u.state.published ? "t" : "f");
     }
     // One statement, so one implicit transaction and one round trip.
-    auto res =
-        conn_.exec_params("SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
-                              " FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) b",
-                          {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first),
-                           pg_array_literal(last), pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq),
-                           pg_array_literal(schema_names), pg_array_literal(table_names), pg_array_literal(schemas),
-                           pg_array_literal(published), next ? "t" : "f", std::to_string(last_position)});
+    auto res = conn_.exec_params(
+        "SELECT b.batch_id, b.prev, b.snap, " + batch_commit_time_sql("b") +
+            " FROM tablepub.relay_finish_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) b",
+        {std::to_string(done.id), pg_array_literal(relids), pg_array_literal(first), pg_array_literal(last),
+         pg_array_literal(prev_schema_seq), pg_array_literal(schema_seq), pg_array_literal(schema_names),
+         pg_array_literal(table_names), pg_array_literal(schemas), pg_array_literal(published), next ? "t" : "f",
+         std::to_string(last_position), OUTBOX_FORMAT});
     if (res.rows() == 0) return std::nullopt;
     return Batch{res.int64(0, 0), res.text(0, 1), res.text(0, 2), res.int64(0, 3)};
 }
@@ -174,6 +181,13 @@ std::pair<std::string, std::string> StateStore::table_name(std::uint32_t relid) 
         {std::to_string(relid)});
     if (res.rows() == 0) return {"", std::to_string(relid)};
     return {res.text(0, 0), res.text(0, 1)};
+}
+
+std::string StateStore::outbox_row_pos(std::uint64_t txid, std::uint64_t row_in_tx) {
+    auto res =
+        conn_.exec_params("SELECT pos FROM tablepub.outbox WHERE txid = $1::xid8 ORDER BY pos OFFSET $2::int8 LIMIT 1",
+                          {std::to_string(txid), std::to_string(row_in_tx)});
+    return res.rows() == 0 ? std::string() : res.text(0, 0);
 }
 
 }  // namespace tablepub

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include <google/protobuf/io/coded_stream.h>
 #include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
@@ -698,6 +699,190 @@ TEST_F(RelayIT, ReplayRepublishesTheSameResync) {
     EXPECT_EQ(relay.terminate(), 0);
 }
 
+// A serialized INSERT of (id, v) as the capture would write it.
+std::string insert_change(std::int64_t id, const std::string& v) {
+    v1::Change c;
+    c.set_op(v1::INSERT);
+    auto* k = c.add_key();
+    k->set_name("id");
+    k->mutable_value()->set_integer(id);
+    auto* i = c.add_values();
+    i->set_name("id");
+    i->mutable_value()->set_integer(id);
+    auto* t = c.add_values();
+    t->set_name("v");
+    t->mutable_value()->set_text(v);
+    return c.SerializeAsString();
+}
+
+// A packed outbox row's change column: 0x00, then a varint length and the
+// bytes of each change.
+std::string pack_row(const std::vector<std::string>& changes) {
+    std::string out(1, '\0');
+    for (const auto& c : changes) {
+        std::uint8_t buf[10];
+        const auto* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(c.size(), buf);
+        out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
+        out += c;
+    }
+    return out;
+}
+
+std::string hex(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// Rows the capture never writes, put in the outbox of the current
+// transaction of `db` by hand (as a superuser), after the rows captured so
+// far: a valid pack, a truncated one, and a large row that starts like a
+// pack (packs are at most 1000 bytes). The relay publishes the changes of
+// the first and a RESYNC for each other, warns naming the row's pos, and
+// goes on; the replay gives the same bytes and seqs.
+TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
+    db_.exec("CREATE TABLE a (id int PRIMARY KEY, v text)");
+    db_.exec("SELECT tablepub.publish('a')");
+    const std::string snap = "ipc://" + cluster_->dir() + "/" + dbname_ + "-snap.sock";
+    Subscriber sub({endpoint_});
+    // Inline limit 1MB / 1000 rows: the 5000-byte row is read on its own.
+    auto& relay = start_relay_for_subscriber({"--fetch-rows", "1000", "--fetch-bytes", "1MB", "--snapshot", snap});
+    ASSERT_TRUE(relay.wait_log("publishing on"));
+    ASSERT_TRUE(sub.wait_count("public.a", 1));
+    const auto put = [&](const std::string& change) {
+        return db_
+            .exec(
+                "INSERT INTO tablepub.outbox (gen, txid, pos, relid, change) SELECT s.gen, pg_current_xact_id(),"
+                " (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8, 'a'::regclass, '\\x" +
+                hex(change) + "'::bytea FROM tablepub.outbox_state s WHERE s.retired IS NULL RETURNING pos")
+            .text(0, 0);
+    };
+    const auto good = pack_row({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
+    db_.exec("BEGIN; INSERT INTO a VALUES (1, 'one')");
+    const auto txid = static_cast<std::uint64_t>(db_.exec("SELECT txid_current()").int64(0, 0));
+    put(good);
+    const auto truncated_pos = put(good.substr(0, good.size() - 3));
+    const auto large_pos = put(std::string(1, '\0') + std::string(4999, 'x'));
+    db_.exec("INSERT INTO a VALUES (2, 'two'); COMMIT");
+    db_.exec("INSERT INTO a VALUES (3, 'three')");
+    ASSERT_TRUE(sub.wait_count("public.a", 9));
+    const auto live = changes(sub.messages(), "public.a");
+    ASSERT_EQ(live.size(), 9u);
+    const auto check = check_stream(sub.messages(), "public.a");
+    EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+    const std::vector<std::pair<v1::Op, std::int64_t>> want{{v1::SCHEMA, 0},   {v1::INSERT, 1},   {v1::INSERT, 100},
+                                                            {v1::INSERT, 101}, {v1::INSERT, 102}, {v1::RESYNC, 0},
+                                                            {v1::RESYNC, 0},   {v1::INSERT, 2},   {v1::INSERT, 3}};
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const auto& m = live[i].msg;
+        EXPECT_EQ(m.seq(), i + 1);
+        EXPECT_EQ(m.change().op(), want[i].first) << "seq " << i + 1;
+        if (want[i].first == v1::INSERT) {
+            EXPECT_EQ(m.change().key(0).value().integer(), want[i].second);
+        }
+        EXPECT_EQ(m.tx_last(), i == 0 || i >= 7) << "seq " << i + 1;
+        if (i >= 1 && i <= 7) {
+            EXPECT_EQ(m.txid(), txid) << "seq " << i + 1;
+        }
+    }
+    EXPECT_EQ(columns(live[4].msg.change().values())["v"]->text(), "p2");
+    const std::string reason =
+        "an outbox row of table public.a in transaction " + std::to_string(txid) + " is a malformed pack of changes: ";
+    EXPECT_EQ(live[5].msg.change().reason().rfind(reason, 0), 0u) << live[5].msg.change().reason();
+    EXPECT_NE(live[5].msg.change().reason().find("ends past the row"), std::string::npos);
+    EXPECT_NE(live[6].msg.change().reason().find("larger than the 1000 bytes"), std::string::npos);
+    // One warning per row, naming table, oid, txid and pos.
+    const auto log = relay.log();
+    for (const auto& pos : {truncated_pos, large_pos}) {
+        EXPECT_NE(
+            log.find("outbox row of table public.a (oid " + db_.exec("SELECT 'a'::regclass::oid").text(0, 0) +
+                     ") in transaction " + std::to_string(txid) + " at pos " + pos + " is a malformed pack of changes"),
+            std::string::npos)
+            << log;
+    }
+
+    // The replay counts the pack's changes and the malformed rows as one
+    // message each, and republishes the same bytes.
+    zmq::context_t ctx(1);
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::rcvtimeo, 10000);
+    dealer.connect(snap);
+    std::vector<v1::Message> replayed;
+    for (std::uint64_t id = 1; id <= 50 && replayed.size() < 9; ++id) {
+        replayed.clear();
+        v1::Request req;
+        req.set_request_id(id);
+        req.set_credit(8);
+        req.mutable_replay()->set_schema_name("public");
+        req.mutable_replay()->set_table_name("a");
+        req.mutable_replay()->set_from_seq(1);
+        const auto bytes = req.SerializeAsString();
+        dealer.send(zmq::buffer(bytes));
+        for (;;) {
+            zmq::message_t m;
+            ASSERT_TRUE(dealer.recv(m)) << "no reply to the replay request";
+            v1::Reply reply;
+            ASSERT_TRUE(reply.ParseFromArray(m.data(), static_cast<int>(m.size())));
+            if (reply.request_id() != id) continue;
+            ASSERT_FALSE(reply.has_error()) << reply.error().message();
+            for (const auto& msg : reply.replay_messages().messages()) replayed.push_back(msg);
+            if (reply.has_replay_end()) break;
+        }
+        // The batch is marked done a moment after it was published.
+        if (replayed.size() < 9) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(replayed.size(), 9u);
+    for (std::size_t i = 0; i < 9; ++i) EXPECT_EQ(replayed[i].SerializeAsString(), live[i].raw) << "seq " << i + 1;
+    EXPECT_EQ(relay.terminate(), 0);
+}
+
+// kill -9 of the relay in the middle of a batch of packed and plain rows
+// of two tables (a FETCH of 4 rows at a time), then a restart: the batch
+// is published again with the same seqs and bytes, and nothing is missing.
+TEST_F(RelayIT, Kill9MidBatchOfPacksRepublishesIdentically) {
+    db_.exec("CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text)");
+    db_.exec("SELECT tablepub.publish('a'), tablepub.publish('b')");
+    constexpr int txs = 400;
+    for (int tx = 0; tx < txs; ++tx) {
+        const auto lo = std::to_string(tx * 20 + 1), hi = std::to_string(tx * 20 + 20),
+                   mid = std::to_string(tx * 20 + 10);
+        db_.exec("BEGIN; INSERT INTO a SELECT g, md5(g::text) FROM generate_series(" + lo + ", " + hi +
+                 ") g; INSERT INTO b VALUES (" + lo + ", 'one'); UPDATE a SET v = 'u' WHERE id BETWEEN " + lo +
+                 " AND " + mid + "; INSERT INTO b SELECT g, 'many' FROM generate_series(" + lo + " + 1, " + lo +
+                 " + 4) g; COMMIT");
+    }
+    ASSERT_GT(
+        db_.exec("SELECT count(*) FROM tablepub.outbox WHERE substring(change FROM 1 FOR 1) = '\\x00'").int64(0, 0),
+        txs);
+    constexpr std::size_t total_a = 1 + txs * 30, total_b = 1 + txs * 5;
+    Subscriber sub({endpoint_});
+    auto& first = start_relay_for_subscriber({"--fetch-rows", "4"});
+    ASSERT_TRUE(sub.wait_count("public.a", 300, 30s));
+    first.kill9();
+    EXPECT_LT(changes(sub.messages(), "public.a").size(), total_a)
+        << "the relay finished before it was killed; the test proves nothing";
+    auto& second = start_relay_for_subscriber();
+    ASSERT_TRUE(sub.wait(
+        [&](const std::vector<Received>& msgs) {
+            return check_stream(msgs, "public.a").by_seq.size() >= total_a &&
+                   check_stream(msgs, "public.b").by_seq.size() >= total_b;
+        },
+        60s));
+    const auto all = sub.messages();
+    for (const auto& [topic, total] :
+         {std::pair{std::string("public.a"), total_a}, {std::string("public.b"), total_b}}) {
+        const auto check = check_stream(all, topic);
+        EXPECT_EQ(check.by_seq.size(), total) << topic;
+        EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+    }
+    EXPECT_GT(check_stream(all, "public.a").duplicates, 0u);
+    EXPECT_EQ(second.terminate(), 0);
+}
+
 TEST_F(RelayIT, OutboxIsCleanedAfterRetention) {
     db_.exec("ALTER DATABASE " + dbname_ + " SET tablepub.retention = 1");
     db_.exec("CREATE TABLE t (id int PRIMARY KEY)");
@@ -786,6 +971,27 @@ TEST_F(RelayIT, BadFlagsAndUnreachableDatabaseFailClearly) {
     r = run_command(bin + " --version");
     EXPECT_EQ(r.status, 0);
     EXPECT_NE(r.output.find(TABLEPUB_VERSION), std::string::npos);
+}
+
+// A relay needs the 0.4 relay functions (it passes outbox format 2, for
+// packed rows): on a 0.3 catalog it refuses to start, saying what to run,
+// and after ALTER EXTENSION tablepub UPDATE it publishes.
+TEST_F(RelayIT, RefusesAnExtensionWithoutThe04RelayFunctions) {
+    const std::string old_db = dbname_ + "_03";
+    db_.exec("CREATE DATABASE " + old_db);
+    PgConnection old(cluster_->conninfo(old_db));
+    old.exec("CREATE EXTENSION tablepub VERSION '0.3'");
+    const auto r = run_command(std::string(TABLEPUB_RELAY_BIN) + " --db '" + cluster_->relay_conninfo(old_db) +
+                               "' --publish " + endpoint_);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("extension tablepub 0.3 lacks the relay functions this relay needs (run ALTER EXTENSION "
+                            "tablepub UPDATE)"),
+              std::string::npos)
+        << r.output;
+    old.exec("ALTER EXTENSION tablepub UPDATE");
+    auto& relay = start_relay_process({"--db", cluster_->relay_conninfo(old_db), "--publish", endpoint_});
+    EXPECT_TRUE(relay.wait_log("publishing on"));
+    EXPECT_EQ(relay.terminate(), 0);
 }
 
 TEST_F(RelayIT, TailPrintsJsonLines) {

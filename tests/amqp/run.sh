@@ -82,12 +82,17 @@ CREATE EXTENSION tablepub;
 CREATE ROLE tp_relay LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS IN ROLE tablepub_relay;
 CREATE TABLE public.items (id int PRIMARY KEY, v text, n bigint);
 CREATE TABLE public.events (id int PRIMARY KEY, kind text, n bigint);
--- One transaction per iteration: inserts, updates (one a key change), deletes.
+-- One transaction per iteration: inserts, updates (one a key change), deletes;
+-- every fifth one a multi-row update too (packed outbox rows, which the
+-- forwarder splits as the relay does).
 CREATE PROCEDURE public.work(tbl regclass, base int, n int) LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN base .. base + n - 1 LOOP
         EXECUTE format('INSERT INTO %s VALUES ($1, $2, $3)', tbl) USING i, 'v' || i, i;
         EXECUTE format('UPDATE %s SET n = n + 1 WHERE id = $1', tbl) USING i - 3;
+        IF i % 5 = 0 THEN
+            EXECUTE format('UPDATE %s SET n = n + 1 WHERE id BETWEEN $1 AND $1 + 4', tbl) USING i - 9;
+        END IF;
         IF i % 7 = 0 THEN
             EXECUTE format('DELETE FROM %s WHERE id = $1', tbl) USING i - 5;
         END IF;

@@ -37,12 +37,15 @@ tt_wait_sql "writes after the freeze" "SELECT NOT $ALL_PUBLISHED_SQL"
 tt_log "relay A killed (-9); relay B publishes where no subscriber listens"
 tt_kill relay-A
 # What A may have put on the bus: its durable seqs plus every change it
-# could have been publishing in a batch not yet marked done (each outbox row
-# not in the consumed snapshot is at most one message). B must go past that,
-# or the subscribers see A's in-flight messages again instead of a gap.
+# could have been publishing in a batch not yet marked done (each change of
+# an outbox row not in the consumed snapshot is at most one message; a
+# packed row holds several). B must go past that, or the subscribers see
+# A's in-flight messages again instead of a gap.
 marks=$(tt_sql "SELECT string_agg(format('(%s, %s)', s.relid::int, s.last_seq + coalesce(p.n, 0)), ', ')
                   FROM tablepub.relay_stream s
-                  LEFT JOIN (SELECT o.relid, count(*) AS n FROM tablepub.outbox o, tablepub.relay_state st
+                  LEFT JOIN (SELECT o.relid, count(*) AS n
+                               FROM tablepub.outbox o CROSS JOIN LATERAL tablepub.decode_changes(o.change),
+                                    tablepub.relay_state st
                               WHERE NOT pg_visible_in_snapshot(o.txid, st.consumed) GROUP BY o.relid) p
                     ON p.relid = s.relid")
 tt_relay B

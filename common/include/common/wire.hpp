@@ -76,6 +76,13 @@ void encode_message_envelope(std::string& out, const MessageHeader& header, std:
 [[nodiscard]] std::string oversized_change(std::string_view schema_name, std::string_view table_name,
                                            std::uint64_t txid, std::uint64_t size, std::uint64_t limit);
 
+// The serialized RESYNC Change that replaces an outbox row holding a
+// malformed pack of changes (common/outbox_pack.hpp), whose changes cannot
+// be told apart; `problem` says what is wrong with it. Depends only on its
+// arguments, as oversized_change().
+[[nodiscard]] std::string malformed_pack_change(std::string_view schema_name, std::string_view table_name,
+                                                std::uint64_t txid, std::string_view problem);
+
 // A serialized heartbeat Message for one table (or, with empty names, for
 // the transaction topic: seq = position = the last position).
 [[nodiscard]] std::string encode_heartbeat(std::string_view schema_name, std::string_view table_name, std::uint64_t seq,

@@ -13,10 +13,10 @@ CREATE TABLE buf2 (id int PRIMARY KEY, v text);
 SELECT tablepub.publish('buf2');
 -- op and key of every change in the order the relay publishes it
 CREATE FUNCTION seen() RETURNS text LANGUAGE sql AS $$
-    SELECT string_agg(left(tablepub.decode_change(o.change)->>'op', 1)
-                      || coalesce(tablepub.decode_change(o.change)->'key'->>'id', ''),
-                      ' ' ORDER BY o.txid, o.pos)
-      FROM tablepub.outbox o WHERE o.relid IN ('buf'::regclass, 'buf2'::regclass)
+    SELECT string_agg(left(d.c->>'op', 1) || coalesce(d.c->'key'->>'id', ''),
+                      ' ' ORDER BY o.txid, o.pos, d.n)
+      FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n)
+     WHERE o.relid IN ('buf'::regclass, 'buf2'::regclass)
 $$;
 CREATE FUNCTION check_pos() RETURNS TABLE (n bigint, distinct_pos bigint, one_txid_per_pos boolean)
     LANGUAGE sql AS $$
@@ -109,12 +109,11 @@ COPY buf2 FROM stdin;
 \.
 TRUNCATE buf;
 COMMIT;
-SELECT count(*) FILTER (WHERE relid = 'buf'::regclass
-                          AND tablepub.decode_change(change)->>'op' = 'insert') AS inserts,
+SELECT (SELECT count(*) FROM tablepub.outbox o, tablepub.decode_changes(o.change) c
+         WHERE o.relid = 'buf'::regclass AND c->>'op' = 'insert') AS inserts,
        (SELECT string_agg(s, ' ') FROM (SELECT split_part(seen(), ' ', 2501) s
         UNION ALL SELECT split_part(seen(), ' ', 2502)
-        UNION ALL SELECT split_part(seen(), ' ', 2503)) x) AS after_inserts
-  FROM tablepub.outbox;
+        UNION ALL SELECT split_part(seen(), ' ', 2503)) x) AS after_inserts;
 SELECT * FROM check_pos();
 TRUNCATE tablepub.outbox;
 \c

@@ -10,8 +10,9 @@ CREATE FUNCTION changes() RETURNS TABLE (tbl text, change jsonb) LANGUAGE plpgsq
 BEGIN
     RETURN QUERY SELECT CASE WHEN EXISTS (SELECT FROM pg_class WHERE oid = o.relid)
                              THEN o.relid::regclass::text ELSE 'dropped table' END,
-                        tablepub.decode_change(o.change)
-                   FROM tablepub.outbox o ORDER BY o.txid, o.pos;
+                        d.c
+                   FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n)
+                  ORDER BY o.txid, o.pos, d.n;
     TRUNCATE tablepub.outbox;
 END $$;
 

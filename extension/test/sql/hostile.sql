@@ -115,6 +115,7 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.record_event(NULL, NULL)$$),
     ($$tablepub.encode_row('victim.secret', ROW(1, 'forged')::victim.secret)$$),
     ($$tablepub.decode_change('\x1200')$$),
+    ($$(SELECT count(*) FROM tablepub.decode_changes('\x1200'))$$),
     ($$tablepub.retention()$$),
     -- status (ops12): for tablepub_admin and pg_monitor only
     ($$(SELECT count(*) FROM tablepub.status_tables())$$),
@@ -128,7 +129,6 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.resync(NULL, NULL)$$),
     ($$tablepub.resync('hostile.nopk', repeat('x', 1000000))$$),
     ($$tablepub.record_resync('hostile.nopk', 'forged')$$),
-    ($$tablepub.schema_change('victim.secret')$$),
     ($$tablepub.record_schema('victim.secret', true)$$),
     ($$tablepub.alter_table_events(NULL)$$),
     ($$tablepub.dropped_partitions()$$),
@@ -141,9 +141,10 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.grant_relay_read('hostile.nopk')$$),
     ($$tablepub.maintain('1:1:')$$),
     ($$tablepub.relay_lock_key()$$),
-    ($$tablepub.relay_next_batch(true)$$),
-    ($$tablepub.relay_finish_batch(1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')$$),
+    ($$tablepub.relay_next_batch(true, 2)$$),
+    ($$tablepub.relay_finish_batch(1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', false, NULL, 2)$$),
     ($$tablepub.relay_maintain()$$),
+    ($$tablepub.check_outbox_format(2)$$),
     ($$tablepub.capture_row()$$),
     ($$tablepub.capture_truncate()$$),
     ($$tablepub.on_ddl_start()$$),
@@ -158,6 +159,9 @@ SELECT call, try(call) AS outcome FROM corpus WHERE caller = current_user ORDER 
 RESET SESSION AUTHORIZATION;
 -- nothing of the victim's was published or unpublished by the hostile role
 SELECT "table", columns FROM tablepub.publications ORDER BY 1::text;
+
+-- a packed row (0.4) for the corpus below
+INSERT INTO victim.secret SELECT g, 'pw ' || g FROM generate_series(10, 20) g;
 
 -- decode_change and encode_row, by a login that is only a member of
 -- tablepub_relay (the least privilege that may call them).
@@ -234,6 +238,26 @@ INSERT INTO corpus (call) VALUES
     -- real changes, and real changes cut short
     ($$tablepub.decode_change((SELECT change FROM tablepub.outbox ORDER BY txid, pos LIMIT 1))$$),
     ($$(SELECT count(*) FROM generate_series(0, 40) n WHERE try(format('tablepub.decode_change(%L::bytea)', substr((SELECT change FROM tablepub.outbox ORDER BY txid, pos LIMIT 1), 1, n))) NOT LIKE '22P03: %')$$),
+    -- packed rows (0.4): decode_change refuses one, decode_changes checks it whole
+    ($$tablepub.decode_change('\x00020801020802')$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801020802') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes(pb_int(1, 3)) c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes(NULL) c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010002080201') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x0002080180') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010308') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801ffffffffffffffffff7f08') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801ffffffffffffffffff0108') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x000208010400020801') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801021200') c)$$),
+    ($$(SELECT jsonb_agg(c) FROM tablepub.decode_changes('\x00020801020802' || '\x01'::bytea) c)$$),
+    ($$(SELECT count(*) FROM tablepub.decode_changes('\x00' || (SELECT string_agg('\x020801'::bytea, '') FROM generate_series(1, 100000))))$$),
+    -- real rows, and a real packed row cut short (refused, or at an entry boundary a shorter pack)
+    ($$(SELECT count(*) FROM tablepub.outbox o, tablepub.decode_changes(o.change))$$),
+    ($$(SELECT count(*) FROM generate_series(0, 60) n WHERE try(format('(SELECT count(*) FROM tablepub.decode_changes(%L::bytea))', substr((SELECT change FROM tablepub.outbox WHERE get_byte(change, 0) = 0 ORDER BY txid, pos LIMIT 1), 1, n))) !~ '^(22P03|ok): ')$$),
     -- encode_row: catalogs, views, sequences, indexes, types, unpublished and foreign rows
     ($$tablepub.encode_row(NULL, NULL::victim.secret)$$),
     ($$tablepub.encode_row('victim.secret', NULL::victim.secret)$$),
@@ -250,8 +274,8 @@ INSERT INTO corpus (call) VALUES
     ($$tablepub.encode_row(0, ROW(1)::hostile.ct)$$),
     ($$tablepub.decode_change(tablepub.encode_row('victim.secret', ROW(2, repeat('x', 10))::victim.secret))$$),
     -- the relay's state functions with inputs that do not fit
-    ($$tablepub.relay_finish_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$),
-    ($$tablepub.relay_finish_batch(-1, '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')$$),
+    ($$tablepub.relay_finish_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2)$$),
+    ($$tablepub.relay_finish_batch(-1, '{1}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', false, NULL, 2)$$),
     ($$tablepub.maintain(NULL)$$),
     ($$tablepub.record_event('victim.secret', 'schema')$$);
 

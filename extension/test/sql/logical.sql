@@ -48,7 +48,8 @@ BEGIN
     END LOOP;
 END $$;
 SELECT * FROM lr;
-SELECT tablepub.decode_change(change) FROM tablepub.outbox ORDER BY txid, pos;
+SELECT d.c AS decode_change FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n)
+ ORDER BY o.txid, o.pos, d.n;
 
 ALTER SUBSCRIPTION lr_sub DISABLE;
 ALTER SUBSCRIPTION lr_sub SET (slot_name = NONE);

@@ -103,7 +103,7 @@ SELECT p."table", p.columns, tablepub.published_attnums(q) AS attnums
 SELECT tablepub.decode_change(tablepub.encode_row('"Priv ate"."Ta ble"', r)) FROM "Priv ate"."Ta ble" r;
 COMMIT;
 SELECT count(*) > 0 AS has_rows FROM tablepub.outbox WHERE relid = '"Priv ate"."Ta ble"'::regclass;
-SELECT count(*) AS open_batches FROM tablepub.relay_next_batch(true);
+SELECT count(*) AS open_batches FROM tablepub.relay_next_batch(true, 2);
 SELECT * FROM tablepub.relay_maintain();
 SELECT pg_try_advisory_lock(tablepub.relay_lock_key());
 RESET SESSION AUTHORIZATION;

@@ -27,10 +27,10 @@ SELECT * FROM tablepub.status_relays();
 -- does (record, mark done with the streams' positions).
 SELECT pg_advisory_lock(tablepub.relay_lock_key());
 SELECT role, pid = pg_backend_pid() AS me, connected_since IS NOT NULL AS has_since FROM tablepub.status_relays();
-SELECT batch_id AS b FROM tablepub.relay_next_batch() \gset
+SELECT batch_id AS b FROM tablepub.relay_next_batch(false, 2) \gset
 SELECT open_batch_since IS NOT NULL AS batch_open, waiting_rows FROM tablepub.status;
 SELECT count(*) AS next_batches FROM tablepub.relay_finish_batch(:b, ARRAY['st_a'::regclass::oid], '{1}', '{5}',
-    '{0}', '{1}', '{public}', '{st_a}', ARRAY[NULL::bytea], '{t}', false);
+    '{0}', '{1}', '{public}', '{st_a}', ARRAY[NULL::bytea], '{t}', false, NULL, 2);
 SELECT table_name, topic, last_seq, last_published IS NOT NULL AS has_time, waiting_rows, waiting_transactions,
        oldest_waiting_txid FROM tablepub.status_tables();
 SELECT relay_pid = pg_backend_pid() AS active_is_me, last_batch = :b AS last_batch_is_b, open_batch_since,

@@ -10,8 +10,9 @@ SET IntervalStyle = 'postgres';
 CREATE EXTENSION tablepub;
 CREATE FUNCTION changes() RETURNS TABLE (tbl text, change jsonb) LANGUAGE plpgsql AS $$
 BEGIN
-    RETURN QUERY SELECT o.relid::regclass::text, tablepub.decode_change(o.change)
-                   FROM tablepub.outbox o ORDER BY o.txid, o.pos;
+    RETURN QUERY SELECT o.relid::regclass::text, d.c
+                   FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n)
+                  ORDER BY o.txid, o.pos, d.n;
     TRUNCATE tablepub.outbox;
 END $$;
 CREATE TYPE mood AS ENUM ('sad', 'happy');

@@ -79,11 +79,24 @@ private:
     FetchLimits limits_;
 };
 
-// Hands one row to the sequencer as the relay publishes it: a change over
-// max_change_bytes (never read) as the RESYNC that replaces it, a large one
-// without a copy. The relay and the RabbitMQ forwarder both use it, so that
-// their messages are the same bytes.
-void sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes);
+// What sequence_row made of one outbox row.
+struct RowOutcome {
+    std::uint64_t messages = 0;  // messages sequenced: a pack's changes, else 1
+    // Why the row was published as a RESYNC because it is a malformed pack
+    // ("" otherwise), for the caller's warning.
+    std::string malformed;
+};
+
+// Hands one row to the sequencer as the relay publishes it: each change of
+// a packed row in order, as a plain row's change would be (a change of a
+// pack is under 1 kB, so never over max_change_bytes); a change over
+// max_change_bytes (never read) as the RESYNC that replaces it; a large one
+// without a copy; a malformed pack (or a large row that starts like one:
+// packs are at most MAX_PACK_BYTES) as one RESYNC in place of the whole
+// row, whose changes cannot be told apart. The relay, the RabbitMQ
+// forwarder and the replay all use it, so that their messages are the same
+// bytes with the same seqs.
+RowOutcome sequence_row(Sequencer& sequencer, OutboxRow& row, std::uint64_t max_change_bytes);
 
 // The query selecting a batch's rows in publishing order (relid, txid,
 // change); the replay of the sync server reads the same rows. prev and snap

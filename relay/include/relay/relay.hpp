@@ -65,6 +65,16 @@ private:
     void wait_for_send_queue();
     // Publishes a RESYNC in place of a change over --max-change-bytes.
     void warn_oversized(const OutboxRow& row);
+    // An outbox row published as a RESYNC because it is a malformed pack,
+    // logged once its batch is read (the cursor holds the connection till
+    // then).
+    struct MalformedRow {
+        std::uint32_t relid = 0;
+        std::uint64_t txid = 0;
+        std::uint64_t row_in_tx = 0;  // its place among the transaction's rows (by pos, from 0)
+        std::string problem;
+    };
+    void warn_malformed(const MalformedRow& m);
     // Spaces batches by the previous batch's size, up to --batch-interval:
     // under load, fewer and larger batches cost the database less.
     void pace();
@@ -123,6 +133,11 @@ private:
     std::unique_ptr<AmqpForwarder> amqp_;
     // (table, txid) of the last oversized change logged: one line per pair.
     std::pair<std::uint32_t, std::uint64_t> last_oversized_{0, 0};
+    std::vector<MalformedRow> malformed_;  // of the batch being read
+    // The transaction of the row last read and how many of its rows came
+    // before it: what names a malformed row's pos afterwards.
+    std::uint64_t row_txid_ = 0;
+    std::uint64_t row_in_tx_ = 0;
 };
 
 }  // namespace tablepub

@@ -65,6 +65,9 @@ public:
     [[nodiscard]] std::vector<TopicMove> load_moves();
     // Schema and name of a table, or ("", "<oid>") when it no longer exists.
     [[nodiscard]] std::pair<std::string, std::string> table_name(std::uint32_t relid);
+    // The pos of a transaction's outbox row, given its place among them in
+    // pos order (from 0); "" when there is no such row.
+    [[nodiscard]] std::string outbox_row_pos(std::uint64_t txid, std::uint64_t row_in_tx);
 
 private:
     std::optional<Batch> next_batch_query(bool force);

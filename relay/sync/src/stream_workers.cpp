@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/pg_connection.hpp"
+#include "relay/batch_count.hpp"
 #include "relay/batch_reader.hpp"
 #include "relay/sequencer.hpp"
 #include "relay/state_store.hpp"
@@ -51,6 +52,25 @@ PgConnection open_session(const SyncServerOptions& options) {
         "SET row_security = off; SET lock_timeout = " +
         std::to_string(options.idle_timeout.count()));
     return conn;
+}
+
+// Sequences one row of a replay cursor (relid, txid, octet_length(change),
+// the change unless over --max-change-bytes, ...) as the relay published
+// it (sequence_row): each change of a pack, a RESYNC for a change over the
+// limit or a malformed pack.
+void sequence_replayed_row(Sequencer& seq, std::uint32_t relid, const PgResult& row, std::uint64_t max_change) {
+    OutboxRow r;
+    r.relid = relid;
+    r.txid = static_cast<std::uint64_t>(row.int64(0, 1));
+    r.size = static_cast<std::uint64_t>(row.int64(0, 2));
+    std::string bytes;
+    if (row.is_null(0, 3)) {
+        r.oversized = true;
+    } else {
+        bytes = row.bytea(0, 3);
+        r.bytes = bytes;
+    }
+    sequence_row(seq, r, max_change);
 }
 
 // Sends one chunk once the client has granted credit for it.
@@ -491,11 +511,10 @@ void run_replay(StreamContext& ctx) {
         return;
     }
     // Every outbox row of those batches must still be there: a missing one
-    // would shift the numbers of all that follow.
+    // would shift the numbers of all that follow. Counted in messages (a
+    // packed row makes one per change).
     for (const auto& r : ranges) {
-        auto count = conn.exec_params("SELECT count(*) FROM (" + batch_query("$1", "$2") + ") q WHERE q.relid = $3",
-                                      {r.prev, r.snap, std::to_string(relid)});
-        if (static_cast<std::uint64_t>(count.int64(0, 0)) != r.last - r.first + 1) {
+        if (count_batch_messages(conn, r.prev, r.snap, relid) != r.last - r.first + 1) {
             ctx.send_error(v1::GONE, "the outbox rows of seq " + std::to_string(r.first) + ".." +
                                          std::to_string(r.last) + " of table " + name + " are no longer retained");
             return;
@@ -556,16 +575,8 @@ void run_replay(StreamContext& ctx) {
         // it was published as a RESYNC, and is replayed as the same one.
         conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
         while (PgResult row = conn.next_row()) {
-            const auto txid = static_cast<std::uint64_t>(row.int64(0, 1));
             seq.next_position(r.first_position + static_cast<std::uint64_t>(row.int64(0, 4)) - 1);
-            if (row.is_null(0, 3)) {
-                const auto& st = seq.stream(relid);
-                seq.add(relid, txid,
-                        oversized_change(st.schema_name, st.table_name, txid,
-                                         static_cast<std::uint64_t>(row.int64(0, 2)), max_change));
-            } else {
-                seq.add(relid, txid, row.bytea(0, 3));
-            }
+            sequence_replayed_row(seq, relid, row, max_change);
         }
         seq.end_batch();
         conn.exec("CLOSE tablepub_replay");
@@ -685,8 +696,7 @@ void run_transaction_replay(StreamContext& ctx) {
     for (const auto& b : batches) {
         std::uint64_t expected = 0;
         for (std::size_t i = 0; i < b.starts.size(); ++i) expected += b.last_seq[i] - b.starts[i].last_seq;
-        auto count = conn.exec_params("SELECT count(*) FROM (" + batch_query("$1", "$2") + ") q", {b.prev, b.snap});
-        if (static_cast<std::uint64_t>(count.int64(0, 0)) != expected) {
+        if (count_batch_messages(conn, b.prev, b.snap, std::nullopt) != expected) {
             ctx.send_error(v1::GONE, "the outbox rows of positions " + std::to_string(b.first_position) + ".." +
                                          std::to_string(b.last_position) + " are no longer retained");
             return;
@@ -730,16 +740,7 @@ void run_transaction_replay(StreamContext& ctx) {
             {b.prev, b.snap, std::to_string(max_change)});
         conn.send_row_by_row("FETCH ALL FROM tablepub_replay", {}, false);
         while (PgResult row = conn.next_row()) {
-            const auto relid = static_cast<std::uint32_t>(row.int64(0, 0));
-            const auto txid = static_cast<std::uint64_t>(row.int64(0, 1));
-            if (row.is_null(0, 3)) {
-                const auto& st = seq.stream(relid);
-                seq.add(relid, txid,
-                        oversized_change(st.schema_name, st.table_name, txid,
-                                         static_cast<std::uint64_t>(row.int64(0, 2)), max_change));
-            } else {
-                seq.add(relid, txid, row.bytea(0, 3));
-            }
+            sequence_replayed_row(seq, static_cast<std::uint32_t>(row.int64(0, 0)), row, max_change);
         }
         seq.end_batch();
         conn.exec("CLOSE tablepub_replay");
