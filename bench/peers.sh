@@ -200,6 +200,10 @@ setup_tablepub() {
     # The relay runs as README.md says: a login that is only a member of tablepub_relay.
     psqlq -c "CREATE ROLE peers_relay LOGIN IN ROLE tablepub_relay"
 }
+# Outbox rows, as the number of changes a pgbench run publishes: each of
+# pgbench's statements changes one row, and a single change is never packed
+# (design.md, "Packed rows"). A workload of multi-row statements needs
+# another count.
 outbox_rows() { psqlv -c "SELECT count(*) FROM tablepub.outbox"; }
 
 new_endpoint() { ENDPOINT=tcp://127.0.0.1:$(free_port); }
