@@ -30,6 +30,11 @@ public:
         char tmpl[] = "/tmp/tablepub-flood-XXXXXX";
         dir_ = ::mkdtemp(tmpl);
         pub_.set(zmq::sockopt::sndhwm, 0);
+        // The context's end must not wait for messages no peer takes any
+        // more (the flood outlives the subscriber): with the default
+        // (infinite) linger, ~FakeRelay hung in zmq_ctx_term in 1 CI run.
+        pub_.set(zmq::sockopt::linger, 0);
+        router_.set(zmq::sockopt::linger, 0);
         pub_.bind(publish());
         router_.bind(snapshot());
     }

@@ -50,6 +50,7 @@ protected:
     zmq::socket_t snapshot_dealer() {
         zmq::socket_t dealer(ctx_, zmq::socket_type::dealer);
         dealer.set(zmq::sockopt::rcvtimeo, 10000);
+        dealer.set(zmq::sockopt::linger, 0);  // a request the relay never took must not hang the context's end
         dealer.connect(snapshot_);
         return dealer;
     }
