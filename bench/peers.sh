@@ -43,7 +43,11 @@
 # only says whether the rate was held), PEERS_DOCS (docs/benchmarks.md:
 # the report replaces the part between its peers markers and the plot goes
 # to docs/img/peers.png; "-": print the report only), PEERS_OUT (a
-# directory to keep raw results and logs in).
+# directory to keep raw results and logs in), PEERS_PERF (a directory: in
+# the e2e modes, perf record -g of the relay, its backends and the
+# subscriber during pgbench, one file per process kind, mode, sync and round;
+# and the wait events of pgbench's backends sampled every 10 ms, counted in
+# waits.MODE-SYNC-ROUND: what the writers waited for).
 #
 # Rounds alternate the order of the modes (odd rounds as listed, even
 # rounds reversed). A/B comparisons: a mode may carry a variant, MODE@V (e.g. "capture
@@ -71,6 +75,7 @@ BULK=${PEERS_BULK-none tablepub tablepub_tail wal2json pgq}
 LAT_RATES=${PEERS_LAT_RATES-1000 5000}
 LAT_SECONDS=${PEERS_LAT_SECONDS:-20}
 RATE=${PEERS_RATE:-}
+PERF_DIR=${PEERS_PERF:-}
 DOCS=${PEERS_DOCS:-$ROOT/docs/benchmarks.md}
 START_DELAY_S=0.3
 
@@ -244,6 +249,39 @@ start_counter() {
     PIDS+=("$COUNTER_PID")
 }
 
+# start_perf NAME: perf record -g of the relay, its backends and the
+# subscriber, each into PERF_DIR/perf.KIND.NAME, until run_tps stops them.
+start_perf() {
+    local kind pids
+    mkdir -p "$PERF_DIR"
+    for kind in relay backend subscriber; do
+        case $kind in
+            relay) pids=$RELAY_PID ;;
+            backend) pids=$(echo $RELAY_BACKENDS | tr ' ' ,) ;;
+            subscriber) pids=$(pgrep -P "$COUNTER_PID" || echo "$COUNTER_PID") ;;
+        esac
+        perf record -F 999 -g -p "$pids" -o "$PERF_DIR/perf.$kind.$1" >/dev/null 2>&1 &
+        perf_pids+=("$!")
+        PIDS+=("$!")
+    done
+}
+
+# sample_waits FILE SECONDS: pgbench backends' wait events (CPU when none),
+# sampled every 10 ms from one session (its statistics snapshot cleared
+# before each sample) for SECONDS, then counted into FILE.
+sample_waits() {
+    psqlq -c "CREATE UNLOGGED TABLE waits (w text)" \
+        -c "DO \$\$ DECLARE stop timestamptz := clock_timestamp() + interval '$2 s'; BEGIN
+            WHILE clock_timestamp() < stop LOOP
+                PERFORM pg_stat_clear_snapshot();
+                INSERT INTO waits SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')
+                  FROM pg_stat_activity WHERE application_name = 'pgbench' AND state = 'active';
+                COMMIT;
+                PERFORM pg_sleep(0.01);
+            END LOOP; END \$\$"
+    psqlv -F ' ' -c "SELECT count(*), w FROM waits GROUP BY w ORDER BY 1 DESC" >"$1"
+}
+
 # cpu_s PID...: CPU seconds (user + system) live processes have used.
 cpu_s() {
     local p
@@ -342,10 +380,19 @@ run_tps() {
             # shellcheck disable=SC2086
             cpu0="$(cpu_s "$RELAY_PID") $(cpu_s $RELAY_BACKENDS)" ;;
     esac
-    local t_end
+    local t_end perf_pids=() waits_pid=
+    if [ -n "$PERF_DIR" ]; then
+        case $base in e2e | e2e_tx) start_perf "$mode-$sync-$round" ;; esac
+        sample_waits "$PERF_DIR/waits.$mode-$sync-$round" "$((SECONDS_RUN - 2))" &
+        waits_pid=$!
+        PIDS+=("$!")
+    fi
     pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_RUN" ${RATE:+-R "$RATE"} >"$WORK/pgbench.out" 2>&1 \
         || { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
     t_end=$(now_s)
+    local p
+    for p in "${perf_pids[@]+"${perf_pids[@]}"}"; do kill -INT "$p"; wait "$p" || true; drop_pid "$p"; done
+    if [ -n "$waits_pid" ]; then wait "$waits_pid" || die "sampling wait events failed"; drop_pid "$waits_pid"; fi
     tps=$(awk '/^tps = /{printf "%.0f", $3}' "$WORK/pgbench.out")
     txs=$(awk -F': ' '/number of transactions actually processed/{print $2}' "$WORK/pgbench.out" | cut -d/ -f1)
     # Every mode with a consumer must have delivered everything, or its TPS means nothing.

@@ -26,14 +26,16 @@ bool read_entry(std::string_view in, std::string_view& change, std::string_view&
 }  // namespace
 
 OutboxChanges::OutboxChanges(std::string_view row) noexcept : row_(row) {
-    if (!packed()) {
+    if (packed()) {
+        check_pack();
+    } else {
         count_ = 1;
-        return;
     }
-    if (row.size() > MAX_PACK_BYTES) {
-        problem_ = "is larger than the 1000 bytes a pack may hold";
-        return;
-    }
+}
+
+void OutboxChanges::check_pack() noexcept {
+    const std::string_view row = row_;
+    if (row.size() > MAX_PACK_BYTES) return fail("is larger than the 1000 bytes a pack may hold");
     // Every entry is checked before any is handed out.
     std::size_t n = 0;
     std::string_view rest = row.substr(1);
@@ -41,30 +43,18 @@ OutboxChanges::OutboxChanges(std::string_view row) noexcept : row_(row) {
         ++n;
         const auto offset = row.size() - rest.size();
         std::string_view change;
-        if (!read_entry(rest, change, rest)) {
-            problem_ = "has a truncated length or ends past the row";
-            entry_ = n;
-            offset_ = offset;
-            return;
-        }
-        if (change.empty()) {
-            problem_ = "is empty";
-            entry_ = n;
-            offset_ = offset;
-            return;
-        }
-        if (change.front() == '\0') {
-            problem_ = "is itself a pack";
-            entry_ = n;
-            offset_ = offset;
-            return;
-        }
+        if (!read_entry(rest, change, rest)) return fail("has a truncated length or ends past the row", n, offset);
+        if (change.empty()) return fail("is empty", n, offset);
+        if (change.front() == '\0') return fail("is itself a pack", n, offset);
     }
-    if (n < 2) {
-        problem_ = "holds fewer than 2 changes";
-        return;
-    }
+    if (n < 2) return fail("holds fewer than 2 changes");
     count_ = n;
+}
+
+void OutboxChanges::fail(const char* problem, std::size_t entry, std::size_t offset) noexcept {
+    problem_ = problem;
+    entry_ = entry;
+    offset_ = offset;
 }
 
 std::string OutboxChanges::error() const {

@@ -3,12 +3,11 @@
 
 #include <gtest/gtest.h>
 
-#include <google/protobuf/io/coded_stream.h>
-
 #include <string>
 #include <vector>
 
 #include "common/outbox_pack.hpp"
+#include "pack_writer.hpp"
 #include "tablepub.pb.h"
 
 namespace tablepub {
@@ -26,22 +25,6 @@ std::string change_bytes(std::int64_t id, std::size_t pad = 0) {
         v->mutable_value()->set_text(std::string(pad, 'x'));
     }
     return c.SerializeAsString();
-}
-
-void put_varint(std::string& out, std::uint64_t v) {
-    std::uint8_t buf[10];
-    const auto* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, buf);
-    out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
-}
-
-// A pack as the extension writes it.
-std::string pack(const std::vector<std::string>& changes) {
-    std::string out(1, '\0');
-    for (const auto& c : changes) {
-        put_varint(out, c.size());
-        out += c;
-    }
-    return out;
 }
 
 std::vector<std::string> split(std::string_view row) {
@@ -92,7 +75,7 @@ TEST(OutboxPack, PacksOfTwoToManyGiveTheirChangesInOrder) {
         SCOPED_TRACE(n);
         std::vector<std::string> in;
         for (std::size_t i = 0; i < n; ++i) in.push_back(change_bytes(static_cast<std::int64_t>(i) * 1000, i % 3));
-        const auto row = pack(in);
+        const auto row = test::pack_changes(in);
         ASSERT_LE(row.size(), MAX_PACK_BYTES);
         const OutboxChanges changes(row);
         ASSERT_TRUE(changes.ok()) << changes.error();
@@ -113,11 +96,11 @@ TEST(OutboxPack, TwoByteLengthsAndAPackOfExactlyTheLimit) {
     // = 1000 bytes.
     const std::string a = "\x08" + std::string(400, 'a'), b = "\x08" + std::string(400, 'b');
     const std::string c = "\x08" + std::string(190, 'c');
-    const auto row = pack({a, b, c});
+    const auto row = test::pack_changes({a, b, c});
     ASSERT_EQ(row.size(), MAX_PACK_BYTES);
     EXPECT_EQ(split(row), (std::vector<std::string>{a, b, c}));
     // One byte more is over the limit.
-    expect_malformed(pack({a, b, c + "c"}), "larger than the 1000 bytes");
+    expect_malformed(test::pack_changes({a, b, c + "c"}), "larger than the 1000 bytes");
 }
 
 TEST(OutboxPack, OverlongButValidVarintIsAccepted) {
@@ -127,7 +110,7 @@ TEST(OutboxPack, OverlongButValidVarintIsAccepted) {
     row += static_cast<char>(0x80 | a.size());
     row += '\0';
     row += a;
-    put_varint(row, b.size());
+    test::put_varint(row, b.size());
     row += b;
     EXPECT_EQ(split(row), (std::vector<std::string>{a, b}));
 }
@@ -135,27 +118,27 @@ TEST(OutboxPack, OverlongButValidVarintIsAccepted) {
 TEST(OutboxPack, MarkerAloneIsMalformed) { expect_malformed(std::string(1, '\0'), "fewer than 2 changes"); }
 
 TEST(OutboxPack, OneEntryIsMalformed) {
-    expect_malformed(pack({change_bytes(1)}), "the pack (");
-    expect_malformed(pack({change_bytes(1)}), "fewer than 2 changes");
+    expect_malformed(test::pack_changes({change_bytes(1)}), "the pack (");
+    expect_malformed(test::pack_changes({change_bytes(1)}), "fewer than 2 changes");
 }
 
 TEST(OutboxPack, ZeroLengthIsMalformed) {
-    std::string row = pack({change_bytes(1)});
+    std::string row = test::pack_changes({change_bytes(1)});
     row += '\0';
     expect_malformed(row, "entry 2 at byte");
     expect_malformed(row, "is empty");
-    expect_malformed(std::string(2, '\0') + pack({change_bytes(1), change_bytes(2)}).substr(1), "entry 1 at byte 1 ");
+    expect_malformed(std::string(2, '\0') + test::pack_changes({change_bytes(1), change_bytes(2)}).substr(1), "entry 1 at byte 1 ");
 }
 
 TEST(OutboxPack, TruncatedVarintIsMalformed) {
-    std::string row = pack({change_bytes(1), change_bytes(2)});
+    std::string row = test::pack_changes({change_bytes(1), change_bytes(2)});
     row += static_cast<char>(0x85);  // continuation bit, then nothing
     expect_malformed(row, "entry 3");
     expect_malformed(row, "truncated length");
 }
 
 TEST(OutboxPack, LengthPastTheEndIsMalformed) {
-    const auto row = pack({change_bytes(1), change_bytes(2)});
+    const auto row = test::pack_changes({change_bytes(1), change_bytes(2)});
     // Every cut of a well-formed pack inside its last entry.
     const auto first_entry = 1 + 1 + change_bytes(1).size();
     for (std::size_t cut = first_entry + 1; cut < row.size(); ++cut) {
@@ -164,28 +147,28 @@ TEST(OutboxPack, LengthPastTheEndIsMalformed) {
     }
     // A length over 4 GB is not cut to 32 bits.
     std::string huge(1, '\0');
-    put_varint(huge, (1ULL << 32) + 3);
+    test::put_varint(huge, (1ULL << 32) + 3);
     huge += "abc";
-    put_varint(huge, 3);
+    test::put_varint(huge, 3);
     huge += "def";
     expect_malformed(huge, "ends past the row");
 }
 
 TEST(OutboxPack, NestedPackIsMalformed) {
-    const auto inner = pack({change_bytes(1), change_bytes(2)});
-    expect_malformed(pack({change_bytes(0), inner}), "entry 2");
-    expect_malformed(pack({change_bytes(0), inner}), "is itself a pack");
+    const auto inner = test::pack_changes({change_bytes(1), change_bytes(2)});
+    expect_malformed(test::pack_changes({change_bytes(0), inner}), "entry 2");
+    expect_malformed(test::pack_changes({change_bytes(0), inner}), "is itself a pack");
 }
 
 TEST(OutboxPack, PackOverTheLimitIsMalformed) {
     // Large rows are always plain: one that starts like a pack is corrupt.
-    const auto row = pack({change_bytes(1, 600), change_bytes(2, 600)});
+    const auto row = test::pack_changes({change_bytes(1, 600), change_bytes(2, 600)});
     ASSERT_GT(row.size(), MAX_PACK_BYTES);
     expect_malformed(row, "larger than the 1000 bytes");
 }
 
 TEST(OutboxPack, IteratorsCompareAndAdvance) {
-    const auto row = pack({change_bytes(1), change_bytes(2), change_bytes(3)});
+    const auto row = test::pack_changes({change_bytes(1), change_bytes(2), change_bytes(3)});
     const OutboxChanges changes(row);
     auto it = changes.begin();
     const auto first = it++;

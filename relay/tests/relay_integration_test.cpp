@@ -9,13 +9,13 @@
 #include <set>
 #include <sstream>
 
-#include <google/protobuf/io/coded_stream.h>
 #include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
 #include "harness.hpp"
+#include "pack_writer.hpp"
 #include "relay/state_store.hpp"
 
 namespace tablepub::test {
@@ -648,6 +648,40 @@ TEST_F(RelayIT, OversizedChangeBecomesResyncAndNothingStops) {
 
 // The replay of the sync server replaces an oversized change by the same
 // RESYNC, byte for byte, so seqs and content match the live stream.
+// Replays public.TABLE from seq 1 at the snapshot endpoint until the reply
+// holds at least `want` messages (a batch is marked done a moment after it
+// was published, and only then replayed), at most 50 tries 100 ms apart.
+void replay_until(const std::string& endpoint, const std::string& table, std::size_t want,
+                  std::vector<v1::Message>& replayed) {
+    zmq::context_t ctx(1);
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::rcvtimeo, 10000);
+    dealer.set(zmq::sockopt::linger, 0);  // a request the relay never took must not hang the context's end
+    dealer.connect(endpoint);
+    for (std::uint64_t id = 1; id <= 50 && replayed.size() < want; ++id) {
+        replayed.clear();
+        if (id > 1) std::this_thread::sleep_for(100ms);
+        v1::Request req;
+        req.set_request_id(id);
+        req.set_credit(8);
+        req.mutable_replay()->set_schema_name("public");
+        req.mutable_replay()->set_table_name(table);
+        req.mutable_replay()->set_from_seq(1);
+        const auto bytes = req.SerializeAsString();
+        dealer.send(zmq::buffer(bytes));
+        for (;;) {
+            zmq::message_t m;
+            ASSERT_TRUE(dealer.recv(m)) << "no reply to the replay request";
+            v1::Reply reply;
+            ASSERT_TRUE(reply.ParseFromArray(m.data(), static_cast<int>(m.size())));
+            if (reply.request_id() != id) continue;
+            ASSERT_FALSE(reply.has_error()) << reply.error().message();
+            for (const auto& msg : reply.replay_messages().messages()) replayed.push_back(msg);
+            if (reply.has_replay_end()) break;
+        }
+    }
+}
+
 TEST_F(RelayIT, ReplayRepublishesTheSameResync) {
     db_.exec("CREATE TABLE a (id int PRIMARY KEY, v text)");
     db_.exec("SELECT tablepub.publish('a')");
@@ -662,36 +696,9 @@ TEST_F(RelayIT, ReplayRepublishesTheSameResync) {
     ASSERT_EQ(live.size(), 4u);
     ASSERT_EQ(live[2].msg.change().op(), v1::RESYNC);
 
-    zmq::context_t ctx(1);
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::rcvtimeo, 10000);
-    dealer.set(zmq::sockopt::linger, 0);  // a request the relay never took must not hang the context's end
-    dealer.connect(snap);
-    // The batch is marked done a moment after it was published: ask until
-    // the replay covers it.
+    // The batch is marked done a moment after it was published.
     std::vector<v1::Message> replayed;
-    for (std::uint64_t id = 1; id <= 50 && replayed.size() < 4; ++id) {
-        replayed.clear();
-        v1::Request req;
-        req.set_request_id(id);
-        req.set_credit(8);
-        req.mutable_replay()->set_schema_name("public");
-        req.mutable_replay()->set_table_name("a");
-        req.mutable_replay()->set_from_seq(1);
-        const auto bytes = req.SerializeAsString();
-        dealer.send(zmq::buffer(bytes));
-        for (;;) {
-            zmq::message_t m;
-            ASSERT_TRUE(dealer.recv(m)) << "no reply to the replay request";
-            v1::Reply reply;
-            ASSERT_TRUE(reply.ParseFromArray(m.data(), static_cast<int>(m.size())));
-            if (reply.request_id() != id) continue;
-            ASSERT_FALSE(reply.has_error()) << reply.error().message();
-            for (const auto& msg : reply.replay_messages().messages()) replayed.push_back(msg);
-            if (reply.has_replay_end()) break;
-        }
-        if (replayed.size() < 4) std::this_thread::sleep_for(100ms);
-    }
+    ASSERT_NO_FATAL_FAILURE(replay_until(snap, "a", 4, replayed));
     ASSERT_EQ(replayed.size(), 4u);
     for (std::size_t i = 0; i < 4; ++i) {
         EXPECT_EQ(replayed[i].seq(), live[i].msg.seq());
@@ -714,19 +721,6 @@ std::string insert_change(std::int64_t id, const std::string& v) {
     t->set_name("v");
     t->mutable_value()->set_text(v);
     return c.SerializeAsString();
-}
-
-// A packed outbox row's change column: 0x00, then a varint length and the
-// bytes of each change.
-std::string pack_row(const std::vector<std::string>& changes) {
-    std::string out(1, '\0');
-    for (const auto& c : changes) {
-        std::uint8_t buf[10];
-        const auto* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(c.size(), buf);
-        out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
-        out += c;
-    }
-    return out;
 }
 
 std::string hex(const std::string& bytes) {
@@ -762,7 +756,7 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
                 hex(change) + "'::bytea FROM tablepub.outbox_state s WHERE s.retired IS NULL RETURNING pos")
             .text(0, 0);
     };
-    const auto good = pack_row({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
+    const auto good = test::pack_changes({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
     db_.exec("BEGIN; INSERT INTO a VALUES (1, 'one')");
     const auto txid = static_cast<std::uint64_t>(db_.exec("SELECT txid_current()").int64(0, 0));
     put(good);
@@ -808,35 +802,8 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
 
     // The replay counts the pack's changes and the malformed rows as one
     // message each, and republishes the same bytes.
-    zmq::context_t ctx(1);
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::rcvtimeo, 10000);
-    dealer.set(zmq::sockopt::linger, 0);  // a request the relay never took must not hang the context's end
-    dealer.connect(snap);
     std::vector<v1::Message> replayed;
-    for (std::uint64_t id = 1; id <= 50 && replayed.size() < 9; ++id) {
-        replayed.clear();
-        v1::Request req;
-        req.set_request_id(id);
-        req.set_credit(8);
-        req.mutable_replay()->set_schema_name("public");
-        req.mutable_replay()->set_table_name("a");
-        req.mutable_replay()->set_from_seq(1);
-        const auto bytes = req.SerializeAsString();
-        dealer.send(zmq::buffer(bytes));
-        for (;;) {
-            zmq::message_t m;
-            ASSERT_TRUE(dealer.recv(m)) << "no reply to the replay request";
-            v1::Reply reply;
-            ASSERT_TRUE(reply.ParseFromArray(m.data(), static_cast<int>(m.size())));
-            if (reply.request_id() != id) continue;
-            ASSERT_FALSE(reply.has_error()) << reply.error().message();
-            for (const auto& msg : reply.replay_messages().messages()) replayed.push_back(msg);
-            if (reply.has_replay_end()) break;
-        }
-        // The batch is marked done a moment after it was published.
-        if (replayed.size() < 9) std::this_thread::sleep_for(100ms);
-    }
+    ASSERT_NO_FATAL_FAILURE(replay_until(snap, "a", 9, replayed));
     ASSERT_EQ(replayed.size(), 9u);
     for (std::size_t i = 0; i < 9; ++i) EXPECT_EQ(replayed[i].SerializeAsString(), live[i].raw) << "seq " << i + 1;
     EXPECT_EQ(relay.terminate(), 0);

@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <google/protobuf/io/coded_stream.h>
-
 #include <string>
 #include <vector>
 
 #include "relay/batch_reader.hpp"
+#include "pack_writer.hpp"
 #include "tablepub.pb.h"
 
 namespace tablepub {
@@ -22,17 +21,6 @@ std::string change(v1::Op op, std::int64_t id) {
     k->set_name("id");
     k->mutable_value()->set_integer(id);
     return c.SerializeAsString();
-}
-
-std::string pack(const std::vector<std::string>& changes) {
-    std::string out(1, '\0');
-    for (const auto& c : changes) {
-        std::uint8_t buf[10];
-        const auto* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(c.size(), buf);
-        out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
-        out += c;
-    }
-    return out;
 }
 
 // One outbox row of a batch.
@@ -83,9 +71,9 @@ TEST(SequenceRow, PackedRowsGiveTheMessagesOfPlainRows) {
     // Two transactions, two tables; packs at the start, middle and end of a
     // table's run in a transaction, and a pack that is not the table's last
     // row of its transaction.
-    const std::vector<Row> packed{{1, 100, pack({a(1), a(2), a(3)})}, {2, 100, a(10)},
-                                  {1, 100, pack({u(1), u(2)})},       {1, 100, a(4)},
-                                  {2, 100, pack({a(11), a(12)})},     {1, 101, pack({u(3), u(4)})}};
+    const std::vector<Row> packed{{1, 100, test::pack_changes({a(1), a(2), a(3)})}, {2, 100, a(10)},
+                                  {1, 100, test::pack_changes({u(1), u(2)})},       {1, 100, a(4)},
+                                  {2, 100, test::pack_changes({a(11), a(12)})},     {1, 101, test::pack_changes({u(3), u(4)})}};
     const std::vector<Row> plain{{1, 100, a(1)},  {1, 100, a(2)}, {1, 100, a(3)}, {2, 100, a(10)},
                                  {1, 100, u(1)},  {1, 100, u(2)}, {1, 100, a(4)}, {2, 100, a(11)},
                                  {2, 100, a(12)}, {1, 101, u(3)}, {1, 101, u(4)}};
@@ -113,7 +101,7 @@ TEST(SequenceRow, PackedRowsGiveTheMessagesOfPlainRows) {
 }
 
 TEST(SequenceRow, MalformedPackIsOneResyncAndTheStreamGoesOn) {
-    const auto good = pack({change(v1::INSERT, 1), change(v1::INSERT, 2)});
+    const auto good = test::pack_changes({change(v1::INSERT, 1), change(v1::INSERT, 2)});
     const auto p = publish(
         {{1, 100, change(v1::INSERT, 9)}, {1, 100, good.substr(0, good.size() - 1)}, {1, 100, change(v1::INSERT, 3)}});
     ASSERT_EQ(p.messages.size(), 3u);

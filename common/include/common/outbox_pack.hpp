@@ -76,6 +76,12 @@ public:
     [[nodiscard]] iterator end() const noexcept { return iterator(); }
 
 private:
+    // Counts a pack's changes, or finds what is malformed in it.
+    void check_pack() noexcept;
+    // Marks the row malformed: problem in entry (1-based; 0: the row as a
+    // whole) at byte offset. It then holds no change.
+    void fail(const char* problem, std::size_t entry = 0, std::size_t offset = 0) noexcept;
+
     std::string_view row_;
     std::size_t count_ = 0;
     const char* problem_ = nullptr;  // static text; nullptr when well-formed
