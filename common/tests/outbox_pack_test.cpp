@@ -127,7 +127,8 @@ TEST(OutboxPack, ZeroLengthIsMalformed) {
     row += '\0';
     expect_malformed(row, "entry 2 at byte");
     expect_malformed(row, "is empty");
-    expect_malformed(std::string(2, '\0') + test::pack_changes({change_bytes(1), change_bytes(2)}).substr(1), "entry 1 at byte 1 ");
+    expect_malformed(std::string(2, '\0') + test::pack_changes({change_bytes(1), change_bytes(2)}).substr(1),
+                     "entry 1 at byte 1 ");
 }
 
 TEST(OutboxPack, TruncatedVarintIsMalformed) {

@@ -756,7 +756,8 @@ TEST_F(RelayIT, MalformedPackBecomesResyncAndNothingStops) {
                 hex(change) + "'::bytea FROM tablepub.outbox_state s WHERE s.retired IS NULL RETURNING pos")
             .text(0, 0);
     };
-    const auto good = test::pack_changes({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
+    const auto good =
+        test::pack_changes({insert_change(100, "p0"), insert_change(101, "p1"), insert_change(102, "p2")});
     db_.exec("BEGIN; INSERT INTO a VALUES (1, 'one')");
     const auto txid = static_cast<std::uint64_t>(db_.exec("SELECT txid_current()").int64(0, 0));
     put(good);

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "relay/batch_reader.hpp"
 #include "pack_writer.hpp"
+#include "relay/batch_reader.hpp"
 #include "tablepub.pb.h"
 
 namespace tablepub {
@@ -71,9 +71,10 @@ TEST(SequenceRow, PackedRowsGiveTheMessagesOfPlainRows) {
     // Two transactions, two tables; packs at the start, middle and end of a
     // table's run in a transaction, and a pack that is not the table's last
     // row of its transaction.
-    const std::vector<Row> packed{{1, 100, test::pack_changes({a(1), a(2), a(3)})}, {2, 100, a(10)},
-                                  {1, 100, test::pack_changes({u(1), u(2)})},       {1, 100, a(4)},
-                                  {2, 100, test::pack_changes({a(11), a(12)})},     {1, 101, test::pack_changes({u(3), u(4)})}};
+    const std::vector<Row> packed{
+        {1, 100, test::pack_changes({a(1), a(2), a(3)})}, {2, 100, a(10)},
+        {1, 100, test::pack_changes({u(1), u(2)})},       {1, 100, a(4)},
+        {2, 100, test::pack_changes({a(11), a(12)})},     {1, 101, test::pack_changes({u(3), u(4)})}};
     const std::vector<Row> plain{{1, 100, a(1)},  {1, 100, a(2)}, {1, 100, a(3)}, {2, 100, a(10)},
                                  {1, 100, u(1)},  {1, 100, u(2)}, {1, 100, a(4)}, {2, 100, a(11)},
                                  {2, 100, a(12)}, {1, 101, u(3)}, {1, 101, u(4)}};
