@@ -9,7 +9,8 @@
 --   a BEFORE ROW trigger that skips and changes rows; an AFTER STATEMENT
 --   trigger; a trigger that moves tablepub.pack_bytes (SET LOCAL) row by
 --   row; a writable CTE over two published tables; INSERT ... ON CONFLICT
---   DO UPDATE; MERGE; UPDATE moving rows between partitions;
+--   DO UPDATE; MERGE; UPDATE moving rows between partitions; foreign key
+--   cascades (DELETE and UPDATE) into another published table;
 --   COPY (a utility: its captures stay buffered after it) followed by
 --   exception blocks that write directly and one that fails; TRUNCATE and
 --   a table rewrite (ALTER TYPE) in the middle of a transaction with
@@ -32,10 +33,12 @@ BEGIN
     CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100);
     CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (1000000);
     CREATE TABLE z (id int PRIMARY KEY, b bytea, big text);
+    CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a ON DELETE CASCADE ON UPDATE CASCADE);
     PERFORM tablepub.publish('a');
     PERFORM tablepub.publish('b');
     PERFORM tablepub.publish('p');
     PERFORM tablepub.publish('z');
+    PERFORM tablepub.publish('c');
     CREATE TRIGGER a_before BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION a_before();
     CREATE TRIGGER a_after AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION a_after();
     CREATE TRIGGER a_stmt AFTER INSERT OR UPDATE ON a FOR EACH STATEMENT EXECUTE FUNCTION a_stmt();
@@ -102,6 +105,10 @@ BEGIN
     -- Partitions: one published table, rows moving between partitions.
     INSERT INTO p SELECT g, 'p' || g FROM generate_series(1, 150, 3) g;
     UPDATE p SET id = id + 100 WHERE id < 40;
+    -- Foreign key cascades: c's changes in the RI triggers' nested queries.
+    INSERT INTO c SELECT g, g % 60 + 1 FROM generate_series(1, 120) g WHERE (g % 60 + 1) % 11 <> 0;
+    DELETE FROM a WHERE id % 6 = 0;
+    UPDATE a SET id = id + 10000 WHERE id BETWEEN 40 AND 49;
     COMMIT;
     -- COPY is a utility: its captures are still buffered after it, when
     -- the exception blocks' subtransactions write directly.
@@ -147,7 +154,7 @@ END $$;
 
 CREATE PROCEDURE teardown() LANGUAGE plpgsql AS $$
 BEGIN
-    DROP TABLE a, b, p, z;
+    DROP TABLE c, a, b, p, z;
     TRUNCATE tablepub.outbox;
 END $$;
 
@@ -203,6 +210,7 @@ SELECT run, count(*) AS changes,
            (SELECT array_agg(tbl || ' ' || c::text ORDER BY i) FROM seen WHERE run = 'plain') AS same_as_plain,
        count(*) FILTER (WHERE c->'values'->>'v' IN ('doomed', 'replica')) AS not_committed_or_replica,
        count(*) FILTER (WHERE c->'values'->>'v' = 'deferred') AS deferred,
+       count(*) FILTER (WHERE tbl = 'c' AND c->>'op' <> 'insert') AS cascaded,
        count(*) FILTER (WHERE tbl = 'b' AND c->>'op' = 'insert' AND (c->'key'->>'id')::int BETWEEN 2000 AND 2190)
            AS copied
   FROM seen GROUP BY run ORDER BY run;
