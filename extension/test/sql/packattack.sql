@@ -255,3 +255,44 @@ DROP EXTENSION tablepub;
 DROP TABLE two, sizes, seen, layout;
 DROP PROCEDURE setup(), workload(), teardown(), remember(text);
 DROP FUNCTION a_before(), a_after(), a_stmt(), b_deferred();
+
+-- A 0.3 relay still running across ALTER EXTENSION UPDATE (docs/
+-- operations.md, "0.3 -> 0.4: packed outbox rows"): its relay_next_batch
+-- (boolean), which its relay_finish_batch(..., p_next) calls too, may have
+-- started before the update committed and take its snapshot after it, since
+-- PostgreSQL goes on running a function it has looked up when another
+-- transaction drops it (while the call waits for the row lock of
+-- relay_state, for instance). That snapshot sees transactions that packed
+-- after the update, and the 0.3 relay would publish each pack as one
+-- change. After its snapshot, the 0.3 body records the batch with the
+-- INSERT below, as the relay's role: it must fail, so that such a relay
+-- never gets the batch. A batch a 0.3 relay recorded before the update is
+-- finished by the new relay.
+CREATE EXTENSION tablepub VERSION '0.3';
+CREATE TABLE old (id int PRIMARY KEY, v text);
+SELECT tablepub.publish('old');
+CREATE ROLE tp_old_relay LOGIN IN ROLE tablepub_relay;
+INSERT INTO old SELECT g, 'before the update' FROM generate_series(1, 10) g;
+SET SESSION AUTHORIZATION tp_old_relay;
+SELECT batch_id AS open_batch FROM tablepub.relay_next_batch(false) \gset
+RESET SESSION AUTHORIZATION;
+ALTER EXTENSION tablepub UPDATE;
+INSERT INTO old SELECT g, 'after the update' FROM generate_series(11, 20) g;
+SELECT count(*) FILTER (WHERE get_byte(change, 0) = 0) > 0 AS packed_rows FROM tablepub.outbox;
+SET SESSION AUTHORIZATION tp_old_relay;
+-- the new relay finishes the batch the 0.3 relay left open
+SELECT batch_id = :open_batch AS same_batch FROM tablepub.relay_next_batch(false, 2);
+SELECT count(*) AS next_batches
+  FROM tablepub.relay_finish_batch(:open_batch, ARRAY['old'::regclass::oid], '{2}', '{11}', '{1}', '{1}',
+                                   '{public}', '{old}', '{"\\x0a"}', '{t}', false, 1, 2);
+-- what the 0.3 relay_next_batch(boolean) does after its snapshot
+INSERT INTO tablepub.relay_batch (batch_id, prev, snap)
+SELECT st.last_batch + 1, st.consumed, pg_current_snapshot() FROM tablepub.relay_state st;
+-- what the new one does
+SELECT batch_id - :open_batch AS next_batch FROM tablepub.relay_next_batch(false, 2);
+RESET SESSION AUTHORIZATION;
+SELECT batch_id - :open_batch AS batch, done IS NOT NULL AS done, outbox_format
+  FROM tablepub.relay_batch ORDER BY batch_id;
+DROP EXTENSION tablepub;
+DROP TABLE old;
+DROP ROLE tp_old_relay;
