@@ -251,6 +251,64 @@ TRUNCATE tablepub.outbox;
 INSERT INTO two VALUES (1, repeat('a', 300)), (2, repeat('b', :fill + 1));
 SELECT count(*) AS rows, count(*) FILTER (WHERE get_byte(change, 0) = 0) AS packed FROM tablepub.outbox;
 
+-- Two-phase commit at the top level: COPY's captures still buffered when
+-- a savepoint's statements write directly (one released, one rolled back),
+-- more COPY captures after them (packs must not span the direct rows), an
+-- UPDATE that writes them, and PREPARE the rest. Packed, the same changes
+-- in the same order as plain.
+CREATE TABLE tp (id int PRIMARY KEY, v text);
+SELECT tablepub.publish('tp');
+CREATE TABLE tp_seen (run text, i bigint, c jsonb);
+TRUNCATE tablepub.outbox;
+SET tablepub.pack_bytes = 0;
+BEGIN;
+COPY tp (id) FROM PROGRAM 'seq 1 50';
+SAVEPOINT s1;
+INSERT INTO tp SELECT g, 'released' FROM generate_series(51, 60) g;
+RELEASE s1;
+SAVEPOINT s2;
+INSERT INTO tp SELECT g, 'rolled back' FROM generate_series(61, 70) g;
+ROLLBACK TO s2;
+RELEASE s2;
+COPY tp (id) FROM PROGRAM 'seq 71 90';
+UPDATE tp SET v = 'updated' WHERE id % 3 = 0;
+COPY tp (id) FROM PROGRAM 'seq 91 120';
+PREPARE TRANSACTION 'packattack';
+COMMIT PREPARED 'packattack';
+INSERT INTO tp_seen
+SELECT 'plain', row_number() OVER (ORDER BY o.txid, o.pos, d.n), d.c
+  FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n) WHERE o.relid = 'tp'::regclass;
+-- a new table: the UPDATE meets its rows in the same heap order
+DROP TABLE tp;
+CREATE TABLE tp (id int PRIMARY KEY, v text);
+SELECT tablepub.publish('tp');
+TRUNCATE tablepub.outbox;
+RESET tablepub.pack_bytes;
+BEGIN;
+COPY tp (id) FROM PROGRAM 'seq 1 50';
+SAVEPOINT s1;
+INSERT INTO tp SELECT g, 'released' FROM generate_series(51, 60) g;
+RELEASE s1;
+SAVEPOINT s2;
+INSERT INTO tp SELECT g, 'rolled back' FROM generate_series(61, 70) g;
+ROLLBACK TO s2;
+RELEASE s2;
+COPY tp (id) FROM PROGRAM 'seq 71 90';
+UPDATE tp SET v = 'updated' WHERE id % 3 = 0;
+COPY tp (id) FROM PROGRAM 'seq 91 120';
+PREPARE TRANSACTION 'packattack';
+COMMIT PREPARED 'packattack';
+SELECT count(*) AS rows, count(*) FILTER (WHERE get_byte(change, 0) = 0) > 0 AS some_packed FROM tablepub.outbox;
+INSERT INTO tp_seen
+SELECT 'packed', row_number() OVER (ORDER BY o.txid, o.pos, d.n), d.c
+  FROM tablepub.outbox o, tablepub.decode_changes(o.change) WITH ORDINALITY d(c, n) WHERE o.relid = 'tp'::regclass;
+SELECT run, count(*) AS changes,
+       array_agg(c::text ORDER BY i) = (SELECT array_agg(c::text ORDER BY i) FROM tp_seen WHERE run = 'plain')
+           AS same_as_plain,
+       count(*) FILTER (WHERE c->'values'->>'v' = 'rolled back') AS rolled_back
+  FROM tp_seen GROUP BY run ORDER BY run;
+DROP TABLE tp, tp_seen;
+
 DROP EXTENSION tablepub;
 DROP TABLE two, sizes, seen, layout;
 DROP PROCEDURE setup(), workload(), teardown(), remember(text);
