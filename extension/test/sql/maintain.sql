@@ -66,8 +66,8 @@ INSERT INTO m VALUES (100);
 UPDATE tablepub.outbox_state SET since = since - interval '2 hours' WHERE retired IS NULL;
 SELECT rotated FROM tablepub.maintain('1:1:'::pg_snapshot);
 UPDATE tablepub.outbox_state SET retired = retired - interval '2 hours' WHERE retired IS NOT NULL;
-INSERT INTO tablepub.relay_batch (batch_id, prev, snap, created, done)
-SELECT i, '1:1:', '1:1:', now() - interval '3 hours', now() - interval '3 hours' FROM generate_series(3, 5) i;
+INSERT INTO tablepub.relay_batch (batch_id, prev, snap, created, done, outbox_format)
+SELECT i, '1:1:', '1:1:', now() - interval '3 hours', now() - interval '3 hours', 2 FROM generate_series(3, 5) i;
 UPDATE tablepub.relay_state SET consumed = pg_current_snapshot(), last_batch = 5;
 INSERT INTO tablepub.relay_amqp_position (sink, last_batch, consumed) VALUES ('protobuf:test', 3, '1:1:');
 SELECT o.gen, count(*) FROM tablepub.outbox o, tablepub.decode_changes(o.change) GROUP BY o.gen ORDER BY o.gen;
