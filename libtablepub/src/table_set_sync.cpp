@@ -136,6 +136,11 @@ const TableSetSync::Table* TableSetSync::find(const std::string& topic) const {
     return it == tables_.end() ? nullptr : &it->second;
 }
 
+TableSetSync::Table* TableSetSync::find(const std::string& schema_name, const std::string& table_name) {
+    auto* t = find(topic_of(schema_name, table_name));
+    return t && t->schema_name == schema_name && t->table_name == table_name ? t : nullptr;
+}
+
 const Mirror* TableSetSync::mirror(const std::string& table) const {
     const auto* t = find(table);
     return t ? &t->mirror : nullptr;
@@ -319,7 +324,11 @@ void TableSetSync::take_message(const std::string& topic, const v1::Message& msg
 
 void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, Clock::time_point now) {
     const bool tx = topic == transaction_topic;
-    if (state_ == SetState::moved || (!tx && !find(topic))) return;
+    // The names as well as the topic: "s.t".u publishes on the topic of
+    // s."t.u", and its seqs, heartbeats and notices are not the set's.
+    if (state_ == SetState::moved ||
+        (!tx && (topic != topic_of(msg.schema_name(), msg.table_name()) || !find(msg.schema_name(), msg.table_name()))))
+        return;
     if (tx) last_heard_ = now;
     if (msg.has_heartbeat()) {
         if (tx) {
@@ -573,7 +582,7 @@ bool TableSetSync::step() {
 
     auto finish = [&] {
         for (const auto& r : ranges) {
-            auto* t = find(topic_of(r.schema_name(), r.table_name()));
+            auto* t = find(r.schema_name(), r.table_name());
             if (!t) continue;
             t->last_seq = std::max(t->last_seq, r.last_seq());
             t->buffer.erase(t->buffer.begin(), t->buffer.upper_bound(t->last_seq));
@@ -614,7 +623,7 @@ bool TableSetSync::step() {
     // memory. A new snapshot of the set contains it instead.
     std::uint64_t size = 0;
     for (const auto& r : ranges) {
-        const auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        const auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         size += std::min<std::uint64_t>(r.last_seq() - std::max(r.first_seq(), t->last_seq + 1) + 1,
                                         options_.max_buffered + 1);
@@ -629,7 +638,7 @@ bool TableSetSync::step() {
     // processed is buffered.
     std::vector<std::pair<Table*, v1::Message>> msgs;
     for (const auto& r : ranges) {
-        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
         for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first <= r.last_seq(); ++b) {
@@ -736,7 +745,7 @@ void TableSetSync::check_complete(Clock::time_point) {
         return;
     }
     for (const auto& r : head->second.transaction().tables()) {
-        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
         for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first == want && want <= r.last_seq();
@@ -747,11 +756,11 @@ void TableSetSync::check_complete(Clock::time_point) {
             // after a .tx replay hundreds of transactions may wait. The hole
             // ends below the next message we hold, or at the last seq any
             // buffered Transaction lists for the table.
-            const auto topic = topic_of(t->schema_name, t->table_name);
             std::uint64_t to = r.last_seq();
             for (const auto& [pos, tx] : tx_buffer_)
                 for (const auto& later : tx.transaction().tables())
-                    if (topic_of(later.schema_name(), later.table_name()) == topic) to = std::max(to, later.last_seq());
+                    if (later.schema_name() == t->schema_name && later.table_name() == t->table_name)
+                        to = std::max(to, later.last_seq());
             if (auto next = t->buffer.upper_bound(want); next != t->buffer.end())
                 to = std::max(r.last_seq(), std::min(to, next->first - 1));
             // In chunks as for ".tx", but T's own range at least, or T

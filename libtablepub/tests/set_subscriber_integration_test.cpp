@@ -247,5 +247,72 @@ TEST_F(SetSubscriberIT, CallbackExceptionNeitherKillsTheProcessNorLosesATransact
     expect_view_equals_tables(sub);
 }
 
+// Two tables whose names join to the same topic: s."t.u" (in the set) and
+// "s.t".u (not in it) both publish on "s.t.u" (docs/protocol.md section 2).
+// The set must tell them apart by the names every message and range carry:
+// taking the other table's messages and ranges for its own put the other
+// table's row into the view and dropped the set table's own change as a
+// "duplicate" of the same seq.
+TEST_F(SetSubscriberIT, TableOfAnotherSchemaOnTheSameTopicStaysOutOfTheView) {
+    db_.exec("CREATE SCHEMA s");
+    db_.exec("CREATE SCHEMA \"s.t\"");
+    db_.exec("CREATE TABLE s.\"t.u\" (id int PRIMARY KEY, v text NOT NULL)");
+    db_.exec("CREATE TABLE \"s.t\".u (id int PRIMARY KEY, w int NOT NULL)");
+    db_.exec("SELECT tablepub.publish('s.\"t.u\"')");
+    db_.exec("SELECT tablepub.publish('\"s.t\".u')");
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+
+    auto o = options();
+    o.tables = {"s.t.u", "public.a"};
+    std::atomic<bool> snapshot{false};
+    SetCallbacks cb;
+    cb.on_snapshot = [&](std::uint64_t) { snapshot = true; };
+    SetSubscriber sub(o, cb);
+    sub.start();
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!snapshot && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(snapshot) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
+
+    db_.exec("INSERT INTO \"s.t\".u VALUES (1001, 7)");
+    db_.exec(
+        "BEGIN; INSERT INTO s.\"t.u\" VALUES (1, 'mine'); UPDATE a SET balance = balance + 1 WHERE id = 1; COMMIT");
+    db_.exec("INSERT INTO \"s.t\".u VALUES (1002, 8)");
+    // Caught up: nothing left in the outbox, and the set's position is the
+    // relay's last.
+    bool done = false;
+    while (!done && std::chrono::steady_clock::now() < until) {
+        const auto pending = db_.exec(
+                                    "SELECT count(*) FROM tablepub.outbox WHERE NOT pg_visible_in_snapshot("
+                                    "txid, (SELECT consumed FROM tablepub.relay_state))")
+                                 .int64(0, 0);
+        const auto last = db_.exec("SELECT last_position FROM tablepub.relay_state").int64(0, 0);
+        const auto st = sub.status();
+        done = pending == 0 && st.state == SetState::live && st.buffered == 0 &&
+               st.position == static_cast<std::uint64_t>(last);
+        if (!done) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(done) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
+    sub.stop();
+
+    std::vector<std::int64_t> ids;
+    std::string v;
+    std::int64_t balance = 0;
+    sub.read([&](const SetView& view) {
+        view.for_each_row("s.t.u", [&](const DatumRow& r) {
+            ids.push_back(r.at("id").integer);
+            if (r.contains("v")) v = r.at("v").bytes;
+        });
+        view.for_each_row("public.a", [&](const DatumRow& r) {
+            if (r.at("id").integer == 1) balance = r.at("balance").integer;
+        });
+    });
+    EXPECT_EQ(ids, std::vector<std::int64_t>{1});
+    EXPECT_EQ(v, "mine");
+    EXPECT_EQ(balance, 1001);
+    const auto st = sub.status();
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    EXPECT_EQ(st.stats.resyncs, 0u);
+}
+
 }  // namespace
 }  // namespace tablepub::test

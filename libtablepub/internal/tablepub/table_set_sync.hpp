@@ -158,6 +158,10 @@ private:
     [[nodiscard]] std::uint64_t replay_chunk() const noexcept;
     [[nodiscard]] Table* find(const std::string& topic);
     [[nodiscard]] const Table* find(const std::string& topic) const;
+    // The set's table of these names. Two tables can share a topic
+    // (s."t.u" and "s.t".u are both "s.t.u"): a message or a Transaction's
+    // range names its table by both names, and only both tell them apart.
+    [[nodiscard]] Table* find(const std::string& schema_name, const std::string& table_name);
 
     std::vector<std::string> names_;
     std::map<std::string, Table> tables_;  // by topic
