@@ -635,23 +635,25 @@ bool TableSetSync::step() {
     }
 
     // Complete when every seq of every listed range of our tables not yet
-    // processed is buffered.
-    std::vector<std::pair<Table*, v1::Message>> msgs;
+    // processed is buffered. The messages stay in the buffers until they
+    // are applied (moved out, then erased): a copy would double what a
+    // large transaction holds.
+    std::vector<std::pair<Table*, v1::Message*>> msgs;
     for (const auto& r : ranges) {
         auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
         for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first <= r.last_seq(); ++b) {
             if (b->first != want) return false;
-            msgs.emplace_back(t, b->second);
+            msgs.emplace_back(t, &b->second);
             ++want;
         }
         if (want != r.last_seq() + 1) return false;
     }
     for (const auto& [t, m] : msgs) {
-        if (m.txid() != tx.txid() || (m.position() != 0 && m.position() != pos)) {
+        if (m->txid() != tx.txid() || (m->position() != 0 && m->position() != pos)) {
             ++stats_.anomalies;
-            resync("seq " + std::to_string(m.seq()) + " of " + topic_of(t->schema_name, t->table_name) +
+            resync("seq " + std::to_string(m->seq()) + " of " + topic_of(t->schema_name, t->table_name) +
                    " is not part of the transaction at position " + std::to_string(pos));
             return false;
         }
@@ -660,8 +662,8 @@ bool TableSetSync::step() {
     if (filter_ && filter_->visible(tx.txid())) {
         // Committed before the snapshot, published after it: the rows
         // contain it; only its schemas are news.
-        for (auto& [t, m] : msgs)
-            if (m.change().op() == v1::SCHEMA) t->schema = m.change().schema();
+        for (const auto& [t, m] : msgs)
+            if (m->change().op() == v1::SCHEMA) t->schema = m->change().schema();
         finish();
         ++stats_.skipped_contained;
         return true;
@@ -672,14 +674,14 @@ bool TableSetSync::step() {
     return true;
 }
 
-bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs) {
+bool TableSetSync::apply_new(const v1::Message& tx, const std::vector<std::pair<Table*, v1::Message*>>& msgs) {
     // Check the whole transaction first: the view changes completely or not at all.
     std::map<Table*, FitCheck> fits;
     std::map<Table*, v1::TableSchema> schemas;
     std::map<Table*, std::set<std::string>> dropped;
     for (const auto& [t, m] : msgs) {
-        const auto& ch = m.change();
-        const auto where = topic_of(t->schema_name, t->table_name) + " seq " + std::to_string(m.seq());
+        const auto& ch = m->change();
+        const auto where = topic_of(t->schema_name, t->table_name) + " seq " + std::to_string(m->seq());
         switch (ch.op()) {
             case v1::SCHEMA: {
                 auto [s, fresh] = schemas.try_emplace(t, t->schema);
@@ -707,14 +709,15 @@ bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*
     out.txid = tx.txid();
     out.commit_time = tx.commit_time();
     out.changes.reserve(msgs.size());
-    for (auto& [t, m] : msgs) {
-        if (m.change().op() == v1::SCHEMA) {
+    for (const auto& [t, m] : msgs) {
+        if (m->change().op() == v1::SCHEMA) {
             t->mirror.drop_columns(dropped[t]);
-            t->schema = m.change().schema();
+            t->schema = m->change().schema();
         } else {
-            (void)t->mirror.apply(m.change());
+            (void)t->mirror.apply(m->change());
         }
-        out.changes.emplace_back(topic_of(t->schema_name, t->table_name), std::move(m));
+        // The buffered message is erased once the transaction is done.
+        out.changes.emplace_back(topic_of(t->schema_name, t->table_name), std::move(*m));
     }
     // A transaction of other tables only moves the position: nothing to report.
     if (out.changes.empty()) return true;

@@ -152,7 +152,9 @@ private:
     // Applies (or skips) the Transaction at applied_ + 1; false when it is
     // missing or incomplete.
     bool step();
-    bool apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs);
+    // msgs point into the buffers; applied, they are moved out (step()
+    // erases them then).
+    bool apply_new(const v1::Message& tx, const std::vector<std::pair<Table*, v1::Message*>>& msgs);
     void check_complete(Clock::time_point now);
     // The most seqs or positions one replay asks for.
     [[nodiscard]] std::uint64_t replay_chunk() const noexcept;
