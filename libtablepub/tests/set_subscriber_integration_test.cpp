@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "callback_failures.hpp"
+#include "common/error.hpp"
 #include "harness.hpp"
 #include "tablepub/set_subscriber.hpp"
 #include "tablepub/table_set_sync.hpp"
@@ -64,18 +65,26 @@ protected:
         return o;
     }
 
-    // Transfers between random accounts of a and b, some rolled back.
-    void start_writer(unsigned seed) {
-        writer_ = std::thread([this, seed] {
+    // Transfers between random accounts of a and b, some rolled back; one
+    // that a test's own transaction deadlocks with is rolled back. `pause`
+    // between transactions caps the write rate (load, not synchronization).
+    void start_writer(unsigned seed, std::chrono::milliseconds pause = 0ms) {
+        writer_ = std::thread([this, seed, pause] {
             PgConnection w(conninfo_);
             std::mt19937 rng(seed);
             while (!stop_) {
                 const auto from = std::to_string(rng() % 100 + 1), to = std::to_string(rng() % 100 + 1);
                 const auto amount = std::to_string(rng() % 50 + 1);
                 const bool ab = rng() % 2 == 0;
-                w.exec(std::string("BEGIN; UPDATE ") + (ab ? "a" : "b") + " SET balance = balance - " + amount +
-                       " WHERE id = " + from + "; UPDATE " + (ab ? "b" : "a") + " SET balance = balance + " + amount +
-                       " WHERE id = " + to + "; " + (rng() % 8 == 0 ? "ROLLBACK" : "COMMIT"));
+                try {
+                    w.exec(std::string("BEGIN; UPDATE ") + (ab ? "a" : "b") + " SET balance = balance - " + amount +
+                           " WHERE id = " + from + "; UPDATE " + (ab ? "b" : "a") + " SET balance = balance + " +
+                           amount + " WHERE id = " + to + "; " + (rng() % 8 == 0 ? "ROLLBACK" : "COMMIT"));
+                } catch (const DbError& e) {
+                    if (e.sqlstate() != "40P01") throw;
+                    w.exec("ROLLBACK");
+                }
+                if (pause > 0ms) std::this_thread::sleep_for(pause);
             }
         });
     }
@@ -450,22 +459,7 @@ TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
     self = &sub;
     sub.start();
 
-    // Transfers as in start_writer, surviving the deadlocks the DDL causes.
-    std::thread writer([this] {
-        PgConnection w(conninfo_);
-        std::mt19937 rng(7);
-        while (!stop_) {
-            const auto from = std::to_string(rng() % 100 + 1), to = std::to_string(rng() % 100 + 1);
-            const bool ab = rng() % 2 == 0;
-            try {
-                w.exec(std::string("BEGIN; UPDATE ") + (ab ? "a" : "b") +
-                       " SET balance = balance - 7 WHERE id = " + from + "; UPDATE " + (ab ? "b" : "a") +
-                       " SET balance = balance + 7 WHERE id = " + to + "; COMMIT");
-            } catch (const std::exception&) {
-                w.exec("ROLLBACK");
-            }
-        }
-    });
+    start_writer(7);
     PgConnection ddl(conninfo_);
     const auto until = std::chrono::steady_clock::now() + 60s;
     // Live first: a rewrite the first snapshot contains needs no resync.
@@ -484,13 +478,78 @@ TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
             std::this_thread::sleep_for(20ms);
     }
     stop_writer();
-    writer.join();
     ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
     sub.stop();
     const auto st = sub.status();
     EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
     EXPECT_GE(st.stats.resyncs, 3u) << "every rewrite resyncs the set";
     EXPECT_EQ(st.stats.anomalies, 0u);
+    expect_view_equals_tables(sub);
+}
+
+// Transactions larger than the set's max_buffered (every account of a and
+// b at once: 200 messages, the bound 150) among small ones, and a buffer
+// that overflows while snapshots and replays run: the set resyncs for each
+// large one (its new snapshot contains it), drops and replays what did not
+// fit, and still never shows a wrong total.
+TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
+    ASSERT_TRUE(start_relay().wait_log("publishing on"));
+    std::atomic<std::uint64_t> boundaries{0}, violations{0};
+    SetSubscriber* self = nullptr;
+    auto check = [&] {
+        self->read([&](const SetView& view) {
+            ++boundaries;
+            if (view_total(view) != total) ++violations;
+        });
+    };
+    SetCallbacks cb;
+    cb.on_transaction = [&](const SetTransaction&) { check(); };
+    auto o = options();
+    // A set that fell behind catches up max_buffered transactions per
+    // replay round trip: with 64 and a writer at full speed it once stayed
+    // 38,000 transactions behind for as long as the writer ran. Here the
+    // writer is capped far below what the set catches up.
+    o.sync.max_buffered = 150;
+    std::atomic<bool> snapshot{false};
+    cb.on_snapshot = [&](std::uint64_t) {
+        snapshot = true;
+        check();
+    };
+    SetSubscriber sub(o, cb);
+    self = &sub;
+    sub.start();
+    start_writer(3, 5ms);
+    // Live first: a transaction the first snapshot contains needs no resync.
+    const auto joined = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < joined && !(snapshot && sub.status().state == SetState::live))
+        std::this_thread::sleep_for(20ms);
+    PgConnection big(conninfo_);
+    for (int round = 0; round < 5; ++round) {
+        const auto resyncs = sub.status().stats.resyncs;
+        for (bool done = false; !done;) {
+            try {
+                big.exec("BEGIN; UPDATE a SET balance = balance - 3; UPDATE b SET balance = balance + 3; COMMIT");
+                done = true;
+            } catch (const DbError& e) {
+                if (e.sqlstate() != "40P01") throw;  // the writer's deadlock victim is sometimes us
+                big.exec("ROLLBACK");
+            }
+        }
+        const auto until = std::chrono::steady_clock::now() + 30s;
+        while (std::chrono::steady_clock::now() < until &&
+               !(sub.status().stats.resyncs > resyncs && sub.status().state == SetState::live))
+            std::this_thread::sleep_for(20ms);
+    }
+    stop_writer();
+    ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
+    sub.stop();
+    const auto st = sub.status();
+    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    EXPECT_GT(st.stats.transactions, 0u);
+    EXPECT_GE(st.stats.resyncs, 5u) << "every large transaction resyncs the set";
+    std::cerr << "resyncs " << st.stats.resyncs << ", dropped " << st.stats.dropped << ", replays " << st.stats.replays
+              << ", transactions " << st.stats.transactions << "\n";
     expect_view_equals_tables(sub);
 }
 
