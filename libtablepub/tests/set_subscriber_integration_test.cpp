@@ -553,5 +553,57 @@ TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
     expect_view_equals_tables(sub);
 }
 
+// A careless operator connects the set to the publish endpoints of two
+// endpoint groups: the default one (all tables) and one that carries only
+// a (or an active and a standby relay whose groups differ). Both publish a
+// Transaction for every position, but group x's lists only a's range.
+// Whichever arrives first must not make the set apply a transaction
+// without b's part (and silently skip b's messages).
+//
+// DISABLED: fails today. The set keeps the first Transaction of a position
+// and drops the other as a duplicate; x's, on the less busy connection,
+// usually wins: 297 of 305 exposed boundaries showed a wrong total, b's
+// changes were skipped for good (erased from the buffer once a later
+// range of b passed them) and the view never equalled the tables. The
+// set cannot tell which endpoint a message came from; a fix needs the
+// relay to say which group published a Transaction (a new field), so that
+// the set refuses a second source, or a rule that a Transaction must
+// account for every message of its position the set holds plus a resync
+// when a table message of an applied position turns up later (which still
+// shows the half transaction until then). See the report of helper atktx.
+TEST_F(SetSubscriberIT, DISABLED_TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
+    const auto group_pub = "ipc://" + cluster_->dir() + "/" + dbname_ + "-x-pub.sock";
+    ASSERT_TRUE(start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_, "--group",
+                                     "x:pub=" + group_pub + ",tables=public.a", "--poll-interval", "200ms",
+                                     "--heartbeat-interval", "300ms", "--start-delay", "100ms"})
+                    .wait_log("publishing on"));
+    std::atomic<std::uint64_t> boundaries{0}, violations{0};
+    SetSubscriber* self = nullptr;
+    SetCallbacks cb;
+    cb.on_transaction = [&](const SetTransaction&) {
+        self->read([&](const SetView& view) {
+            ++boundaries;
+            if (view_total(view) != total) ++violations;
+        });
+    };
+    auto o = options();
+    o.publish_endpoints = {publish_, group_pub};
+    SetSubscriber sub(o, cb);
+    self = &sub;
+    sub.start();
+    start_writer(4, 2ms);
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < until && sub.status().stats.transactions < 300)
+        std::this_thread::sleep_for(20ms);
+    stop_writer();
+    const bool caught = caught_up(sub);
+    sub.stop();
+    const auto st = sub.status();
+    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(st.stats.anomalies, 0u);
+    ASSERT_TRUE(caught) << "state " << to_string(st.state) << ": " << st.reason;
+    expect_view_equals_tables(sub);
+}
+
 }  // namespace
 }  // namespace tablepub::test
