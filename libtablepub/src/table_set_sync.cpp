@@ -617,6 +617,22 @@ bool TableSetSync::step() {
         ++stats_.skipped_contained;
         return true;
     }
+    // Every seq of a table belongs to a transaction, applied in position
+    // order: a range of ours that starts beyond the last seq processed means
+    // an earlier transaction was applied without its part here (a
+    // Transaction of an endpoint group without the table, kept for its
+    // position). Skipping the seqs in between would lose them for good.
+    for (const auto& r : ranges) {
+        const auto* t = find(r.schema_name(), r.table_name());
+        if (t && r.first_seq() > t->last_seq + 1) {
+            ++stats_.anomalies;
+            resync("the transaction at position " + std::to_string(pos) + " starts " +
+                   topic_of(t->schema_name, t->table_name) + " at seq " + std::to_string(r.first_seq()) +
+                   ", but no transaction applied holds seqs " + std::to_string(t->last_seq + 1) + ".." +
+                   std::to_string(r.first_seq() - 1) + " (publish endpoints of different groups?)");
+            return false;
+        }
+    }
     // Its messages are held until it is complete and replayed ones are
     // never dropped: a transaction (or a relay's claim of one) with more
     // seqs on the set's tables than max_buffered cannot be held in bounded

@@ -562,15 +562,15 @@ TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
 //
 // DISABLED: fails today. The set keeps the first Transaction of a position
 // and drops the other as a duplicate; x's, on the less busy connection,
-// usually wins: 297 of 305 exposed boundaries showed a wrong total, b's
-// changes were skipped for good (erased from the buffer once a later
-// range of b passed them) and the view never equalled the tables. The
-// set cannot tell which endpoint a message came from; a fix needs the
-// relay to say which group published a Transaction (a new field), so that
-// the set refuses a second source, or a rule that a Transaction must
-// account for every message of its position the set holds plus a resync
-// when a table message of an applied position turns up later (which still
-// shows the half transaction until then). See the report of helper atktx.
+// usually wins. Before, 297 of 305 exposed boundaries showed a wrong total
+// and b's changes were skipped for good (the view never equalled the
+// tables again); now the next transaction of b finds the seqs no applied
+// transaction held and resyncs the set (75 resyncs, the view equals the
+// tables at the end), but 246 of 300 boundaries still showed a half
+// transaction first. The set cannot tell which endpoint a message came
+// from: a fix needs the relay to say which group published a Transaction
+// (a new field), so that the set refuses a second source. See the report
+// of helper atktx.
 TEST_F(SetSubscriberIT, DISABLED_TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
     const auto group_pub = "ipc://" + cluster_->dir() + "/" + dbname_ + "-x-pub.sock";
     ASSERT_TRUE(start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_, "--group",

@@ -374,6 +374,17 @@ class TableSetSync:
                 t = self.by_ref.get((r.schema_name, r.table_name))
                 if t is None:
                     continue  # a table outside the set
+                if not before and r.first_seq > t.last + 1:
+                    # Every seq belongs to a transaction, applied in order:
+                    # an earlier one was applied without its part here (a
+                    # Transaction of an endpoint group without the table).
+                    # Skipping the seqs in between would lose them for good.
+                    self.stats["anomalies"] += 1
+                    self._resync(f"the transaction at position {txm.seq} starts {t.name} at seq "
+                                 f"{r.first_seq}, but no transaction applied holds seqs "
+                                 f"{t.last + 1}..{r.first_seq - 1} (publish endpoints of "
+                                 f"different groups?)")
+                    return
                 seqs = range(max(r.first_seq, t.last + 1), r.last_seq + 1)
                 if before:
                     seqs = t.held(seqs.start, r.last_seq)

@@ -276,6 +276,21 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(h.sync.position, 2)
         self.assertEqual(h.sync.stats["anomalies"], 0)
 
+    def test_a_range_starting_beyond_the_last_seq_resyncs_instead_of_skipping(self):
+        # Position 1's Transaction (from an endpoint group without b) lists
+        # only a: b's seq 1 belongs to no transaction applied; position 2
+        # starts b at seq 2. Skipping seq 1 would lose it for good.
+        h = Harness()
+        h.live()
+        h.feed(A, tmsg(A, 1, 201, 1, put(1, 1)))
+        h.feed(B, tmsg(B, 1, 201, 1, put(1, 1)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)]))
+        h.feed(B, tmsg(B, 2, 202, 2, put(2, 2)))
+        h.feed(TX_TOPIC, txmsg(2, 202, [(B, 2, 2)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(h.sync.stats["anomalies"], 1)
+        self.assertIsNone(v_of(h.sync, B, 2))
+
     def test_a_missing_range_is_replayed(self):
         h = Harness()
         h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)])
