@@ -136,6 +136,11 @@ const TableSetSync::Table* TableSetSync::find(const std::string& topic) const {
     return it == tables_.end() ? nullptr : &it->second;
 }
 
+TableSetSync::Table* TableSetSync::find(const std::string& schema_name, const std::string& table_name) {
+    auto* t = find(topic_of(schema_name, table_name));
+    return t && t->schema_name == schema_name && t->table_name == table_name ? t : nullptr;
+}
+
 const Mirror* TableSetSync::mirror(const std::string& table) const {
     const auto* t = find(table);
     return t ? &t->mirror : nullptr;
@@ -319,7 +324,11 @@ void TableSetSync::take_message(const std::string& topic, const v1::Message& msg
 
 void TableSetSync::on_message(const std::string& topic, const v1::Message& msg, Clock::time_point now) {
     const bool tx = topic == transaction_topic;
-    if (state_ == SetState::moved || (!tx && !find(topic))) return;
+    // The names as well as the topic: "s.t".u publishes on the topic of
+    // s."t.u", and its seqs, heartbeats and notices are not the set's.
+    if (state_ == SetState::moved ||
+        (!tx && (topic != topic_of(msg.schema_name(), msg.table_name()) || !find(msg.schema_name(), msg.table_name()))))
+        return;
     if (tx) last_heard_ = now;
     if (msg.has_heartbeat()) {
         if (tx) {
@@ -573,7 +582,7 @@ bool TableSetSync::step() {
 
     auto finish = [&] {
         for (const auto& r : ranges) {
-            auto* t = find(topic_of(r.schema_name(), r.table_name()));
+            auto* t = find(r.schema_name(), r.table_name());
             if (!t) continue;
             t->last_seq = std::max(t->last_seq, r.last_seq());
             t->buffer.erase(t->buffer.begin(), t->buffer.upper_bound(t->last_seq));
@@ -608,13 +617,29 @@ bool TableSetSync::step() {
         ++stats_.skipped_contained;
         return true;
     }
+    // Every seq of a table belongs to a transaction, applied in position
+    // order: a range of ours that starts beyond the last seq processed means
+    // an earlier transaction was applied without its part here (a
+    // Transaction of an endpoint group without the table, kept for its
+    // position). Skipping the seqs in between would lose them for good.
+    for (const auto& r : ranges) {
+        const auto* t = find(r.schema_name(), r.table_name());
+        if (t && r.first_seq() > t->last_seq + 1) {
+            ++stats_.anomalies;
+            resync("the transaction at position " + std::to_string(pos) + " starts " +
+                   topic_of(t->schema_name, t->table_name) + " at seq " + std::to_string(r.first_seq()) +
+                   ", but no transaction applied holds seqs " + std::to_string(t->last_seq + 1) + ".." +
+                   std::to_string(r.first_seq() - 1) + " (publish endpoints of different groups?)");
+            return false;
+        }
+    }
     // Its messages are held until it is complete and replayed ones are
     // never dropped: a transaction (or a relay's claim of one) with more
     // seqs on the set's tables than max_buffered cannot be held in bounded
     // memory. A new snapshot of the set contains it instead.
     std::uint64_t size = 0;
     for (const auto& r : ranges) {
-        const auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        const auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         size += std::min<std::uint64_t>(r.last_seq() - std::max(r.first_seq(), t->last_seq + 1) + 1,
                                         options_.max_buffered + 1);
@@ -626,23 +651,25 @@ bool TableSetSync::step() {
     }
 
     // Complete when every seq of every listed range of our tables not yet
-    // processed is buffered.
-    std::vector<std::pair<Table*, v1::Message>> msgs;
+    // processed is buffered. The messages stay in the buffers until they
+    // are applied (moved out, then erased): a copy would double what a
+    // large transaction holds.
+    std::vector<std::pair<Table*, v1::Message*>> msgs;
     for (const auto& r : ranges) {
-        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
         for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first <= r.last_seq(); ++b) {
             if (b->first != want) return false;
-            msgs.emplace_back(t, b->second);
+            msgs.emplace_back(t, &b->second);
             ++want;
         }
         if (want != r.last_seq() + 1) return false;
     }
     for (const auto& [t, m] : msgs) {
-        if (m.txid() != tx.txid() || (m.position() != 0 && m.position() != pos)) {
+        if (m->txid() != tx.txid() || (m->position() != 0 && m->position() != pos)) {
             ++stats_.anomalies;
-            resync("seq " + std::to_string(m.seq()) + " of " + topic_of(t->schema_name, t->table_name) +
+            resync("seq " + std::to_string(m->seq()) + " of " + topic_of(t->schema_name, t->table_name) +
                    " is not part of the transaction at position " + std::to_string(pos));
             return false;
         }
@@ -651,8 +678,8 @@ bool TableSetSync::step() {
     if (filter_ && filter_->visible(tx.txid())) {
         // Committed before the snapshot, published after it: the rows
         // contain it; only its schemas are news.
-        for (auto& [t, m] : msgs)
-            if (m.change().op() == v1::SCHEMA) t->schema = m.change().schema();
+        for (const auto& [t, m] : msgs)
+            if (m->change().op() == v1::SCHEMA) t->schema = m->change().schema();
         finish();
         ++stats_.skipped_contained;
         return true;
@@ -663,14 +690,14 @@ bool TableSetSync::step() {
     return true;
 }
 
-bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs) {
+bool TableSetSync::apply_new(const v1::Message& tx, const std::vector<std::pair<Table*, v1::Message*>>& msgs) {
     // Check the whole transaction first: the view changes completely or not at all.
     std::map<Table*, FitCheck> fits;
     std::map<Table*, v1::TableSchema> schemas;
     std::map<Table*, std::set<std::string>> dropped;
     for (const auto& [t, m] : msgs) {
-        const auto& ch = m.change();
-        const auto where = topic_of(t->schema_name, t->table_name) + " seq " + std::to_string(m.seq());
+        const auto& ch = m->change();
+        const auto where = topic_of(t->schema_name, t->table_name) + " seq " + std::to_string(m->seq());
         switch (ch.op()) {
             case v1::SCHEMA: {
                 auto [s, fresh] = schemas.try_emplace(t, t->schema);
@@ -698,14 +725,15 @@ bool TableSetSync::apply_new(const v1::Message& tx, std::vector<std::pair<Table*
     out.txid = tx.txid();
     out.commit_time = tx.commit_time();
     out.changes.reserve(msgs.size());
-    for (auto& [t, m] : msgs) {
-        if (m.change().op() == v1::SCHEMA) {
+    for (const auto& [t, m] : msgs) {
+        if (m->change().op() == v1::SCHEMA) {
             t->mirror.drop_columns(dropped[t]);
-            t->schema = m.change().schema();
+            t->schema = m->change().schema();
         } else {
-            (void)t->mirror.apply(m.change());
+            (void)t->mirror.apply(m->change());
         }
-        out.changes.emplace_back(topic_of(t->schema_name, t->table_name), std::move(m));
+        // The buffered message is erased once the transaction is done.
+        out.changes.emplace_back(topic_of(t->schema_name, t->table_name), std::move(*m));
     }
     // A transaction of other tables only moves the position: nothing to report.
     if (out.changes.empty()) return true;
@@ -736,7 +764,7 @@ void TableSetSync::check_complete(Clock::time_point) {
         return;
     }
     for (const auto& r : head->second.transaction().tables()) {
-        auto* t = find(topic_of(r.schema_name(), r.table_name()));
+        auto* t = find(r.schema_name(), r.table_name());
         if (!t || r.last_seq() <= t->last_seq) continue;
         std::uint64_t want = std::max(r.first_seq(), t->last_seq + 1);
         for (auto b = t->buffer.lower_bound(want); b != t->buffer.end() && b->first == want && want <= r.last_seq();
@@ -747,11 +775,11 @@ void TableSetSync::check_complete(Clock::time_point) {
             // after a .tx replay hundreds of transactions may wait. The hole
             // ends below the next message we hold, or at the last seq any
             // buffered Transaction lists for the table.
-            const auto topic = topic_of(t->schema_name, t->table_name);
             std::uint64_t to = r.last_seq();
             for (const auto& [pos, tx] : tx_buffer_)
                 for (const auto& later : tx.transaction().tables())
-                    if (topic_of(later.schema_name(), later.table_name()) == topic) to = std::max(to, later.last_seq());
+                    if (later.schema_name() == t->schema_name && later.table_name() == t->table_name)
+                        to = std::max(to, later.last_seq());
             if (auto next = t->buffer.upper_bound(want); next != t->buffer.end())
                 to = std::max(r.last_seq(), std::min(to, next->first - 1));
             // In chunks as for ".tx", but T's own range at least, or T

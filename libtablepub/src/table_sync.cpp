@@ -152,6 +152,9 @@ void TableSync::buffer(const v1::Message& msg) {
 }
 
 void TableSync::on_message(const v1::Message& msg, Clock::time_point now) {
+    // Another table on the same topic: s."t.u" and "s.t".u are both "s.t.u"
+    // (docs/protocol.md section 2); its seqs and notices are not ours.
+    if (msg.schema_name() != schema_name_ || msg.table_name() != table_name_) return;
     last_heard_ = now;
     if (msg.has_heartbeat()) {
         on_heartbeat(msg);

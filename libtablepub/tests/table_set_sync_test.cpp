@@ -318,6 +318,27 @@ TEST(TableSetSync, TablesOutsideTheSetAreIgnored) {
     EXPECT_FALSE(h.sync.take_request());
 }
 
+// Every seq of a set table belongs to a transaction, and transactions are
+// applied in order: a range that starts beyond the table's last processed
+// seq means a transaction was applied without its part on that table (a
+// Transaction from the endpoint of a group without the table, which the
+// set kept for the position). It used to skip those seqs silently, so the
+// view never had them; now it resyncs.
+TEST(TableSetSync, RangeStartingBeyondTheLastSeqResyncsInsteadOfSkipping) {
+    Harness h;
+    h.go_live();  // a at seq 5, b at seq 3
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}));  // b's part not listed
+    ASSERT_EQ(h.txs.size(), 1u);
+    h.live(B, tmsg(B, 5, 121, 12, insert(3, "b3")));
+    h.live(TX, txmsg(12, 121, {{B, 5, 5}}));  // b's seq 4 was in no transaction
+    EXPECT_EQ(h.sync.state(), SetState::resyncing);
+    EXPECT_EQ(h.sync.stats().anomalies, 1u);
+    EXPECT_EQ(h.txs.size(), 1u);
+    EXPECT_FALSE(h.has(B, 3));
+}
+
 TEST(TableSetSync, VisibilityAtTheSnapshotBoundary) {
     Harness h;
     h.go_live();  // P = 10, S = (100, 110, [105])

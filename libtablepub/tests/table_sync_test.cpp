@@ -179,6 +179,29 @@ TEST(TableSync, DuplicatesDropped) {
     EXPECT_EQ(h.sync.mirror().size(), 1u);
 }
 
+// s."t.u" and "s.t".u share the topic "s.t.u" (docs/protocol.md section
+// 2): a table's stream is only what names it. Another table's change took
+// the seq (the table's own change of that seq became a "duplicate"), and
+// its rename notice stopped the table.
+TEST(TableSync, AnotherTableOnTheSameTopicIsIgnored) {
+    Harness h;
+    h.go_live(0);
+    auto other = msg(1, 200, insert(9, "other"));
+    other.set_schema_name("public.t");
+    other.set_table_name("");
+    h.live(other);
+    auto gone = heartbeat(1);
+    gone.set_table_name("t2");
+    gone.mutable_heartbeat()->set_moved_to_schema("s");
+    gone.mutable_heartbeat()->set_moved_to_table("v");
+    h.live(gone);
+    h.live(msg(1, 201, insert(1, "mine")));
+    EXPECT_EQ(h.sync.state(), SyncState::live);
+    EXPECT_EQ(h.applied, std::vector<std::uint64_t>{1});
+    EXPECT_EQ(h.sync.mirror().size(), 1u);
+    EXPECT_EQ(h.sync.stats().duplicates, 0u);
+}
+
 TEST(TableSync, GapTriggersReplay) {
     Harness h;
     h.go_live(0);

@@ -248,6 +248,10 @@ class TableSync:
             self.buffer.setdefault(msg.seq, msg)
 
     def on_message(self, msg, now=0.0):
+        if (msg.schema_name, msg.table_name) != (self.schema_name, self.table_name):
+            # Another table on the same topic: s."t.u" and "s.t".u are both
+            # "s.t.u" (docs/protocol.md section 2).
+            return
         self.last_heard = now
         if msg.HasField("heartbeat"):
             self._on_heartbeat(msg)

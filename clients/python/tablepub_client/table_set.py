@@ -150,6 +150,10 @@ class TableSetSync:
         self.max_replay_attempts, self.stale_heartbeats = max_replay_attempts, stale_heartbeats
         self.streams = {n: _Stream(n) for n in self.names + [TX_TOPIC]}
         self.tx = self.streams[TX_TOPIC]
+        # Two tables can share a topic (s."t.u" and "s.t".u are both
+        # "s.t.u"): messages and ranges name their table by both names, and
+        # only both tell them apart.
+        self.by_ref = {ref: self.streams[n] for n, ref in zip(self.names, self.refs)}
         self.mirrors = {n: Mirror() for n in self.names}
         self.schemas = {n: pb.TableSchema() for n in self.names}
         self.snapshot = None
@@ -252,7 +256,7 @@ class TableSetSync:
             waiting = self.tx.buffer.get(self.tx.last + 1)
             if waiting is not None:
                 for r in waiting.transaction.tables:
-                    if f"{r.schema_name}.{r.table_name}" == s.name:
+                    if self.by_ref.get((r.schema_name, r.table_name)) is s:
                         bound = max(bound, r.last_seq)
         return min(to, bound)
 
@@ -286,6 +290,8 @@ class TableSetSync:
         s = self.streams.get(topic)
         if s is None or self.state == MOVED:
             return
+        if s is not self.tx and self.by_ref.get((msg.schema_name, msg.table_name)) is not s:
+            return  # another table on the same topic
         s.last_heard = now
         if msg.HasField("heartbeat"):
             hb = msg.heartbeat
@@ -325,8 +331,8 @@ class TableSetSync:
                 return
             # The Transaction says which seqs exist on the set's tables.
             for r in msg.transaction.tables:
-                t = self.streams.get(f"{r.schema_name}.{r.table_name}")
-                if t is not None and t is not self.tx:
+                t = self.by_ref.get((r.schema_name, r.table_name))
+                if t is not None:
                     t.latest = max(t.latest, r.last_seq)
         if (self._synced() and msg.seq <= s.last) or msg.seq in s.buffer:
             self.stats["duplicates"] += 1
@@ -365,10 +371,20 @@ class TableSetSync:
             if self._malformed(txm) or (not before and self._too_large(txm)):
                 return
             for r in txm.transaction.tables:
-                name = f"{r.schema_name}.{r.table_name}"
-                t = self.streams.get(name)
-                if t is None or t is self.tx:
+                t = self.by_ref.get((r.schema_name, r.table_name))
+                if t is None:
                     continue  # a table outside the set
+                if not before and r.first_seq > t.last + 1:
+                    # Every seq belongs to a transaction, applied in order:
+                    # an earlier one was applied without its part here (a
+                    # Transaction of an endpoint group without the table).
+                    # Skipping the seqs in between would lose them for good.
+                    self.stats["anomalies"] += 1
+                    self._resync(f"the transaction at position {txm.seq} starts {t.name} at seq "
+                                 f"{r.first_seq}, but no transaction applied holds seqs "
+                                 f"{t.last + 1}..{r.first_seq - 1} (publish endpoints of "
+                                 f"different groups?)")
+                    return
                 seqs = range(max(r.first_seq, t.last + 1), r.last_seq + 1)
                 if before:
                     seqs = t.held(seqs.start, r.last_seq)
@@ -386,7 +402,7 @@ class TableSetSync:
         """A table listed twice (its messages would be taken twice) or an
         empty range (never filled): the relay never sends them; the set
         resyncs rather than guess (as the C++ TableSetSync)."""
-        names = [f"{r.schema_name}.{r.table_name}" for r in txm.transaction.tables]
+        names = [(r.schema_name, r.table_name) for r in txm.transaction.tables]
         bad = len(set(names)) != len(names) or any(
             r.first_seq == 0 or r.first_seq > r.last_seq for r in txm.transaction.tables)
         if bad:
@@ -400,8 +416,8 @@ class TableSetSync:
         resyncs, and the new snapshot contains it (as the C++ TableSetSync)."""
         size = 0
         for r in txm.transaction.tables:
-            t = self.streams.get(f"{r.schema_name}.{r.table_name}")
-            if t is not None and t is not self.tx:
+            t = self.by_ref.get((r.schema_name, r.table_name))
+            if t is not None:
                 size += max(0, r.last_seq - max(r.first_seq, t.last + 1) + 1)
         if size <= self.max_buffered:
             return False

@@ -54,7 +54,7 @@ class FakeRelay:
 
     def heartbeats(self):
         for topic in (A, B, TX_TOPIC):
-            self.send(topic, heartbeat(len(self.log[topic])), False)
+            self.send(topic, heartbeat(len(self.log[topic]), "" if topic == TX_TOPIC else topic), False)
 
     def serve(self):
         while self.router.poll(0):

@@ -175,6 +175,24 @@ class TableSyncTest(unittest.TestCase):
         self.assertEqual(h.applied, [1, 2, 3, 4, 5])
         self.assertEqual(h.sync.stats["duplicates"], 1)
 
+    def test_another_table_on_the_same_topic_is_ignored(self):
+        # s."t.u" and "s.t".u share the topic "s.t.u": a table's stream is
+        # only what names it (here a change and a rename notice of others).
+        h = Harness()
+        h.sync.start()
+        h.snapshot(h.take(), 100, 100, [], 0, [])
+        other = msg(1, 200, insert(9, "other"))
+        other.schema_name, other.table_name = "public.t", ""
+        h.live(other)
+        gone = special_heartbeat(1, moved_to=("s", "v"))
+        gone.table_name = "t2"
+        h.live(gone)
+        h.live(msg(1, 201, insert(1, "mine")))
+        self.assertEqual(h.sync.state, LIVE)
+        self.assertEqual(h.applied, [1])
+        self.assertEqual(len(h.sync.mirror), 1)
+        self.assertEqual(h.sync.stats["duplicates"], 0)
+
     def test_heartbeat_reveals_lost_last_message(self):
         h = Harness()
         h.sync.start()

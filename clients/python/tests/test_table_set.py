@@ -44,8 +44,10 @@ def txmsg(position, txid, ranges):
     return m
 
 
-def heartbeat(seq):
-    m = pb.Message(seq=seq, position=seq)
+def heartbeat(seq, table=""):
+    """A heartbeat of `table` (empty: of ".tx")."""
+    schema, _, name = table.partition(".")
+    m = pb.Message(schema_name=schema, table_name=name, seq=seq, position=seq)
     m.heartbeat.interval_ms = 1000
     return m
 
@@ -247,6 +249,48 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(h.sync.state, LIVE)
         self.assertEqual(h.requests(), [])
 
+    def test_a_table_of_another_schema_on_the_same_topic_is_ignored(self):
+        # s."t.u" (in the set) and "s.t".u (not) both publish on "s.t.u":
+        # only the names tell their messages, ranges and heartbeats apart.
+        st = "s.t.u"
+        h = Harness(tables=(st, B))
+        [req] = h.requests()
+        h.snapshot(req, 100, 100, [], 0, [(st, 0, []), (B, 0, [])])
+        self.assertEqual(h.sync.state, LIVE, h.sync.why)
+        other = pb.Message(schema_name="s.t", table_name="u", seq=1, txid=201, tx_last=True,
+                           position=1, commit_time=1_000_000, change=put(1001, 7))
+        h.feed(st, other)
+        tx = pb.Message(seq=1, position=1, txid=201, commit_time=1_000_000)
+        tx.transaction.tables.add(schema_name="s.t", table_name="u", first_seq=1, last_seq=1)
+        h.feed(TX_TOPIC, tx)
+        gone = heartbeat(1, "s.t.u")
+        gone.schema_name, gone.table_name = "s.t", "u"
+        gone.heartbeat.moved_to_schema, gone.heartbeat.moved_to_table = "s", "v"
+        h.feed(st, gone)
+        h.feed(st, tmsg(st, 1, 202, 2, put(1, 1)))
+        h.feed(TX_TOPIC, txmsg(2, 202, [(st, 1, 1)]))
+        self.assertEqual(h.sync.state, LIVE, h.sync.why)
+        self.assertEqual(v_of(h.sync, st, 1), 1)
+        self.assertIsNone(v_of(h.sync, st, 1001))
+        self.assertEqual(len(h.txs), 1)
+        self.assertEqual(h.sync.position, 2)
+        self.assertEqual(h.sync.stats["anomalies"], 0)
+
+    def test_a_range_starting_beyond_the_last_seq_resyncs_instead_of_skipping(self):
+        # Position 1's Transaction (from an endpoint group without b) lists
+        # only a: b's seq 1 belongs to no transaction applied; position 2
+        # starts b at seq 2. Skipping seq 1 would lose it for good.
+        h = Harness()
+        h.live()
+        h.feed(A, tmsg(A, 1, 201, 1, put(1, 1)))
+        h.feed(B, tmsg(B, 1, 201, 1, put(1, 1)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)]))
+        h.feed(B, tmsg(B, 2, 202, 2, put(2, 2)))
+        h.feed(TX_TOPIC, txmsg(2, 202, [(B, 2, 2)]))
+        self.assertEqual(h.sync.state, RESYNCING)
+        self.assertEqual(h.sync.stats["anomalies"], 1)
+        self.assertIsNone(v_of(h.sync, B, 2))
+
     def test_a_missing_range_is_replayed(self):
         h = Harness()
         h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)])
@@ -374,7 +418,7 @@ class StreamTest(unittest.TestCase):
     def test_gone_resyncs_the_whole_set(self):
         h = Harness()
         h.live(a_rows=[put(1, 5)], b_rows=[put(1, 5)])
-        h.feed(B, heartbeat(4))
+        h.feed(B, heartbeat(4, B))
         [req] = h.requests()
         h.error(req, pb.GONE)
         self.assertEqual(h.sync.state, RESYNCING)
@@ -390,7 +434,7 @@ class StreamTest(unittest.TestCase):
     def test_replay_that_never_fills_resyncs(self):
         h = Harness()
         h.live()
-        h.feed(A, heartbeat(2))
+        h.feed(A, heartbeat(2, A))
         for attempt in range(5):
             [req] = h.requests()
             self.assertTrue(req.HasField("replay"), attempt)
@@ -477,7 +521,7 @@ class StreamTest(unittest.TestCase):
     def test_an_unpublished_heartbeat_resyncs_the_set(self):
         h = Harness()
         h.live(a_rows=[put(1, 5)])
-        hb = heartbeat(3)
+        hb = heartbeat(3, B)
         hb.heartbeat.unpublished = True
         h.feed(B, hb)
         self.assertEqual(h.sync.state, RESYNCING)
@@ -603,7 +647,7 @@ class InterleavingTest(unittest.TestCase):
                 check()
             serve()
         for topic in (A, B, TX_TOPIC):
-            h.feed(topic, heartbeat(max(published[topic])))
+            h.feed(topic, heartbeat(max(published[topic]), "" if topic == TX_TOPIC else topic))
             serve()
         for _ in range(10):
             h.now += 1.0

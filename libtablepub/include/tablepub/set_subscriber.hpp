@@ -25,9 +25,11 @@ class TableSetSync;
 struct SetSubscriberOptions {
     std::vector<std::string> publish_endpoints;   // relay PUB endpoints (active and standby)
     std::vector<std::string> snapshot_endpoints;  // relay ROUTER endpoints
-    std::vector<std::string> tables;              // the set, as "schema.table" (1 to 32)
-    std::uint32_t credit = 16;                    // snapshot/replay chunks in flight
-    std::uint32_t chunk_rows = 0;                 // 0: the relay's default
+    // The set, as "schema.table" (1 to 32), split at the first dot:
+    // "s.t.u" is s."t.u" (a schema whose name holds a dot cannot be named).
+    std::vector<std::string> tables;
+    std::uint32_t credit = 16;     // snapshot/replay chunks in flight
+    std::uint32_t chunk_rows = 0;  // 0: the relay's default
     std::chrono::milliseconds request_timeout{10'000};
     // CURVE keys as in SubscriberOptions.
     std::string curve_server_key, curve_public_key, curve_secret_key;

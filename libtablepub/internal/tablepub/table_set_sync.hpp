@@ -152,12 +152,18 @@ private:
     // Applies (or skips) the Transaction at applied_ + 1; false when it is
     // missing or incomplete.
     bool step();
-    bool apply_new(const v1::Message& tx, std::vector<std::pair<Table*, v1::Message>>& msgs);
+    // msgs point into the buffers; applied, they are moved out (step()
+    // erases them then).
+    bool apply_new(const v1::Message& tx, const std::vector<std::pair<Table*, v1::Message*>>& msgs);
     void check_complete(Clock::time_point now);
     // The most seqs or positions one replay asks for.
     [[nodiscard]] std::uint64_t replay_chunk() const noexcept;
     [[nodiscard]] Table* find(const std::string& topic);
     [[nodiscard]] const Table* find(const std::string& topic) const;
+    // The set's table of these names. Two tables can share a topic
+    // (s."t.u" and "s.t".u are both "s.t.u"): a message or a Transaction's
+    // range names its table by both names, and only both tell them apart.
+    [[nodiscard]] Table* find(const std::string& schema_name, const std::string& table_name);
 
     std::vector<std::string> names_;
     std::map<std::string, Table> tables_;  // by topic
