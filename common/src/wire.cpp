@@ -77,7 +77,7 @@ std::size_t range_size(const TransactionRange& r) {
 }  // namespace
 
 void encode_transaction_message(std::string& out, std::uint64_t position, std::uint64_t txid, std::int64_t commit_time,
-                                const TransactionRange* ranges, std::size_t count) {
+                                const TransactionRange* ranges, std::size_t count, std::string_view group) {
     // Sizes first, then one pass of appends: no temporary buffer per
     // transaction on the publishing path.
     std::size_t body = 0;
@@ -85,6 +85,7 @@ void encode_transaction_message(std::string& out, std::uint64_t position, std::u
         const auto n = range_size(ranges[i]);
         body += length_prefix_size(1, n) + n;
     }
+    body += bytes_field_size(2, group);
     append_varint_field(out, 3, position);
     append_varint_field(out, 4, txid);
     append_varint_field(out, 7, position);
@@ -99,6 +100,7 @@ void encode_transaction_message(std::string& out, std::uint64_t position, std::u
         append_varint_field(out, 3, r.first_seq);
         append_varint_field(out, 4, r.last_seq);
     }
+    put_bytes(out, 2, group);
 }
 
 void encode_change_message(std::string& out, const MessageHeader& h, std::string_view change) {

@@ -299,6 +299,14 @@ void TableSetSync::take_message(const std::string& topic, const v1::Message& msg
     if (topic == transaction_topic) {
         const auto pos = msg.seq();
         if (pos > latest_) latest_ = pos;
+        if (group_ && msg.transaction().group() != *group_) {
+            // Another endpoint group's Transaction of this position: it
+            // lists only that group's tables, so taking it could apply the
+            // transaction without the part of a table it does not carry.
+            // The snapshot's group lists every table of the set.
+            ++stats_.duplicates;
+            return;
+        }
         if (pos <= applied_ && state_ == SetState::live) {
             ++stats_.duplicates;
             return;
@@ -450,6 +458,9 @@ void TableSetSync::on_snapshot_reply(const v1::Reply& reply, Clock::time_point n
                 if (b.xmin() != f.xmin() || b.xmax() != f.xmax() || b.position() != f.position() ||
                     !std::equal(b.xip().begin(), b.xip().end(), f.xip().begin(), f.xip().end()))
                     return discard("the tables of the snapshot were read in different snapshots");
+                if (b.group() != f.group()) return discard("the tables of the snapshot name different groups");
+            } else {
+                pin_group(b.group());
             }
             st.begun = true;
             st.rows = 0;
@@ -566,6 +577,20 @@ void TableSetSync::on_request_failed(std::uint64_t request_id, const std::string
     if (what == Pending::snapshot) staging_.reset();
     reason_ = why;
     retry_transient(what, now);
+}
+
+void TableSetSync::pin_group(const std::string& group) {
+    if (group_ == group) return;
+    group_ = group;
+    // Transactions held from another group's endpoint go: the ones of this
+    // group come live or by a replay of ".tx" (served with this group's
+    // tables, from the same snapshot endpoint).
+    for (auto it = tx_buffer_.begin(); it != tx_buffer_.end();) {
+        if (it->second.transaction().group() != group)
+            it = tx_buffer_.erase(it);
+        else
+            ++it;
+    }
 }
 
 void TableSetSync::drain() {

@@ -560,18 +560,13 @@ TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
 // Whichever arrives first must not make the set apply a transaction
 // without b's part (and silently skip b's messages).
 //
-// DISABLED: fails today. The set keeps the first Transaction of a position
-// and drops the other as a duplicate; x's, on the less busy connection,
-// usually wins. Before, 297 of 305 exposed boundaries showed a wrong total
-// and b's changes were skipped for good (the view never equalled the
-// tables again); now the next transaction of b finds the seqs no applied
-// transaction held and resyncs the set (75 resyncs, the view equals the
-// tables at the end), but 246 of 300 boundaries still showed a half
-// transaction first. The set cannot tell which endpoint a message came
-// from: a fix needs the relay to say which group published a Transaction
-// (a new field), so that the set refuses a second source. See the report
-// of helper atktx.
-TEST_F(SetSubscriberIT, DISABLED_TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
+// It used to fail: the set kept the first Transaction of a position and
+// dropped the other as a duplicate; x's, on the less busy connection,
+// usually won (246 of 300 boundaries showed a half transaction, then
+// anomalies and resyncs). Now every Transaction and SnapshotBegin names its
+// group, and the set takes only the Transactions of its snapshot's group
+// (docs/protocol.md section 9).
+TEST_F(SetSubscriberIT, TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
     const auto group_pub = "ipc://" + cluster_->dir() + "/" + dbname_ + "-x-pub.sock";
     ASSERT_TRUE(start_relay_process({"--db", relay_conninfo_, "--publish", publish_, "--snapshot", snapshot_, "--group",
                                      "x:pub=" + group_pub + ",tables=public.a", "--poll-interval", "200ms",

@@ -37,7 +37,9 @@ v1::Message tmsg(const std::string& table, std::uint64_t seq, std::uint64_t txid
     return m;
 }
 
-v1::Message txmsg(std::uint64_t pos, std::uint64_t txid, const std::vector<Range>& ranges) {
+// `group`: the endpoint group whose endpoint sent it.
+v1::Message txmsg(std::uint64_t pos, std::uint64_t txid, const std::vector<Range>& ranges,
+                  const std::string& group = "") {
     v1::Message m;
     m.set_seq(pos);
     m.set_position(pos);
@@ -52,6 +54,7 @@ v1::Message txmsg(std::uint64_t pos, std::uint64_t txid, const std::vector<Range
         tr->set_first_seq(r.first);
         tr->set_last_seq(r.last);
     }
+    tx->set_group(group);
     return m;
 }
 
@@ -72,6 +75,7 @@ struct Harness {
     TableSetSync::Clock::time_point now{};
     std::vector<SetWireTransaction> txs;
     std::vector<std::uint64_t> snapshots;
+    std::string group;  // of the snapshot endpoint (SnapshotBegin.group)
     TableSetSync sync;
 
     explicit Harness(std::vector<std::string> tables = {A, B}, SetOptions o = {})
@@ -104,6 +108,7 @@ struct Harness {
         sb->set_schema_name("public");
         sb->set_table_name(name.substr(7));
         *sb->mutable_schema() = schema();
+        sb->set_group(group);
         return b;
     }
 
@@ -513,6 +518,76 @@ TEST(TableSetSync, MessagesBufferedDuringTheSnapshotAreSortedOut) {
     EXPECT_EQ(h.txs[0].position, 11u);
     EXPECT_EQ(h.sync.stats().anomalies, 0u);
     EXPECT_EQ(h.sync.buffered(), 0u);
+}
+
+// A set connected to the publish endpoints of two endpoint groups hears a
+// Transaction of each per position, each listing only its group's tables.
+// It used to keep whichever came first: group x's (only a) applied the
+// transaction without b's part. Only the snapshot's group's is taken now.
+TEST(TableSetSync, TransactionOfAnotherEndpointGroupIsIgnored) {
+    Harness h;
+    h.group = "default";
+    h.go_live();  // a at seq 5, b at seq 3
+    EXPECT_EQ(h.sync.group(), "default");
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}, "x"));
+    EXPECT_TRUE(h.txs.empty());
+    EXPECT_FALSE(h.has(A, 2));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}, "default"));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].changes.size(), 2u);
+    EXPECT_TRUE(h.has(A, 2));
+    EXPECT_TRUE(h.has(B, 2));
+    // x's after the set's own: an old position, nothing more.
+    h.live(TX, txmsg(12, 121, {{A, 7, 7}, {B, 5, 5}}, "default"));
+    h.live(TX, txmsg(12, 121, {{A, 7, 7}}, "x"));
+    h.live(A, tmsg(A, 7, 121, 12, insert(3, "a3")));
+    h.live(B, tmsg(B, 5, 121, 12, insert(3, "b3")));
+    ASSERT_EQ(h.txs.size(), 2u);
+    EXPECT_EQ(h.txs[1].changes.size(), 2u);
+    EXPECT_EQ(h.sync.position(), 12u);
+    EXPECT_EQ(h.sync.stats().duplicates, 2u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+    EXPECT_EQ(h.sync.stats().resyncs, 0u);
+    EXPECT_EQ(h.sync.buffered(), 0u);
+}
+
+// Before the snapshot says its group, Transactions of every group are held
+// (the first of a position); those of another group go once it does, and
+// the gap is replayed from the snapshot endpoint, which serves its group's.
+TEST(TableSetSync, TransactionsOfAnotherGroupHeldBeforeTheSnapshotGo) {
+    Harness h;
+    h.group = "default";
+    h.sync.start(h.now);
+    auto req = h.take();
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(B, tmsg(B, 4, 120, 11, insert(2, "b2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}, "x"));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}, "default"));  // held already: a duplicate
+    h.snapshot(req, 10, 100, 110, {}, {{5, {insert(1, "a1")}}, {3, {insert(1, "b1")}}});
+    ASSERT_EQ(h.sync.state(), SetState::live);
+    EXPECT_TRUE(h.txs.empty());
+    auto replay = h.take();
+    ASSERT_TRUE(replay.has_replay());
+    EXPECT_TRUE(replay.replay().transactions());
+    EXPECT_EQ(replay.replay().from_seq(), 11u);
+    EXPECT_EQ(replay.replay().to_seq(), 11u);
+    h.replay(replay, {txmsg(11, 120, {{A, 6, 6}, {B, 4, 4}}, "default")});
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.txs[0].changes.size(), 2u);
+    EXPECT_EQ(h.sync.stats().anomalies, 0u);
+}
+
+// Relays before the field send no group: every Transaction is taken, as before.
+TEST(TableSetSync, WithoutGroupsEveryTransactionIsTaken) {
+    Harness h;
+    h.go_live();
+    EXPECT_EQ(h.sync.group(), "");
+    h.live(A, tmsg(A, 6, 120, 11, insert(2, "a2")));
+    h.live(TX, txmsg(11, 120, {{A, 6, 6}}));
+    ASSERT_EQ(h.txs.size(), 1u);
+    EXPECT_EQ(h.sync.stats().duplicates, 0u);
 }
 
 // A rename stops the set in state moved with the new name (as TableSync

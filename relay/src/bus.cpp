@@ -48,24 +48,23 @@ bool Bus::transaction_topic_subscribed() {
 }
 
 void Bus::send_transaction(const TransactionEnd& tx) {
-    tx_all_.clear();
     for (auto& g : groups_) {
         if (!g.transaction_subscribers) continue;
-        if (g.tables.everything()) {
-            if (tx_all_.empty()) {
-                encode_transaction_message(tx_all_, tx.position, tx.txid, tx.commit_time, tx.tables.data(),
-                                           tx.tables.size());
+        // Each group's message carries its name (a set of tables follows
+        // one group's: docs/protocol.md section 9), so each is encoded.
+        const TransactionRange* ranges = tx.tables.data();
+        std::size_t count = tx.tables.size();
+        if (!g.tables.everything()) {
+            ranges_.clear();
+            for (const auto& r : tx.tables) {
+                if (g.tables.allows(std::string(r.schema_name), std::string(r.table_name))) ranges_.push_back(r);
             }
-            g.publisher->send(TRANSACTION_TOPIC, tx_all_);
-            continue;
+            ranges = ranges_.data();
+            count = ranges_.size();
         }
-        ranges_.clear();
-        for (const auto& r : tx.tables) {
-            if (g.tables.allows(std::string(r.schema_name), std::string(r.table_name))) ranges_.push_back(r);
-        }
-        tx_filtered_.clear();
-        encode_transaction_message(tx_filtered_, tx.position, tx.txid, tx.commit_time, ranges_.data(), ranges_.size());
-        g.publisher->send(TRANSACTION_TOPIC, tx_filtered_);
+        tx_message_.clear();
+        encode_transaction_message(tx_message_, tx.position, tx.txid, tx.commit_time, ranges, count, g.name);
+        g.publisher->send(TRANSACTION_TOPIC, tx_message_);
     }
 }
 

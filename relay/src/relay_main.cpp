@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
                 sync_options.authorize = make_authorizer(audiences);
                 sync_options.may_read = make_table_filter(audiences);
                 sync_options.on_bound = [&sync_zap](zmq::socket_t& router) { sync_zap->watch(router, "snapshot"); };
+            } else {
+                sync_options.group = audiences.front().name;  // the only one
             }
             sync = std::make_unique<tablepub::SyncServer>(sync_ctx, sync_options);
             sync->start();

@@ -442,8 +442,17 @@ TEST_F(BusSecurityIT, MixedPlainAndCurveEndpoints) {
     Peer plain_dealer(zmq::socket_type::dealer, ep("snap"), {}, "plain-dealer");
     Peer alice_dealer(zmq::socket_type::dealer, ep("snap-x"), client(alice_), "alice-dealer");
     Peer plain_on_snap_x(zmq::socket_type::dealer, ep("snap-x"), {}, "plain-on-snap-x");
-    EXPECT_EQ(snapshot_rows(plain_dealer.exchange(snapshot_request(1, "public", "t"))), 40u);
-    EXPECT_EQ(snapshot_rows(alice_dealer.exchange(snapshot_request(1, "public", "t"))), 40u);
+    const auto plain_snapshot = plain_dealer.exchange(snapshot_request(1, "public", "t"));
+    const auto alice_snapshot = alice_dealer.exchange(snapshot_request(1, "public", "t"));
+    EXPECT_EQ(snapshot_rows(plain_snapshot), 40u);
+    EXPECT_EQ(snapshot_rows(alice_snapshot), 40u);
+    // Each SnapshotBegin names the group of the endpoint it came in on.
+    ASSERT_FALSE(plain_snapshot.empty());
+    ASSERT_FALSE(alice_snapshot.empty());
+    ASSERT_TRUE(plain_snapshot.front().has_snapshot_begin());
+    ASSERT_TRUE(alice_snapshot.front().has_snapshot_begin());
+    EXPECT_EQ(plain_snapshot.front().snapshot_begin().group(), "default");
+    EXPECT_EQ(alice_snapshot.front().snapshot_begin().group(), "ext");
     EXPECT_EQ(plain_on_snap_x.handshakes(1).first, 0);
     plain_on_snap_x.send(snapshot_request(1, "public", "t"));
     EXPECT_TRUE(plain_on_snap_x.receive(300ms).empty());

@@ -88,6 +88,7 @@ TEST(BusTransactions, EachGroupListsOnlyItsTablesAndSeesEveryPosition) {
     EXPECT_EQ(a.seq(), 7u);
     ASSERT_EQ(a.transaction().tables_size(), 2);
     EXPECT_EQ(a.transaction().tables(1).table_name(), "instance_metadata");
+    EXPECT_EQ(a.transaction().group(), "all");  // each names its group (a set follows one)
 
     const auto n = next_transaction(nova);
     EXPECT_EQ(n.seq(), 7u);
@@ -98,12 +99,14 @@ TEST(BusTransactions, EachGroupListsOnlyItsTablesAndSeesEveryPosition) {
     EXPECT_EQ(n.transaction().tables(0).table_name(), "instances");
     EXPECT_EQ(n.transaction().tables(0).first_seq(), 4u);
     EXPECT_EQ(n.transaction().tables(0).last_seq(), 5u);
+    EXPECT_EQ(n.transaction().group(), "nova");
 
     // none of its tables: the position still goes out, with an empty list
     const auto o = next_transaction(other);
     EXPECT_EQ(o.seq(), 7u);
     EXPECT_TRUE(o.has_transaction());
     EXPECT_EQ(o.transaction().tables_size(), 0);
+    EXPECT_EQ(o.transaction().group(), "other");
 }
 
 // Sends `topic` messages until sub receives one: its subscription (which

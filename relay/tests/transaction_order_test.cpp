@@ -182,6 +182,11 @@ TEST(TransactionOrder, TransactionEncodingMatchesProtobuf) {
         x->set_last_seq(r.last_seq);
     }
     EXPECT_EQ(mine, m.SerializeAsString());
+    // with the name of the group that sends it
+    std::string named;
+    encode_transaction_message(named, 77, 12345, -5, ranges, 2, "reporting");
+    t->set_group("reporting");
+    EXPECT_EQ(named, m.SerializeAsString());
     // an empty list still carries the (empty) body
     std::string empty;
     encode_transaction_message(empty, 1, 2, 3, nullptr, 0);
@@ -189,6 +194,10 @@ TEST(TransactionOrder, TransactionEncodingMatchesProtobuf) {
     ASSERT_TRUE(e.ParseFromString(empty));
     EXPECT_TRUE(e.has_transaction());
     EXPECT_EQ(e.transaction().tables_size(), 0);
+    std::string empty_named;
+    encode_transaction_message(empty_named, 1, 2, 3, nullptr, 0, "default");
+    ASSERT_TRUE(e.ParseFromString(empty_named));
+    EXPECT_EQ(e.transaction().group(), "default");
 }
 
 // A rename inside a transaction: the range before it was on the former

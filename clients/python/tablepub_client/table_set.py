@@ -158,6 +158,12 @@ class TableSetSync:
         self.schemas = {n: pb.TableSchema() for n in self.names}
         self.snapshot = None
         self.snap_position = 0
+        # The endpoint group of the snapshot endpoint (SnapshotBegin.group;
+        # "" from older relays), None before any: a set connected to the
+        # publish endpoints of several groups hears a Transaction of each per
+        # position, each listing only its group's tables (docs/protocol.md
+        # section 9); only this group's are taken.
+        self.group = None
         self.last_commit_time = 0     # microseconds since 1970, last applied transaction
         self.state, self.why = SYNCING, ""
         self.moved_to = ""
@@ -328,6 +334,12 @@ class TableSetSync:
         s.latest = max(s.latest, msg.seq)
         if s is self.tx:
             if not msg.HasField("transaction"):
+                return
+            if self.group is not None and msg.transaction.group != self.group:
+                # Another group's Transaction of this position: taken, it
+                # could apply the transaction without the part of a table
+                # that group does not carry.
+                self.stats["duplicates"] += 1
                 return
             # The Transaction says which seqs exist on the set's tables.
             for r in msg.transaction.tables:
@@ -525,9 +537,10 @@ class TableSetSync:
             if b.table_index != index or (b.schema_name, b.table_name) != self.refs[index]:
                 return self._snapshot_failed(f"table {b.table_index} {b.schema_name}."
                                              f"{b.table_name} where {index} was expected", now)
-            head = (b.xmin, b.xmax, tuple(b.xip), b.position)
+            head = (b.xmin, b.xmax, tuple(b.xip), b.position, b.group)
             if st is None:
                 st = self._staged = dict(index=0, head=head, mirrors=[], schemas=[], seqs=[])
+                self._pin_group(b.group)
             elif st["head"] != head:
                 return self._snapshot_failed("tables of one snapshot with different "
                                              "snapshot headers", now)
@@ -554,13 +567,25 @@ class TableSetSync:
             self._on_snapshot_error(reply.error, now)
         return None
 
+    def _pin_group(self, group):
+        """From now on only Transactions of this group are taken; those held
+        of another one go (this group's come live or by a replay of ".tx",
+        served from the same snapshot endpoint)."""
+        if self.group == group:
+            return
+        self.group = group
+        buf = self.tx.buffer
+        for q in [q for q, m in buf.items() if m.transaction.group != group]:
+            del buf[q]
+        self.tx.hwm = 0  # its cache assumes held numbers leave only as `last` passes them
+
     def _snapshot_failed(self, why, now):
         self.snap_id, self._staged = 0, None
         self.snap_retry_at = now + self.retry_delay
         self.why = why
 
     def _snapshot_done(self, st):
-        xmin, xmax, xip, position = st["head"]
+        xmin, xmax, xip, position, _ = st["head"]
         self.snap_id, self._staged = 0, None
         self.snapshot, self.snap_position = PgSnapshot(xmin, xmax, xip), position
         for i, name in enumerate(self.names):

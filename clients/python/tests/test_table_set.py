@@ -33,10 +33,12 @@ def tmsg(table, seq, txid, position, change, last=True):
                       position=position, commit_time=position * 1_000_000, change=change)
 
 
-def txmsg(position, txid, ranges):
-    """The Transaction of `position`; ranges: [(table, first_seq, last_seq)]."""
+def txmsg(position, txid, ranges, group=""):
+    """The Transaction of `position`; ranges: [(table, first_seq, last_seq)];
+    group: the endpoint group that sent it."""
     m = pb.Message(seq=position, position=position, txid=txid,
                    commit_time=position * 1_000_000)
+    m.transaction.group = group
     for table, first, last in ranges:
         schema, _, name = table.partition(".")
         m.transaction.tables.add(schema_name=schema, table_name=name, first_seq=first,
@@ -71,12 +73,13 @@ class Harness:
     def requests(self):
         return self.sync.take_requests()
 
-    def snapshot(self, req, xmin, xmax, xip, position, tables):
+    def snapshot(self, req, xmin, xmax, xip, position, tables, group=""):
         """tables: [(table, seq, rows)] in the order of the request."""
         for i, (table, seq, rows) in enumerate(tables):
             begin = pb.Reply(request_id=req.request_id)
             b = begin.snapshot_begin
             b.xmin, b.xmax, b.seq, b.position = xmin, xmax, seq, position
+            b.group = group
             b.xip.extend(xip)
             b.schema.CopyFrom(SCHEMA)
             b.schema_name, _, b.table_name = table.partition(".")
@@ -89,11 +92,11 @@ class Harness:
             end.snapshot_end.row_count = len(rows)
             self.sync.on_reply(end, self.now)
 
-    def live(self, position=0, a_seq=0, b_seq=0, a_rows=(), b_rows=()):
+    def live(self, position=0, a_seq=0, b_seq=0, a_rows=(), b_rows=(), group=""):
         """A set at `position`, xmin = xmax = 100 (nothing running)."""
         [req] = self.requests()
         self.snapshot(req, 100, 100, [], position, [(A, a_seq, list(a_rows)),
-                                                   (B, b_seq, list(b_rows))])
+                                                   (B, b_seq, list(b_rows))], group)
         assert self.sync.state == LIVE, self.sync.why
 
     def feed(self, topic, msg):
@@ -565,6 +568,64 @@ class StreamTest(unittest.TestCase):
         h.feed(TX_TOPIC, txmsg(3, 203, [(A, 3, 3)]))
         self.assertEqual(h.sync.lag_transactions, 2)
         self.assertEqual(h.sync.lag_seconds(100.0), 99.0)    # position 1 committed at 1 s
+
+
+class EndpointGroupTest(unittest.TestCase):
+    """A set connected to the publish endpoints of two endpoint groups
+    hears a Transaction of each per position, each listing only its group's
+    tables; only the snapshot's group's is taken (docs/protocol.md
+    section 9)."""
+
+    def test_another_groups_transaction_never_splits_a_transaction(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 100)], b_rows=[put(1, 0)], group="default")
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 60)))
+        # Group x carries only a; its Transaction arrives first.
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)], group="x"))
+        self.assertEqual(h.txs, [])
+        self.assertEqual(v_of(h.sync, A, 1), 100)
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1), (B, 1, 1)], group="default"))
+        self.assertEqual(h.txs, [])
+        h.feed(B, tmsg(B, 1, 201, 1, set_v(1, 40)))
+        self.assertEqual((v_of(h.sync, A, 1), v_of(h.sync, B, 1)), (60, 40))
+        [tx] = h.txs
+        self.assertEqual([(n, m.seq) for n, m in tx.changes], [(A, 1), (B, 1)])
+        # x's Transaction of position 2, after the set's own: nothing new.
+        h.feed(A, tmsg(A, 2, 202, 2, set_v(1, 61)))
+        h.feed(TX_TOPIC, txmsg(2, 202, [(A, 2, 2), (B, 2, 2)], group="default"))
+        h.feed(TX_TOPIC, txmsg(2, 202, [(A, 2, 2)], group="x"))
+        h.feed(B, tmsg(B, 2, 202, 2, set_v(1, 41)))
+        self.assertEqual((v_of(h.sync, A, 1), v_of(h.sync, B, 1)), (61, 41))
+        self.assertEqual(len(h.txs), 2)
+        self.assertEqual(h.sync.stats["duplicates"], 2)
+        self.assertEqual(h.sync.stats["anomalies"], 0)
+        self.assertEqual(h.sync.stats["resyncs"], 0)
+        self.assertIn(h.sync.state, (LIVE, REPLAYING))  # b's seq 1 was asked for while it waited
+
+    def test_held_transactions_of_another_group_go_when_the_snapshot_names_its_group(self):
+        h = Harness()
+        [req] = h.requests()
+        # Before the snapshot says its group, x's Transaction is held.
+        h.feed(A, tmsg(A, 1, 201, 1, put(2, 1)))
+        h.feed(B, tmsg(B, 1, 201, 1, put(2, 2)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)], group="x"))
+        h.snapshot(req, 100, 100, [], 0, [(A, 0, []), (B, 0, [])], group="default")
+        self.assertEqual(h.sync.state, REPLAYING)
+        self.assertEqual(h.txs, [])
+        [replay] = h.requests()
+        self.assertTrue(replay.replay.transactions)
+        self.assertEqual((replay.replay.from_seq, replay.replay.to_seq), (1, 1))
+        h.replay(replay, [txmsg(1, 201, [(A, 1, 1), (B, 1, 1)], group="default")])
+        self.assertEqual((v_of(h.sync, A, 2), v_of(h.sync, B, 2)), (1, 2))
+        self.assertEqual(h.sync.state, LIVE)
+
+    def test_a_relay_without_groups_is_followed_as_before(self):
+        h = Harness()
+        h.live(a_rows=[put(1, 100)])
+        h.feed(A, tmsg(A, 1, 201, 1, set_v(1, 60)))
+        h.feed(TX_TOPIC, txmsg(1, 201, [(A, 1, 1)]))
+        self.assertEqual(v_of(h.sync, A, 1), 60)
+        self.assertEqual(h.sync.stats["duplicates"], 0)
 
 
 class JsonTest(unittest.TestCase):

@@ -102,10 +102,11 @@ struct TransactionRange {
 };
 
 // Appends a serialized Message with body Transaction: seq = position,
-// txid, position, commit_time, and the given ranges in order. Byte-for-byte
-// what protobuf would produce.
+// txid, position, commit_time, the given ranges in order and the name of
+// the endpoint group that sends it (empty: none). Byte-for-byte what
+// protobuf would produce.
 void encode_transaction_message(std::string& out, std::uint64_t position, std::uint64_t txid, std::int64_t commit_time,
-                                const TransactionRange* ranges, std::size_t count);
+                                const TransactionRange* ranges, std::size_t count, std::string_view group = {});
 
 // The `op` of a serialized Change, read by skipping the other top-level
 // fields. Throws Error on malformed input.

@@ -100,7 +100,7 @@ struct SetCallbacks {
 struct SetStats {
     std::uint64_t transactions = 0;       // new transactions applied (and reported)
     std::uint64_t skipped_contained = 0;  // transactions already in the snapshot
-    std::uint64_t duplicates = 0;         // messages already processed
+    std::uint64_t duplicates = 0;         // messages already processed; Transactions of another group
     std::uint64_t gaps = 0;               // gaps found (on ".tx" or a table)
     std::uint64_t replays = 0;            // replay requests sent
     std::uint64_t snapshots = 0;          // snapshots of the set applied

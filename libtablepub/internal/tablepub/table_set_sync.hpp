@@ -99,6 +99,9 @@ public:
     [[nodiscard]] std::uint64_t last_seq(const std::string& table) const;
     [[nodiscard]] const std::optional<PgSnapshot>& snapshot() const noexcept { return filter_; }
     [[nodiscard]] std::uint64_t snapshot_position() const noexcept { return snap_position_; }
+    // The endpoint group the set follows: that of the last snapshot begun
+    // (SnapshotBegin.group; empty from older relays), unset before any.
+    [[nodiscard]] const std::optional<std::string>& group() const noexcept { return group_; }
     // Messages and Transactions held until their transaction is complete.
     [[nodiscard]] std::size_t buffered() const noexcept;
     // When the delayed retry fires (nothing scheduled: none); what it asks
@@ -148,6 +151,9 @@ private:
     void on_replay_end(Clock::time_point now);
     void on_error(const v1::Error& err, Clock::time_point now);
     void take_message(const std::string& topic, const v1::Message& msg, bool live);
+    // From now on only Transactions of this group are taken (and those
+    // held of another one are forgotten).
+    void pin_group(const std::string& group);
     void drain();
     // Applies (or skips) the Transaction at applied_ + 1; false when it is
     // missing or incomplete.
@@ -201,6 +207,10 @@ private:
     std::uint64_t latest_ = 0;
     std::int64_t commit_time_ = 0;
     std::map<std::uint64_t, v1::Message> tx_buffer_;  // Transaction messages by position
+    // The group of the snapshot endpoint: a set connected to the publish
+    // endpoints of several groups hears a Transaction of each per position,
+    // each listing only its group's tables (docs/protocol.md section 9).
+    std::optional<std::string> group_;
 
     Clock::time_point last_heard_{};
     std::uint64_t heartbeat_ms_ = 0;

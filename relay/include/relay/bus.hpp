@@ -39,7 +39,7 @@ public:
     // socket that has a subscriber of it (as of the last
     // transaction_topic_subscribed()), listing only the tables the socket's
     // audience may see (none: an empty list, so that every audience sees
-    // every position).
+    // every position), and the audience's name as its group.
     void send_transaction(const TransactionEnd& tx);
 
     // Bytes of zero-copy messages ZeroMQ still holds, over every socket.
@@ -56,8 +56,7 @@ private:
         bool transaction_subscribers = false;
     };
     std::vector<Group> groups_;
-    std::string tx_all_;       // the Transaction message listing every table
-    std::string tx_filtered_;  // the one of a restricted audience
+    std::string tx_message_;  // the Transaction message of one audience
     std::vector<TransactionRange> ranges_;
 };
 

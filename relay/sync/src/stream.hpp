@@ -34,6 +34,9 @@ struct Stream {
     // The tables the client's group may read (unset: every table): what a
     // replay of the transactions lists.
     std::function<bool(const std::string& schema, const std::string& table)> visible;
+    // The endpoint group the request came in from (SnapshotBegin.group,
+    // Transaction.group of a replay of the transactions).
+    std::string group;
 
     std::mutex mutex;
     std::condition_variable cv;

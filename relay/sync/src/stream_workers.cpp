@@ -385,6 +385,7 @@ void run_snapshot(StreamContext& ctx) {
         b->set_position(static_cast<std::uint64_t>(info.int64(0, LAST_POSITION)));
         b->set_table_index(static_cast<std::uint32_t>(i));
         b->set_table_count(static_cast<std::uint32_t>(tables.size()));
+        b->set_group(stream.group);
         ctx.send(begin);
 
         const std::set<std::string> columns(t.projection.begin(), t.projection.end());
@@ -724,7 +725,7 @@ void run_transaction_replay(StreamContext& ctx) {
                       }
                       message.clear();
                       encode_transaction_message(message, tx.position, tx.txid, tx.commit_time, visible.data(),
-                                                 visible.size());
+                                                 visible.size(), stream.group);
                       add_bounded(ctx, enc, n, message, "a message", name);
                       ++sent;
                   });

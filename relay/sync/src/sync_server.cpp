@@ -349,6 +349,7 @@ struct SyncServer::Impl {
         s->request_id = id;
         s->credit = req.credit() == 0 ? options.default_credit : std::min(req.credit(), options.max_credit);
         s->request = std::move(req);
+        s->group = options.authorize || options.may_read ? user_id : options.group;
         if (options.may_read) {
             s->visible = [may_read = options.may_read, user_id](const std::string& schema, const std::string& table) {
                 return may_read(user_id, schema, table);

@@ -605,6 +605,7 @@ TEST_F(SyncIT, MultiTableSnapshotIsOneStateOfAllItsTables) {
     ASSERT_TRUE(one.begin);
     EXPECT_EQ(one.begin->snapshot_begin().table_count(), 1u);
     EXPECT_EQ(one.begin->snapshot_begin().table_index(), 0u);
+    EXPECT_EQ(one.begin->snapshot_begin().group(), "default");  // --snapshot's group
 
     // One table that cannot be read: one Error, nothing streamed before it.
     std::optional<v1::Error> error;
@@ -654,6 +655,7 @@ TEST_F(SyncIT, TransactionReplayGivesThePublishedBytes) {
         ASSERT_TRUE(m.ParseFromString(a.messages[i]));
         EXPECT_EQ(m.seq(), i + 2);
         EXPECT_EQ(m.transaction().tables_size(), 2);
+        EXPECT_EQ(m.transaction().group(), "default");
         EXPECT_EQ(a.messages[i], live.at(m.seq())) << "position " << m.seq();
     }
     const auto beyond = client.replay_transactions(100);

@@ -58,6 +58,10 @@ struct SyncServerOptions {
     // Set: whether a group (the User-Id as above) may read a table, without
     // logging; a replay of the transactions lists only such tables.
     std::function<bool(const std::string& user_id, const std::string& schema, const std::string& table)> may_read;
+    // The group every request comes from when neither `authorize` nor
+    // `may_read` is set (a relay with one plain group); else the User-Id,
+    // the name of the ZAP domain, hence of the group, is.
+    std::string group;
     // Set: counts requests, streams and reply bytes (relay --metrics).
     std::shared_ptr<SyncStats> stats;
 };
