@@ -219,7 +219,7 @@ test-sanitize: sanitize-configure
 # are), crashes to $(FUZZ_BUILD)/artifacts/NAME-*; a crash fails the run.
 FUZZ_BUILD = $(SANITIZE_BUILD)
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 10
+FUZZ_TEST_SECONDS ?= 5
 FUZZ_TARGETS = client request
 FUZZ_BUILD_TARGETS = fuzz-build-relay
 FUZZ_BIN_client = $(FUZZ_BUILD)/bin/fuzz_client

@@ -109,6 +109,20 @@ protected:
         return sum;
     }
 
+    // The invariant checked at every boundary the set exposes (call it from
+    // on_transaction and on_snapshot): how many it saw, and how many broke
+    // the total. `sub` is set once the subscriber exists, before start().
+    struct BoundaryCheck {
+        std::atomic<std::uint64_t> boundaries{0}, violations{0};
+        SetSubscriber* sub = nullptr;
+        void operator()() {
+            sub->read([this](const SetView& view) {
+                ++boundaries;
+                if (view_total(view) != total) ++violations;
+            });
+        }
+    };
+
     bool caught_up(SetSubscriber& sub) {
         const auto until = std::chrono::steady_clock::now() + 20s;
         while (std::chrono::steady_clock::now() < until) {
@@ -158,15 +172,9 @@ TEST_F(SetSubscriberIT, TotalHoldsAtEveryBoundaryAcrossRelayKills) {
     start_writer(1);
     std::this_thread::sleep_for(700ms);  // join mid-stream
 
-    SetSubscriber* self = nullptr;
-    std::uint64_t boundaries = 0, violations = 0, changes = 0, odd_changes = 0;
+    BoundaryCheck check;
+    std::uint64_t changes = 0, odd_changes = 0;
     SetCallbacks cb;
-    auto check = [&] {
-        self->read([&](const SetView& view) {
-            ++boundaries;
-            if (view_total(view) != total) ++violations;
-        });
-    };
     cb.on_transaction = [&](const SetTransaction& tx) {
         changes += tx.changes.size();
         // The writer only moves balances: every change is an UPDATE of one
@@ -177,7 +185,7 @@ TEST_F(SetSubscriberIT, TotalHoldsAtEveryBoundaryAcrossRelayKills) {
     };
     cb.on_snapshot = [&](std::uint64_t) { check(); };
     SetSubscriber sub(options(), cb);
-    self = &sub;
+    check.sub = &sub;
     sub.start();
     for (int round = 0; round < 2; ++round) {
         std::this_thread::sleep_for(700ms);
@@ -192,7 +200,7 @@ TEST_F(SetSubscriberIT, TotalHoldsAtEveryBoundaryAcrossRelayKills) {
     sub.stop();
 
     const auto st = sub.status();
-    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(check.violations, 0u) << "of " << check.boundaries << " boundaries";
     EXPECT_GT(st.stats.transactions, 10u);
     EXPECT_GT(changes, 20u);
     EXPECT_EQ(odd_changes, 0u);
@@ -335,19 +343,13 @@ TEST_F(SetSubscriberIT, RelayKilledInsideATransactionAcrossTablesShowsNoHalf) {
     db_.exec("SELECT tablepub.publish('big')");
     ASSERT_TRUE(start_relay().wait_log("publishing on"));
 
-    std::atomic<std::uint64_t> boundaries{0}, violations{0};
-    SetSubscriber* self = nullptr;
+    BoundaryCheck check;
     SetCallbacks cb;
-    cb.on_transaction = [&](const SetTransaction&) {
-        self->read([&](const SetView& view) {
-            ++boundaries;
-            if (view_total(view) != total) ++violations;
-        });
-    };
+    cb.on_transaction = [&](const SetTransaction&) { check(); };
     std::atomic<bool> snapshot{false};
     cb.on_snapshot = [&](std::uint64_t) { snapshot = true; };
     SetSubscriber sub(options(), cb);
-    self = &sub;
+    check.sub = &sub;
     sub.start();
 
     // Every message as published (topic, seq) -> bytes; the kill waits for
@@ -421,7 +423,7 @@ TEST_F(SetSubscriberIT, RelayKilledInsideATransactionAcrossTablesShowsNoHalf) {
     sub.stop();
 
     const auto st = sub.status();
-    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(check.violations, 0u) << "of " << check.boundaries << " boundaries";
     // Messages the raw socket received from both relays (it may miss the
     // republication while it reconnects; the set replays what it missed and
     // checks txid and position of every message it applies).
@@ -441,14 +443,8 @@ TEST_F(SetSubscriberIT, RelayKilledInsideATransactionAcrossTablesShowsNoHalf) {
 // takes meanwhile races these; none may show a state the tables never had.
 TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
     ASSERT_TRUE(start_relay().wait_log("publishing on"));
-    std::atomic<std::uint64_t> boundaries{0}, violations{0}, snapshots{0};
-    SetSubscriber* self = nullptr;
-    auto check = [&] {
-        self->read([&](const SetView& view) {
-            ++boundaries;
-            if (view_total(view) != total) ++violations;
-        });
-    };
+    std::atomic<std::uint64_t> snapshots{0};
+    BoundaryCheck check;
     SetCallbacks cb;
     cb.on_transaction = [&](const SetTransaction&) { check(); };
     cb.on_snapshot = [&](std::uint64_t) {
@@ -456,7 +452,7 @@ TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
         check();
     };
     SetSubscriber sub(options(), cb);
-    self = &sub;
+    check.sub = &sub;
     sub.start();
 
     start_writer(7);
@@ -481,7 +477,7 @@ TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
     ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
     sub.stop();
     const auto st = sub.status();
-    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(check.violations, 0u) << "of " << check.boundaries << " boundaries";
     EXPECT_GE(st.stats.resyncs, 3u) << "every rewrite resyncs the set";
     EXPECT_EQ(st.stats.anomalies, 0u);
     expect_view_equals_tables(sub);
@@ -494,14 +490,7 @@ TEST_F(SetSubscriberIT, TruncateAndRewriteOfATableOfTheSetNeverShowAMixedView) {
 // fit, and still never shows a wrong total.
 TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
     ASSERT_TRUE(start_relay().wait_log("publishing on"));
-    std::atomic<std::uint64_t> boundaries{0}, violations{0};
-    SetSubscriber* self = nullptr;
-    auto check = [&] {
-        self->read([&](const SetView& view) {
-            ++boundaries;
-            if (view_total(view) != total) ++violations;
-        });
-    };
+    BoundaryCheck check;
     SetCallbacks cb;
     cb.on_transaction = [&](const SetTransaction&) { check(); };
     auto o = options();
@@ -516,7 +505,7 @@ TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
         check();
     };
     SetSubscriber sub(o, cb);
-    self = &sub;
+    check.sub = &sub;
     sub.start();
     start_writer(3, 5ms);
     // Live first: a transaction the first snapshot contains needs no resync.
@@ -544,7 +533,7 @@ TEST_F(SetSubscriberIT, TransactionsLargerThanMaxBufferedResyncAndShowNoHalf) {
     ASSERT_TRUE(caught_up(sub)) << "state " << to_string(sub.status().state) << ": " << sub.status().reason;
     sub.stop();
     const auto st = sub.status();
-    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(check.violations, 0u) << "of " << check.boundaries << " boundaries";
     EXPECT_EQ(st.stats.anomalies, 0u);
     EXPECT_GT(st.stats.transactions, 0u);
     EXPECT_GE(st.stats.resyncs, 5u) << "every large transaction resyncs the set";
@@ -572,19 +561,13 @@ TEST_F(SetSubscriberIT, TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
                                      "x:pub=" + group_pub + ",tables=public.a", "--poll-interval", "200ms",
                                      "--heartbeat-interval", "300ms", "--start-delay", "100ms"})
                     .wait_log("publishing on"));
-    std::atomic<std::uint64_t> boundaries{0}, violations{0};
-    SetSubscriber* self = nullptr;
+    BoundaryCheck check;
     SetCallbacks cb;
-    cb.on_transaction = [&](const SetTransaction&) {
-        self->read([&](const SetView& view) {
-            ++boundaries;
-            if (view_total(view) != total) ++violations;
-        });
-    };
+    cb.on_transaction = [&](const SetTransaction&) { check(); };
     auto o = options();
     o.publish_endpoints = {publish_, group_pub};
     SetSubscriber sub(o, cb);
-    self = &sub;
+    check.sub = &sub;
     sub.start();
     start_writer(4, 2ms);
     const auto until = std::chrono::steady_clock::now() + 20s;
@@ -594,7 +577,7 @@ TEST_F(SetSubscriberIT, TwoEndpointGroupsNeverMakeTheSetSkipATablesPart) {
     const bool caught = caught_up(sub);
     sub.stop();
     const auto st = sub.status();
-    EXPECT_EQ(violations, 0u) << "of " << boundaries << " boundaries";
+    EXPECT_EQ(check.violations, 0u) << "of " << check.boundaries << " boundaries";
     EXPECT_EQ(st.stats.anomalies, 0u);
     ASSERT_TRUE(caught) << "state " << to_string(st.state) << ": " << st.reason;
     expect_view_equals_tables(sub);
